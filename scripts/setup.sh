@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for tdi, as root: Docker engine, debootstrap, a venv with tox.
+# Safe to run again: it installs only what is missing and starts dockerd only when no
+# daemon answers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+if ((${#need[@]})); then
+    echo "setup: installing ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    if [[ -n "${DOCKER_HOST:-}" ]]; then
+        echo "setup: no Docker daemon answers at DOCKER_HOST=$DOCKER_HOST" >&2
+        exit 1
+    fi
+    echo "setup: starting dockerd (log: /var/log/tdi-dockerd.log)" >&2
+    nohup dockerd >/var/log/tdi-dockerd.log 2>&1 &
+    for _ in $(seq 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/tdi-dockerd.log" >&2; exit 1; }
+fi
+
+if [[ ! -x .venv/bin/tox ]]; then
+    echo "setup: creating .venv with tox" >&2
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check tox
+fi
+echo "setup: ready" >&2

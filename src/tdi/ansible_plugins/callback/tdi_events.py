@@ -1,0 +1,77 @@
+# Ansible loads this file as a callback plugin; it is not imported by tdi itself.
+"""Write one JSON line per task result to the file named by TDI_EVENTS_FILE."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ansible.playbook.handler import Handler
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+    name: tdi_events
+    type: aggregate
+    short_description: JSON-lines task events for tdi
+    description: Writes a JSON line per task result to the file in TDI_EVENTS_FILE.
+"""
+
+# Arguments that name what a task touched; kept for attribution, nothing else is.
+_TARGET_ARGS = ("dest", "path", "name", "pkg", "src", "user", "group", "creates", "removes")
+
+
+def _payload(result: Any) -> dict[str, Any]:
+    # ansible-core 2.19 exposes .result; older releases only ._result.
+    data = result.result if hasattr(type(result), "result") else result._result
+    return dict(data)
+
+
+def _targets(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    args = dict(task.args or {})
+    invocation = payload.get("invocation") or {}
+    args.update(invocation.get("module_args") or {})
+    return {k: args[k] for k in _TARGET_ARGS if args.get(k) not in (None, "", [])}
+
+
+class CallbackModule(CallbackBase):  # type: ignore[misc]
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "tdi_events"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        path = os.environ.get("TDI_EVENTS_FILE")
+        self._out = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+
+    def _emit(self, status: str, result: Any) -> None:
+        if self._out is None:
+            return
+        payload = _payload(result)
+        task = result.task
+        event = {
+            "host": result.host.get_name(),
+            "task": task.get_name(),
+            "action": task.action,
+            "handler": isinstance(task, Handler),
+            "status": "changed" if status == "ok" and payload.get("changed") else status,
+            "args": _targets(task, payload),
+            "msg": str(payload.get("msg", ""))[:2000]
+            if status in ("failed", "unreachable")
+            else "",
+        }
+        self._out.write(json.dumps(event, default=str) + "\n")
+        self._out.flush()
+
+    def v2_runner_on_ok(self, result: Any) -> None:
+        self._emit("ok", result)
+
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        self._emit("ignored" if ignore_errors else "failed", result)
+
+    def v2_runner_on_skipped(self, result: Any) -> None:
+        self._emit("skipped", result)
+
+    def v2_runner_on_unreachable(self, result: Any) -> None:
+        self._emit("unreachable", result)

@@ -1,0 +1,197 @@
+"""The `tdi` command: one handler per subcommand, each ``(engine, cfg, args) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tdi import config, images, phases
+from tdi.engine import Engine
+from tdi.errors import TdiError
+from tdi.report import PASSED, Report, StateReport
+from tdi.run import STATES, Run, create, destroy
+
+log = logging.getLogger("tdi")
+
+Handler = Callable[[Engine, config.Config, argparse.Namespace], int]
+
+
+class _Elapsed(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = time.monotonic()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"[{time.monotonic() - self.start:6.1f}s] {record.getMessage()}"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    def path(value: str | None) -> str | None:
+        return str(Path(value).resolve()) if value else None
+
+    return {
+        "playbook": path(args.playbook),
+        "tests": path(args.tests),
+        "base_image": args.base_image,
+        "production_image": args.production_image,
+        "baseline": args.baseline,
+        "report": path(args.report),
+        "junit": path(args.junit),
+    }
+
+
+def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = phases.test(engine, cfg, keep=args.keep)
+    return _finish(cfg, run, report, args)
+
+
+def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespace) -> int:
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    if cfg.report:
+        report.write(cfg.report)
+        log.info("report: %s", cfg.report)
+    if args.keep:
+        for state, shell in phases.shells(run).items():
+            print(f"{state}: {shell}", file=sys.stderr)
+        print("remove them with: tdi destroy", file=sys.stderr)
+    return 0 if report.result == PASSED else 1
+
+
+def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, _ = phases.prepare(engine, cfg)
+    try:
+        create(engine, run)
+    except BaseException:
+        destroy(engine, run.id)
+        raise
+    run.save(cfg.root)
+    for state, shell in phases.shells(run).items():
+        print(f"{state}: {shell}")
+    return 0
+
+
+def _current(cfg: config.Config) -> tuple[Run, Report]:
+    run = Run.load(cfg.root)
+    states = {s: StateReport(run.images[s], converge=PASSED) for s in STATES}
+    return run, Report(states)
+
+
+def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = _current(cfg)
+    for state in report.states.values():
+        state.converge = "skipped"
+    phases.converge(cfg, run, report)
+    return _print_states(report, "converge")
+
+
+def cmd_verify(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = _current(cfg)
+    phases.run_verify(cfg, run, report, phases.junit_path(cfg, run))
+    return _print_states(report, "verify")
+
+
+def _print_states(report: Report, phase: str) -> int:
+    for name, state in report.states.items():
+        print(f"{name}: {phase} {getattr(state, phase)} {state.error}".rstrip())
+    return 0 if all(getattr(s, phase) == PASSED for s in report.states.values()) else 1
+
+
+def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = _current(cfg)
+    phases.run_parity(engine, cfg, run, report)
+    print(json.dumps([d.to_dict() for d in report.differences], indent=2, default=str))
+    return 0 if report.parity == PASSED else 1
+
+
+def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    try:
+        run_id = Run.load(cfg.root).id
+    except TdiError:
+        run_id = None
+    count = destroy(engine, run_id) if run_id else 0
+    Run.forget(cfg.root)
+    log.info("removed %d containers", count)
+    return 0
+
+
+def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    ref, _ = images.resolve_base(engine, cfg)
+    print(ref)
+    return 0
+
+
+COMMANDS: dict[str, tuple[Handler, str]] = {
+    "test": (cmd_test, "provision fresh and upgrade, test both, compare them, clean up"),
+    "create": (cmd_create, "start the fresh and upgrade containers and keep them"),
+    "converge": (cmd_converge, "run the playbook on the current run's containers"),
+    "verify": (cmd_verify, "run the Testinfra tests on the current run's containers"),
+    "diff": (cmd_diff, "compare the current run's containers; print differences as JSON"),
+    "destroy": (cmd_destroy, "remove the current run's containers"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-C", "--root", default=".", help="the repo to test (default: .)")
+    common.add_argument("--playbook", help="playbook to converge (default: playbooks/site.yml)")
+    common.add_argument("--tests", help="Testinfra tests directory (default: tests/infra)")
+    common.add_argument("--base-image", help="image (or images: recipe) for the fresh state")
+    common.add_argument("--production-image", help="production snapshot for the upgrade state")
+    common.add_argument("--baseline", help="git ref whose playbook makes the upgrade snapshot")
+    common.add_argument("--report", help="write the JSON report here")
+    common.add_argument("--junit", help="write the JUnit XML here")
+    common.add_argument("--keep", action="store_true", help="leave the containers running")
+    common.add_argument("-v", "--verbose", action="count", default=0)
+    common.add_argument("-q", "--quiet", action="count", default=0)
+    top = argparse.ArgumentParser(prog="tdi", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, (handler, help_) in COMMANDS.items():
+        sub.add_parser(name, parents=[common], help=help_).set_defaults(handler=handler)
+    img = sub.add_parser("images", help="base images").add_subparsers(dest="action", required=True)
+    img.add_parser(
+        "build", parents=[common], help="build the base image; print its reference"
+    ).set_defaults(handler=cmd_images_build)
+    return top
+
+
+def _logging(verbose: int, quiet: int) -> None:
+    level = logging.INFO - 10 * verbose + 10 * quiet
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Elapsed())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(logging.DEBUG, level))
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _logging(args.verbose, args.quiet)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        cfg = config.load(Path(args.root), _overrides(args))
+        engine = Engine.connect()
+        code: int = args.handler(engine, cfg, args)
+        return code
+    except TdiError as exc:
+        print(f"tdi: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tdi: interrupted; the run's containers were removed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

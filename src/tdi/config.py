@@ -1,0 +1,149 @@
+"""tdi.yml: load, validate against schema.json, merge command-line overrides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from tdi.errors import ConfigError
+
+CONFIG_NAME = "tdi.yml"
+DEFAULT_BASE_IMAGE = "tdi-base"
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """How to build a base image: a Dockerfile context FROM a debootstrapped root."""
+
+    name: str
+    context: Path
+    suite: str = "bookworm"
+    mirror: str | None = None
+    include: tuple[str, ...] = ("python3",)
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    roots: tuple[str, ...] | None = None  # None: the built-in default roots
+    ignore: tuple[str, ...] = ()  # added to the built-in noise list
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs, with paths resolved against the repo root."""
+
+    root: Path
+    source: Path | None
+    playbook: Path
+    tests: Path
+    groups: tuple[str, ...] = ("all",)
+    base_image: str = DEFAULT_BASE_IMAGE
+    production_image: str | None = None
+    baseline: str | None = None
+    main_branch: str = "main"
+    report: Path | None = None
+    junit: Path | None = None
+    images: Mapping[str, ImageRecipe] = field(default_factory=dict)
+    parity: ParityConfig = ParityConfig()
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the repo root, for messages and for git."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("tdi").joinpath("schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path]
+    return "".join(parts).lstrip(".") or "(top level)"
+
+
+def validate(data: object, source: Path) -> dict[str, Any]:
+    """Check ``data`` against the schema; raise one ConfigError naming file and key."""
+    if data is None:
+        return {}
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            key = ".".join([*(str(p) for p in err.absolute_path), extra[0]]) if extra else _key(err)
+            raise ConfigError(f"{source}: unknown key '{key}'")
+        raise ConfigError(f"{source}: key '{_key(err)}': {err.message}")
+    assert isinstance(data, dict)  # the schema's top level is an object
+    return data
+
+
+def _read(source: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}:{where}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
+    return validate(data, source)
+
+
+def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
+    recipes = {DEFAULT_BASE_IMAGE: ImageRecipe(DEFAULT_BASE_IMAGE, root / "images" / "base")}
+    for name, spec in data.items():
+        recipes[name] = ImageRecipe(
+            name=name,
+            context=root / spec["context"],
+            suite=spec.get("suite", "bookworm"),
+            mirror=spec.get("mirror"),
+            include=tuple(spec.get("include", ("python3",))),
+        )
+    return recipes
+
+
+def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read ``root/tdi.yml`` if present, then apply non-None ``overrides`` (flags)."""
+    root = root.resolve()
+    source = root / CONFIG_NAME
+    data = _read(source) if source.exists() else {}
+    merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    parity = merged.get("parity", {})
+    cfg = Config(
+        root=root,
+        source=source if source.exists() else None,
+        playbook=root / merged.get("playbook", "playbooks/site.yml"),
+        tests=root / merged.get("tests", "tests/infra"),
+        groups=tuple(merged.get("groups", ("all",))),
+        base_image=merged.get("base_image", DEFAULT_BASE_IMAGE),
+        production_image=merged.get("production_image"),
+        baseline=merged.get("baseline"),
+        main_branch=merged.get("main_branch", "main"),
+        images=_recipes(root, merged.get("images", {})),
+        parity=ParityConfig(
+            roots=tuple(parity["roots"]) if "roots" in parity else None,
+            ignore=tuple(parity.get("ignore", ())),
+        ),
+    )
+    return replace(
+        cfg,
+        report=_path(root, merged.get("report")),
+        junit=_path(root, merged.get("junit")),
+    )
+
+
+def _path(root: Path, value: str | None) -> Path | None:
+    # Flags arrive as absolute paths; tdi.yml's are relative to the repo root.
+    return None if value is None else root / value

@@ -1,0 +1,210 @@
+"""The Docker daemon, through the docker SDK. The only module that imports ``docker``.
+
+Every SDK failure is translated here into an EngineError or ImageError.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from tdi.errors import EngineError, ImageError
+
+log = logging.getLogger(__name__)
+
+RUN_LABEL = "tdi.run"
+STATE_LABEL = "tdi.state"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    cmd: tuple[str, ...] | None
+    entrypoint: tuple[str, ...] | None
+
+
+def _where() -> str:
+    host = os.environ.get("DOCKER_HOST")
+    return f"DOCKER_HOST={host}" if host else "unix:///var/run/docker.sock"
+
+
+@contextmanager
+def _wrapped(what: str) -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageError(f"{what}: image not found") from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"{what}: {exc}") from exc
+
+
+class Engine:
+    """A connected Docker daemon."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls) -> Engine:
+        """Connect and ping, or raise one EngineError that says how to start a daemon."""
+        try:
+            client = docker.from_env(timeout=300)
+            client.ping()
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineError(
+                f"no Docker daemon answers at {_where()}: start one "
+                "(scripts/setup.sh does, or run `dockerd &` as root) or set DOCKER_HOST"
+            ) from exc
+        return cls(client)
+
+    # images
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """The local image ``ref`` (name or id), or None."""
+        try:
+            img = self._client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            if exc.status_code in (400, 404):  # a malformed reference is just absent
+                return None
+            raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from exc
+        config = img.attrs.get("Config") or {}
+        return ImageInfo(
+            id=img.id,
+            tags=tuple(img.tags),
+            labels=dict(config.get("Labels") or {}),
+            cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
+            entrypoint=tuple(config["Entrypoint"]) if config.get("Entrypoint") else None,
+        )
+
+    def pull(self, ref: str) -> ImageInfo | None:
+        """Pull ``ref``; None when it cannot be pulled (absent, or no registry reachable)."""
+        try:
+            self._client.images.pull(ref)
+        except docker.errors.DockerException as exc:
+            log.debug("pull %s failed: %s", ref, exc)
+            return None
+        return self.image(ref)
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        with _wrapped(f"tag {ref}"):
+            self._client.images.get(image_id).tag(repo, tag)
+
+    def import_rootfs(self, tarball: Path, ref: str, labels: Mapping[str, str]) -> str:
+        """``docker import`` a root file system tarball; returns the image id."""
+        repo, _, tag = ref.rpartition(":")
+        changes = [f"LABEL {k}={v}" for k, v in labels.items()] + ['CMD ["sleep", "infinity"]']
+        with _wrapped(f"import {tarball} as {ref}"):
+            self._client.api.import_image_from_file(
+                str(tarball), repository=repo, tag=tag, changes=changes
+            )
+        info = self.image(ref)
+        if info is None:
+            raise ImageError(f"import {tarball} as {ref}: the image did not appear")
+        return info.id
+
+    def build(
+        self, context: Path, ref: str, buildargs: Mapping[str, str], labels: Mapping[str, str]
+    ) -> str:
+        """``docker build`` a context; returns the image id. Build output goes to debug log."""
+        try:
+            image, output = self._client.images.build(
+                path=str(context), tag=ref, buildargs=dict(buildargs), labels=dict(labels), rm=True
+            )
+        except docker.errors.BuildError as exc:
+            tail = [str(c.get("stream") or c.get("error") or "").strip() for c in exc.build_log]
+            last = next((t for t in reversed(tail) if t), str(exc))
+            raise ImageError(f"build {context}/Dockerfile failed: {last}") from exc
+        except docker.errors.DockerException as exc:
+            raise ImageError(f"build {context}/Dockerfile failed: {exc}") from exc
+        for chunk in output:
+            if chunk.get("stream", "").strip():
+                log.debug("build: %s", chunk["stream"].rstrip())
+        return str(image.id)
+
+    def remove_image(self, ref: str) -> None:
+        with _wrapped(f"remove image {ref}"):
+            self._client.images.remove(ref, noprune=False)
+
+    # containers
+
+    def run(self, image: str, name: str, labels: Mapping[str, str]) -> str:
+        """Start a long-lived container with an init process; returns its name."""
+        with _wrapped(f"start container {name} from {image}"):
+            self._client.containers.run(
+                image,
+                command=["sleep", "infinity"],
+                entrypoint=[],
+                name=name,
+                # One hostname for every state, so that nothing differs by it.
+                hostname="tdi-host",
+                labels=dict(labels),
+                init=True,
+                detach=True,
+            )
+        return name
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        """Run argv in the container; returns exit code, stdout, stderr."""
+        with _wrapped(f"exec in {container}"):
+            result = self._client.containers.get(container).exec_run(list(argv), demux=True)
+        out, err = result.output
+        return result.exit_code, out or b"", err or b""
+
+    def put_file(self, container: str, path: str, data: bytes) -> None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(os.path.basename(path))
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+        with _wrapped(f"write {path} in {container}"):
+            box = self._client.containers.get(container)
+            box.exec_run(["mkdir", "-p", os.path.dirname(path)])
+            box.put_archive(os.path.dirname(path), buf.getvalue())
+
+    def commit(self, container: str, ref: str, labels: Mapping[str, str], image: ImageInfo) -> str:
+        """Commit a container as ``ref``, restoring the image's own CMD and ENTRYPOINT."""
+        repo, _, tag = ref.rpartition(":")
+        # The daemon adds the container's own labels (tdi.run, ...) unless they are set here.
+        conf: dict[str, Any] = {
+            "Labels": {**image.labels, RUN_LABEL: "", STATE_LABEL: "", **labels},
+            "Cmd": list(image.cmd) if image.cmd else None,
+            "Entrypoint": list(image.entrypoint) if image.entrypoint else None,
+        }
+        with _wrapped(f"commit {container} as {ref}"):
+            committed = self._client.containers.get(container).commit(
+                repository=repo, tag=tag, conf=conf
+            )
+        return str(committed.id)
+
+    def containers(self, run_id: str | None = None) -> list[str]:
+        label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+        with _wrapped("list containers"):
+            found = self._client.containers.list(all=True, filters={"label": label})
+        return [c.name for c in found]
+
+    def remove(self, names: Sequence[str]) -> None:
+        for name in names:
+            try:
+                self._client.containers.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.DockerException as exc:
+                log.warning("could not remove container %s: %s", name, exc)

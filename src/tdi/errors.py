@@ -1,0 +1,46 @@
+"""The one error root of tdi. Every handled failure is a TdiError with an exit code."""
+
+from __future__ import annotations
+
+
+class TdiError(Exception):
+    """A failure tdi can explain in one line. ``exit_code`` is what the CLI returns."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(TdiError):
+    """tdi.yml or a command-line flag is wrong."""
+
+
+class EngineError(TdiError):
+    """The Docker daemon is unreachable or refused a request."""
+
+
+class ImageError(TdiError):
+    """An image is missing, cannot be pulled, or failed to build."""
+
+
+class AnsibleError(TdiError):
+    """ansible-playbook could not run (not: a playbook that ran and failed)."""
+
+
+class BaselineError(TdiError):
+    """The baseline ref is unknown or its snapshot could not be made."""
+
+
+class VerifyError(TdiError):
+    """The Testinfra tests could not be collected or run."""
+
+
+class Interrupted(TdiError):
+    """SIGINT or SIGTERM arrived; containers were cleaned up."""
+
+    exit_code = 130

@@ -1,0 +1,143 @@
+"""Base images: a debootstrapped root imported into Docker, then a Dockerfile FROM it.
+
+Each image carries a content label, so a rebuild with nothing changed is a lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tdi.config import Config, ImageRecipe
+from tdi.engine import Engine, ImageInfo
+from tdi.errors import ImageError
+
+log = logging.getLogger(__name__)
+
+ROOT_LABEL = "tdi.root.key"
+BUILD_LABEL = "tdi.build.key"
+APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
+
+
+def apt_mirror(suite: str, sources: tuple[Path, ...] = APT_SOURCES) -> str | None:
+    """The Debian mirror this machine's apt uses for ``suite``, or None."""
+    files: list[Path] = []
+    for src in sources:
+        if src.is_dir():
+            files += sorted(src.glob("*.sources")) + sorted(src.glob("*.list"))
+        elif src.is_file():
+            files.append(src)
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+                if suite in fields.get("Suites", "").split() and "URIs" in fields:
+                    return str(fields["URIs"].split()[0])
+        else:
+            for line in text.splitlines():
+                parts = re.sub(r"\[[^]]*\]", "", line).split()
+                if len(parts) >= 3 and parts[0] == "deb" and parts[2] == suite:
+                    return parts[1]
+    return None
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _context_digest(context: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def root_image(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
+    """The debootstrapped root for ``recipe``: found by its key label, or made."""
+    key = _digest(recipe.suite, "minbase", ",".join(sorted(recipe.include)), platform.machine())
+    ref = f"tdi-root:{recipe.suite}-{key[:8]}"
+    found = _cached(engine, ref, ROOT_LABEL, key)
+    if found is not None:
+        return found
+    mirror = recipe.mirror or os.environ.get("TDI_MIRROR") or apt_mirror(recipe.suite)
+    if not mirror:
+        raise ImageError(
+            f"no Debian mirror for suite '{recipe.suite}': none in /etc/apt sources; "
+            f"set images.{recipe.name}.mirror in tdi.yml or TDI_MIRROR"
+        )
+    if shutil.which("debootstrap") is None:
+        raise ImageError(
+            "debootstrap not found: run scripts/setup.sh or apt-get install debootstrap"
+        )
+    log.info("debootstrap %s from %s (about a minute, once)", recipe.suite, mirror)
+    with tempfile.TemporaryDirectory(prefix="tdi-root-") as tmp:
+        rootfs, tarball = Path(tmp, "rootfs"), Path(tmp, "rootfs.tar")
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(recipe.include)}",
+                recipe.suite,
+                str(rootfs),
+                mirror,
+            ],
+            "debootstrap",
+        )
+        _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], "tar")
+        engine.import_rootfs(tarball, ref, {ROOT_LABEL: key})
+    info = engine.image(ref)
+    assert info is not None  # import_rootfs checked it
+    return info
+
+
+def _cached(engine: Engine, ref: str, label: str, key: str) -> ImageInfo | None:
+    # Look up by tag, then check the label: images built FROM this one inherit its labels.
+    found = engine.image(ref)
+    return found if found is not None and found.labels.get(label) == key else None
+
+
+def _run(argv: list[str], what: str) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise ImageError(f"{what} failed ({proc.returncode}): {tail[-1] if tail else ''}")
+
+
+def build(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
+    """Build ``recipe`` FROM its root image, unless an image with the same content exists."""
+    dockerfile = recipe.context / "Dockerfile"
+    if not dockerfile.is_file():
+        raise ImageError(f"image '{recipe.name}': {dockerfile} does not exist")
+    root = root_image(engine, recipe)
+    key = _digest(root.id, _context_digest(recipe.context))
+    ref = f"{recipe.name}:{key[:12]}"
+    if _cached(engine, ref, BUILD_LABEL, key) is None:
+        log.info("building %s from %s", ref, dockerfile)
+        engine.build(recipe.context, ref, {"BASE": root.id}, {BUILD_LABEL: key})
+    engine.tag(ref, f"{recipe.name}:latest")
+    info = engine.image(ref)
+    assert info is not None
+    return info
+
+
+def resolve_base(engine: Engine, cfg: Config) -> tuple[str, ImageInfo]:
+    """The base image as (reference, info): a recipe is built, a reference found or pulled."""
+    recipe = cfg.images.get(cfg.base_image)
+    if recipe is not None:
+        info = build(engine, recipe)
+        return f"{recipe.name}:{info.labels[BUILD_LABEL][:12]}", info
+    found = engine.image(cfg.base_image) or engine.pull(cfg.base_image)
+    if found is None:
+        raise ImageError(
+            f"base image '{cfg.base_image}' is not present, cannot be pulled, and has no recipe "
+            f"under 'images' in tdi.yml: build it or pass --base-image"
+        )
+    return cfg.base_image, found

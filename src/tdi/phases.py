@@ -1,0 +1,139 @@
+"""The phases of a run (create, converge, idempotence, verify, parity, destroy) and `test`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from tdi import ansible, images, snapshot, verify
+from tdi.config import Config
+from tdi.engine import Engine
+from tdi.parity import compare
+from tdi.report import FAILED, PASSED, SKIPPED, Report, StateReport
+from tdi.run import Run, create, destroy, plan
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    start = time.monotonic()
+    log.info("%s ...", name)
+    yield
+    log.info("%s done in %.1f s", name, time.monotonic() - start)
+
+
+def each_state(states: list[str], work: Callable[[str], T]) -> dict[str, T]:
+    """Run ``work`` for every state at the same time."""
+    with ThreadPoolExecutor(max_workers=max(1, len(states))) as pool:
+        futures = {s: pool.submit(work, s) for s in states}
+        return {s: f.result() for s, f in futures.items()}
+
+
+def preflight(cfg: Config, inventory: Path) -> None:
+    """Checks that need no container: tests exist, the playbook parses."""
+    verify.check_tests(cfg.tests)
+    ansible.syntax_check(cfg.root, cfg.playbook, inventory)
+
+
+def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> None:
+    """Converge the states still passing; ``step`` 'idempotence' is the second converge."""
+    states = [s for s, r in report.states.items() if r.converge != FAILED]
+    if step == "idempotence":
+        states = [s for s in states if report.states[s].converge == PASSED]
+
+    def one(state: str) -> ansible.PlaybookResult:
+        return ansible.run_playbook(
+            cfg.root, cfg.playbook, run.inventory, state, run.log(state, step)
+        )
+
+    with phase(step):
+        results = each_state(states, one)
+    for state, result in results.items():
+        entry = report.states[state]
+        if step == "converge":
+            entry.converge = PASSED if result.ok else FAILED
+            entry.error = "" if result.ok else f"converge: {result.failure()}"
+        else:
+            entry.changed_tasks = result.changed_tasks
+            entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
+            if not result.ok:
+                entry.error = f"idempotence: {result.failure()}"
+        log.info(
+            "%s %s: %s (log: %s)", step, state, "passed" if result.ok else "failed", result.log
+        )
+
+
+def run_verify(cfg: Config, run: Run, report: Report, junit: Path) -> None:
+    ready = {s: run.containers[s] for s, r in report.states.items() if r.converge == PASSED}
+    skipped = {s: "converge failed" for s in report.states if s not in ready}
+    if not ready:
+        verify.write_skipped_junit(junit, skipped)
+        return
+    with phase("verify"):
+        counts = verify.run(cfg.root, cfg.tests, ready, run.workdir, junit)
+    for state in ready:
+        entry = report.states[state]
+        entry.tests = counts.get(state, {"passed": 0, "failed": 0})
+        ran = entry.tests.get("passed", 0) + entry.tests.get("failed", 0)
+        entry.verify = PASSED if ran and not entry.tests.get("failed") else FAILED
+        log.info("verify %s: %s (%s)", state, entry.verify, entry.tests)
+
+
+def run_parity(engine: Engine, cfg: Config, run: Run, report: Report) -> None:
+    if any(r.converge != PASSED for r in report.states.values()):
+        report.parity = SKIPPED
+        return
+    with phase("parity"):
+        report.differences = compare(engine, run.containers, cfg.parity)
+    report.parity = FAILED if report.differences else PASSED
+
+
+def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
+    """Check the input, resolve both images and plan the run; starts no test container."""
+    planned = plan(cfg, {"fresh": "", "upgrade": ""})
+    preflight(cfg, planned.inventory)
+    with phase("images"):
+        base_ref, base = images.resolve_base(engine, cfg)
+        upgrade = snapshot.choose(engine, cfg, base, planned.id)
+    run = plan(cfg, {"fresh": base_ref, "upgrade": upgrade.image}, planned.id)
+    report = Report(
+        {s: StateReport(image) for s, image in run.images.items()}, upgrade_source=upgrade.source
+    )
+    log.info("fresh: %s; upgrade: %s", base_ref, upgrade.source)
+    return run, report
+
+
+def junit_path(cfg: Config, run: Run) -> Path:
+    return cfg.junit or run.workdir / "junit.xml"
+
+
+def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
+    """Every phase on both states; containers are removed at the end unless ``keep``."""
+    run, report = prepare(engine, cfg)
+    try:
+        with phase("create"):
+            create(engine, run)
+        run.save(cfg.root)
+        converge(cfg, run, report)
+        converge(cfg, run, report, "idempotence")
+        run_verify(cfg, run, report, junit_path(cfg, run))
+        run_parity(engine, cfg, run, report)
+    except BaseException:
+        ansible.PROCESSES.terminate()
+        raise
+    finally:
+        if not keep:
+            destroy(engine, run.id)
+            Run.forget(cfg.root)
+    return run, report
+
+
+def shells(run: Run) -> Mapping[str, str]:
+    return {state: f"docker exec -it {name} bash" for state, name in run.containers.items()}

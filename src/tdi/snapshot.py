@@ -1,0 +1,123 @@
+"""The upgrade state's image: a production snapshot, or one made from a baseline git ref."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tdi import ansible
+from tdi.config import Config
+from tdi.engine import Engine, ImageInfo
+from tdi.errors import BaselineError
+from tdi.parity import roots_and_ignores
+from tdi.run import labels
+from tdi.state.capture import capture
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_REPO = "tdi-snapshot"
+COMMIT_LABEL = "tdi.baseline.commit"
+BASE_LABEL = "tdi.base.image"
+# The state captured right after the snapshot's converge travels inside the image.
+BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    image: str  # reference the upgrade container starts from
+    source: str  # how it was chosen, for the log and the report
+
+
+def git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise BaselineError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")
+    return proc.stdout.strip()
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    try:
+        return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except BaselineError:
+        raise BaselineError(
+            f"unknown baseline ref '{ref}' in {root}: pass a branch, tag or commit that exists"
+        ) from None
+
+
+def default_ref(cfg: Config) -> str:
+    """The merge-base of HEAD and the main branch, or one clear error."""
+    try:
+        commit = git(cfg.root, "merge-base", "HEAD", cfg.main_branch)
+    except BaselineError:
+        raise BaselineError(
+            f"no upgrade image: no production image is configured or present, no --baseline was "
+            f"given, and HEAD has no merge-base with '{cfg.main_branch}' in {cfg.root}"
+        ) from None
+    log.info(
+        "no --baseline given: using the merge-base of HEAD and %s, %s", cfg.main_branch, commit[:12]
+    )
+    return commit
+
+
+def choose(engine: Engine, cfg: Config, base: ImageInfo, run_id: str) -> Upgrade:
+    """Pick the upgrade image: production image, else a snapshot of the baseline ref."""
+    if cfg.production_image:
+        if engine.image(cfg.production_image) or engine.pull(cfg.production_image):
+            return Upgrade(cfg.production_image, f"production image {cfg.production_image}")
+        log.info("production image %s is not present and cannot be pulled", cfg.production_image)
+    ref = cfg.baseline or default_ref(cfg)
+    commit = resolve_commit(cfg.root, ref)
+    tag = f"{SNAPSHOT_REPO}:{commit[:12]}-{base.id.split(':')[-1][:12]}"
+    found = engine.image(tag)
+    if found and found.labels.get(COMMIT_LABEL) == commit:
+        log.info("reusing snapshot %s of baseline %s", tag, ref)
+    else:
+        make(engine, cfg, base, commit, tag, run_id)
+    return Upgrade(tag, f"snapshot of baseline {ref} ({commit[:12]})")
+
+
+def _export(root: Path, commit: str, dest: Path) -> None:
+    """The tree at ``commit``, read from git, never from the work tree."""
+    archive = dest.with_suffix(".tar")
+    git(root, "archive", "--format=tar", "-o", str(archive), commit)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def make(engine: Engine, cfg: Config, base: ImageInfo, commit: str, tag: str, run_id: str) -> None:
+    """Converge a container from ``base`` with the playbook as it was at ``commit``; commit it."""
+    name = f"tdi-{run_id}-baseline"
+    log.info("making snapshot %s: converge baseline %s", tag, commit[:12])
+    with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
+        tree = Path(tmp, "tree")
+        _export(cfg.root, commit, tree)
+        playbook = tree / cfg.rel(cfg.playbook)
+        if not playbook.is_file():
+            raise BaselineError(f"baseline {commit[:12]} has no playbook {cfg.rel(cfg.playbook)}")
+        inventory = ansible.write_inventory(
+            Path(tmp, "inventory.yml"), {"baseline": name}, cfg.groups
+        )
+        engine.run(base.id, name, labels(run_id, "baseline"))
+        try:
+            log_path = cfg.root / ".tdi" / f"baseline-{commit[:12]}.converge.log"
+            result = ansible.run_playbook(tree, playbook, inventory, "baseline", log_path)
+            if not result.ok:
+                raise BaselineError(
+                    f"baseline {commit[:12]} does not converge ({result.failure()}); see {log_path}"
+                )
+            roots, ignore = roots_and_ignores(cfg.parity)
+            state = capture(lambda argv: _exec(engine, name, argv), roots, ignore)
+            engine.put_file(name, BASELINE_STATE, state.to_json().encode())
+            engine.commit(name, tag, {COMMIT_LABEL: commit, BASE_LABEL: base.id}, base)
+        finally:
+            engine.remove([name])
+
+
+def _exec(engine: Engine, container: str, argv: list[str]) -> tuple[int, bytes]:
+    code, out, _ = engine.exec(container, argv)
+    return code, out

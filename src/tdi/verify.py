@@ -1,0 +1,84 @@
+"""Run the Testinfra tests once per state, in one pytest process, with state-named ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from tdi.ansible import PROCESSES
+from tdi.errors import VerifyError
+
+log = logging.getLogger(__name__)
+
+Counts = dict[str, int]
+
+
+def has_tests(tests: Path) -> bool:
+    if tests.is_file():
+        return tests.suffix == ".py"
+    return any(tests.rglob("test_*.py")) or any(tests.rglob("*_test.py"))
+
+
+def check_tests(tests: Path) -> None:
+    """Fail before any container starts when there is nothing to verify with."""
+    if not tests.exists():
+        raise VerifyError(f"tests directory {tests} does not exist: pass --tests or set 'tests'")
+    if not has_tests(tests):
+        raise VerifyError(f"tests directory {tests} has no tests (no test_*.py or *_test.py)")
+
+
+def run(
+    root: Path, tests: Path, containers: Mapping[str, str], workdir: Path, junit: Path
+) -> dict[str, Counts]:
+    """Run the tests against ``containers`` (state -> name); returns counts per state."""
+    results = workdir / "verify.results.json"
+    results.unlink(missing_ok=True)
+    # tdi's own ini, so that the repo's pytest settings for tdi's unit tests do not apply.
+    ini = workdir / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(root),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rfE",
+        f"--junitxml={junit}",
+        f"--tdi-results={results}",
+        str(tests),
+    ]
+    for state, name in containers.items():
+        argv.append(f"--tdi-host={state}=docker://{name}")
+    log_path = workdir / "verify.log"
+    with log_path.open("wb") as out:
+        code = PROCESSES.run(argv, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    if code == 5:
+        raise VerifyError(f"pytest collected no tests in {tests}; see {log_path}")
+    if code not in (0, 1) or not results.exists():
+        raise VerifyError(
+            f"pytest could not run the tests in {tests} (exit {code}); see {log_path}"
+        )
+    counts: dict[str, Counts] = json.loads(results.read_text(encoding="utf-8"))
+    return counts
+
+
+def write_skipped_junit(junit: Path, reasons: Mapping[str, str]) -> None:
+    """A JUnit file for states that were not verified, so CI always has one to show."""
+    suite = ET.Element("testsuite", name="tdi", tests=str(len(reasons)), skipped=str(len(reasons)))
+    for state, reason in reasons.items():
+        case = ET.SubElement(suite, "testcase", classname="tdi.verify", name=f"verify[{state}]")
+        ET.SubElement(case, "skipped", message=reason)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(junit, encoding="utf-8", xml_declaration=True)
