@@ -1,0 +1,135 @@
+"""Fixtures for tdi's integration tests: real Docker, real Ansible, temp git repos.
+
+Each test copies the example infrastructure into a temp git repo, commits it as the
+baseline with fixed dates (so every test gets the same commit and reuses one snapshot),
+commits a mutation on top, and runs the real `tdi` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = ("tdi.yml", "ansible.cfg", "playbooks", "roles", "images", "tests/infra")
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "tdi tests",
+    "GIT_AUTHOR_EMAIL": "tests@tdi.invalid",
+    "GIT_COMMITTER_NAME": "tdi tests",
+    "GIT_COMMITTER_EMAIL": "tests@tdi.invalid",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+}
+
+
+@dataclass
+class Outcome:
+    code: int
+    stderr: str
+    report: dict[str, Any]
+    junit: Path
+
+    def state(self, name: str) -> dict[str, Any]:
+        states: dict[str, Any] = self.report["states"]
+        return dict(states[name])
+
+
+class ExampleRepo:
+    """A temp git repo holding the example, with a baseline commit and edits on top."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        for item in EXAMPLE:
+            src, dst = REPO / item, path / item
+            if src.is_dir():
+                shutil.copytree(
+                    src, dst, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+                )
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+        self.git("init", "-q", "-b", "main")
+        self.baseline = self.commit("baseline: the example as it is")
+
+    def git(self, *args: str) -> str:
+        env = {**os.environ, **GIT_ENV}
+        out = subprocess.run(
+            ["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def edit(self, relpath: str, old: str, new: str) -> None:
+        """Replace every ``old`` (which must be there) by ``new`` in a file of the repo."""
+        path = self.path / relpath
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{relpath} no longer contains {old!r}: update the mutation"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+
+    def tdi(self, *args: str) -> Outcome:
+        report, junit = self.path / "report.json", self.path / "junit.xml"
+        report.unlink(missing_ok=True)
+        argv = [
+            str(Path(sys.executable).parent / "tdi"),
+            *args,
+            "--report",
+            str(report),
+            "--junit",
+            str(junit),
+        ]
+        proc = subprocess.run(argv, cwd=self.path, capture_output=True, text=True, check=False)
+        sys.stderr.write(proc.stderr)  # shown by pytest when a test fails
+        data = json.loads(report.read_text()) if report.exists() else {}
+        return Outcome(proc.returncode, proc.stderr, data, junit)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    client = docker.from_env()
+    client.ping()  # integration tests need a real daemon: fail, don't skip, without one
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def example(tmp_path: Path, docker_client: Any) -> Iterator[ExampleRepo]:
+    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": "tdi.run"})}
+    repo = ExampleRepo(tmp_path / "infra")
+    yield repo
+    after = docker_client.containers.list(all=True, filters={"label": "tdi.run"})
+    leaked = [c for c in after if c.id not in before]
+    for container in leaked:
+        container.remove(force=True)
+    assert not leaked, f"tdi left containers behind: {[c.name for c in leaked]}"
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(
+        *args: str, cwd: Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(Path(sys.executable).parent / "tdi"), *args]
+        return subprocess.run(
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
+
+    return run

@@ -1,0 +1,131 @@
+"""The three ways infrastructure code breaks, each caught on a mutated copy of the example."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from conftest import ExampleRepo
+
+TASKS = "roles/website/tasks/main.yml"
+DOC_ROOT_TASK = """- name: Create the website document root
+  ansible.builtin.file:
+    path: "{{ website_root }}"
+    state: directory
+    owner: root
+    group: root
+    mode: "0755"
+"""
+
+
+def test_benign_change_passes_with_zero_differences(example: ExampleRepo) -> None:
+    example.edit(
+        "roles/website/templates/vhost.conf.j2",
+        "    location / {",
+        "    add_header X-Served-By tdi;\n\n    location / {",
+    )
+    example.edit(
+        TASKS,
+        "- name: Add the nginx virtual host",
+        """- name: Write robots.txt
+  ansible.builtin.copy:
+    dest: "{{ website_root }}/robots.txt"
+    content: "User-agent: *\\nDisallow:\\n"
+    mode: "0644"
+
+- name: Add the nginx virtual host""",
+    )
+    example.commit("benign: a header and a robots.txt")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 0, out.stderr
+    assert out.report["result"] == "passed"
+    assert out.report["parity"] == {"result": "passed", "differences": []}
+    for name in ("fresh", "upgrade"):
+        state = out.state(name)
+        assert (state["converge"], state["idempotence"], state["verify"]) == ("passed",) * 3
+        assert state["tests"]["passed"] >= 6 and state["tests"]["failed"] == 0
+    cases = [c.get("name") for c in ET.parse(out.junit).getroot().iter("testcase")]
+    assert any(name.endswith("[fresh]") for name in cases), cases
+    assert any(name.endswith("[upgrade]") for name in cases), cases
+
+
+def test_fails_only_on_a_new_host(example: ExampleRepo) -> None:
+    # nginx leaves the package list: hosts that already have it keep working, new ones break.
+    example.edit("roles/website/defaults/main.yml", "  - nginx\n", "")
+    example.commit("nginx is on every server already")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 1
+    assert out.state("fresh")["converge"] == "failed"
+    assert "Add the nginx virtual host" in out.state("fresh")["error"]
+    assert out.state("fresh")["verify"] == "skipped"
+    assert out.state("upgrade")["converge"] == "passed"
+    assert out.state("upgrade")["verify"] == "passed"
+    assert out.report["parity"]["result"] == "skipped"
+    assert out.report["result"] == "failed"
+
+
+def test_fails_only_when_upgrading(example: ExampleRepo) -> None:
+    # The document root becomes a link: fine on a new host, refused over the old directory.
+    example.edit(
+        TASKS,
+        DOC_ROOT_TASK,
+        """- name: Create the directory that holds the website
+  ansible.builtin.file:
+    path: /srv/www
+    state: directory
+    mode: "0755"
+
+- name: Point the website document root at it
+  ansible.builtin.file:
+    src: /srv/www
+    dest: "{{ website_root }}"
+    state: link
+""",
+    )
+    example.commit("move the document root behind a link")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 1
+    assert out.state("fresh")["converge"] == "passed"
+    assert out.state("fresh")["verify"] == "passed"
+    assert out.state("upgrade")["converge"] == "failed"
+    assert "Point the website document root" in out.state("upgrade")["error"]
+    assert out.report["parity"]["result"] == "skipped"
+
+
+def test_renamed_file_is_stale_on_upgrade(example: ExampleRepo) -> None:
+    for name in ("sites-available", "sites-enabled"):
+        example.edit(
+            TASKS,
+            f"/etc/nginx/{name}/{{{{ website_name }}}}\n",
+            f"/etc/nginx/{name}/{{{{ website_name }}}}.conf\n",
+        )
+    example.commit("rename the vhost to website.conf")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 1
+    for name in ("fresh", "upgrade"):
+        state = out.state(name)
+        assert (state["converge"], state["idempotence"], state["verify"]) == ("passed",) * 3
+    diffs = {(d["category"], d["key"]): d for d in out.report["parity"]["differences"]}
+    stale = diffs[("file", "/etc/nginx/sites-enabled/website")]
+    assert stale["fresh"] is None and stale["upgrade"] is not None
+    assert ("file", "/etc/nginx/sites-available/website") in diffs
+    assert ("file", "/etc/nginx/sites-available/website.conf") not in diffs
+    assert out.report["parity"]["result"] == "failed"
+
+
+def test_non_idempotent_task_is_named(example: ExampleRepo) -> None:
+    example.edit(
+        TASKS,
+        "- name: Add the nginx virtual host",
+        """- name: Record the deployment
+  ansible.builtin.command: touch /srv/website/deployed
+
+- name: Add the nginx virtual host""",
+    )
+    example.commit("record deployments")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 1
+    for name in ("fresh", "upgrade"):
+        state = out.state(name)
+        assert state["converge"] == "passed"
+        assert state["idempotence"] == "failed"
+        assert state["changed_tasks"] == ["website : Record the deployment"]
