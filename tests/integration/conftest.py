@@ -105,6 +105,15 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def base_image(docker_client: Any) -> str:
+    """The example's base image, built (or found) by `tdi images build`."""
+    argv = [str(Path(sys.executable).parent / "tdi"), "images", "build", "-C", str(REPO)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def example(tmp_path: Path, docker_client: Any) -> Iterator[ExampleRepo]:
     before = {c.id for c in docker_client.containers.list(all=True, filters={"label": "tdi.run"})}

@@ -11,36 +11,23 @@ import pytest
 from tdi.state import capture, diff, id_warnings
 from tdi.state.capture import ExecFn
 
-docker = pytest.importorskip("docker")
-
-IMAGE = "tdi-probe-root:bookworm"
 LABELS = {"tdi.test": "1"}
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as error:
-        pytest.skip(f"no Docker daemon: {error}")
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {IMAGE} is missing: import a debootstrap'd bookworm root as it")
-    yield client
-    client.close()
+def client(docker_client: Any) -> Any:
+    return docker_client
 
 
 @pytest.fixture
-def start(client: Any, request: pytest.FixtureRequest) -> Callable[[], Any]:
+def start(client: Any, base_image: str, request: pytest.FixtureRequest) -> Callable[[], Any]:
     """Starts a labelled container that the test's finalizer removes."""
 
     def start_one() -> Any:
         container = client.containers.run(
-            IMAGE,
+            base_image,
             ["sleep", "infinity"],
             init=True,
             hostname="tdi",  # Same on both sides, as the engine runs them.

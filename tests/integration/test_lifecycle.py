@@ -1,0 +1,84 @@
+"""Cleanup on a signal, --keep, and the phase commands a user re-runs while debugging."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import ExampleRepo
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def tdi_containers(client: Any) -> list[Any]:
+    return list(client.containers.list(all=True, filters={"label": "tdi.run"}))
+
+
+def test_sigterm_removes_the_containers(example: ExampleRepo, docker_client: Any) -> None:
+    before = {c.id for c in tdi_containers(docker_client)}
+    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", example.baseline]
+    proc = subprocess.Popen(argv, cwd=example.path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    started: list[Any] = []
+    while time.monotonic() < deadline and len(started) < 2 and proc.poll() is None:
+        started = [c for c in tdi_containers(docker_client) if c.id not in before
+                   and c.labels.get("tdi.state") in ("fresh", "upgrade")]
+        time.sleep(0.5)
+    assert len(started) == 2, "tdi test never started both containers"
+    time.sleep(2)  # into the converge, with ansible-playbook running
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr.splitlines()[-1]
+    left = [c.name for c in tdi_containers(docker_client) if c.id not in before]
+    assert left == []
+
+
+def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_client: Any) -> None:
+    created = run_cli("create", "--baseline", example.baseline, cwd=example.path)
+    assert created.returncode == 0, created.stderr
+    run = json.loads((example.path / ".tdi" / "current.json").read_text())
+    names = sorted(run["containers"].values())
+    running = sorted(c.name for c in docker_client.containers.list(
+        filters={"label": f"tdi.run={run['id']}"}))
+    assert running == names
+    assert f"docker exec -it {run['containers']['fresh']} bash" in created.stdout
+
+    converged = run_cli("converge", cwd=example.path)
+    assert converged.returncode == 0, converged.stderr
+    assert "fresh: converge passed" in converged.stdout
+
+    verified = run_cli("verify", cwd=example.path)
+    assert verified.returncode == 0, verified.stderr
+
+    # Drift made by hand on one host shows in `tdi diff`.
+    docker_client.containers.get(run["containers"]["upgrade"]).exec_run(
+        ["touch", "/etc/nginx/conf.d/stale.conf"])
+    diffed = run_cli("diff", cwd=example.path)
+    assert diffed.returncode == 1
+    differences = json.loads(diffed.stdout)
+    assert [(d["category"], d["key"]) for d in differences] == [
+        ("file", "/etc/nginx/conf.d/stale.conf")]
+
+    destroyed = run_cli("destroy", cwd=example.path)
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert docker_client.containers.list(all=True, filters={"label": f"tdi.run={run['id']}"}) == []
+    assert not (example.path / ".tdi" / "current.json").exists()
+
+
+def test_keep_leaves_containers_and_says_how_to_enter(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any
+) -> None:
+    kept = run_cli("test", "--keep", "--baseline", example.baseline, cwd=example.path)
+    assert kept.returncode == 0, kept.stderr
+    run = json.loads((example.path / ".tdi" / "current.json").read_text())
+    for state, name in run["containers"].items():
+        assert f"{state}: docker exec -it {name} bash" in kept.stderr
+        assert docker_client.containers.get(name).status == "running"
+    assert run_cli("destroy", cwd=example.path).returncode == 0
