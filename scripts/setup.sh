@@ -11,7 +11,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then
