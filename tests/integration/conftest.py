@@ -116,11 +116,16 @@ def base_image(docker_client: Any) -> str:
 
 @pytest.fixture
 def example(tmp_path: Path, docker_client: Any) -> Iterator[ExampleRepo]:
-    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": "tdi.run"})}
     repo = ExampleRepo(tmp_path / "infra")
     yield repo
-    after = docker_client.containers.list(all=True, filters={"label": "tdi.run"})
-    leaked = [c for c in after if c.id not in before]
+    # Only this repo's runs: other tdi runs may share the daemon.
+    runs = repo.path / ".tdi" / "runs"
+    ids = [p.name for p in runs.iterdir()] if runs.is_dir() else []
+    leaked = [
+        c
+        for run_id in ids
+        for c in docker_client.containers.list(all=True, filters={"label": f"tdi.run={run_id}"})
+    ]
     for container in leaked:
         container.remove(force=True)
     assert not leaked, f"tdi left containers behind: {[c.name for c in leaked]}"

@@ -16,19 +16,28 @@ from conftest import ExampleRepo
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def tdi_containers(client: Any) -> list[Any]:
-    return list(client.containers.list(all=True, filters={"label": "tdi.run"}))
+def run_containers(client: Any, repo: ExampleRepo) -> list[Any]:
+    """Containers of the runs this repo has made (other runs may share the daemon)."""
+    runs = repo.path / ".tdi" / "runs"
+    ids = [p.name for p in runs.iterdir()] if runs.is_dir() else []
+    return [
+        c
+        for run_id in ids
+        for c in client.containers.list(all=True, filters={"label": f"tdi.run={run_id}"})
+    ]
 
 
 def test_sigterm_removes_the_containers(example: ExampleRepo, docker_client: Any) -> None:
-    before = {c.id for c in tdi_containers(docker_client)}
     argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", example.baseline]
     proc = subprocess.Popen(argv, cwd=example.path, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     started: list[Any] = []
     while time.monotonic() < deadline and len(started) < 2 and proc.poll() is None:
-        started = [c for c in tdi_containers(docker_client) if c.id not in before
-                   and c.labels.get("tdi.state") in ("fresh", "upgrade")]
+        started = [
+            c
+            for c in run_containers(docker_client, example)
+            if c.labels.get("tdi.state") in ("fresh", "upgrade")
+        ]
         time.sleep(0.5)
     assert len(started) == 2, "tdi test never started both containers"
     time.sleep(2)  # into the converge, with ansible-playbook running
@@ -36,8 +45,7 @@ def test_sigterm_removes_the_containers(example: ExampleRepo, docker_client: Any
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr.splitlines()[-1]
-    left = [c.name for c in tdi_containers(docker_client) if c.id not in before]
-    assert left == []
+    assert [c.name for c in run_containers(docker_client, example)] == []
 
 
 def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_client: Any) -> None:
@@ -45,8 +53,9 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     assert created.returncode == 0, created.stderr
     run = json.loads((example.path / ".tdi" / "current.json").read_text())
     names = sorted(run["containers"].values())
-    running = sorted(c.name for c in docker_client.containers.list(
-        filters={"label": f"tdi.run={run['id']}"}))
+    running = sorted(
+        c.name for c in docker_client.containers.list(filters={"label": f"tdi.run={run['id']}"})
+    )
     assert running == names
     assert f"docker exec -it {run['containers']['fresh']} bash" in created.stdout
 
@@ -59,12 +68,14 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
 
     # Drift made by hand on one host shows in `tdi diff`.
     docker_client.containers.get(run["containers"]["upgrade"]).exec_run(
-        ["touch", "/etc/nginx/conf.d/stale.conf"])
+        ["touch", "/etc/nginx/conf.d/stale.conf"]
+    )
     diffed = run_cli("diff", cwd=example.path)
     assert diffed.returncode == 1
     differences = json.loads(diffed.stdout)
     assert [(d["category"], d["key"]) for d in differences] == [
-        ("file", "/etc/nginx/conf.d/stale.conf")]
+        ("file", "/etc/nginx/conf.d/stale.conf")
+    ]
 
     destroyed = run_cli("destroy", cwd=example.path)
     assert destroyed.returncode == 0, destroyed.stderr
