@@ -1,0 +1,129 @@
+"""The `tdi` command: help, and one-line errors with the error's exit code."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tdi import cli, config
+from tdi.engine import Engine
+from tdi.errors import ConfigError, EngineError, Interrupted
+
+
+@pytest.fixture(autouse=True)
+def restore_process_state() -> Iterator[None]:
+    """main() installs a root log handler and a SIGTERM handler; put pytest's back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    signal.signal(signal.SIGTERM, sigterm)
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: tdi")
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+def test_subcommand_help_lists_common_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["test", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--playbook", "--tests", "--base-image", "--baseline", "--report", "--keep"):
+        assert flag in out
+
+
+def test_no_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 2
+    assert "usage: tdi" in capsys.readouterr().err
+
+
+def test_config_error_prints_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def bad(root: Path, overrides: object = None) -> config.Config:
+        raise ConfigError(f"{root}/tdi.yml: unknown key 'playbok'")
+
+    monkeypatch.setattr(config, "load", bad)
+    code = cli.main(["test", "-C", str(tmp_path)])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"tdi: error: {tmp_path}/tdi.yml: unknown key 'playbok'\n"
+    assert captured.out == ""
+
+
+def test_engine_error_prints_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse() -> Engine:
+        raise EngineError("no Docker daemon answers")
+
+    monkeypatch.setattr(Engine, "connect", staticmethod(refuse))
+    assert cli.main(["verify", "-C", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "tdi: error: no Docker daemon answers\n"
+
+
+def test_handler_error_uses_its_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def connected() -> Engine:
+        return Engine(client=None)
+
+    def interrupted(engine: Engine, cfg: config.Config, args: object) -> int:
+        raise Interrupted("stopped by SIGINT")
+
+    monkeypatch.setattr(Engine, "connect", staticmethod(connected))
+    monkeypatch.setitem(cli.COMMANDS, "destroy", (interrupted, "remove"))
+    assert cli.main(["destroy", "-C", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "tdi: error: stopped by SIGINT\n"
+
+
+def test_handler_receives_flags_as_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[config.Config] = []
+
+    def record(engine: Engine, cfg: config.Config, args: object) -> int:
+        seen.append(cfg)
+        return 7
+
+    monkeypatch.setattr(Engine, "connect", staticmethod(lambda: Engine(client=None)))
+    monkeypatch.setitem(cli.COMMANDS, "diff", (record, "diff"))
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["diff", "-C", str(tmp_path), "--playbook", "p.yml", "--base-image", "b"])
+    assert code == 7
+    (cfg,) = seen
+    assert cfg.playbook == tmp_path.resolve() / "p.yml"
+    assert cfg.base_image == "b"
+
+
+# docker-py leaks the socket of its failed version probe (docker.from_env, before tdi has
+# a client to close); collect it here, where its ResourceWarning is expected.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_no_daemon_names_docker_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
+    assert cli.main(["destroy", "-C", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tdi: error: ")
+    assert err.count("\n") == 1
+    assert "DOCKER_HOST=unix:///nonexistent.sock" in err
+    gc.collect()

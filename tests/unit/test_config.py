@@ -1,0 +1,211 @@
+"""tdi.yml loading: defaults, values, flag overrides, and one clear error per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tdi import config
+from tdi.config import CONFIG_NAME, DEFAULT_BASE_IMAGE, ImageRecipe
+from tdi.errors import ConfigError
+
+
+def write(root: Path, text: str) -> Path:
+    path = root / CONFIG_NAME
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_tdi_yml(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path)
+    root = tmp_path.resolve()
+    assert cfg.root == root
+    assert cfg.source is None
+    assert cfg.playbook == root / "playbooks" / "site.yml"
+    assert cfg.tests == root / "tests" / "infra"
+    assert cfg.groups == ("all",)
+    assert cfg.base_image == DEFAULT_BASE_IMAGE
+    assert cfg.production_image is None
+    assert cfg.baseline is None
+    assert cfg.main_branch == "main"
+    assert cfg.report is None
+    assert cfg.junit is None
+    assert cfg.parity.roots is None
+    assert cfg.parity.ignore == ()
+    assert cfg.images == {
+        DEFAULT_BASE_IMAGE: ImageRecipe(DEFAULT_BASE_IMAGE, root / "images" / "base")
+    }
+
+
+def test_empty_tdi_yml_gives_defaults(tmp_path: Path) -> None:
+    source = write(tmp_path, "# nothing configured yet\n")
+    cfg = config.load(tmp_path)
+    assert cfg.source == source.resolve()
+    assert cfg.playbook == tmp_path.resolve() / "playbooks" / "site.yml"
+
+
+def test_values_from_tdi_yml(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """\
+playbook: site.yml
+tests: infra
+groups: [web, db]
+base_image: my-base
+production_image: registry.local/prod:1
+baseline: v1.0
+main_branch: trunk
+report: out/report.json
+junit: out/junit.xml
+images:
+  my-base:
+    context: images/mine
+    suite: trixie
+    mirror: http://mirror.invalid/debian
+    include: [python3, systemd]
+parity:
+  roots: [/etc, /srv]
+  ignore: [/etc/machine-id]
+""",
+    )
+    root = tmp_path.resolve()
+    cfg = config.load(tmp_path)
+    assert cfg.playbook == root / "site.yml"
+    assert cfg.tests == root / "infra"
+    assert cfg.groups == ("web", "db")
+    assert cfg.base_image == "my-base"
+    assert cfg.production_image == "registry.local/prod:1"
+    assert cfg.baseline == "v1.0"
+    assert cfg.main_branch == "trunk"
+    assert cfg.report == root / "out" / "report.json"
+    assert cfg.junit == root / "out" / "junit.xml"
+    assert cfg.images["my-base"] == ImageRecipe(
+        name="my-base",
+        context=root / "images" / "mine",
+        suite="trixie",
+        mirror="http://mirror.invalid/debian",
+        include=("python3", "systemd"),
+    )
+    # The built-in recipe stays available beside the configured ones.
+    assert DEFAULT_BASE_IMAGE in cfg.images
+    assert cfg.parity.roots == ("/etc", "/srv")
+    assert cfg.parity.ignore == ("/etc/machine-id",)
+
+
+def test_flag_overrides_win_and_none_is_ignored(tmp_path: Path) -> None:
+    write(tmp_path, "playbook: site.yml\nbase_image: from-file\nbaseline: v1\n")
+    flags = {
+        "playbook": "/elsewhere/play.yml",
+        "base_image": "from-flag",
+        "baseline": None,
+        "report": "/abs/report.json",
+    }
+    cfg = config.load(tmp_path, flags)
+    assert cfg.playbook == Path("/elsewhere/play.yml")
+    assert cfg.base_image == "from-flag"
+    assert cfg.baseline == "v1"  # a flag left unset does not erase the file's value
+    assert cfg.report == Path("/abs/report.json")
+
+
+def test_rel_is_relative_to_root_or_unchanged(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path)
+    assert cfg.rel(cfg.playbook) == "playbooks/site.yml"
+    assert cfg.rel(Path("/outside/x.yml")) == "/outside/x.yml"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("playbook: a.yml\nplaybok: b.yml\n", "playbok", "unknown key"),
+        ("parity:\n  roots: [/etc]\n  ignores: [/tmp]\n", "parity.ignores", "unknown key"),
+        ("images:\n  base:\n    context: x\n    suites: trixie\n", "images.base.suites", "unknown"),
+        ("groups: web\n", "groups", "not of type 'array'"),
+        ("groups: [web, 2bad]\n", "groups[1]", "does not match"),
+        (
+            "images:\n  base:\n    context: x\n    mirror: ftp://mirror.invalid/debian\n",
+            "images.base.mirror",
+            "does not match",
+        ),
+        ("images:\n  base:\n    suite: trixie\n", "images.base", "'context' is a required"),
+        ("parity:\n  roots: [etc]\n", "parity.roots[0]", "does not match"),
+        ("main_branch: ''\n", "main_branch", "non-empty"),
+    ],
+)
+def test_schema_error_names_file_and_key(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
+    source = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{source.resolve()}: ")
+    assert f"'{key}'" in message
+    assert expected in message
+    assert "\n" not in message
+    assert info.value.exit_code == 2
+
+
+def test_several_mistakes_give_one_error(tmp_path: Path) -> None:
+    write(tmp_path, "groups: web\nplaybook: 3\nextra: 1\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    assert "\n" not in str(info.value)
+    assert str(info.value).count(CONFIG_NAME) == 1
+
+
+def test_top_level_not_a_mapping(tmp_path: Path) -> None:
+    write(tmp_path, "- playbook\n")
+    with pytest.raises(ConfigError, match=r"\(top level\).*not of type 'object'"):
+        config.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("playbook: site.yml\ntests: infra\n  groups: [web]\n", 3),
+        ("playbook: site.yml\ngroups: [web\ntests: infra\n", 3),
+    ],
+)
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path, text: str, line: int) -> None:
+    source = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{source.resolve()}: line {line}: not valid YAML")
+    assert "\n" not in message
+
+
+def test_unreadable_tdi_yml(tmp_path: Path) -> None:
+    (tmp_path / CONFIG_NAME).mkdir()
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path)
+
+
+def test_validate_none_is_empty() -> None:
+    assert config.validate(None, Path("tdi.yml")) == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="config.validate: '.'.join([..., extra[0]]) gets a non-string YAML key "
+    "(on:, yes:, 1:) and raises TypeError instead of ConfigError",
+)
+@pytest.mark.parametrize("text", ["on: push\n", "1: one\n"])
+def test_non_string_top_level_key_is_a_config_error(tmp_path: Path, text: str) -> None:
+    write(tmp_path, text)
+    with pytest.raises(ConfigError, match="unknown key"):
+        config.load(tmp_path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="config.validate: sorted(errors, key=absolute_path) compares an int key with "
+    "a str key at one level and raises TypeError instead of ConfigError",
+)
+def test_mixed_key_types_under_images_is_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path, "images:\n  1: {context: 2}\n  base: {suite: trixie}\n")
+    with pytest.raises(ConfigError, match="images"):
+        config.load(tmp_path)
