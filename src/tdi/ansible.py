@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -45,7 +46,8 @@ class PlaybookResult:
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.failed_tasks
+        # The exit code, not the events: a failure that a block's rescue handled is fine.
+        return self.returncode == 0
 
     @property
     def changed_tasks(self) -> list[str]:
@@ -172,5 +174,13 @@ def run_playbook(
 def read_events(path: Path) -> tuple[TaskEvent, ...]:
     if not path.exists():
         return ()
-    with path.open(encoding="utf-8") as fh:
-        return tuple(TaskEvent(**json.loads(line)) for line in fh if line.strip())
+    return parse_events(path.read_text(encoding="utf-8"))
+
+
+def parse_events(text: str) -> tuple[TaskEvent, ...]:
+    return tuple(TaskEvent(**json.loads(line)) for line in text.splitlines() if line.strip())
+
+
+def dump_events(events: Sequence[TaskEvent]) -> bytes:
+    lines = (json.dumps(dataclasses.asdict(e), default=str) for e in events)
+    return "".join(line + "\n" for line in lines).encode()

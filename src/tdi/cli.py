@@ -13,7 +13,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tdi import config, images, phases
+from tdi import calibration, config, images, phases
+from tdi.ansible import read_events
 from tdi.engine import Engine
 from tdi.errors import TdiError
 from tdi.report import PASSED, Report, StateReport
@@ -45,6 +46,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": args.baseline,
         "report": path(args.report),
         "junit": path(args.junit),
+        "markdown": path(args.markdown),
     }
 
 
@@ -59,6 +61,10 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
     if cfg.report:
         report.write(cfg.report)
         log.info("report: %s", cfg.report)
+    if cfg.markdown:
+        cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
+        cfg.markdown.write_text(report.markdown(), encoding="utf-8")
+        log.info("markdown summary: %s", cfg.markdown)
     if args.keep:
         for state, shell in phases.shells(run).items():
             print(f"{state}: {shell}", file=sys.stderr)
@@ -82,7 +88,12 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
 def _current(cfg: config.Config) -> tuple[Run, Report]:
     run = Run.load(cfg.root)
     states = {s: StateReport(run.images[s], converge=PASSED) for s in STATES}
-    return run, Report(states)
+    report = Report(states)
+    # The events of the last converge and idempotence runs, for attribution.
+    for state in STATES:
+        for step in ("converge", "idempotence"):
+            report.events.extend(read_events(run.log(state, step).with_suffix(".events.jsonl")))
+    return run, report
 
 
 def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
@@ -107,9 +118,23 @@ def _print_states(report: Report, phase: str) -> int:
 
 def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
-    phases.run_parity(engine, cfg, run, report)
+    phases.load_baseline(engine, run, report)
+    phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
+    for line in report.lines()[len(STATES) : -1]:
+        print(line, file=sys.stderr)
     print(json.dumps([d.to_dict() for d in report.differences], indent=2, default=str))
     return 0 if report.parity == PASSED else 1
+
+
+def cmd_calibrate(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    differences = phases.calibrate(engine, cfg)
+    path = cfg.parity.noise or cfg.root / config.NOISE_NAME
+    entries = calibration.entries_from(differences)
+    calibration.save(path, entries)
+    for entry in entries:
+        print(f"{entry.category}:{entry.key}: {entry.reason}", file=sys.stderr)
+    print(f"{len(entries)} nondeterministic differences written to {path}", file=sys.stderr)
+    return 0
 
 
 def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
@@ -136,6 +161,7 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "verify": (cmd_verify, "run the Testinfra tests on the current run's containers"),
     "diff": (cmd_diff, "compare the current run's containers; print differences as JSON"),
     "destroy": (cmd_destroy, "remove the current run's containers"),
+    "calibrate": (cmd_calibrate, "converge two fresh hosts; record their differences as noise"),
 }
 
 
@@ -149,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--baseline", help="git ref whose playbook makes the upgrade snapshot")
     common.add_argument("--report", help="write the JSON report here")
     common.add_argument("--junit", help="write the JUnit XML here")
+    common.add_argument("--markdown", help="write a Markdown summary here (CI job summary)")
     common.add_argument("--keep", action="store_true", help="leave the containers running")
     common.add_argument("-v", "--verbose", action="count", default=0)
     common.add_argument("-q", "--quiet", action="count", default=0)

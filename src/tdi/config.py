@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -13,8 +14,10 @@ import jsonschema
 import yaml
 
 from tdi.errors import ConfigError
+from tdi.state.allow import AllowEntry
 
 CONFIG_NAME = "tdi.yml"
+NOISE_NAME = "tdi-noise.yml"
 DEFAULT_BASE_IMAGE = "tdi-base"
 
 
@@ -33,6 +36,8 @@ class ImageRecipe:
 class ParityConfig:
     roots: tuple[str, ...] | None = None  # None: the built-in default roots
     ignore: tuple[str, ...] = ()  # added to the built-in noise list
+    allow: tuple[AllowEntry, ...] = ()
+    noise: Path | None = None  # the calibrated noise file (tdi calibrate writes it)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Config:
     main_branch: str = "main"
     report: Path | None = None
     junit: Path | None = None
+    markdown: Path | None = None
     images: Mapping[str, ImageRecipe] = field(default_factory=dict)
     parity: ParityConfig = ParityConfig()
 
@@ -89,16 +95,42 @@ def validate(data: object, source: Path) -> dict[str, Any]:
     return data
 
 
+def _plain(data: Any) -> Any:
+    # YAML reads `until: 2026-12-31` as a date and `on:` as a boolean key; the schema
+    # checks text, and an error message must be able to name any key.
+    if isinstance(data, dict):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data.isoformat() if isinstance(data, dt.date) else data
+
+
+def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[AllowEntry, ...]:
+    out = []
+    for i, entry in enumerate(entries):
+        until = None
+        if "until" in entry:
+            try:
+                until = dt.date.fromisoformat(entry["until"])
+            except ValueError:
+                raise ConfigError(
+                    f"{source}: key 'parity.allow[{i}].until': '{entry['until']}' is not a date"
+                ) from None
+        out.append(AllowEntry(i, entry["category"], entry["key"], entry["reason"], until))
+    return tuple(out)
+
+
 def _read(source: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}:{where}: not valid YAML: {exc}".replace("\n", " ")) from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from exc
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
-    return validate(data, source)
+    return validate(_plain(data), source)
 
 
 def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
@@ -135,12 +167,15 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         parity=ParityConfig(
             roots=tuple(parity["roots"]) if "roots" in parity else None,
             ignore=tuple(parity.get("ignore", ())),
+            allow=_allow(parity.get("allow", []), source),
+            noise=root / parity.get("noise", NOISE_NAME),
         ),
     )
     return replace(
         cfg,
         report=_path(root, merged.get("report")),
         junit=_path(root, merged.get("junit")),
+        markdown=_path(root, merged.get("markdown")),
     )
 
 

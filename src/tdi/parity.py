@@ -1,17 +1,52 @@
-"""Parity: capture both states and compare them."""
+"""Parity: capture both states, compare them, and explain each difference."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from tdi import calibration
+from tdi.ansible import TaskEvent, parse_events
 from tdi.config import ParityConfig
 from tdi.engine import Engine
+from tdi.state.allow import apply_allow
+from tdi.state.attribution import attribute, fold_package_files
 from tdi.state.capture import State, capture
-from tdi.state.diff import Difference, diff
+from tdi.state.diff import Difference, diff, id_warnings
+from tdi.state.kinds import classify
 from tdi.state.noise import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 log = logging.getLogger(__name__)
+
+# The state captured right after a snapshot's converge travels inside the image, with
+# the converge's task events (to attribute what an upgrade leaves behind).
+BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
+BASELINE_EVENTS = "/var/lib/tdi/baseline-events.jsonl"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the production snapshot recorded when it was made, if it did."""
+
+    state: State | None = None
+    events: tuple[TaskEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    differences: list[Difference]
+    expired: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    three_way: bool = False
+    capture_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.expired and not any(d.fails for d in self.differences)
 
 
 def roots_and_ignores(cfg: ParityConfig) -> tuple[list[str], list[str]]:
@@ -30,8 +65,54 @@ def capture_container(engine: Engine, container: str, cfg: ParityConfig) -> Stat
     return capture(run, roots, ignore)
 
 
-def compare(engine: Engine, containers: Mapping[str, str], cfg: ParityConfig) -> list[Difference]:
-    """Differences between the fresh and the upgrade container, fresh side first."""
-    fresh = capture_container(engine, containers["fresh"], cfg)
-    upgrade = capture_container(engine, containers["upgrade"], cfg)
-    return diff(fresh, upgrade)
+def read_baseline(engine: Engine, container: str, workdir: Path) -> Baseline:
+    """Copy the snapshot's baseline records out of the upgrade container into ``workdir``."""
+    code, text, _ = engine.exec(container, ["cat", BASELINE_STATE])
+    if code != 0:
+        return Baseline()
+    (workdir / "baseline-state.json").write_bytes(text)
+    _, events, _ = engine.exec(container, ["cat", BASELINE_EVENTS])
+    return Baseline(State.from_json(text.decode()), parse_events(events.decode()))
+
+
+def _owned_files(
+    engine: Engine, containers: Mapping[str, str], differences: Sequence[Difference]
+) -> dict[str, frozenset[str]]:
+    owned = {}
+    for d in differences:
+        if d.category != "package":
+            continue
+        side = "upgrade" if d.upgrade is not None else "fresh"
+        code, out, _ = engine.exec(containers[side], ["dpkg-query", "-L", d.key])
+        if code == 0:
+            owned[d.key] = frozenset(out.decode(errors="replace").split("\n")) - {""}
+    return owned
+
+
+def compare(
+    engine: Engine,
+    containers: Mapping[str, str],
+    cfg: ParityConfig,
+    events: Sequence[TaskEvent] = (),
+    baseline: Baseline | None = None,
+    today: dt.date | None = None,
+) -> ParityResult:
+    """Differences between ``containers['fresh']`` and ``containers['upgrade']``, explained."""
+    states, seconds = {}, {}
+    for name in ("fresh", "upgrade"):
+        start = time.monotonic()
+        states[name] = capture_container(engine, containers[name], cfg)
+        seconds[name] = round(time.monotonic() - start, 3)
+    baseline = baseline or Baseline()
+    raw = diff(states["fresh"], states["upgrade"])
+    folded = fold_package_files(raw, _owned_files(engine, containers, raw))
+    kinds = classify(folded, baseline.state, calibration.load(cfg.noise))
+    explained = attribute(kinds, events, baseline.events)
+    allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today())
+    return ParityResult(
+        differences=allowed,
+        expired=expired,
+        warnings=id_warnings(states["fresh"], states["upgrade"]),
+        three_way=baseline.state is not None,
+        capture_seconds=seconds,
+    )

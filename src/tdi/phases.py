@@ -10,12 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from tdi import ansible, images, snapshot, verify
+from tdi import ansible, images, junit, snapshot, verify
 from tdi.config import Config
 from tdi.engine import Engine
-from tdi.parity import compare
-from tdi.report import FAILED, PASSED, SKIPPED, Report, StateReport
+from tdi.errors import TdiError
+from tdi.parity import capture_container, compare, read_baseline
+from tdi.report import FAILED, PASSED, Report, StateReport
 from tdi.run import Run, create, destroy, plan
+from tdi.state.diff import Difference, diff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,19 +67,23 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
             entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
             if not result.ok:
                 entry.error = f"idempotence: {result.failure()}"
+        report.events.extend(result.events)
         log.info(
             "%s %s: %s (log: %s)", step, state, "passed" if result.ok else "failed", result.log
         )
 
 
-def run_verify(cfg: Config, run: Run, report: Report, junit: Path) -> None:
+def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
     ready = {s: run.containers[s] for s, r in report.states.items() if r.converge == PASSED}
     skipped = {s: "converge failed" for s in report.states if s not in ready}
+    junit_file.unlink(missing_ok=True)
+    if ready:
+        with phase("verify"):
+            counts = verify.run(cfg.root, cfg.tests, ready, run.workdir, junit_file)
+    if skipped:
+        junit.add_skipped_verify(junit_file, skipped)
     if not ready:
-        verify.write_skipped_junit(junit, skipped)
         return
-    with phase("verify"):
-        counts = verify.run(cfg.root, cfg.tests, ready, run.workdir, junit)
     for state in ready:
         entry = report.states[state]
         entry.tests = counts.get(state, {"passed": 0, "failed": 0})
@@ -86,13 +92,29 @@ def run_verify(cfg: Config, run: Run, report: Report, junit: Path) -> None:
         log.info("verify %s: %s (%s)", state, entry.verify, entry.tests)
 
 
-def run_parity(engine: Engine, cfg: Config, run: Run, report: Report) -> None:
+def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
     if any(r.converge != PASSED for r in report.states.values()):
-        report.parity = SKIPPED
         return
     with phase("parity"):
-        report.differences = compare(engine, run.containers, cfg.parity)
-    report.parity = FAILED if report.differences else PASSED
+        result = compare(engine, run.containers, cfg.parity, report.events, report.baseline)
+    report.parity_result = result
+    junit.add_parity(junit_file, result)
+    log.info(
+        "parity: %s, %d differences (capture: %s s)",
+        report.parity,
+        len(result.differences),
+        result.capture_seconds,
+    )
+
+
+def load_baseline(engine: Engine, run: Run, report: Report) -> None:
+    """The baseline records the upgrade image carries, for three-way kinds."""
+    report.baseline = read_baseline(engine, run.containers["upgrade"], run.workdir)
+    if report.baseline.state is None:
+        log.info(
+            "upgrade image %s carries no baseline state: drift kinds are two-way",
+            run.images["upgrade"],
+        )
 
 
 def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
@@ -121,10 +143,11 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         with phase("create"):
             create(engine, run)
         run.save(cfg.root)
+        load_baseline(engine, run, report)
         converge(cfg, run, report)
         converge(cfg, run, report, "idempotence")
         run_verify(cfg, run, report, junit_path(cfg, run))
-        run_parity(engine, cfg, run, report)
+        run_parity(engine, cfg, run, report, junit_path(cfg, run))
     except BaseException:
         ansible.PROCESSES.terminate()
         raise
@@ -133,6 +156,32 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
             destroy(engine, run.id)
             Run.forget(cfg.root)
     return run, report
+
+
+def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
+    """Converge two fresh hosts the same way; every difference between them is noise."""
+    planned = plan(cfg, {"fresh": "", "fresh-2": ""})
+    ansible.syntax_check(cfg.root, cfg.playbook, planned.inventory)
+    with phase("images"):
+        base_ref, _ = images.resolve_base(engine, cfg)
+    run = plan(cfg, {"fresh": base_ref, "fresh-2": base_ref}, planned.id)
+    report = Report({s: StateReport(base_ref) for s in run.images})
+    try:
+        with phase("create"):
+            create(engine, run)
+        converge(cfg, run, report)
+        converge(cfg, run, report, "idempotence")
+        failed = [s for s, r in report.states.items() if r.converge != PASSED]
+        if failed:
+            raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")
+        with phase("parity"):
+            states = [capture_container(engine, run.containers[s], cfg.parity) for s in run.images]
+    except BaseException:
+        ansible.PROCESSES.terminate()
+        raise
+    finally:
+        destroy(engine, run.id)
+    return diff(states[0], states[1])
 
 
 def shells(run: Run) -> Mapping[str, str]:

@@ -1,12 +1,15 @@
-"""The run report: per-state phase results and parity, as JSON and as terminal lines."""
+"""The run report: per-state phase results and parity, as JSON, terminal text and Markdown."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from tdi.ansible import TaskEvent
+from tdi.parity import Baseline, ParityResult
 from tdi.state.diff import Difference
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -39,8 +42,20 @@ class StateReport:
 class Report:
     states: dict[str, StateReport]
     upgrade_source: str = ""
-    parity: str = SKIPPED
-    differences: list[Difference] = field(default_factory=list)
+    parity_result: ParityResult | None = None
+    # Inputs to parity, not part of the JSON.
+    events: list[TaskEvent] = field(default_factory=list)
+    baseline: Baseline = field(default_factory=Baseline)
+
+    @property
+    def parity(self) -> str:
+        if self.parity_result is None:
+            return SKIPPED
+        return PASSED if self.parity_result.passed else FAILED
+
+    @property
+    def differences(self) -> list[Difference]:
+        return self.parity_result.differences if self.parity_result else []
 
     @property
     def result(self) -> str:
@@ -48,6 +63,7 @@ class Report:
         return PASSED if phases_ok and self.parity == PASSED else FAILED
 
     def to_dict(self) -> dict[str, Any]:
+        pr = self.parity_result
         return {
             "result": self.result,
             "upgrade_source": self.upgrade_source,
@@ -55,6 +71,10 @@ class Report:
             "parity": {
                 "result": self.parity,
                 "differences": [d.to_dict() for d in self.differences],
+                "expired_allow": list(pr.expired) if pr else [],
+                "warnings": list(pr.warnings) if pr else [],
+                "kinds": ("three-way" if pr.three_way else "two-way") if pr else "",
+                "capture_seconds": dict(pr.capture_seconds) if pr else {},
             },
         }
 
@@ -63,7 +83,7 @@ class Report:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     def lines(self) -> list[str]:
-        """A short human summary, one line per state and per difference."""
+        """The terminal summary: one line per state, then differences grouped by heading."""
         out = []
         for name, s in self.states.items():
             tests = f"{s.tests.get('passed', 0)} passed, {s.tests.get('failed', 0)} failed"
@@ -73,20 +93,79 @@ class Report:
             )
             if s.error:
                 out.append(f"{'':8} {s.error}")
-            out.extend(
-                f"{'':8} not idempotent: {task}"
-                for task in s.changed_tasks
-                if s.idempotence == FAILED
-            )
+            if s.idempotence == FAILED:
+                out.extend(f"{'':8} not idempotent: {task}" for task in s.changed_tasks)
         out.append(f"parity   {self.parity} ({len(self.differences)} differences)")
-        out.extend(
-            f"  {d.category:8} {d.key}: fresh={_short(d.fresh)} upgrade={_short(d.upgrade)}"
-            for d in self.differences
-        )
+        for heading, group in groupby(self.differences, key=lambda d: d.heading):
+            out.append(f"  {heading}:")
+            out.extend(f"    {_row(d)}" for d in group)
+        if self.parity_result:
+            out.extend(f"  expired: {msg}" for msg in self.parity_result.expired)
+            out.extend(f"  warning: {msg}" for msg in self.parity_result.warnings)
         out.append(f"result   {self.result}")
         return out
 
+    def markdown(self) -> str:
+        """A summary for a CI job summary or a pull-request comment."""
+        icon = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️"}
+        out = [f"## tdi: {icon[self.result]} {self.result}", ""]
+        if self.upgrade_source:
+            out += [f"Upgrade from: {self.upgrade_source}", ""]
+        out += [
+            "| state | converge | idempotence | verify | tests |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, s in self.states.items():
+            tests = f"{s.tests.get('passed', 0)} passed, {s.tests.get('failed', 0)} failed"
+            cells = [f"{icon[getattr(s, p)]} {getattr(s, p)}" for p in PHASES]
+            out.append(f"| {name} | {' | '.join(cells)} | {tests} |")
+        for name, s in self.states.items():
+            if s.idempotence == FAILED:
+                out.append(
+                    f"\n**{name}** not idempotent: " + ", ".join(f"`{t}`" for t in s.changed_tasks)
+                )
+            if s.error:
+                out.append(f"\n**{name}**: {s.error}")
+        out += ["", f"### Parity: {icon[self.parity]} {self.parity}", ""]
+        for heading, group in groupby(self.differences, key=lambda d: d.heading):
+            out += [
+                f"#### {heading}",
+                "",
+                "| key | kind | fresh | upgrade | tasks |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            out += [_md_row(d) for d in group]
+            out.append("")
+        if self.parity_result:
+            out += [f"- expired allowlist entry: {m}" for m in self.parity_result.expired]
+            out += [f"- warning: {m}" for m in self.parity_result.warnings]
+        return "\n".join(out).rstrip() + "\n"
 
-def _short(value: object) -> str:
+
+def _short(value: object, width: int = 60) -> str:
     text = json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _status(d: Difference) -> str:
+    if d.allowed:
+        return f"allowed: {d.allowed}"
+    return "" if d.fails else "not failing"
+
+
+def _row(d: Difference) -> str:
+    tasks = f" <- {'; '.join(d.tasks)}" if d.tasks else ""
+    files = f" (+{len(d.files)} files)" if d.files else ""
+    status = f" [{_status(d)}]" if _status(d) else ""
+    return (
+        f"{d.kind or '-':16} {d.key}{files}: fresh={_short(d.fresh)} "
+        f"upgrade={_short(d.upgrade)}{tasks}{status}"
+    )
+
+
+def _md_row(d: Difference) -> str:
+    key = f"`{d.key}`" + (f" ({len(d.files)} files)" if d.files else "")
+    kind = d.kind + (f" (allowed: {d.allowed})" if d.allowed else "")
+    tasks = "<br>".join(d.tasks)
+    cells = [key, kind, f"`{_short(d.fresh, 40)}`", f"`{_short(d.upgrade, 40)}`", tasks]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

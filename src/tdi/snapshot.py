@@ -13,17 +13,14 @@ from tdi import ansible
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError
-from tdi.parity import roots_and_ignores
+from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
 from tdi.run import labels
-from tdi.state.capture import capture
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_REPO = "tdi-snapshot"
 COMMIT_LABEL = "tdi.baseline.commit"
 BASE_LABEL = "tdi.base.image"
-# The state captured right after the snapshot's converge travels inside the image.
-BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
 
 
 @dataclass(frozen=True)
@@ -110,14 +107,9 @@ def make(engine: Engine, cfg: Config, base: ImageInfo, commit: str, tag: str, ru
                 raise BaselineError(
                     f"baseline {commit[:12]} does not converge ({result.failure()}); see {log_path}"
                 )
-            roots, ignore = roots_and_ignores(cfg.parity)
-            state = capture(lambda argv: _exec(engine, name, argv), roots, ignore)
+            state = capture_container(engine, name, cfg.parity)
             engine.put_file(name, BASELINE_STATE, state.to_json().encode())
+            engine.put_file(name, BASELINE_EVENTS, ansible.dump_events(result.events))
             engine.commit(name, tag, {COMMIT_LABEL: commit, BASE_LABEL: base.id}, base)
         finally:
             engine.remove([name])
-
-
-def _exec(engine: Engine, container: str, argv: list[str]) -> tuple[int, bytes]:
-    code, out, _ = engine.exec(container, argv)
-    return code, out

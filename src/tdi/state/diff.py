@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +35,19 @@ class Difference:
     key: str
     fresh: Record | None
     upgrade: Record | None
+    kind: str = ""  # set by tdi.state.kinds.classify
+    tasks: tuple[str, ...] = ()  # set by tdi.state.attribution.attribute
+    files: tuple[str, ...] = ()  # a package's own file differences, folded under it
+    allowed: str = ""  # the allowlist entry's reason, when one matches
+
+    @property
+    def heading(self) -> str:
+        """Where a report lists it: cron files get their own heading."""
+        return "cron" if self.category == "file" and is_cron(self.key) else self.category
+
+    @property
+    def fails(self) -> bool:
+        return self.kind != "nondeterministic" and not self.allowed
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -41,7 +55,19 @@ class Difference:
             "key": self.key,
             "fresh": self.fresh,
             "upgrade": self.upgrade,
+            "kind": self.kind,
+            "tasks": list(self.tasks),
+            "heading": self.heading,
+            "files": list(self.files),
+            "allowed": self.allowed,
         }
+
+
+CRON_PATHS = ("/etc/crontab", "/etc/cron.*", "/etc/cron.*/*", "/var/spool/cron/*")
+
+
+def is_cron(path: str) -> bool:
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in CRON_PATHS)
 
 
 def diff(fresh: State, upgrade: State) -> list[Difference]:

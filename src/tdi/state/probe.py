@@ -359,7 +359,8 @@ def collect_ports(procs: dict[str, str]) -> dict[str, Any]:
 
 
 def enabled_services(etc: str) -> set[str]:
-    """Names with an S??name start link in a multi-user runlevel (2-5)."""
+    """Names with an S??name start link in a multi-user runlevel (2-5), or a systemd
+    ``*.wants/name.service`` link (what `systemctl enable` makes)."""
     enabled: set[str] = set()
     for level in "2345":
         try:
@@ -367,6 +368,16 @@ def enabled_services(etc: str) -> set[str]:
         except OSError:
             continue
         enabled.update(link[3:] for link in links if re.match(r"S\d\d.", link))
+    try:
+        wants = [w for w in os.listdir(f"{etc}/systemd/system") if w.endswith(".wants")]
+    except OSError:
+        wants = []
+    for folder in wants:
+        try:
+            units = os.listdir(f"{etc}/systemd/system/{folder}")
+        except OSError:
+            continue
+        enabled.update(u[: -len(".service")] for u in units if u.endswith(".service"))
     return enabled
 
 

@@ -1,0 +1,64 @@
+"""The calibrated noise file: differences between two fresh hosts, each with its reason.
+
+`tdi calibrate` writes it; `tdi test` marks any difference it matches ``nondeterministic``
+instead of failing on it. It is meant to be committed and reviewed like code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from tdi.errors import ConfigError
+from tdi.state.diff import Difference
+from tdi.state.kinds import SECTIONS, NoiseEntry
+
+HEADER = """\
+# Differences between two fresh hosts converged with the same playbook, written by
+# `tdi calibrate`. `tdi test` reports a difference that matches an entry here as
+# "nondeterministic" and does not fail on it. A key may be a glob; keep a reason on each.
+"""
+
+
+def reason(d: Difference) -> str:
+    if d.fresh is None or d.upgrade is None:
+        return "present on only one of two fresh hosts"
+    fields = sorted(set(d.fresh) | set(d.upgrade))
+    return f"differs between two fresh hosts: {', '.join(fields)}"
+
+
+def entries_from(differences: Sequence[Difference]) -> list[NoiseEntry]:
+    return [NoiseEntry(d.category, d.key, reason(d)) for d in differences]
+
+
+def save(path: Path, entries: Sequence[NoiseEntry]) -> None:
+    body = [{"category": e.category, "key": e.key, "reason": e.reason} for e in entries]
+    text = yaml.safe_dump({"noise": body}, sort_keys=False, default_flow_style=False)
+    path.write_text(HEADER + text, encoding="utf-8")
+
+
+def load(path: Path | None) -> list[NoiseEntry]:
+    """The entries of ``path``; none when it does not exist. Errors name file and key."""
+    if path is None or not path.exists():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    items = data.get("noise") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ConfigError(f"{path}: key 'noise': expected a list of entries")
+    entries = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item.get(k) for k in ("category", "key", "reason")
+        ):
+            raise ConfigError(f"{path}: key 'noise[{i}]': expected category, key and reason")
+        if item["category"] not in SECTIONS:
+            raise ConfigError(
+                f"{path}: key 'noise[{i}].category': expected one of {', '.join(SECTIONS)}"
+            )
+        entries.append(NoiseEntry(item["category"], item["key"], item["reason"]))
+    return entries

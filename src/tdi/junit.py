@@ -1,0 +1,78 @@
+"""JUnit XML: verify's file from pytest, plus one test case per parity difference."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from tdi.parity import ParityResult
+
+
+def _load(junit: Path) -> ET.Element:
+    if junit.exists():
+        root = ET.parse(junit).getroot()
+        if root.tag == "testsuites":
+            return root
+        wrapper = ET.Element("testsuites")
+        wrapper.append(root)
+        return wrapper
+    return ET.Element("testsuites")
+
+
+def _save(junit: Path, root: ET.Element) -> None:
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(junit, encoding="utf-8", xml_declaration=True)
+
+
+def add_skipped_verify(junit: Path, reasons: Mapping[str, str]) -> None:
+    """Cases for states that were not verified, so CI always has a file to show."""
+    root = _load(junit)
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name="tdi.verify",
+        tests=str(len(reasons)),
+        skipped=str(len(reasons)),
+        failures="0",
+        errors="0",
+    )
+    for state, reason in reasons.items():
+        case = ET.SubElement(suite, "testcase", classname="tdi.verify", name=f"verify[{state}]")
+        ET.SubElement(case, "skipped", message=reason)
+    _save(junit, root)
+
+
+def add_parity(junit: Path, result: ParityResult) -> None:
+    """One case per difference, named ``parity[category:key]``; allowed ones are skipped."""
+    root = _load(junit)
+    diffs = result.differences
+    failing = sum(1 for d in diffs if d.fails) + len(result.expired)
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name="tdi.parity",
+        tests=str(max(1, len(diffs))),
+        failures=str(failing),
+        errors="0",
+        skipped=str(sum(1 for d in diffs if not d.fails)),
+    )
+    if not diffs and not result.expired:
+        ET.SubElement(suite, "testcase", classname="tdi.parity", name="parity")
+    for d in diffs:
+        case = ET.SubElement(
+            suite, "testcase", classname="tdi.parity", name=f"parity[{d.category}:{d.key}]"
+        )
+        detail = json.dumps(d.to_dict(), indent=2, default=str)
+        if d.fails:
+            tasks = f"; tasks: {', '.join(d.tasks)}" if d.tasks else ""
+            node = ET.SubElement(case, "failure", message=f"{d.kind}: {d.key}{tasks}")
+            node.text = detail
+        else:
+            reason = f"allowed: {d.allowed}" if d.allowed else d.kind
+            ET.SubElement(case, "skipped", message=reason)
+    for msg in result.expired:
+        case = ET.SubElement(suite, "testcase", classname="tdi.parity", name="parity.allow")
+        ET.SubElement(case, "failure", message=msg)
+    _save(junit, root)

@@ -1,0 +1,72 @@
+"""Why a difference exists, judged against the baseline state. Pure: no I/O.
+
+The baseline is the state captured right after the production snapshot was made, so it
+shows what the previous release left behind.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from tdi.state.capture import Record, State
+from tdi.state.diff import Difference
+
+STALE = "stale"  # on upgrade and in the baseline, not on fresh: no longer managed
+NOT_APPLIED = "not-applied"  # upgrade still holds the baseline's value
+DIVERGED = "diverged"  # upgrade matches neither fresh nor the baseline
+MISSING = "missing"  # on fresh, not on upgrade
+NONDETERMINISTIC = "nondeterministic"  # differs between two fresh hosts as well
+# Two-way kinds, for an upgrade image that carries no baseline state.
+EXTRA = "extra"  # on upgrade, not on fresh
+CHANGED = "changed"  # on both, different
+
+SECTIONS = {
+    "file": "files",
+    "package": "packages",
+    "user": "users",
+    "group": "groups",
+    "service": "services",
+    "port": "ports",
+}
+
+
+@dataclass(frozen=True)
+class NoiseEntry:
+    """A difference seen between two fresh hosts (tdi calibrate); ``key`` may be a glob."""
+
+    category: str
+    key: str
+    reason: str
+
+    def matches(self, difference: Difference) -> bool:
+        return self.category == difference.category and fnmatch.fnmatchcase(
+            difference.key, self.key
+        )
+
+
+def _kind(d: Difference, baseline: State | None) -> str:
+    if d.upgrade is None:
+        return MISSING
+    if baseline is None:
+        return EXTRA if d.fresh is None else CHANGED
+    before: Record | None = getattr(baseline, SECTIONS[d.category]).get(d.key)
+    if d.fresh is None:
+        return STALE if before is not None else DIVERGED
+    if before is not None and all(before.get(f) == v for f, v in d.upgrade.items()):
+        return NOT_APPLIED
+    return DIVERGED
+
+
+def classify(
+    differences: Sequence[Difference],
+    baseline: State | None,
+    noise: Sequence[NoiseEntry] = (),
+) -> list[Difference]:
+    """Each difference with its kind; a match in the calibrated noise is nondeterministic."""
+    out = []
+    for d in differences:
+        noisy = any(entry.matches(d) for entry in noise)
+        out.append(replace(d, kind=NONDETERMINISTIC if noisy else _kind(d, baseline)))
+    return out

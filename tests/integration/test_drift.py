@@ -1,0 +1,243 @@
+"""Drift: every category, each kind, attribution, calibration and the allowlist.
+
+The baseline here is the example plus what a previous release added (cron, a user and
+a group, a cron job, a status page on port 8081, two settings files). The release under
+test drops or renames those things the way real changes do.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from conftest import ExampleRepo
+
+TASKS = "roles/website/tasks/main.yml"
+
+PREVIOUS_RELEASE = """
+- name: Install cron
+  ansible.builtin.apt:
+    name: cron
+    install_recommends: false
+
+- name: Start cron
+  ansible.builtin.service:
+    name: cron
+    state: started
+    enabled: true
+
+- name: Create the webadmins group
+  ansible.builtin.group:
+    name: webadmins
+
+- name: Create the deploy user
+  ansible.builtin.user:
+    name: deploy
+    shell: /bin/bash
+    groups: [webadmins]
+
+- name: Clean the website cache every night
+  ansible.builtin.copy:
+    dest: /etc/cron.d/website-cleanup
+    content: "0 3 * * * root find /srv/website -name '*.tmp' -delete\\n"
+    mode: "0644"
+
+- name: Serve the status page
+  ansible.builtin.copy:
+    dest: /etc/nginx/conf.d/status.conf
+    content: "server { listen 8081; location / { return 200 'ok'; } }\\n"
+    mode: "0644"
+  notify: Reload nginx
+
+- name: Write the website settings
+  ansible.builtin.copy:
+    dest: /etc/website.conf
+    content: "cache=on\\n"
+    mode: "0644"
+    force: false
+
+- name: Write the website defaults
+  ansible.builtin.copy:
+    dest: /etc/website-defaults.conf
+    content: "workers=2\\n"
+    mode: "0644"
+    force: false
+"""
+
+THIS_RELEASE = """
+- name: Create the deploy user
+  ansible.builtin.user:
+    name: deploy
+    shell: /bin/bash
+
+- name: Tidy the website cache every night
+  ansible.builtin.copy:
+    dest: /etc/cron.d/website-tidy
+    content: "0 4 * * * root find /srv/website -name '*.tmp' -delete\\n"
+    mode: "0644"
+
+- name: Serve the status page
+  ansible.builtin.copy:
+    dest: /etc/nginx/conf.d/status-page.conf
+    content: "server { listen 8082; location / { return 200 'ok'; } }\\n"
+    mode: "0644"
+  notify: Reload nginx
+
+- name: Check for an earlier install
+  ansible.builtin.stat:
+    path: /etc/website.conf
+  register: earlier
+
+- name: Write the first-install marker
+  ansible.builtin.copy:
+    dest: /etc/website-initialised
+    content: "yes\\n"
+    mode: "0644"
+  when: not earlier.stat.exists
+
+- name: Write the website settings
+  ansible.builtin.copy:
+    dest: /etc/website.conf
+    content: "cache=off\\n"
+    mode: "0644"
+    force: false
+
+- name: Write the website defaults
+  ansible.builtin.copy:
+    dest: /etc/website-defaults.conf
+    content: "workers=4\\n"
+    mode: "0644"
+    force: false
+
+- name: Turn on the website log
+  ansible.builtin.lineinfile:
+    path: /etc/website-defaults.conf
+    line: log=on
+"""
+
+
+def previous_release(example: ExampleRepo) -> str:
+    """Commit the richer previous release; returns its commit (the baseline)."""
+    with (example.path / TASKS).open("a") as tasks:
+        tasks.write(PREVIOUS_RELEASE)
+    return example.commit("previous release: cron, deploy user, status page, settings")
+
+
+def by_key(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["category"], d["key"]): d for d in report["parity"]["differences"]}
+
+
+def test_every_category_and_kind(example: ExampleRepo) -> None:
+    baseline = previous_release(example)
+    text = (example.path / TASKS).read_text()
+    (example.path / TASKS).write_text(text.replace(PREVIOUS_RELEASE, THIS_RELEASE))
+    example.commit("this release")
+    out = example.tdi("test", "--baseline", baseline)
+    assert out.code == 1
+    assert out.report["parity"]["kinds"] == "three-way"
+    diffs = by_key(out.report)
+    kinds = {key: d["kind"] for key, d in diffs.items()}
+    assert kinds == {
+        ("file", "/etc/cron.d/website-cleanup"): "stale",
+        ("file", "/etc/nginx/conf.d/status.conf"): "stale",
+        ("file", "/etc/website-defaults.conf"): "diverged",
+        ("file", "/etc/website-initialised"): "missing",
+        ("file", "/etc/website.conf"): "not-applied",
+        ("group", "crontab"): "stale",  # made by cron's postinst, left behind with it
+        ("group", "webadmins"): "stale",
+        ("package", "cron"): "stale",
+        ("package", "cron-daemon-common"): "stale",  # cron's dependencies stay too
+        ("package", "sensible-utils"): "stale",
+        ("port", "tcp/8081"): "stale",
+        ("service", "cron"): "stale",
+        ("user", "deploy"): "not-applied",
+    }
+    # Field by field: only what differs.
+    assert diffs[("file", "/etc/website.conf")]["fresh"].keys() == {"sha256"}
+    assert diffs[("user", "deploy")]["fresh"] == {"groups": []}
+    assert diffs[("user", "deploy")]["upgrade"] == {"groups": ["webadmins"]}
+    # cron's own files are listed under the package, not as separate differences.
+    cron = diffs[("package", "cron")]
+    assert "/etc/init.d/cron" in cron["files"]
+    assert "/etc/rc2.d/S01cron" in cron["files"]  # made by its postinst
+    assert not any(key.startswith(("/etc/init.d/", "/etc/rc")) for _, key in diffs)
+    assert diffs[("file", "/etc/cron.d/website-cleanup")]["heading"] == "cron"
+    assert diffs[("port", "tcp/8081")]["upgrade"]["process"] == "nginx"
+    # Attribution: this release's tasks, or the previous release's for what it left behind.
+    tasks = {key: d["tasks"] for key, d in diffs.items()}
+    assert tasks[("file", "/etc/website.conf")] == ["website : Write the website settings"]
+    assert tasks[("file", "/etc/website-defaults.conf")] == [
+        "website : Write the website defaults",
+        "website : Turn on the website log",
+    ]
+    assert tasks[("file", "/etc/website-initialised")] == [
+        "website : Write the first-install marker"
+    ]
+    assert tasks[("file", "/etc/cron.d/website-cleanup")] == [
+        "baseline: website : Clean the website cache every night"
+    ]
+    assert tasks[("package", "cron")] == ["baseline: website : Install cron"]
+    assert tasks[("user", "deploy")] == ["website : Create the deploy user"]
+    assert tasks[("group", "webadmins")] == ["baseline: website : Create the webadmins group"]
+    assert "website : Ensure nginx is started and enabled at boot" in tasks[("port", "tcp/8081")]
+    # Each difference is a failing JUnit case, beside the Testinfra results.
+    cases = {c.get("name"): c for c in ET.parse(out.junit).getroot().iter("testcase")}
+    assert cases["parity[file:/etc/website.conf]"].find("failure") is not None
+    assert "parity[package:cron]" in cases
+    assert any(name.endswith("[fresh]") for name in cases)
+    # The terminal table groups by heading and shows kind and task.
+    assert "  cron:" in out.stderr
+    assert "stale" in out.stderr and "<- baseline: website : Install cron" in out.stderr
+
+
+@pytest.mark.parametrize("until", ["2999-12-31", "2020-01-01"])
+def test_allowlist_and_expiry(example: ExampleRepo, until: str) -> None:
+    baseline = previous_release(example)
+    example.edit(TASKS, 'content: "cache=on\\n"', 'content: "cache=off\\n"')
+    tdi_yml = example.path / "tdi.yml"
+    tdi_yml.write_text(
+        tdi_yml.read_text()
+        + "parity:\n  allow:\n    - category: file\n      key: /etc/website*.conf\n"
+        + f"      reason: settings are migrated by hand, ticket 42\n      until: {until}\n"
+    )
+    example.commit("cache off, on new hosts only")
+    out = example.tdi("test", "--baseline", baseline)
+    diff = by_key(out.report)[("file", "/etc/website.conf")]
+    assert diff["kind"] == "not-applied"
+    cases = {c.get("name"): c for c in ET.parse(out.junit).getroot().iter("testcase")}
+    if until.startswith("2999"):
+        assert out.code == 0, out.stderr
+        assert diff["allowed"] == "settings are migrated by hand, ticket 42"
+        assert cases["parity[file:/etc/website.conf]"].find("skipped") is not None
+    else:
+        assert out.code == 1
+        assert diff["allowed"] == ""
+        (expired,) = out.report["parity"]["expired_allow"]
+        assert expired.startswith("parity.allow[0] (file:/etc/website*.conf) expired on 2020-01-01")
+        assert "expired: parity.allow[0]" in out.stderr
+
+
+def test_calibrate_learns_nondeterministic_files(example: ExampleRepo, run_cli: Any) -> None:
+    example.edit(
+        TASKS,
+        "- name: Add the nginx virtual host",
+        """- name: Generate the session secret
+  ansible.builtin.shell: head -c 12 /dev/urandom | base64 > /etc/website-secret
+  args:
+    creates: /etc/website-secret
+
+- name: Add the nginx virtual host""",
+    )
+    example.commit("a session secret per host")
+    calibrated = run_cli("calibrate", cwd=example.path)
+    assert calibrated.returncode == 0, calibrated.stderr
+    noise = (example.path / "tdi-noise.yml").read_text()
+    assert "key: /etc/website-secret" in noise
+    assert "reason: 'differs between two fresh hosts: sha256'" in noise
+    example.commit("calibrated noise")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 0, out.stderr
+    diffs = by_key(out.report)
+    assert diffs[("file", "/etc/website-secret")]["kind"] == "nondeterministic"
+    assert out.report["parity"]["result"] == "passed"
