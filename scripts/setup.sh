@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+# For tdi's own tests: a real registry server, and htpasswd for its credentials.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 if ((${#need[@]})); then
     echo "setup: installing ${need[*]}" >&2
     apt-get update -qq

@@ -44,7 +44,7 @@ def load(path: Path | None) -> list[NoiseEntry]:
     if path is None or not path.exists():
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {"noise": []}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
     items = data.get("noise") if isinstance(data, dict) else None

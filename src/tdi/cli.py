@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tdi import calibration, config, images, phases
+from tdi import calibration, config, images, phases, release
 from tdi.ansible import read_events
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -148,6 +148,18 @@ def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) ->
     return 0
 
 
+def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    repository = release.repository_of(cfg, args.image)
+    if args.action == "rollback":
+        release.rollback(engine, repository, args.push)
+        return 0
+    target = release.make(engine, cfg, repository, args.source)
+    if args.push:
+        release.promote(engine, repository, target)
+    print(target)
+    return 0
+
+
 def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     ref, _ = images.resolve_base(engine, cfg)
     print(ref)
@@ -183,6 +195,21 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     for name, (handler, help_) in COMMANDS.items():
         sub.add_parser(name, parents=[common], help=help_).set_defaults(handler=handler)
+    snap = sub.add_parser(
+        "snapshot",
+        parents=[common],
+        help="upgrade production with this checkout, test it, commit it; --push promotes it",
+    )
+    snap.add_argument(
+        "action",
+        nargs="?",
+        choices=["rollback"],
+        help="rollback: move production back to production-previous",
+    )
+    snap.add_argument("--image", help="the snapshot repository (default: production_image)")
+    snap.add_argument("--from", dest="source", help="upgrade this image, not REPOSITORY:production")
+    snap.add_argument("--push", action="store_true", help="push and promote to :production")
+    snap.set_defaults(handler=cmd_snapshot)
     img = sub.add_parser("images", help="base images").add_subparsers(dest="action", required=True)
     img.add_parser(
         "build", parents=[common], help="build the base image; print its reference"

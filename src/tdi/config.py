@@ -67,6 +67,16 @@ class Config:
             return str(path)
 
 
+class _TextDates(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so that the schema and its errors see them."""
+
+
+_TextDates.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _schema() -> dict[str, Any]:
     text = resources.files("tdi").joinpath("schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
@@ -88,7 +98,7 @@ def validate(data: object, source: Path) -> dict[str, Any]:
         err = jsonschema.exceptions.best_match(errors)
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            key = ".".join([*(str(p) for p in err.absolute_path), extra[0]]) if extra else _key(err)
+            key = f"{_key(err)}.{extra[0]}".removeprefix("(top level).") if extra else _key(err)
             raise ConfigError(f"{source}: unknown key '{key}'")
         raise ConfigError(f"{source}: key '{_key(err)}': {err.message}")
     assert isinstance(data, dict)  # the schema's top level is an object
@@ -122,7 +132,7 @@ def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[AllowEnt
 
 def _read(source: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        data = yaml.load(source.read_text(encoding="utf-8"), Loader=_TextDates)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.auth
 import docker.errors
 
-from tdi.errors import EngineError, ImageError
+from tdi.errors import EngineError, ImageError, RegistryError
 
 log = logging.getLogger(__name__)
 
+USERNAME_ENV, PASSWORD_ENV = "TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD"
+NOT_FOUND = ("not found", "manifest unknown", "name unknown", "does not exist")
 RUN_LABEL = "tdi.run"
 STATE_LABEL = "tdi.state"
 
@@ -33,6 +36,36 @@ class ImageInfo:
     labels: Mapping[str, str]
     cmd: tuple[str, ...] | None
     entrypoint: tuple[str, ...] | None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no reason given"
+
+
+def registry_of(ref: str) -> str | None:
+    """The registry host of an image reference, or None for a local name (or Docker Hub)."""
+    first, sep, _ = ref.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
+def credentials(ref: str) -> dict[str, str] | None:
+    """TDI_REGISTRY_USERNAME/PASSWORD, else None: the SDK then reads ~/.docker/config.json."""
+    user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
+    if user and password and registry_of(ref):
+        return {"username": user, "password": password}
+    return None
+
+
+def basic_auth(ref: str) -> tuple[str, str] | None:
+    """Username and password for ``ref``'s registry, from the environment or docker config."""
+    found = credentials(ref)
+    if found is None and (registry := registry_of(ref)):
+        found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
+    if found and found.get("username") and found.get("password"):
+        return str(found["username"]), str(found["password"])
+    return None
 
 
 def _where() -> str:
@@ -100,6 +133,40 @@ class Engine:
             log.debug("pull %s failed: %s", ref, exc)
             return None
         return self.image(ref)
+
+    def fetch(self, ref: str) -> ImageInfo | None:
+        """Pull ``ref``: None when its registry says it does not exist; a RegistryError
+        when the registry cannot be reached or refuses."""
+        try:
+            self._client.images.pull(ref, auth_config=credentials(ref))
+        except docker.errors.DockerException as exc:
+            text = _first_line(getattr(exc, "explanation", None) or str(exc))
+            if any(marker in text for marker in NOT_FOUND):
+                return None
+            raise RegistryError(f"pull {ref}: {text}") from exc
+        return self.image(ref)
+
+    def push(self, ref: str) -> str:
+        """Push ``ref``; returns the digest the registry gave it."""
+        repo, _, tag = ref.rpartition(":")
+        digest = ""
+        try:
+            stream = self._client.images.push(
+                repo, tag=tag, stream=True, decode=True, auth_config=credentials(ref)
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    raise RegistryError(f"push {ref} refused: {_first_line(chunk['error'])}")
+                digest = chunk.get("aux", {}).get("Digest", digest)
+        except docker.errors.DockerException as exc:
+            raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
+        return str(digest)
+
+    def untag(self, ref: str) -> None:
+        try:
+            self._client.images.remove(ref, noprune=True)
+        except docker.errors.DockerException as exc:
+            log.debug("untag %s: %s", ref, exc)
 
     def tag(self, image_id: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")

@@ -44,3 +44,13 @@ class Interrupted(TdiError):
     """SIGINT or SIGTERM arrived; containers were cleaned up."""
 
     exit_code = 130
+
+
+class RegistryError(TdiError):
+    """A registry is unreachable, or refused a pull or a push."""
+
+
+class SnapshotError(TdiError):
+    """The production snapshot was not made: a phase failed on it. Nothing was pushed."""
+
+    exit_code = 1

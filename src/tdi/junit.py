@@ -53,7 +53,7 @@ def add_parity(junit: Path, result: ParityResult) -> None:
         root,
         "testsuite",
         name="tdi.parity",
-        tests=str(max(1, len(diffs))),
+        tests=str(max(1, len(diffs) + len(result.expired))),
         failures=str(failing),
         errors="0",
         skipped=str(sum(1 for d in diffs if not d.fails)),
@@ -73,6 +73,7 @@ def add_parity(junit: Path, result: ParityResult) -> None:
             reason = f"allowed: {d.allowed}" if d.allowed else d.kind
             ET.SubElement(case, "skipped", message=reason)
     for msg in result.expired:
-        case = ET.SubElement(suite, "testcase", classname="tdi.parity", name="parity.allow")
+        name = msg.split(" ", 1)[0]  # parity.allow[N]
+        case = ET.SubElement(suite, "testcase", classname="tdi.parity", name=name)
         ET.SubElement(case, "failure", message=msg)
     _save(junit, root)

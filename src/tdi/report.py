@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ class Report:
             if s.idempotence == FAILED:
                 out.extend(f"{'':8} not idempotent: {task}" for task in s.changed_tasks)
         out.append(f"parity   {self.parity} ({len(self.differences)} differences)")
-        for heading, group in groupby(self.differences, key=lambda d: d.heading):
+        for heading, group in _grouped(self.differences):
             out.append(f"  {heading}:")
             out.extend(f"    {_row(d)}" for d in group)
         if self.parity_result:
@@ -127,7 +127,7 @@ class Report:
             if s.error:
                 out.append(f"\n**{name}**: {s.error}")
         out += ["", f"### Parity: {icon[self.parity]} {self.parity}", ""]
-        for heading, group in groupby(self.differences, key=lambda d: d.heading):
+        for heading, group in _grouped(self.differences):
             out += [
                 f"#### {heading}",
                 "",
@@ -140,6 +140,14 @@ class Report:
             out += [f"- expired allowlist entry: {m}" for m in self.parity_result.expired]
             out += [f"- warning: {m}" for m in self.parity_result.warnings]
         return "\n".join(out).rstrip() + "\n"
+
+
+def _grouped(differences: list[Difference]) -> Iterator[tuple[str, list[Difference]]]:
+    # Headings in order of first appearance: cron files sort among the other files by key.
+    groups: dict[str, list[Difference]] = {}
+    for d in differences:
+        groups.setdefault(d.heading, []).append(d)
+    return iter(groups.items())
 
 
 def _short(value: object, width: int = 60) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tdi import ansible
 from tdi.config import Config
-from tdi.engine import Engine, ImageInfo
-from tdi.errors import BaselineError
+from tdi.engine import Engine, ImageInfo, registry_of
+from tdi.errors import BaselineError, RegistryError
 from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
 from tdi.run import labels
 
@@ -35,6 +35,24 @@ def git(root: Path, *args: str) -> str:
         lines = proc.stderr.strip().splitlines()
         raise BaselineError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")
     return proc.stdout.strip()
+
+
+def production_ref(image: str) -> str:
+    """A repository means its :production tag."""
+    return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:production"
+
+
+def fetch_or_local(engine: Engine, ref: str) -> ImageInfo | None:
+    """The newest ``ref`` from its registry; the local copy when the registry fails."""
+    if registry_of(ref):
+        try:
+            found = engine.fetch(ref)
+        except RegistryError as exc:
+            log.warning("%s; trying the local copy", exc)
+        else:
+            if found is not None:
+                return found
+    return engine.image(ref)
 
 
 def resolve_commit(root: Path, ref: str) -> str:
@@ -64,9 +82,10 @@ def default_ref(cfg: Config) -> str:
 def choose(engine: Engine, cfg: Config, base: ImageInfo, run_id: str) -> Upgrade:
     """Pick the upgrade image: production image, else a snapshot of the baseline ref."""
     if cfg.production_image:
-        if engine.image(cfg.production_image) or engine.pull(cfg.production_image):
-            return Upgrade(cfg.production_image, f"production image {cfg.production_image}")
-        log.info("production image %s is not present and cannot be pulled", cfg.production_image)
+        ref = production_ref(cfg.production_image)
+        if fetch_or_local(engine, ref):
+            return Upgrade(ref, f"production image {ref}")
+        log.info("production image %s is not present and cannot be pulled", ref)
     ref = cfg.baseline or default_ref(cfg)
     commit = resolve_commit(cfg.root, ref)
     tag = f"{SNAPSHOT_REPO}:{commit[:12]}-{base.id.split(':')[-1][:12]}"

@@ -19,6 +19,7 @@ from typing import Any
 
 import docker
 import pytest
+from registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = ("tdi.yml", "ansible.cfg", "playbooks", "roles", "images", "tests/infra")
@@ -147,3 +148,19 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A real registry on 127.0.0.1, no auth."""
+    server = Registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A real registry on 127.0.0.1 that wants htpasswd credentials."""
+    server = Registry(tmp_path_factory.mktemp("auth-registry"), "tdi-ci", "correct-horse-42")
+    yield server
+    server.stop()

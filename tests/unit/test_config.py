@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from tdi import config
-from tdi.config import CONFIG_NAME, DEFAULT_BASE_IMAGE, ImageRecipe
+from tdi.config import CONFIG_NAME, DEFAULT_BASE_IMAGE, NOISE_NAME, ImageRecipe
 from tdi.errors import ConfigError
+from tdi.state.allow import AllowEntry
 
 
 def write(root: Path, text: str) -> Path:
@@ -31,8 +33,11 @@ def test_defaults_without_tdi_yml(tmp_path: Path) -> None:
     assert cfg.main_branch == "main"
     assert cfg.report is None
     assert cfg.junit is None
+    assert cfg.markdown is None
     assert cfg.parity.roots is None
     assert cfg.parity.ignore == ()
+    assert cfg.parity.allow == ()
+    assert cfg.parity.noise == root / NOISE_NAME == root / "tdi-noise.yml"
     assert cfg.images == {
         DEFAULT_BASE_IMAGE: ImageRecipe(DEFAULT_BASE_IMAGE, root / "images" / "base")
     }
@@ -58,6 +63,7 @@ baseline: v1.0
 main_branch: trunk
 report: out/report.json
 junit: out/junit.xml
+markdown: out/summary.md
 images:
   my-base:
     context: images/mine
@@ -67,6 +73,7 @@ images:
 parity:
   roots: [/etc, /srv]
   ignore: [/etc/machine-id]
+  noise: ci/noise.yml
 """,
     )
     root = tmp_path.resolve()
@@ -80,6 +87,7 @@ parity:
     assert cfg.main_branch == "trunk"
     assert cfg.report == root / "out" / "report.json"
     assert cfg.junit == root / "out" / "junit.xml"
+    assert cfg.markdown == root / "out" / "summary.md"
     assert cfg.images["my-base"] == ImageRecipe(
         name="my-base",
         context=root / "images" / "mine",
@@ -91,6 +99,7 @@ parity:
     assert DEFAULT_BASE_IMAGE in cfg.images
     assert cfg.parity.roots == ("/etc", "/srv")
     assert cfg.parity.ignore == ("/etc/machine-id",)
+    assert cfg.parity.noise == root / "ci" / "noise.yml"
 
 
 def test_flag_overrides_win_and_none_is_ignored(tmp_path: Path) -> None:
@@ -130,6 +139,23 @@ def test_rel_is_relative_to_root_or_unchanged(tmp_path: Path) -> None:
         ("images:\n  base:\n    suite: trixie\n", "images.base", "'context' is a required"),
         ("parity:\n  roots: [etc]\n", "parity.roots[0]", "does not match"),
         ("main_branch: ''\n", "main_branch", "non-empty"),
+        ("markdown: ''\n", "markdown", "non-empty"),
+        ("parity:\n  noise: ''\n", "parity.noise", "non-empty"),
+        (
+            "parity:\n  allow:\n    - {category: files, key: /etc/x, reason: r}\n",
+            "parity.allow[0].category",
+            "is not one of",
+        ),
+        (
+            "parity:\n  allow:\n    - {category: file, key: /etc/x}\n",
+            "parity.allow[0]",
+            "'reason' is a required",
+        ),
+        (
+            "parity:\n  allow:\n    - {category: file, key: /x, reason: r, until: soon}\n",
+            "parity.allow[0].until",
+            "does not match",
+        ),
     ],
 )
 def test_schema_error_names_file_and_key(
@@ -186,12 +212,6 @@ def test_validate_none_is_empty() -> None:
     assert config.validate(None, Path("tdi.yml")) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="config.validate: '.'.join([..., extra[0]]) gets a non-string YAML key "
-    "(on:, yes:, 1:) and raises TypeError instead of ConfigError",
-)
 @pytest.mark.parametrize("text", ["on: push\n", "1: one\n"])
 def test_non_string_top_level_key_is_a_config_error(tmp_path: Path, text: str) -> None:
     write(tmp_path, text)
@@ -199,13 +219,67 @@ def test_non_string_top_level_key_is_a_config_error(tmp_path: Path, text: str) -
         config.load(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="config.validate: sorted(errors, key=absolute_path) compares an int key with "
-    "a str key at one level and raises TypeError instead of ConfigError",
-)
 def test_mixed_key_types_under_images_is_a_config_error(tmp_path: Path) -> None:
     write(tmp_path, "images:\n  1: {context: 2}\n  base: {suite: trixie}\n")
     with pytest.raises(ConfigError, match="images"):
+        config.load(tmp_path)
+
+
+ALLOW = """\
+parity:
+  allow:
+    - category: file
+      key: /etc/cron.d/*
+      reason: the cleanup job goes in 2.0
+      until: 2026-12-31
+    - category: package
+      key: telnet
+      reason: kept for the support team
+"""
+
+
+def test_parity_allow_entries(tmp_path: Path) -> None:
+    write(tmp_path, ALLOW)
+    allow = config.load(tmp_path).parity.allow
+    assert allow == (
+        AllowEntry(
+            0, "file", "/etc/cron.d/*", "the cleanup job goes in 2.0", dt.date(2026, 12, 31)
+        ),
+        AllowEntry(1, "package", "telnet", "kept for the support team", None),
+    )
+
+
+def test_parity_allow_until_may_be_quoted(tmp_path: Path) -> None:
+    write(tmp_path, ALLOW.replace("until: 2026-12-31", "until: '2026-12-31'"))
+    assert config.load(tmp_path).parity.allow[0].until == dt.date(2026, 12, 31)
+
+
+def test_parity_allow_quoted_bad_date_names_the_key(tmp_path: Path) -> None:
+    source = write(tmp_path, ALLOW.replace("until: 2026-12-31", "until: '2026-13-40'"))
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{source.resolve()}: ")
+    assert "'parity.allow[0].until'" in message
+    assert "2026-13-40" in message
+    assert info.value.exit_code == 2
+
+
+def test_parity_allow_unquoted_bad_date_names_the_key(tmp_path: Path) -> None:
+    write(tmp_path, ALLOW.replace("until: 2026-12-31", "until: 2026-13-40"))
+    with pytest.raises(ConfigError, match=r"'parity\.allow\[0\]\.until'"):
+        config.load(tmp_path)
+
+
+def test_parity_allow_error_names_the_entry(tmp_path: Path) -> None:
+    write(tmp_path, ALLOW.replace("category: package", "category: packages"))
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    assert "'parity.allow[1].category'" in str(info.value)
+    assert "'packages'" in str(info.value)
+
+
+def test_unknown_key_inside_a_list_is_named_with_its_index(tmp_path: Path) -> None:
+    write(tmp_path, "parity:\n  allow:\n    - {category: file, key: /x, reason: r, why: w}\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'parity\.allow\[0\]\.why'"):
         config.load(tmp_path)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from tdi import ansible, config, phases, verify
 from tdi.ansible import PlaybookResult, TaskEvent
+from tdi.engine import Engine
+from tdi.parity import Baseline, ParityResult
 from tdi.report import FAILED, PASSED, SKIPPED, Report, StateReport
 from tdi.run import Run, plan
+from tdi.state.capture import State
 from tdi.state.diff import Difference
 
 STATES = ("fresh", "upgrade")
@@ -117,6 +122,39 @@ def test_verify_skipped_everywhere_writes_skipped_junit(
     assert all(s.verify == SKIPPED for s in report.states.values())
 
 
+def test_verify_adds_skipped_states_to_pytests_junit(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    junit = tmp_path / "junit.xml"
+    junit.write_text("<testsuites><testsuite name='stale'/></testsuites>", encoding="utf-8")
+
+    def fake_run(
+        root: Path, tests: Path, containers: dict[str, str], workdir: Path, junit: Path
+    ) -> dict[str, dict[str, int]]:
+        assert not junit.exists(), "a JUnit file from an earlier run must be gone"
+        junit.write_text(
+            '<testsuites><testsuite name="pytest" tests="1">'
+            '<testcase classname="test_web" name="test_port[fresh]"/>'
+            "</testsuite></testsuites>",
+            encoding="utf-8",
+        )
+        return {"fresh": {"passed": 1, "failed": 0}}
+
+    monkeypatch.setattr(verify, "run", fake_run)
+    report = new_report()
+    report.states["fresh"].converge = PASSED
+    report.states["upgrade"].converge = FAILED
+    phases.run_verify(cfg, run, report, junit)
+    root = ET.parse(junit).getroot()
+    assert [s.get("name") for s in root.iter("testsuite")] == ["pytest", "tdi.verify"]
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert list(cases) == ["test_port[fresh]", "verify[upgrade]"]
+    skipped = cases["verify[upgrade]"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "converge failed"
+    assert report.states["fresh"].verify == PASSED
+    assert report.states["upgrade"].verify == SKIPPED
+
+
 def test_verify_counts_decide_the_phase(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -150,25 +188,73 @@ def test_verify_without_any_test_run_fails(
     assert report.states["upgrade"].verify == SKIPPED
 
 
-def test_parity_skipped_unless_both_converged(cfg: config.Config, run: Run) -> None:
+def test_parity_skipped_unless_both_converged(cfg: config.Config, run: Run, tmp_path: Path) -> None:
     report = new_report()
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    phases.run_parity(None, cfg, run, report)  # type: ignore[arg-type]
+    junit = tmp_path / "junit.xml"
+    phases.run_parity(cast(Engine, None), cfg, run, report, junit)
     assert report.parity == SKIPPED
+    assert report.parity_result is None
+    assert not junit.exists()
 
 
-@pytest.mark.parametrize("found", [[], [Difference("user", "www", {"shell": "/bin/sh"}, None)]])
+@pytest.mark.parametrize(
+    "found",
+    [[], [Difference("user", "www", {"shell": "/bin/sh"}, None, kind="missing")]],
+    ids=["none", "one"],
+)
 def test_parity_result_follows_differences(
-    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, found: list[Difference]
+    cfg: config.Config,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    found: list[Difference],
 ) -> None:
-    monkeypatch.setattr(phases, "compare", lambda engine, containers, parity: list(found))
+    seen: list[object] = []
+    events = [ev("install", "changed")]
+    baseline = Baseline(State({}, {}, {}, {}, {}, {}))
+
+    def compare(
+        engine: Engine,
+        containers: Mapping[str, str],
+        parity: config.ParityConfig,
+        events: Sequence[TaskEvent],
+        baseline: Baseline,
+    ) -> ParityResult:
+        seen.extend([dict(containers), parity, list(events), baseline])
+        return ParityResult(list(found))
+
+    monkeypatch.setattr(phases, "compare", compare)
     report = new_report()
+    report.events.extend(events)
+    report.baseline = baseline
     for state in report.states.values():
         state.converge = PASSED
-    phases.run_parity(None, cfg, run, report)  # type: ignore[arg-type]
+    junit = tmp_path / "junit.xml"
+    phases.run_parity(cast(Engine, None), cfg, run, report, junit)
+    assert seen == [dict(run.containers), cfg.parity, events, baseline]
     assert report.parity == (FAILED if found else PASSED)
     assert report.differences == found
+    names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
+    assert names == (["parity[user:www]"] if found else ["parity"])
+
+
+def test_load_baseline_reads_the_upgrade_container(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = Baseline(State({}, {"cron": {"version": "3.0"}}, {}, {}, {}, {}))
+    calls: list[tuple[str, Path]] = []
+
+    def read_baseline(engine: Engine, container: str, workdir: Path) -> Baseline:
+        calls.append((container, workdir))
+        return recorded
+
+    monkeypatch.setattr(phases, "read_baseline", read_baseline)
+    report = new_report()
+    phases.load_baseline(cast(Engine, None), run, report)
+    assert calls == [(run.containers["upgrade"], run.workdir)]
+    assert report.baseline is recorded
 
 
 def test_shells(run: Run) -> None:

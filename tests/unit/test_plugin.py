@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tdi.state.capture import State
+
 pytest_plugins = ["pytester"]
 
 TESTS = """
@@ -79,3 +81,78 @@ def test_tdi_state_fixture_is_absent_without_tdi_host(pytester: pytest.Pytester)
     outcome = pytester.runpytest_subprocess()
     outcome.assert_outcomes(errors=1)
     outcome.stdout.fnmatch_lines(["*fixture 'tdi_state' not found*"])
+
+
+FIXTURES = """
+def test_same(same_on_both):
+    assert same_on_both("echo hi") == "hi"
+
+def test_differs(same_on_both):
+    same_on_both("mktemp -u")
+
+def test_fresh_only(fresh_host):
+    assert fresh_host.exists("sh")
+
+def test_upgrade_only(upgrade_host):
+    assert upgrade_host.exists("sh")
+"""
+
+
+def test_same_on_both_and_one_state_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra=FIXTURES)
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(*TWO_STATES, f"--tdi-results={results}", "-v")
+    outcome.assert_outcomes(passed=3, failed=1)
+    outcome.stdout.fnmatch_lines_random(
+        [
+            "*test_infra.py::test_same PASSED*",
+            "*test_infra.py::test_differs FAILED*",
+            "*test_infra.py::test_fresh_only PASSED*",
+            "*test_infra.py::test_upgrade_only PASSED*",
+            "*`mktemp -u` differs:*",
+        ]
+    )
+    # A test on both hosts counts for both states; a one-state test for its own.
+    counts = json.loads(results.read_text(encoding="utf-8"))
+    assert counts["fresh"] == {"passed": 2, "failed": 1, "skipped": 0}
+    assert counts["upgrade"] == {"passed": 2, "failed": 1, "skipped": 0}
+
+
+def test_a_state_not_under_test_skips_its_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra=FIXTURES)
+    outcome = pytester.runpytest_subprocess("--tdi-host", "fresh=local://", "-rs")
+    outcome.assert_outcomes(passed=1, skipped=3)
+    outcome.stdout.fnmatch_lines(["*state upgrade is not under test*"])
+
+
+BASELINE_TESTS = """
+def test_baseline(baseline_state):
+    assert baseline_state.packages["cron"]["version"] == "3.0"
+    assert baseline_state.files == {}
+"""
+
+
+def test_without_tdi_host_the_state_fixtures_skip(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra=FIXTURES + BASELINE_TESTS)
+    outcome = pytester.runpytest_subprocess("-rs")
+    outcome.assert_outcomes(skipped=5)
+    outcome.stdout.fnmatch_lines(["*needs tdi: run by `tdi test` or `tdi verify`*"])
+
+
+def test_baseline_state_is_read_from_the_file(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra=BASELINE_TESTS)
+    path = pytester.path / "baseline-state.json"
+    path.write_text(
+        State({}, {"cron": {"version": "3.0"}}, {}, {}, {}, {}).to_json(), encoding="utf-8"
+    )
+    outcome = pytester.runpytest_subprocess(*TWO_STATES, f"--tdi-baseline-state={path}")
+    outcome.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["no-option", "absent-file"])
+def test_baseline_state_skips_without_a_baseline(pytester: pytest.Pytester, given: bool) -> None:
+    pytester.makepyfile(test_infra=BASELINE_TESTS)
+    option = [f"--tdi-baseline-state={pytester.path / 'absent.json'}"] if given else []
+    outcome = pytester.runpytest_subprocess(*TWO_STATES, *option, "-rs")
+    outcome.assert_outcomes(skipped=1)
+    outcome.stdout.fnmatch_lines(["*carries no baseline state*"])

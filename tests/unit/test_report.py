@@ -1,4 +1,4 @@
-"""The run report: its overall result, its JSON schema, and its terminal lines."""
+"""The run report: its overall result, its JSON schema, its terminal lines and Markdown."""
 
 from __future__ import annotations
 
@@ -7,20 +7,32 @@ from pathlib import Path
 
 import pytest
 
+from tdi.parity import ParityResult
 from tdi.report import FAILED, PASSED, PHASES, SKIPPED, Report, StateReport
 from tdi.state.diff import Difference
 
 
-def passing() -> Report:
+def passing(
+    *differences: Difference,
+    expired: tuple[str, ...] = (),
+    warnings: tuple[str, ...] = (),
+    three_way: bool = False,
+    capture_seconds: dict[str, float] | None = None,
+) -> Report:
     states = {
         s: StateReport(f"img-{s}", converge=PASSED, idempotence=PASSED, verify=PASSED)
         for s in ("fresh", "upgrade")
     }
-    return Report(states, upgrade_source="snapshot of baseline main", parity=PASSED)
+    result = ParityResult(
+        list(differences), list(expired), list(warnings), three_way, capture_seconds or {}
+    )
+    return Report(states, upgrade_source="snapshot of baseline main", parity_result=result)
 
 
 def test_result_passes_when_everything_passed() -> None:
-    assert passing().result == PASSED
+    report = passing()
+    assert report.parity == PASSED
+    assert report.result == PASSED
 
 
 @pytest.mark.parametrize("state", ["fresh", "upgrade"])
@@ -32,22 +44,49 @@ def test_result_fails_when_one_phase_did_not_pass(state: str, phase: str, outcom
     assert report.result == FAILED
 
 
-@pytest.mark.parametrize("parity", [FAILED, SKIPPED])
-def test_result_fails_without_parity(parity: str) -> None:
+def test_parity_is_skipped_without_a_parity_result() -> None:
     report = passing()
-    report.parity = parity
+    report.parity_result = None
+    assert report.parity == SKIPPED
+    assert report.differences == []
     assert report.result == FAILED
 
 
-def test_to_dict_schema() -> None:
+@pytest.mark.parametrize(
+    "result",
+    [
+        ParityResult([Difference("user", "www", {"shell": "/bin/sh"}, None, kind="missing")]),
+        ParityResult([], expired=["parity.allow[0] (file:/x) expired on 2020-01-01"]),
+    ],
+    ids=["difference", "expired-allow"],
+)
+def test_result_fails_when_parity_fails(result: ParityResult) -> None:
     report = passing()
+    report.parity_result = result
+    assert report.parity == FAILED
+    assert report.result == FAILED
+
+
+def test_allowed_and_nondeterministic_differences_do_not_fail() -> None:
+    report = passing(
+        Difference("file", "/etc/a", None, {}, kind="extra", allowed="known"),
+        Difference("file", "/etc/b", None, {}, kind="nondeterministic"),
+    )
+    assert report.parity == PASSED
+    assert report.result == PASSED
+
+
+def test_to_dict_schema() -> None:
+    report = passing(
+        Difference("package", "nginx", {"version": "1.22"}, {"version": "1.18"}, kind="diverged"),
+        Difference("file", "/etc/old.conf", None, {"mode": "0644"}, kind="stale"),
+        expired=("parity.allow[1] (file:/srv/*) expired on 2020-01-01",),
+        warnings=("user 'deploy': uid 1000 on fresh, 1001 on upgrade",),
+        three_way=True,
+        capture_seconds={"fresh": 1.5, "upgrade": 2.25},
+    )
     report.states["upgrade"].changed_tasks = ["restart nginx"]
     report.states["upgrade"].tests = {"passed": 3, "failed": 1, "skipped": 2}
-    report.parity = FAILED
-    report.differences = [
-        Difference("package", "nginx", {"version": "1.22"}, {"version": "1.18"}),
-        Difference("file", "/etc/old.conf", None, {"mode": "0644"}),
-    ]
     data = report.to_dict()
     # The brief's schema, plus 'upgrade_source' and each state's 'error' (the
     # integration tests read states.<name>.error).
@@ -76,11 +115,18 @@ def test_to_dict_schema() -> None:
         "error": "",
     }
     parity = data["parity"]
-    assert set(parity) == {"result", "differences"}
-    assert parity["result"] == FAILED
+    assert parity == {
+        "result": FAILED,
+        "differences": [d.to_dict() for d in report.differences],
+        "expired_allow": ["parity.allow[1] (file:/srv/*) expired on 2020-01-01"],
+        "warnings": ["user 'deploy': uid 1000 on fresh, 1001 on upgrade"],
+        "kinds": "three-way",
+        "capture_seconds": {"fresh": 1.5, "upgrade": 2.25},
+    }
     # Each difference carries at least these; tdi.state.diff owns the rest of its fields.
     core = [
-        {k: d[k] for k in ("category", "key", "fresh", "upgrade")} for d in parity["differences"]
+        {k: d[k] for k in ("category", "key", "fresh", "upgrade", "kind")}
+        for d in parity["differences"]
     ]
     assert core == [
         {
@@ -88,11 +134,33 @@ def test_to_dict_schema() -> None:
             "key": "nginx",
             "fresh": {"version": "1.22"},
             "upgrade": {"version": "1.18"},
+            "kind": "diverged",
         },
-        {"category": "file", "key": "/etc/old.conf", "fresh": None, "upgrade": {"mode": "0644"}},
+        {
+            "category": "file",
+            "key": "/etc/old.conf",
+            "fresh": None,
+            "upgrade": {"mode": "0644"},
+            "kind": "stale",
+        },
     ]
-    assert parity["differences"] == [d.to_dict() for d in report.differences]
     json.dumps(data)  # the whole report is JSON as it stands
+
+
+def test_to_dict_two_way_kinds() -> None:
+    assert passing().to_dict()["parity"]["kinds"] == "two-way"
+
+
+def test_to_dict_without_parity_result() -> None:
+    report = Report({"fresh": StateReport("img")})
+    assert report.to_dict()["parity"] == {
+        "result": SKIPPED,
+        "differences": [],
+        "expired_allow": [],
+        "warnings": [],
+        "kinds": "",
+        "capture_seconds": {},
+    }
 
 
 def test_new_state_report_is_skipped_with_zero_tests() -> None:
@@ -103,7 +171,7 @@ def test_new_state_report_is_skipped_with_zero_tests() -> None:
 
 
 def test_write_is_the_json_of_to_dict(tmp_path: Path) -> None:
-    report = passing()
+    report = passing(Difference("service", "cron", None, {"enabled": True}, kind="stale"))
     path = tmp_path / "out" / "report.json"
     report.write(path)
     assert json.loads(path.read_text(encoding="utf-8")) == report.to_dict()
@@ -127,21 +195,148 @@ def test_lines_do_not_blame_tasks_of_an_idempotent_state() -> None:
 
 
 def test_lines_show_errors_and_differences() -> None:
-    report = passing()
+    report = passing(Difference("service", "nginx", {"enabled": True}, None, kind="missing"))
     report.states["upgrade"].converge = FAILED
     report.states["upgrade"].error = "converge: task 'copy site' failed: no such file"
-    report.parity = FAILED
-    report.differences = [Difference("service", "nginx", {"enabled": True}, None)]
-    text = "\n".join(report.lines())
-    assert "converge: task 'copy site' failed: no such file" in text
-    assert "parity   failed (1 differences)" in text
-    assert "service  nginx: fresh=" in text
-    assert 'fresh={"enabled": true} upgrade=null' in text
+    lines = report.lines()
+    assert "         converge: task 'copy site' failed: no such file" in lines
+    assert "parity   failed (1 differences)" in lines
+    row = lines[lines.index("  service:") + 1]
+    assert row.startswith("    missing ")
+    assert row.endswith('nginx: fresh={"enabled": true} upgrade=null')
+
+
+def test_lines_show_a_dash_for_an_unclassified_difference() -> None:
+    report = passing(Difference("user", "www", None, {"shell": "/bin/sh"}))
+    assert any(line.startswith("    -  ") and "www: fresh=null" in line for line in report.lines())
 
 
 def test_lines_shorten_long_values() -> None:
-    report = passing()
-    report.differences = [Difference("file", "/etc/big", {"content": "x" * 500}, None)]
+    report = passing(Difference("file", "/etc/big", {"content": "x" * 500}, None))
     line = next(line for line in report.lines() if "/etc/big" in line)
     assert "..." in line
     assert len(line) < 250
+
+
+def test_lines_show_tasks_files_and_status() -> None:
+    report = passing(
+        Difference(
+            "package",
+            "cron",
+            None,
+            {"version": "3.0"},
+            kind="stale",
+            tasks=("baseline: web : Install cron",),
+            files=("/etc/init.d/cron", "/etc/rc2.d/S01cron"),
+        ),
+        Difference("port", "tcp/8081", None, {}, kind="extra", allowed="status page, until Q3"),
+        Difference("service", "apt-daily", {}, {}, kind="nondeterministic"),
+    )
+    lines = report.lines()
+    (cron,) = [line for line in lines if " cron" in line and "fresh=" in line]
+    assert "cron (+2 files): fresh=null" in cron
+    assert cron.endswith(" <- baseline: web : Install cron")
+    (port,) = [line for line in lines if "tcp/8081" in line]
+    assert port.endswith(" [allowed: status page, until Q3]")
+    (service,) = [line for line in lines if "apt-daily" in line]
+    assert service.endswith(" [not failing]")
+
+
+def test_lines_show_expired_entries_and_warnings() -> None:
+    report = passing(expired=("parity.allow[0] expired",), warnings=("user 'a': uid 1 vs 2",))
+    lines = report.lines()
+    assert "  expired: parity.allow[0] expired" in lines
+    assert "  warning: user 'a': uid 1 vs 2" in lines
+    assert lines[-1] == f"result   {FAILED}"
+
+
+def headings(lines: list[str]) -> list[str]:
+    """The group headings of ``Report.lines``: indented by two spaces, ending in ':'."""
+    return [
+        line.strip().rstrip(":")
+        for line in lines
+        if line.startswith("  ") and not line.startswith("   ") and line.endswith(":")
+    ]
+
+
+def test_lines_group_differences_under_headings() -> None:
+    report = passing(
+        Difference("file", "/etc/cron.d/tidy", None, {}, kind="stale"),
+        Difference("file", "/var/spool/cron/crontabs/root", None, {}, kind="stale"),
+        Difference("package", "cron", None, {}, kind="stale"),
+        Difference("package", "telnet", None, {}, kind="stale"),
+    )
+    lines = report.lines()
+    assert headings(lines) == ["cron", "package"]
+    start = lines.index("  cron:")
+    assert "/etc/cron.d/tidy" in lines[start + 1]
+    assert "/var/spool/cron/crontabs/root" in lines[start + 2]
+    assert lines[start + 3] == "  package:"
+
+
+def test_each_heading_appears_once_whatever_the_order() -> None:
+    report = passing(
+        Difference("file", "/etc/apt/sources.list", None, {}, kind="extra"),
+        Difference("file", "/etc/cron.d/tidy", None, {}, kind="stale"),
+        Difference("file", "/etc/nginx/nginx.conf", {}, {}, kind="diverged"),
+    )
+    assert sorted(headings(report.lines())) == ["cron", "file"]
+    assert report.markdown().count("#### file") == 1
+
+
+def test_markdown_summary() -> None:
+    report = passing(
+        Difference(
+            "package",
+            "cron",
+            None,
+            {"version": "3.0"},
+            kind="stale",
+            tasks=("baseline: Install cron", "baseline: Start cron"),
+            files=("/etc/init.d/cron",),
+        ),
+        Difference("file", "/etc/cron.d/tidy", None, {"mode": "0644"}, kind="stale"),
+        Difference("port", "tcp/8081", None, {}, kind="extra", allowed="a|b"),
+        expired=("parity.allow[2] expired",),
+        warnings=("group 'web': gid 1 on fresh, 2 on upgrade",),
+    )
+    report.states["upgrade"].idempotence = FAILED
+    report.states["upgrade"].changed_tasks = ["restart nginx"]
+    report.states["upgrade"].error = "idempotence: task 'x' failed: boom"
+    report.states["fresh"].tests = {"passed": 4, "failed": 0}
+    text = report.markdown()
+    lines = text.splitlines()
+    assert lines[0] == "## tdi: ❌ failed"
+    assert "Upgrade from: snapshot of baseline main" in lines
+    assert "| fresh | ✅ passed | ✅ passed | ✅ passed | 4 passed, 0 failed |" in lines
+    assert "| upgrade | ✅ passed | ❌ failed | ✅ passed | 0 passed, 0 failed |" in lines
+    assert "**upgrade** not idempotent: `restart nginx`" in lines
+    assert "**upgrade**: idempotence: task 'x' failed: boom" in lines
+    assert "### Parity: ❌ failed" in lines
+    assert lines.index("#### package") < lines.index("#### cron") < lines.index("#### port")
+    assert (
+        '| `cron` (1 files) | stale | `null` | `{"version": "3.0"}` '
+        "| baseline: Install cron<br>baseline: Start cron |"
+    ) in lines
+    # A '|' in a cell would end it early.
+    assert "| `tcp/8081` | extra (allowed: a\\|b) | `null` | `{}` |  |" in lines
+    assert "- expired allowlist entry: parity.allow[2] expired" in lines
+    assert "- warning: group 'web': gid 1 on fresh, 2 on upgrade" in lines
+    assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_markdown_of_a_passing_run_has_no_difference_table() -> None:
+    text = Report(
+        {"fresh": StateReport("img", converge=PASSED, idempotence=PASSED, verify=PASSED)},
+        parity_result=ParityResult([]),
+    ).markdown()
+    assert text.startswith("## tdi: ✅ passed\n")
+    assert "### Parity: ✅ passed" in text
+    assert "Upgrade from" not in text
+    assert "####" not in text
+
+
+def test_markdown_marks_skipped_parity() -> None:
+    text = Report({"fresh": StateReport("img")}).markdown()
+    assert "### Parity: ⏭️ skipped" in text
+    assert "| fresh | ⏭️ skipped | ⏭️ skipped | ⏭️ skipped | 0 passed, 0 failed |" in text

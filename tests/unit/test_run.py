@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
 
 from tdi import config
-from tdi.engine import RUN_LABEL, STATE_LABEL
+from tdi.engine import RUN_LABEL, STATE_LABEL, Engine
 from tdi.errors import TdiError
 from tdi.run import CURRENT, WORK_DIR, Run, create, destroy, labels, plan
 
@@ -70,7 +71,7 @@ def test_create_and_destroy_by_run_label(tmp_path: Path) -> None:
     engine = FakeEngine()
     engine.running["tdi-other-fresh"] = ("x", labels("other", "fresh"))
     run = plan(cfg, {"fresh": "base:1", "upgrade": "snap:1"}, "r1")
-    create(engine, run)  # type: ignore[arg-type]
+    create(cast(Engine, engine), run)
     assert engine.running["tdi-r1-upgrade"] == ("snap:1", {RUN_LABEL: "r1", STATE_LABEL: "upgrade"})
-    assert destroy(engine, "r1") == 2  # type: ignore[arg-type]
+    assert destroy(cast(Engine, engine), "r1") == 2
     assert list(engine.running) == ["tdi-other-fresh"]  # another run's container stays

@@ -1,9 +1,8 @@
-"""Finding the Testinfra tests before any container starts, and the skipped-state JUnit."""
+"""Finding the Testinfra tests before any container starts."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -40,19 +39,3 @@ def test_single_file(tmp_path: Path) -> None:
     path.write_text("", encoding="utf-8")
     assert verify.has_tests(path)
     assert not verify.has_tests(tmp_path / "notes.txt")
-
-
-def test_skipped_junit(tmp_path: Path) -> None:
-    junit = tmp_path / "out" / "junit.xml"
-    verify.write_skipped_junit(junit, {"fresh": "converge failed", "upgrade": "converge failed"})
-    root = ET.parse(junit).getroot()
-    assert root.tag == "testsuites"
-    (suite,) = root.findall("testsuite")
-    assert suite.get("tests") == "2"
-    assert suite.get("skipped") == "2"
-    cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["verify[fresh]", "verify[upgrade]"]
-    for case in cases:
-        skipped = case.find("skipped")
-        assert skipped is not None
-        assert skipped.get("message") == "converge failed"

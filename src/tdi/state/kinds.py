@@ -54,7 +54,8 @@ def _kind(d: Difference, baseline: State | None) -> str:
     before: Record | None = getattr(baseline, SECTIONS[d.category]).get(d.key)
     if d.fresh is None:
         return STALE if before is not None else DIVERGED
-    if before is not None and all(before.get(f) == v for f, v in d.upgrade.items()):
+    fields = set(d.fresh) | set(d.upgrade)
+    if before is not None and all(before.get(f) == d.upgrade.get(f) for f in fields):
         return NOT_APPLIED
     return DIVERGED
 

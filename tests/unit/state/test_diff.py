@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+import pytest
+
 from tdi.state.capture import Record, State
-from tdi.state.diff import Difference, diff, id_warnings
+from tdi.state.diff import Difference, diff, id_warnings, is_cron
 
 FILE: Record = {"type": "file", "mode": "0644", "owner": "root", "group": "root", "sha256": "aa"}
 PACKAGE: Record = {"version": "1.0", "architecture": "amd64", "status": "ii", "auto": False}
@@ -186,7 +189,72 @@ def test_to_dict() -> None:
         "key": "/etc/a",
         "fresh": {"mode": "0644"},
         "upgrade": {"mode": "0600"},
+        "kind": "",
+        "tasks": [],
+        "heading": "file",
+        "files": [],
+        "allowed": "",
     }
+
+
+def test_to_dict_carries_the_explanation() -> None:
+    found = Difference(
+        "package",
+        "cron",
+        None,
+        PACKAGE,
+        kind="stale",
+        tasks=("baseline: Install cron",),
+        files=("/etc/init.d/cron",),
+        allowed="going in 2.0",
+    )
+    data = found.to_dict()
+    assert data["kind"] == "stale"
+    assert data["tasks"] == ["baseline: Install cron"]
+    assert data["files"] == ["/etc/init.d/cron"]
+    assert data["allowed"] == "going in 2.0"
+    assert data["heading"] == "package"
+    json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/crontab",
+        "/etc/cron.d/website-cleanup",
+        "/etc/cron.daily/logrotate",
+        "/etc/cron.allow",
+        "/var/spool/cron/crontabs/root",
+    ],
+)
+def test_cron_files_have_their_own_heading(path: str) -> None:
+    assert is_cron(path)
+    assert Difference("file", path, None, FILE).heading == "cron"
+
+
+@pytest.mark.parametrize("path", ["/etc/cronjob", "/etc/nginx/cron.conf", "/var/spool/mail/root"])
+def test_other_files_are_under_file(path: str) -> None:
+    assert not is_cron(path)
+    assert Difference("file", path, None, FILE).heading == "file"
+
+
+def test_only_files_can_be_cron() -> None:
+    # A package or service named like a cron path keeps its own heading.
+    assert Difference("package", "/etc/crontab", None, PACKAGE).heading == "package"
+    assert Difference("service", "cron", None, {"enabled": True}).heading == "service"
+
+
+@pytest.mark.parametrize(
+    ("kind", "allowed", "fails"),
+    [
+        ("stale", "", True),
+        ("", "", True),
+        ("nondeterministic", "", False),
+        ("diverged", "known, see #12", False),
+    ],
+)
+def test_fails_unless_nondeterministic_or_allowed(kind: str, allowed: str, fails: bool) -> None:
+    assert Difference("file", "/etc/a", None, FILE, kind=kind, allowed=allowed).fails is fails
 
 
 def test_id_warnings_name_each_differing_id() -> None:

@@ -1,0 +1,395 @@
+"""Time `tdi test` against `molecule test` on this repo's example, on one machine, in one run.
+
+Both tools converge the same role (website) from the same base image, check idempotence
+and run the same Testinfra tests (tests/infra); tdi does it for two states at once (fresh
+and upgrade) and then compares them. The script copies the example into a throwaway git
+repo with a baseline commit, does one warm-up run of each tool (not counted; it also makes
+tdi's baseline snapshot, which later runs reuse), then alternates tdi and molecule.
+
+    python bench/compare_molecule.py --runs 3 --json bench.json
+
+Progress goes to stderr, the figures to stdout. Exits 1 with one line if a run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+EXAMPLE = ("tdi.yml", "ansible.cfg", "playbooks", "roles", "images", "tests/infra", "molecule")
+# Fixed identity and dates: the same example gives the same baseline commit on every
+# invocation, so tdi's snapshot of it is made once and reused across benchmarks.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "tdi bench",
+    "GIT_AUTHOR_EMAIL": "bench@tdi.invalid",
+    "GIT_COMMITTER_NAME": "tdi bench",
+    "GIT_COMMITTER_EMAIL": "bench@tdi.invalid",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+}
+MOLECULE_YML = Path("molecule/default/molecule.yml")
+MOLECULE_PLATFORM = "tdi-molecule-website"
+TOOLS = ("tdi", "molecule")
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+TDI_PHASE = re.compile(r"\]\s+(\w+) done in ([0-9.]+) s\s*$")
+TDI_CONTAINER = re.compile(r"create \w+: container (tdi-\S+) from ")
+TDI_SNAPSHOT = re.compile(r"((?:making|reusing) snapshot [^\s:]+:[^\s:]+)")
+FAILURE = re.compile(r"\b(error|critical|fatal)\b|failed:", re.IGNORECASE)
+MOLECULE_ACTION = re.compile(r"➜ (\w+): (Executing|Executed)\b")
+
+
+class BenchError(Exception):
+    """A reason to stop the benchmark, printed as one line."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    code: int
+    seconds: float
+    maxrss_kib: int
+    lines: list[tuple[float, str]]  # (seconds since start, line without colours)
+
+
+@dataclass(frozen=True)
+class Sample:
+    tool: str
+    label: str  # "warm-up" or "run N"
+    seconds: float
+    maxrss_kib: int
+    phases: dict[str, float]
+    note: str = ""
+    others: int = 0  # containers not ours already running when the run started
+
+
+@dataclass
+class Bench:
+    root: Path  # the throwaway example repo
+    out: Path  # logs and reports
+    commit: str
+    image: str
+    platform: str  # molecule's container, unique to this benchmark
+    samples: list[Sample] = field(default_factory=list)
+    containers: set[str] = field(default_factory=set)  # every container our runs made
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=3, help="timed runs of each tool (default: 3)")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--base-image", help="use this image instead of `tdi images build`'s")
+    p.add_argument("--keep-workdir", action="store_true", help="keep the temp repo and logs")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
+    return args
+
+
+def tool(name: str) -> str:
+    """The tool from this interpreter's environment, else from PATH."""
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        raise BenchError(f"{name} is not installed in {BIN} nor on PATH")
+    return found
+
+
+def git(root: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.run(
+        ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def make_example(root: Path, platform: str) -> str:
+    """Copy the example into ``root``, commit it as the baseline; returns the commit."""
+    for item in EXAMPLE:
+        src, dst = REPO / item, root / item
+        if src.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache")
+            shutil.copytree(src, dst, symlinks=True, ignore=ignore)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "baseline: the example as it is")
+    # After the commit, so the baseline (and its cached snapshot) stays the same. molecule
+    # starts by destroying its platform by name: a unique name spares anyone else's.
+    scenario = root / MOLECULE_YML
+    text = scenario.read_text(encoding="utf-8")
+    if f"name: {MOLECULE_PLATFORM}" not in text:
+        raise BenchError(f"{MOLECULE_YML} no longer names platform {MOLECULE_PLATFORM}")
+    scenario.write_text(text.replace(MOLECULE_PLATFORM, platform), encoding="utf-8")
+    return git(root, "rev-parse", "HEAD")
+
+
+def base_image(root: Path) -> str:
+    proc = subprocess.run(
+        [tool("tdi"), "images", "build"], cwd=root, capture_output=True, text=True, check=False
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()
+        raise BenchError(f"tdi images build failed: {tail[-1] if tail else proc.returncode}")
+    return lines[-1].strip()
+
+
+def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Finished:
+    """Run ``argv``, stamping and logging its output; wall time and peak RSS of its tree."""
+    start = time.monotonic()
+    stamped: list[tuple[float, str]] = []
+    with (
+        log.open("w", encoding="utf-8") as sink,
+        subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stamped.append((time.monotonic() - start, ANSI.sub("", line.rstrip())))
+            sink.write(line)
+        # wait4, not wait: its rusage covers this child and the descendants it waited for.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return Finished(proc.returncode, time.monotonic() - start, usage.ru_maxrss, stamped)
+
+
+def tdi_phases(lines: list[tuple[float, str]]) -> dict[str, float]:
+    """tdi's own phase timings, from its `[  t s] <phase> done in N s` log lines."""
+    phases: dict[str, float] = {}
+    for _, line in lines:
+        if m := TDI_PHASE.search(line):
+            phases[m.group(1)] = phases.get(m.group(1), 0.0) + float(m.group(2))
+    return phases
+
+
+def molecule_phases(lines: list[tuple[float, str]]) -> dict[str, float]:
+    """Time between molecule's `<action>: Executing` and `Executed` lines.
+
+    An action's second run is keyed `<action>#2` (the test sequence destroys twice).
+    """
+    phases: dict[str, float] = {}
+    started: dict[str, float] = {}
+    for stamp, line in lines:
+        m = MOLECULE_ACTION.search(line)
+        if not m:
+            continue
+        action, event = m.groups()
+        if event == "Executing":
+            started.setdefault(action, stamp)
+        elif action in started:
+            key = action if action not in phases else f"{action}#2"
+            phases[key] = stamp - started.pop(action)
+    return phases
+
+
+def with_other(phases: dict[str, float], seconds: float) -> dict[str, float]:
+    """Add `other`: the wall time no phase accounts for (start-up, checks, clean-up)."""
+    return {**{k: round(v, 2) for k, v in phases.items()}, "other": seconds - sum(phases.values())}
+
+
+def check(name: str, label: str, done: Finished, log: Path) -> None:
+    if done.code == 0:
+        return
+    text = [line.strip() for _, line in done.lines if line.strip()]
+    why = [line for line in text if FAILURE.search(line)] or text or ["no output"]
+    raise BenchError(f"{name} {label} failed (exit {done.code}): {why[-1]} [log: {log}]")
+
+
+def env(bench: Bench) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # molecule runs ansible-*
+        "PYTHONUNBUFFERED": "1",  # line stamps are taken as output arrives
+        "TDI_BASE_IMAGE": bench.image,
+        "MOLECULE_EPHEMERAL_DIRECTORY": str(bench.out / "molecule-ephemeral"),
+    }
+
+
+def run_tdi(bench: Bench, label: str) -> Sample:
+    slug = label.replace(" ", "-")
+    log, report = bench.out / f"tdi-{slug}.log", bench.out / f"tdi-{slug}.json"
+    argv = [tool("tdi"), "test", "--baseline", bench.commit, "--base-image", bench.image]
+    argv += ["--report", str(report), "--junit", str(bench.out / f"tdi-{slug}.xml")]
+    done = run_logged(argv, bench.root, env(bench), log)
+    for _, line in done.lines:
+        if m := TDI_CONTAINER.search(line):
+            bench.containers.add(m.group(1))
+    check("tdi", label, done, log)
+    notes = [m.group(1) for _, ln in done.lines if (m := TDI_SNAPSHOT.search(ln))]
+    phases = with_other(tdi_phases(done.lines), done.seconds)
+    return Sample("tdi", label, done.seconds, done.maxrss_kib, phases, "; ".join(notes))
+
+
+def run_molecule(bench: Bench, label: str) -> Sample:
+    log = bench.out / f"molecule-{label.replace(' ', '-')}.log"
+    bench.containers.add(bench.platform)
+    done = run_logged([tool("molecule"), "test"], bench.root, env(bench), log)
+    check("molecule", label, done, log)
+    phases = with_other(molecule_phases(done.lines), done.seconds)
+    return Sample("molecule", label, done.seconds, done.maxrss_kib, phases)
+
+
+def running() -> set[str]:
+    ps = ["docker", "ps", "--format", "{{.Names}}"]
+    return set(subprocess.run(ps, capture_output=True, text=True, check=False).stdout.split())
+
+
+def remove_leftovers(names: set[str]) -> list[str]:
+    """Remove containers our runs made that are still there; returns their names."""
+    left = []
+    for name in sorted(names):
+        ps = ["docker", "ps", "-aq", "--filter", f"name=^/{name}$"]
+        found = subprocess.run(ps, capture_output=True, text=True, check=False).stdout.split()
+        if found:
+            subprocess.run(["docker", "rm", "-f", *found], capture_output=True, check=False)
+            left.append(name)
+    return left
+
+
+def measure(bench: Bench, runs: int) -> None:
+    def one(name: str, label: str) -> None:
+        print(f"bench: {name} {label} ...", file=sys.stderr, flush=True)
+        others = len(running() - bench.containers)
+        sample = run_tdi(bench, label) if name == "tdi" else run_molecule(bench, label)
+        bench.samples.append(replace(sample, others=others))
+        print(f"bench: {name} {label}: {sample.seconds:.1f} s", file=sys.stderr, flush=True)
+
+    for name in TOOLS:
+        one(name, "warm-up")
+    for i in range(1, runs + 1):
+        for name in TOOLS:
+            one(name, f"run {i}")
+
+
+def figures(bench: Bench, runs: int) -> dict[str, Any]:
+    timed = [s for s in bench.samples if s.label != "warm-up"]
+    median: dict[str, float] = {}
+    phases: dict[str, dict[str, float]] = {}
+    for name in TOOLS:
+        mine = [s for s in timed if s.tool == name]
+        median[name] = statistics.median(s.seconds for s in mine)
+        keys = [k for k in mine[0].phases if all(k in s.phases for s in mine)]
+        phases[name] = {k: statistics.median(s.phases[k] for s in mine) for k in keys}
+    return {
+        "base_image": bench.image,
+        "baseline_commit": bench.commit,
+        "cpus": os.cpu_count(),
+        "runs": runs,
+        "samples": [
+            {
+                "tool": s.tool,
+                "label": s.label,
+                "seconds": round(s.seconds, 2),
+                "peak_rss_mib": round(s.maxrss_kib / 1024, 1),
+                "phases": {k: round(v, 2) for k, v in s.phases.items()},
+                "note": s.note,
+                "other_containers_at_start": s.others,
+            }
+            for s in bench.samples
+        ],
+        "median_seconds": {k: round(v, 2) for k, v in median.items()},
+        "ratio_tdi_over_molecule": round(median["tdi"] / median["molecule"], 3),
+        "median_phase_seconds": {
+            t: {k: round(v, 2) for k, v in p.items()} for t, p in phases.items()
+        },
+    }
+
+
+def render(fig: dict[str, Any]) -> list[str]:
+    out = [
+        f"tdi test vs molecule test: role website, base image {fig['base_image']}, "
+        f"{fig['runs']} timed runs each, alternating, {fig['cpus']} CPUs",
+        f"baseline commit {fig['baseline_commit'][:12]}",
+        "",
+        f"{'run':9} {'tool':9} {'wall s':>8} {'peak RSS MiB':>13}  note",
+    ]
+    for s in fig["samples"]:
+        counted = "" if s["label"] != "warm-up" else "not counted"
+        busy = s["other_containers_at_start"]
+        busy_note = f"other containers running at start: {busy}" if busy else ""
+        note = "; ".join(x for x in (counted, s["note"], busy_note) if x)
+        out.append(
+            f"{s['label']:9} {s['tool']:9} {s['seconds']:8.1f} {s['peak_rss_mib']:13.1f}  {note}"
+        )
+    med, ratio = fig["median_seconds"], fig["ratio_tdi_over_molecule"]
+    verdict = "met" if ratio <= 1.0 else f"missed: tdi {100 * (ratio - 1):.0f}% slower"
+    out += [
+        "",
+        f"median    tdi {med['tdi']:.1f} s, molecule {med['molecule']:.1f} s",
+        f"ratio     tdi/molecule {ratio:.2f} (target <= 1.0: {verdict})",
+        "",
+        "median phase seconds (tdi: its own `done in` logs; molecule: between its `Executing`",
+        "and `Executed` lines, destroy#2 being the final one; other: the rest of the wall time)",
+    ]
+    for name, phases in fig["median_phase_seconds"].items():
+        out.append(f"  {name:9} " + "  ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+    parity = fig["median_phase_seconds"]["tdi"].get("parity")
+    if parity is not None:
+        out.append(f"tdi parity (state capture and diff of both states): median {parity:.1f} s")
+    out += [
+        "peak RSS: ru_maxrss from wait4, i.e. the largest single process in each run's process",
+        "tree (not their sum); processes inside the containers are not counted",
+    ]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="tdi-bench-"))
+    platform = f"bench-molecule-website-{os.getpid()}"
+    bench: Bench | None = None
+    ok = False
+    try:
+        root, out = work / "example", work / "out"
+        out.mkdir(parents=True)
+        commit = make_example(root, platform)
+        image = args.base_image or base_image(root)
+        bench = Bench(root, out, commit, image, platform)
+        measure(bench, args.runs)
+        fig = figures(bench, args.runs)
+        ok = True
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if bench is not None:
+            for name in remove_leftovers(bench.containers):
+                print(f"bench: removed container {name}, left behind", file=sys.stderr)
+        if ok and not args.keep_workdir:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"bench: logs and the example repo are in {work}", file=sys.stderr)
+    print("\n".join(render(fig)))
+    if args.json:
+        args.json.write_text(json.dumps(fig, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

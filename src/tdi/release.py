@@ -1,0 +1,189 @@
+"""The production snapshot lifecycle: make it from the current production, promote, roll back.
+
+`tdi snapshot` upgrades the current production snapshot with the checkout's playbook
+along the real upgrade path, tests it, scrubs what must not be frozen, commits it as
+``REPOSITORY:<commit>`` and, with ``--push``, promotes it to ``REPOSITORY:production``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+from tdi import ansible, images, phases
+from tdi.config import Config
+from tdi.engine import Engine, ImageInfo, registry_of
+from tdi.errors import RegistryError, SnapshotError, TdiError
+from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
+from tdi.registry import tags
+from tdi.report import PASSED, Report, StateReport
+from tdi.run import Run, create, destroy, plan
+from tdi.snapshot import git
+
+log = logging.getLogger(__name__)
+
+STATE = "production"
+PRODUCTION, PREVIOUS = "production", "production-previous"
+REVISION = "org.opencontainers.image.revision"
+CREATED = "org.opencontainers.image.created"
+PARENT = "tdi.parent"
+PLAYBOOK_DIGEST = "tdi.playbook.digest"
+# What must not be frozen into an image. apt's lists directory is dated back to 1970, as
+# in the base image, so that the next converge refreshes the lists it no longer has.
+SCRUB = """
+find /var/log -type f -exec truncate -s 0 {} +
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+touch -d @0 /var/lib/apt/lists
+if [ -e /etc/machine-id ]; then : > /etc/machine-id; fi
+rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*
+rm -rf /var/lib/tdi /root/.ansible /tmp/* /var/tmp/*
+"""
+
+
+def _ref(repository: str, tag: str) -> str:
+    return f"{repository}:{tag}"
+
+
+def _lookup(engine: Engine, ref: str) -> ImageInfo | None:
+    """``ref`` fresh from its registry when it has one, else the local image."""
+    return (engine.fetch(ref) if registry_of(ref) else None) or engine.image(ref)
+
+
+def playbook_digest(cfg: Config) -> str:
+    h = hashlib.sha256()
+    files = [cfg.playbook, cfg.root / "ansible.cfg"]
+    files += sorted(p for p in (cfg.root / "roles").rglob("*") if p.is_file())
+    for path in (p for p in files if p.is_file()):
+        h.update(cfg.rel(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"sha256:{h.hexdigest()}"
+
+
+def start_image(
+    engine: Engine, cfg: Config, repository: str, source: str | None
+) -> tuple[str, ImageInfo]:
+    """What to upgrade: --from, else REPOSITORY:production, else (first release) the base."""
+    if source:
+        found = _lookup(engine, source)
+        if found is None:
+            raise SnapshotError(f"--from {source}: no such image, here or in its registry")
+        return source, found
+    production = _ref(repository, PRODUCTION)
+    found = _lookup(engine, production)
+    if found is not None:
+        return production, found
+    others = tags(repository) or []
+    if others:
+        raise TdiError(
+            f"{repository} has no :{PRODUCTION} tag but has others ({', '.join(sorted(others))}): "
+            "pass --from IMAGE to say which image production runs"
+        )
+    base_ref, base = images.resolve_base(engine, cfg)
+    log.info(
+        "first release: %s does not exist yet; starting from the base image %s",
+        production,
+        base_ref,
+    )
+    return base_ref, base
+
+
+def _labels(cfg: Config, commit: str, start_ref: str, start: ImageInfo) -> dict[str, str]:
+    parent = start.labels.get(REVISION)
+    repository = start_ref.rpartition(":")[0]
+    return {
+        REVISION: commit,
+        CREATED: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        PARENT: _ref(repository, parent) if parent else start_ref,
+        PLAYBOOK_DIGEST: playbook_digest(cfg),
+    }
+
+
+def _check(report: Report, start_ref: str, run: Run) -> None:
+    state = report.states[STATE]
+    for name in ("converge", "idempotence", "verify"):
+        if getattr(state, name) != PASSED:
+            detail = state.error or f"{name} {getattr(state, name)}"
+            raise SnapshotError(
+                f"snapshot not made: {detail} (upgrading {start_ref}; logs in {run.workdir})"
+            )
+
+
+def make(engine: Engine, cfg: Config, repository: str, source: str | None) -> str:
+    """Upgrade, test, scrub and commit; returns ``REPOSITORY:<commit>``. Pushes nothing."""
+    commit = git(cfg.root, "rev-parse", "HEAD")
+    planned = plan(cfg, {STATE: ""})
+    phases.preflight(cfg, planned.inventory)
+    start_ref, start = start_image(engine, cfg, repository, source)
+    run = plan(cfg, {STATE: start_ref}, planned.id)
+    report = Report({STATE: StateReport(start_ref)})
+    target = _ref(repository, commit)
+    try:
+        create(engine, run)
+        phases.converge(cfg, run, report)
+        phases.converge(cfg, run, report, "idempotence")
+        phases.run_verify(cfg, run, report, run.workdir / "junit.xml")
+        _check(report, start_ref, run)
+        container = run.containers[STATE]
+        state = capture_container(engine, container, cfg.parity)
+        code, _, err = engine.exec(container, ["sh", "-ec", SCRUB])
+        if code != 0:
+            raise SnapshotError(f"snapshot not made: scrubbing failed: {err.decode()[-200:]}")
+        engine.put_file(container, BASELINE_STATE, state.to_json().encode())
+        engine.put_file(container, BASELINE_EVENTS, ansible.dump_events(report.events))
+        engine.commit(container, target, _labels(cfg, commit, start_ref, start), start)
+    except BaseException:
+        ansible.PROCESSES.terminate()
+        raise
+    finally:
+        destroy(engine, run.id)
+    log.info("snapshot %s made from %s", target, start_ref)
+    return target
+
+
+def promote(engine: Engine, repository: str, target: str) -> None:
+    """Push ``target``, keep the old production as production-previous, move production.
+
+    Production moves last, so a push that fails at any step leaves it where it was.
+    """
+    production, previous = _ref(repository, PRODUCTION), _ref(repository, PREVIOUS)
+    old = _lookup(engine, production)
+    log.info("push %s: %s", target, engine.push(target))
+    if old is not None:
+        engine.tag(old.id, previous)
+        log.info("push %s: %s", previous, engine.push(previous))
+    engine.tag(target, production)
+    try:
+        log.info("push %s: %s", production, engine.push(production))
+    except RegistryError:
+        if old is not None:
+            engine.tag(old.id, production)
+        else:
+            engine.untag(production)
+        raise
+
+
+def rollback(engine: Engine, repository: str, push: bool) -> str:
+    """Move production back to production-previous; returns the image id it points at."""
+    previous = _lookup(engine, _ref(repository, PREVIOUS))
+    if previous is None:
+        raise TdiError(f"{repository} has no :{PREVIOUS}: there is nothing to roll back to")
+    production = _ref(repository, PRODUCTION)
+    old = engine.image(production)
+    engine.tag(previous.id, production)
+    if push:
+        try:
+            log.info("push %s: %s", production, engine.push(production))
+        except RegistryError:
+            if old is not None:
+                engine.tag(old.id, production)
+            raise
+    log.info("%s now points at %s", production, previous.labels.get(REVISION, previous.id))
+    return previous.id
+
+
+def repository_of(cfg: Config, given: str | None) -> str:
+    value = given or cfg.production_image
+    if not value:
+        raise TdiError("no image repository: pass --image REPOSITORY or set production_image")
+    last = value.rsplit("/", 1)[-1]
+    return value.rpartition(":")[0] if ":" in last else value

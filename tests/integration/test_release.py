@@ -1,0 +1,182 @@
+"""The production snapshot lifecycle against a real local registry (Debian's docker-registry)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from subprocess import CompletedProcess
+from typing import Any
+
+import pytest
+from conftest import ExampleRepo
+from registry import Registry
+
+Cli = Callable[..., CompletedProcess[str]]
+TASKS = "roles/website/tasks/main.yml"
+START_TASK = "- name: Ensure nginx is started"
+
+
+def fresh_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def one_error(proc: CompletedProcess[str], code: int = 2) -> str:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("tdi: error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+def benign_change(example: ExampleRepo, text: str) -> str:
+    example.edit(
+        "roles/website/templates/vhost.conf.j2",
+        "    location / {",
+        f"    add_header X-Release {text};\n\n    location / {{",
+    )
+    return example.commit(f"release {text}")
+
+
+def test_first_release_failed_upgrade_promotion_and_rollback(
+    example: ExampleRepo, registry: Registry, run_cli: Cli, docker_client: Any
+) -> None:
+    name = fresh_name("lifecycle")
+    repo = f"{registry.host}/{name}"
+    first = example.baseline
+
+    # First release: nothing in the registry yet, so it starts from the base image.
+    made = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
+    assert made.returncode == 0, made.stderr
+    assert "first release" in made.stderr
+    assert made.stdout.strip().splitlines()[-1] == f"{repo}:{first}"
+    assert registry.tags(name) == sorted([first, "production"])
+    first_digest = registry.digest(name, first)
+    assert registry.digest(name, "production") == first_digest
+    config = docker_client.images.get(f"{repo}:{first}").attrs["Config"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == first
+    assert labels["org.opencontainers.image.created"].startswith("20")
+    assert labels["tdi.parent"].startswith("tdi-base:")
+    assert labels["tdi.playbook.digest"].startswith("sha256:")
+    assert config["Cmd"] == ["sleep", "infinity"]  # the image's own, not the test container's
+
+    # A failing upgrade changes nothing: no commit, no tag, no push.
+    example.edit(
+        TASKS,
+        START_TASK,
+        "- name: Break the upgrade\n  ansible.builtin.command: /bin/false\n\n" + START_TASK,
+    )
+    broken = example.commit("a release that breaks")
+    failed = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
+    line = one_error(failed, code=1)
+    assert "snapshot not made" in line and "Break the upgrade" in line
+    assert registry.tags(name) == sorted([first, "production"])
+    assert registry.digest(name, "production") == first_digest
+    assert not docker_client.images.list(name=f"{repo}:{broken}")
+
+    # A good upgrade is promoted, and the old production is kept as production-previous.
+    example.git("revert", "--no-edit", "HEAD")
+    good = benign_change(example, "two")
+    promoted = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
+    assert promoted.returncode == 0, promoted.stderr
+    assert registry.digest(name, "production") == registry.digest(name, good)
+    assert registry.digest(name, "production-previous") == first_digest
+    labels = docker_client.images.get(f"{repo}:{good}").attrs["Config"]["Labels"]
+    assert labels["tdi.parent"] == f"{repo}:{first}"
+
+    # tdi test upgrades from the pushed snapshot, which carries its baseline state.
+    out = example.tdi("test", "--production-image", repo)
+    assert out.code == 0, out.stderr
+    assert out.report["upgrade_source"] == f"production image {repo}:production"
+    assert out.report["parity"]["kinds"] == "three-way"
+
+    # Rollback moves production back.
+    rolled = run_cli("snapshot", "rollback", "--image", repo, "--push", cwd=example.path)
+    assert rolled.returncode == 0, rolled.stderr
+    assert registry.digest(name, "production") == first_digest
+
+
+def test_a_push_that_fails_halfway_leaves_production(
+    example: ExampleRepo, registry: Registry, run_cli: Cli
+) -> None:
+    name = fresh_name("halfway")
+    repo = f"{registry.host}/{name}"
+    assert run_cli("snapshot", "--image", repo, "--push", cwd=example.path).returncode == 0
+    production = registry.digest(name, "production")
+    good = benign_change(example, "halfway")
+    # The registry cannot store the production-previous tag: step 2 of 3 fails for real.
+    (registry.tag_dir(name) / "production-previous").write_text("in the way\n")
+    failed = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
+    line = one_error(failed)
+    assert "production-previous" in line
+    assert registry.digest(name, good) is not None  # step 1 went through
+    assert registry.digest(name, "production") == production
+
+
+def test_htpasswd_registry_credentials_from_the_environment(
+    example: ExampleRepo, auth_registry: Registry, run_cli: Cli
+) -> None:
+    name = fresh_name("private")
+    repo = f"{auth_registry.host}/{name}"
+    password = auth_registry.password
+    assert password
+    env = {"TDI_REGISTRY_USERNAME": auth_registry.user or "", "TDI_REGISTRY_PASSWORD": password}
+
+    wrong = run_cli(
+        "snapshot",
+        "--image",
+        repo,
+        "--push",
+        cwd=example.path,
+        env={**env, "TDI_REGISTRY_PASSWORD": "wrong-password-123"},
+    )
+    line = one_error(wrong)
+    assert "wrong-password-123" not in wrong.stdout + wrong.stderr
+    assert "unauthorized" in line.lower() or "authentication" in line.lower()
+    assert auth_registry.tags(name) == []
+
+    made = run_cli("snapshot", "-v", "--image", repo, "--push", cwd=example.path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert auth_registry.digest(name, "production") is not None
+    assert password not in made.stdout + made.stderr
+
+    report = example.path / "report.json"
+    tested = run_cli(
+        "test", "-v", "--production-image", repo, "--report", str(report), cwd=example.path, env=env
+    )
+    assert tested.returncode == 0, tested.stderr
+    assert password not in tested.stdout + tested.stderr + report.read_text()
+    assert json.loads(report.read_text())["upgrade_source"].startswith("production image")
+
+
+def test_unreachable_registry(example: ExampleRepo, run_cli: Cli) -> None:
+    line = one_error(
+        run_cli("snapshot", "--image", "127.0.0.1:9/nowhere", "--push", cwd=example.path)
+    )
+    assert "127.0.0.1:9/nowhere:production" in line
+
+
+def test_rollback_without_previous(example: ExampleRepo, registry: Registry, run_cli: Cli) -> None:
+    repo = f"{registry.host}/{fresh_name('norollback')}"
+    line = one_error(run_cli("snapshot", "rollback", "--image", repo, cwd=example.path))
+    assert "no :production-previous" in line
+
+
+def test_repository_without_production_needs_from(
+    example: ExampleRepo, registry: Registry, run_cli: Cli, docker_client: Any, base_image: str
+) -> None:
+    name = fresh_name("orphan")
+    repo = f"{registry.host}/{name}"
+    docker_client.images.get(base_image).tag(repo, "someday")
+    docker_client.images.push(repo, tag="someday")
+    assert registry.tags(name) == ["someday"]
+    line = one_error(run_cli("snapshot", "--image", repo, cwd=example.path))
+    assert "has no :production tag but has others (someday)" in line
+    assert "--from" in line
+
+
+@pytest.mark.parametrize("action", [[], ["rollback"]])
+def test_snapshot_needs_a_repository(example: ExampleRepo, run_cli: Cli, action: list[str]) -> None:
+    line = one_error(run_cli("snapshot", *action, cwd=example.path))
+    assert "--image REPOSITORY" in line

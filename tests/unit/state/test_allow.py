@@ -1,0 +1,78 @@
+"""The parity allowlist: known differences that do not fail a run, until they expire."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tdi.state.allow import AllowEntry, apply_allow
+from tdi.state.diff import Difference
+
+TODAY = dt.date(2026, 6, 15)
+
+
+def file_diff(path: str) -> Difference:
+    return Difference("file", path, None, {"type": "file"}, kind="stale")
+
+
+def test_glob_key_allows_matching_differences() -> None:
+    entry = AllowEntry(0, "file", "/etc/cron.d/*", "cleanup job goes in 2.0")
+    differences = [file_diff("/etc/cron.d/tidy"), file_diff("/etc/crontab")]
+    out, expired = apply_allow(differences, [entry], TODAY)
+    assert expired == []
+    assert [d.allowed for d in out] == ["cleanup job goes in 2.0", ""]
+    assert [d.fails for d in out] == [False, True]
+    assert out[0].kind == "stale"  # everything else is kept
+    assert differences[0].allowed == ""  # the input is left alone
+
+
+def test_category_must_match() -> None:
+    entry = AllowEntry(0, "package", "cron", "keep cron")
+    service = Difference("service", "cron", None, {"enabled": True})
+    package = Difference("package", "cron", None, {"version": "3.0"})
+    out, _ = apply_allow([service, package], [entry], TODAY)
+    assert [d.allowed for d in out] == ["", "keep cron"]
+
+
+def test_first_matching_entry_gives_the_reason() -> None:
+    entries = [AllowEntry(0, "file", "/srv/*", "first"), AllowEntry(1, "file", "*", "second")]
+    out, _ = apply_allow([file_diff("/srv/a"), file_diff("/etc/a")], entries, TODAY)
+    assert [d.allowed for d in out] == ["first", "second"]
+
+
+def test_expired_entry_allows_nothing_and_is_reported() -> None:
+    entry = AllowEntry(3, "file", "/etc/cron.d/*", "cleanup job", dt.date(2026, 6, 14))
+    out, expired = apply_allow([file_diff("/etc/cron.d/tidy")], [entry], TODAY)
+    assert out[0].allowed == ""
+    assert out[0].fails
+    (message,) = expired
+    assert message.startswith("parity.allow[3] (file:/etc/cron.d/*) expired on 2026-06-14")
+    assert "cleanup job" in message
+
+
+def test_expired_entry_is_reported_even_when_nothing_matches_it() -> None:
+    entry = AllowEntry(0, "user", "old", "gone", dt.date(2020, 1, 1))
+    out, expired = apply_allow([], [entry], TODAY)
+    assert out == []
+    assert len(expired) == 1
+
+
+def test_entry_is_live_on_its_until_day_and_without_one() -> None:
+    entries = [
+        AllowEntry(0, "file", "/a", "until today", TODAY),
+        AllowEntry(1, "file", "/b", "no end"),
+    ]
+    out, expired = apply_allow([file_diff("/a"), file_diff("/b")], entries, TODAY)
+    assert expired == []
+    assert [d.allowed for d in out] == ["until today", "no end"]
+    assert entries[0].expired(TODAY + dt.timedelta(days=1))
+    assert not entries[1].expired(dt.date.max)
+
+
+def test_an_expired_entry_does_not_hide_a_live_one() -> None:
+    entries = [
+        AllowEntry(0, "file", "/a", "old", dt.date(2020, 1, 1)),
+        AllowEntry(1, "file", "/a", "renewed", dt.date(2030, 1, 1)),
+    ]
+    out, expired = apply_allow([file_diff("/a")], entries, TODAY)
+    assert out[0].allowed == "renewed"
+    assert [m.split(" ")[0] for m in expired] == ["parity.allow[0]"]

@@ -1,0 +1,225 @@
+"""Attribution: which Ansible task touched what a difference is about; package file folding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tdi.ansible import TaskEvent
+from tdi.state.attribution import attribute, fold_package_files
+from tdi.state.diff import Category, Difference
+
+
+def ev(task: str, action: str, **args: Any) -> TaskEvent:
+    return TaskEvent("fresh", task, action, "changed", args)
+
+
+def tasks_for(
+    category: Category,
+    key: str,
+    events: list[TaskEvent],
+    baseline: list[TaskEvent] | None = None,
+    upgrade: dict[str, Any] | None = None,
+) -> tuple[str, ...]:
+    d = Difference(category, key, None, upgrade if upgrade is not None else {})
+    (out,) = attribute([d], events, baseline or [])
+    return out.tasks
+
+
+def test_file_matches_dest_or_path_exactly() -> None:
+    events = [
+        ev(
+            "write nginx.conf", "ansible.builtin.template", src="n.j2", dest="/etc/nginx/nginx.conf"
+        ),
+        ev("site dir", "ansible.builtin.file", path="/etc/nginx/sites", state="directory"),
+        ev("tune", "lineinfile", path="/etc/nginx/nginx.conf", line="x"),
+        ev("other", "copy", dest="/etc/motd"),
+    ]
+    assert tasks_for("file", "/etc/nginx/nginx.conf", events) == ("write nginx.conf", "tune")
+    assert tasks_for("file", "/etc/motd", events) == ("other",)
+
+
+def test_file_matches_creates_and_a_trailing_slash() -> None:
+    events = [
+        ev("unpack", "unarchive", src="a.tgz", dest="/opt/app/"),
+        ev("init db", "command", cmd="initdb", creates="/var/lib/app/db"),
+    ]
+    assert tasks_for("file", "/opt/app", events) == ("unpack",)
+    assert tasks_for("file", "/var/lib/app/db", events) == ("init db",)
+
+
+def test_file_falls_back_to_the_nearest_ancestor() -> None:
+    events = [
+        ev("srv", "file", path="/srv", state="directory"),
+        ev("copy site", "copy", src="site/", dest="/srv/www/site"),
+    ]
+    assert tasks_for("file", "/srv/www/site/css/main.css", events) == ("copy site",)
+    assert tasks_for("file", "/srv/other/x", events) == ("srv",)
+    # A sibling that merely shares a prefix is not a descendant.
+    assert tasks_for("file", "/srv/www/site2/index.html", events) == ("srv",)
+
+
+def test_exact_match_wins_over_an_ancestor() -> None:
+    events = [ev("dir", "file", path="/etc/app"), ev("conf", "template", dest="/etc/app/a.conf")]
+    assert tasks_for("file", "/etc/app/a.conf", events) == ("conf",)
+
+
+@pytest.mark.parametrize("action", ["stat", "ansible.builtin.stat", "slurp", "find", "assert"])
+def test_read_only_modules_are_never_attributed(action: str) -> None:
+    events = [ev("look", action, path="/etc/app.conf"), ev("look dir", action, path="/etc")]
+    assert tasks_for("file", "/etc/app.conf", events) == ()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [["curl", "nginx"], "curl,nginx", "curl, nginx", "nginx=1.22*", ["nginx>=1.2"], "nginx"],
+)
+def test_package_names_from_lists_strings_and_versions(name: object) -> None:
+    events = [ev("install", "ansible.builtin.apt", name=name, state="present")]
+    assert tasks_for("package", "nginx", events) == ("install",)
+
+
+def test_package_name_must_match_exactly() -> None:
+    events = [ev("install", "apt", name=["nginx-common"]), ev("pkg", "package", pkg="nginx")]
+    assert tasks_for("package", "nginx", events) == ("pkg",)
+
+
+def test_package_is_only_attributed_to_package_modules() -> None:
+    events = [ev("a user named nginx", "user", name="nginx"), ev("pip", "pip", name="nginx")]
+    assert tasks_for("package", "nginx", events) == ("pip",)
+
+
+def test_user_group_and_service() -> None:
+    events = [
+        ev("add deploy", "ansible.builtin.user", name="deploy", groups="adm,web"),
+        ev("add web group", "group", name="web"),
+        ev("start cron", "ansible.builtin.service", name="cron", state="started"),
+        ev("install cron", "apt", name="cron"),
+        ev("unit", "systemd", name="nginx", enabled=True),
+    ]
+    assert tasks_for("user", "deploy", events) == ("add deploy",)
+    assert tasks_for("group", "web", events) == ("add deploy", "add web group")
+    assert tasks_for("group", "adm", events) == ("add deploy",)
+    assert tasks_for("group", "deploy", events) == ()
+    assert tasks_for("service", "cron", events) == ("start cron", "install cron")
+    assert tasks_for("service", "nginx", events) == ("unit",)
+    assert tasks_for("user", "web", events) == ()
+
+
+def test_port_is_attributed_through_its_owning_process() -> None:
+    events = [
+        ev("install nginx", "apt", name="nginx"),
+        ev("start nginx", "service", name="nginx"),
+        ev("nginx conf", "template", dest="/etc/nginx/nginx.conf"),
+    ]
+    owned = {"addresses": ["0.0.0.0"], "process": "nginx"}
+    assert tasks_for("port", "tcp/80", events, upgrade=owned) == ("install nginx", "start nginx")
+    unowned = {"addresses": ["0.0.0.0"], "process": None}
+    assert tasks_for("port", "tcp/80", events, upgrade=unowned) == ()
+
+
+def test_port_missing_on_upgrade_uses_the_fresh_record() -> None:
+    d = Difference("port", "tcp/443", {"process": "nginx"}, None)
+    (out,) = attribute([d], [ev("start nginx", "service", name="nginx")])
+    assert out.tasks == ("start nginx",)
+
+
+def test_falls_back_to_baseline_events() -> None:
+    current = [ev("write conf", "template", dest="/etc/app.conf")]
+    baseline = [
+        ev("web : Install cron", "apt", name="cron"),
+        ev("web : cleanup job", "copy", dest="/etc/cron.d/website-cleanup"),
+    ]
+    assert tasks_for("package", "cron", current, baseline) == ("baseline: web : Install cron",)
+    cron_file = tasks_for("file", "/etc/cron.d/website-cleanup", current, baseline)
+    assert cron_file == ("baseline: web : cleanup job",)
+    # This release's tasks win when any of them touched it.
+    assert tasks_for("file", "/etc/app.conf", current, baseline) == ("write conf",)
+
+
+def test_tasks_are_unique_and_in_event_order() -> None:
+    events = [
+        TaskEvent("fresh", "b", "apt", "changed", {"name": "nginx"}),
+        TaskEvent("upgrade", "b", "apt", "ok", {"name": "nginx"}),
+        TaskEvent("fresh", "a", "service", "changed", {"name": "nginx"}),
+    ]
+    assert tasks_for("service", "nginx", events) == ("b", "a")
+
+
+def test_attribute_keeps_everything_else() -> None:
+    d = Difference("user", "deploy", None, {"shell": "/bin/sh"}, kind="stale", allowed="x")
+    (out,) = attribute([d], [ev("add", "user", name="deploy")])
+    assert (out.kind, out.allowed, out.fresh, out.upgrade) == ("stale", "x", None, d.upgrade)
+    assert d.tasks == ()
+
+
+CRON_FILES = frozenset(
+    {
+        "/etc",
+        "/etc/init.d",
+        "/etc/init.d/cron",
+        "/etc/default/cron",
+        "/lib/systemd/system/cron.service",
+        "/usr/sbin/cron",
+    }
+)
+
+
+def file_diff(path: str) -> Difference:
+    return Difference("file", path, None, {"type": "file"})
+
+
+def test_fold_a_packages_own_files_and_service_links() -> None:
+    cron = Difference("package", "cron", None, {"version": "3.0"})
+    own = [
+        "/etc/default/cron",
+        "/etc/init.d/cron",
+        "/etc/rc2.d/S01cron",
+        "/etc/rc6.d/K01cron",
+        "/etc/systemd/system/multi-user.target.wants/cron.service",
+        "/etc/systemd/system/cron.service.dsh-also",
+    ]
+    unrelated = [
+        "/etc/cron.d/website-cleanup",
+        "/etc/rc2.d/S01crond",
+        "/etc/systemd/system/crond.service",
+    ]
+    differences = [*map(file_diff, sorted(own + unrelated)), cron]
+    out = fold_package_files(differences, {"cron": CRON_FILES})
+    assert [d.key for d in out] == [*sorted(unrelated), "cron"]
+    assert out[-1].files == tuple(sorted(own))
+    assert all(d.files == () for d in out[:-1])
+
+
+def test_service_links_need_the_packages_init_script_or_unit() -> None:
+    cron = Difference("package", "cron", None, {"version": "3.0"})
+    links = ["/etc/rc2.d/S01cron", "/etc/systemd/system/multi-user.target.wants/cron.service"]
+    owned = {"cron": frozenset({"/usr/sbin/cron"})}
+    out = fold_package_files([*map(file_diff, links), cron], owned)
+    assert [d.key for d in out] == [*links, "cron"]
+    assert out[-1].files == ()
+
+
+def test_unit_under_usr_lib_also_names_its_links() -> None:
+    pkg = Difference("package", "nginx", None, {"version": "1.22"})
+    link = "/etc/systemd/system/multi-user.target.wants/nginx.service"
+    owned = {"nginx": frozenset({"/usr/lib/systemd/system/nginx.service"})}
+    out = fold_package_files([file_diff(link), pkg], owned)
+    assert out == [Difference("package", "nginx", None, {"version": "1.22"}, files=(link,))]
+
+
+def test_files_of_a_package_that_does_not_differ_are_kept() -> None:
+    differences = [file_diff("/etc/init.d/cron"), file_diff("/etc/rc2.d/S01cron")]
+    assert fold_package_files(differences, {"cron": CRON_FILES}) == differences
+
+
+def test_fold_leaves_other_categories_and_unfolded_packages_alone() -> None:
+    differences = [
+        Difference("package", "cron", None, {"version": "3.0"}),
+        Difference("package", "telnet", None, {"version": "0.17"}),
+        Difference("service", "cron", None, {"enabled": True}),
+        Difference("user", "cron", None, {"shell": "/bin/sh"}),
+    ]
+    out = fold_package_files(differences, {"cron": CRON_FILES, "telnet": frozenset()})
+    assert out == differences

@@ -1,0 +1,98 @@
+"""The calibrated noise file that `tdi calibrate` writes and `tdi test` reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tdi import calibration
+from tdi.errors import ConfigError
+from tdi.state.diff import Difference
+from tdi.state.kinds import NoiseEntry
+
+
+def test_entries_from_differences_explain_each_one() -> None:
+    differences = [
+        Difference("file", "/var/lib/systemd/random-seed", {"sha256": "a"}, {"sha256": "b"}),
+        Difference("port", "udp/68", None, {"process": "dhclient"}),
+        Difference("user", "x", {"shell": "/bin/sh", "home": "/x"}, {"shell": "/bin/bash"}),
+    ]
+    assert calibration.entries_from(differences) == [
+        NoiseEntry(
+            "file", "/var/lib/systemd/random-seed", "differs between two fresh hosts: sha256"
+        ),
+        NoiseEntry("port", "udp/68", "present on only one of two fresh hosts"),
+        NoiseEntry("user", "x", "differs between two fresh hosts: home, shell"),
+    ]
+
+
+def test_save_then_load_round_trip(tmp_path: Path) -> None:
+    entries = [
+        NoiseEntry("file", "/var/lib/apt-daily/*", "timer stamps: a: b"),
+        NoiseEntry("service", "apt-daily.timer", "starts at a random time"),
+    ]
+    path = tmp_path / "tdi-noise.yml"
+    calibration.save(path, entries)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# ")  # the header says what the file is, for reviewers
+    assert yaml.safe_load(text)["noise"][0] == {
+        "category": "file",
+        "key": "/var/lib/apt-daily/*",
+        "reason": "timer stamps: a: b",
+    }
+    assert calibration.load(path) == entries
+
+
+def test_save_nothing_loads_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "tdi-noise.yml"
+    calibration.save(path, [])
+    assert calibration.load(path) == []
+
+
+def test_missing_file_or_none_is_no_noise(tmp_path: Path) -> None:
+    assert calibration.load(tmp_path / "absent.yml") == []
+    assert calibration.load(None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("noise: {}\n", "'noise'"),
+        ("other: []\n", "'noise'"),
+        ("- a\n", "'noise'"),
+        ("noise:\n  - category: file\n    key: /a\n", "'noise[0]'"),
+        (
+            "noise:\n  - {category: file, key: /a, reason: r}\n  - {category: file, key: '', "
+            "reason: r}\n",
+            "'noise[1]'",
+        ),
+        ("noise:\n  - just a string\n", "'noise[0]'"),
+        ("noise:\n  - {category: files, key: /a, reason: r}\n", "'noise[0].category'"),
+    ],
+)
+def test_load_errors_name_the_file_and_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "tdi-noise.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        calibration.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: key {key}: ")
+    assert "\n" not in message
+
+
+def test_bad_category_error_lists_the_categories(tmp_path: Path) -> None:
+    path = tmp_path / "tdi-noise.yml"
+    path.write_text("noise:\n  - {category: files, key: /a, reason: r}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="file, package, user, group, service, port"):
+        calibration.load(path)
+
+
+def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "tdi-noise.yml"
+    path.write_text("noise: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        calibration.load(path)
+    assert str(info.value).startswith(f"{path}: not valid YAML")
+    assert "\n" not in str(info.value)

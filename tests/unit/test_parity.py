@@ -1,0 +1,205 @@
+"""Parity end to end with a stand-in engine: capture, diff, fold, classify, attribute, allow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from tdi import ansible, calibration
+from tdi.ansible import TaskEvent
+from tdi.config import ParityConfig
+from tdi.engine import Engine
+from tdi.parity import (
+    BASELINE_EVENTS,
+    BASELINE_STATE,
+    Baseline,
+    ParityResult,
+    compare,
+    read_baseline,
+    roots_and_ignores,
+)
+from tdi.state.allow import AllowEntry
+from tdi.state.capture import State
+from tdi.state.diff import Difference
+from tdi.state.kinds import NoiseEntry
+from tdi.state.noise import DEFAULT_IGNORE, DEFAULT_ROOTS
+
+
+def state(**sections: dict[str, Any]) -> State:
+    fields = ("files", "packages", "users", "groups", "ports", "services")
+    return State(**{name: sections.get(name, {}) for name in fields})
+
+
+class FakeEngine:
+    """Answers the probe with a prepared state per container, dpkg-query and cat from dicts."""
+
+    def __init__(
+        self,
+        states: Mapping[str, State],
+        dpkg: Mapping[str, Sequence[str]] | None = None,
+        files: Mapping[str, bytes] | None = None,
+    ) -> None:
+        self.states = states
+        self.dpkg = dpkg or {}
+        self.files = files or {}
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        argv = list(argv)
+        self.calls.append((container, argv))
+        if argv[0] == "python3":
+            # The probe prints its document on one line, last.
+            line = json.dumps(json.loads(self.states[container].to_json()))
+            return 0, f"probe chatter\n{line}\n".encode(), b""
+        if argv[:2] == ["dpkg-query", "-L"]:
+            if argv[2] not in self.dpkg:
+                return 1, b"", b"not installed"
+            return 0, "".join(f"{p}\n" for p in self.dpkg[argv[2]]).encode(), b""
+        if argv[0] == "cat" and argv[1] in self.files:
+            return 0, self.files[argv[1]], b""
+        return 1, b"", b"No such file"
+
+
+CONTAINERS = {"fresh": "c-fresh", "upgrade": "c-upgrade"}
+CRON = {"version": "3.0", "architecture": "amd64", "status": "ii", "auto": False}
+FILE = {"type": "file", "mode": "0644", "owner": "root", "group": "root", "sha256": "aa"}
+
+
+def run_compare(
+    engine: FakeEngine,
+    cfg: ParityConfig | None = None,
+    events: Sequence[TaskEvent] = (),
+    baseline: Baseline | None = None,
+) -> ParityResult:
+    return compare(
+        cast(Engine, engine),
+        CONTAINERS,
+        cfg or ParityConfig(),
+        events,
+        baseline,
+        today=dt.date(2026, 6, 15),
+    )
+
+
+def test_identical_hosts_pass() -> None:
+    same = state(files={"/etc/a": FILE}, users={"root": {"uid": 0, "shell": "/bin/bash"}})
+    result = run_compare(FakeEngine({"c-fresh": same, "c-upgrade": same}))
+    assert result.differences == []
+    assert result.passed
+    assert not result.three_way
+    assert set(result.capture_seconds) == {"fresh", "upgrade"}
+
+
+def test_stale_package_with_its_files_folded_and_attributed() -> None:
+    fresh = state(files={"/etc/a": FILE})
+    upgrade = state(
+        files={
+            "/etc/a": FILE,
+            "/etc/init.d/cron": FILE,
+            "/etc/rc2.d/S01cron": {"type": "link", "target": "../init.d/cron"},
+            "/etc/cron.d/cleanup": FILE,
+        },
+        packages={"cron": CRON},
+    )
+    baseline = Baseline(
+        upgrade,
+        (
+            TaskEvent("baseline", "Install cron", "apt", "changed", {"name": "cron"}),
+            TaskEvent("baseline", "job", "copy", "changed", {"dest": "/etc/cron.d/cleanup"}),
+        ),
+    )
+    engine = FakeEngine(
+        {"c-fresh": fresh, "c-upgrade": upgrade},
+        dpkg={"cron": ["/etc/init.d/cron", "/usr/sbin/cron"]},
+    )
+    result = run_compare(engine, baseline=baseline)
+    assert ("c-upgrade", ["dpkg-query", "-L", "cron"]) in engine.calls
+    assert [(d.category, d.key, d.kind, d.tasks) for d in result.differences] == [
+        ("file", "/etc/cron.d/cleanup", "stale", ("baseline: job",)),
+        ("package", "cron", "stale", ("baseline: Install cron",)),
+    ]
+    assert result.differences[1].files == ("/etc/init.d/cron", "/etc/rc2.d/S01cron")
+    assert result.three_way
+    assert not result.passed
+
+
+def test_noise_allow_and_expired_entries(tmp_path: Path) -> None:
+    noise = tmp_path / "tdi-noise.yml"
+    calibration.save(noise, [NoiseEntry("file", "/var/lib/seed*", "random")])
+    cfg = ParityConfig(
+        allow=(
+            AllowEntry(0, "package", "telnet", "support needs it"),
+            AllowEntry(1, "user", "old", "gone soon", dt.date(2026, 1, 1)),
+        ),
+        noise=noise,
+    )
+    fresh = state(files={"/var/lib/seed": {**FILE, "sha256": "1"}})
+    upgrade = state(files={"/var/lib/seed": {**FILE, "sha256": "2"}}, packages={"telnet": CRON})
+    result = run_compare(FakeEngine({"c-fresh": fresh, "c-upgrade": upgrade}), cfg)
+    assert [(d.key, d.kind, d.allowed) for d in result.differences] == [
+        ("/var/lib/seed", "nondeterministic", ""),
+        ("telnet", "extra", "support needs it"),
+    ]
+    assert not any(d.fails for d in result.differences)
+    assert [m.split(" ")[0] for m in result.expired] == ["parity.allow[1]"]
+    assert not result.passed  # an expired entry fails the run on its own
+    assert result.differences[0].fails is False
+
+
+def test_id_warnings_are_passed_on() -> None:
+    fresh = state(users={"deploy": {"uid": 1000, "shell": "/bin/sh"}})
+    upgrade = state(users={"deploy": {"uid": 1001, "shell": "/bin/sh"}})
+    result = run_compare(FakeEngine({"c-fresh": fresh, "c-upgrade": upgrade}))
+    assert result.differences == []
+    assert result.warnings == ["user 'deploy': uid 1000 on fresh, 1001 on upgrade"]
+    assert result.passed
+
+
+@pytest.mark.parametrize(
+    ("differences", "expired", "passed"),
+    [
+        ([], [], True),
+        ([Difference("user", "a", None, {}, kind="extra")], [], False),
+        ([Difference("user", "a", None, {}, kind="extra", allowed="ok")], [], True),
+        ([Difference("user", "a", None, {}, kind="nondeterministic")], [], True),
+        ([], ["parity.allow[0] expired"], False),
+    ],
+)
+def test_parity_result_passed(
+    differences: list[Difference], expired: list[str], passed: bool
+) -> None:
+    assert ParityResult(differences, expired).passed is passed
+
+
+def test_roots_and_ignores() -> None:
+    assert roots_and_ignores(ParityConfig()) == (list(DEFAULT_ROOTS), list(DEFAULT_IGNORE))
+    roots, ignore = roots_and_ignores(ParityConfig(roots=("/srv",), ignore=("/srv/cache",)))
+    assert roots == ["/srv"]
+    assert ignore == [*DEFAULT_IGNORE, "/srv/cache"]
+
+
+def test_read_baseline_copies_state_and_events(tmp_path: Path) -> None:
+    recorded = state(packages={"cron": CRON})
+    events = (TaskEvent("baseline", "Install cron", "apt", "changed", {"name": "cron"}),)
+    engine = FakeEngine(
+        {},
+        files={
+            BASELINE_STATE: recorded.to_json().encode(),
+            BASELINE_EVENTS: ansible.dump_events(events),
+        },
+    )
+    baseline = read_baseline(cast(Engine, engine), "c-upgrade", tmp_path)
+    assert baseline == Baseline(recorded, events)
+    # verify passes this copy to the plugin's baseline_state fixture.
+    assert State.from_json((tmp_path / "baseline-state.json").read_text()) == recorded
+
+
+def test_read_baseline_without_one(tmp_path: Path) -> None:
+    baseline = read_baseline(cast(Engine, FakeEngine({})), "c-upgrade", tmp_path)
+    assert baseline == Baseline()
+    assert not (tmp_path / "baseline-state.json").exists()
