@@ -47,6 +47,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "report": path(args.report),
         "junit": path(args.junit),
         "markdown": path(args.markdown),
+        "chain": args.chain,
+        "scenario": args.scenario,
     }
 
 
@@ -160,6 +162,17 @@ def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     return 0
 
 
+def matrix(root: Path) -> dict[str, list[dict[str, str]]]:
+    """The scenarios as a CI matrix: ``{"include": [{"scenario", "playbook", "tests"}]}``."""
+    rows = []
+    for name in config.scenarios(root):
+        cfg = config.load(root, {"scenario": name})
+        rows.append(
+            {"scenario": name, "playbook": cfg.rel(cfg.playbook), "tests": cfg.rel(cfg.tests)}
+        )
+    return {"include": rows}
+
+
 def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     ref, _ = images.resolve_base(engine, cfg)
     print(ref)
@@ -189,12 +202,22 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--junit", help="write the JUnit XML here")
     common.add_argument("--markdown", help="write a Markdown summary here (CI job summary)")
     common.add_argument("--keep", action="store_true", help="leave the containers running")
+    common.add_argument("--scenario", help="a scenario of tdi.yml (see `tdi matrix`)")
+    common.add_argument(
+        "--chain",
+        type=int,
+        metavar="N",
+        help="also upgrade from the N-1 snapshots before production",
+    )
     common.add_argument("-v", "--verbose", action="count", default=0)
     common.add_argument("-q", "--quiet", action="count", default=0)
     top = argparse.ArgumentParser(prog="tdi", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     for name, (handler, help_) in COMMANDS.items():
         sub.add_parser(name, parents=[common], help=help_).set_defaults(handler=handler)
+    sub.add_parser(
+        "matrix", parents=[common], help="print the scenarios as JSON, for a CI matrix"
+    ).set_defaults(handler=None)
     snap = sub.add_parser(
         "snapshot",
         parents=[common],
@@ -235,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _logging(args.verbose, args.quiet)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
+        if args.command == "matrix":  # reads tdi.yml only: needs no Docker daemon
+            print(json.dumps(matrix(Path(args.root))))
+            return 0
         cfg = config.load(Path(args.root), _overrides(args))
         engine = Engine.connect()
         code: int = args.handler(engine, cfg, args)

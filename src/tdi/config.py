@@ -19,6 +19,7 @@ from tdi.state.allow import AllowEntry
 CONFIG_NAME = "tdi.yml"
 NOISE_NAME = "tdi-noise.yml"
 DEFAULT_BASE_IMAGE = "tdi-base"
+DEFAULT_SCENARIO = "default"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Config:
     production_image: str | None = None
     baseline: str | None = None
     main_branch: str = "main"
+    chain: int = 1  # how many production snapshots to upgrade from (--chain)
+    scenario: str = DEFAULT_SCENARIO
     report: Path | None = None
     junit: Path | None = None
     markdown: Path | None = None
@@ -161,7 +164,9 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     root = root.resolve()
     source = root / CONFIG_NAME
     data = _read(source) if source.exists() else {}
-    merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    scenario = flags.pop("scenario", DEFAULT_SCENARIO)
+    merged = {**data, **_scenario(data, scenario, source), **flags}
     parity = merged.get("parity", {})
     cfg = Config(
         root=root,
@@ -173,6 +178,8 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         production_image=merged.get("production_image"),
         baseline=merged.get("baseline"),
         main_branch=merged.get("main_branch", "main"),
+        chain=int(merged.get("chain", 1)),
+        scenario=scenario,
         images=_recipes(root, merged.get("images", {})),
         parity=ParityConfig(
             roots=tuple(parity["roots"]) if "roots" in parity else None,
@@ -187,6 +194,24 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         junit=_path(root, merged.get("junit")),
         markdown=_path(root, merged.get("markdown")),
     )
+
+
+def _scenario(data: Mapping[str, Any], name: str, source: Path) -> dict[str, Any]:
+    """A scenario's keys, which override the top-level ones (see `tdi matrix`)."""
+    scenarios = data.get("scenarios", {})
+    if name in scenarios:
+        return dict(scenarios[name])
+    if name == DEFAULT_SCENARIO:
+        return {}
+    known = ", ".join(sorted(scenarios)) or "none"
+    raise ConfigError(f"{source}: key 'scenarios.{name}': no such scenario (known: {known})")
+
+
+def scenarios(root: Path) -> list[str]:
+    """The scenario names of ``root/tdi.yml``; just "default" when it names none."""
+    source = root.resolve() / CONFIG_NAME
+    data = _read(source) if source.exists() else {}
+    return list(data.get("scenarios") or {DEFAULT_SCENARIO: {}})
 
 
 def _path(root: Path, value: str | None) -> Path | None:

@@ -44,7 +44,7 @@ def add_skipped_verify(junit: Path, reasons: Mapping[str, str]) -> None:
     _save(junit, root)
 
 
-def add_parity(junit: Path, result: ParityResult) -> None:
+def add_parity(junit: Path, result: ParityResult, name: str = "tdi.parity") -> None:
     """One case per difference, named ``parity[category:key]``; allowed ones are skipped."""
     root = _load(junit)
     diffs = result.differences
@@ -52,28 +52,26 @@ def add_parity(junit: Path, result: ParityResult) -> None:
     suite = ET.SubElement(
         root,
         "testsuite",
-        name="tdi.parity",
+        name=name,
         tests=str(max(1, len(diffs) + len(result.expired))),
         failures=str(failing),
         errors="0",
         skipped=str(sum(1 for d in diffs if not d.fails)),
     )
     if not diffs and not result.expired:
-        ET.SubElement(suite, "testcase", classname="tdi.parity", name="parity")
+        ET.SubElement(suite, "testcase", classname=name, name="parity")
     for d in diffs:
         case = ET.SubElement(
-            suite, "testcase", classname="tdi.parity", name=f"parity[{d.category}:{d.key}]"
+            suite, "testcase", classname=name, name=f"parity[{d.category}:{d.key}]"
         )
-        detail = json.dumps(d.to_dict(), indent=2, default=str)
         if d.fails:
             tasks = f"; tasks: {', '.join(d.tasks)}" if d.tasks else ""
             node = ET.SubElement(case, "failure", message=f"{d.kind}: {d.key}{tasks}")
-            node.text = detail
+            node.text = json.dumps(d.to_dict(), indent=2, default=str)
         else:
             reason = f"allowed: {d.allowed}" if d.allowed else d.kind
             ET.SubElement(case, "skipped", message=reason)
     for msg in result.expired:
-        name = msg.split(" ", 1)[0]  # parity.allow[N]
-        case = ET.SubElement(suite, "testcase", classname="tdi.parity", name=name)
+        case = ET.SubElement(suite, "testcase", classname=name, name=msg.split(" ", 1)[0])
         ET.SubElement(case, "failure", message=msg)
     _save(junit, root)

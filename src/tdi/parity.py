@@ -65,12 +65,14 @@ def capture_container(engine: Engine, container: str, cfg: ParityConfig) -> Stat
     return capture(run, roots, ignore)
 
 
-def read_baseline(engine: Engine, container: str, workdir: Path) -> Baseline:
-    """Copy the snapshot's baseline records out of the upgrade container into ``workdir``."""
+def read_baseline(
+    engine: Engine, container: str, workdir: Path, name: str = "baseline-state.json"
+) -> Baseline:
+    """Copy the snapshot's baseline records out of an upgrade container into ``workdir``."""
     code, text, _ = engine.exec(container, ["cat", BASELINE_STATE])
     if code != 0:
         return Baseline()
-    (workdir / "baseline-state.json").write_bytes(text)
+    (workdir / name).write_bytes(text)
     _, events, _ = engine.exec(container, ["cat", BASELINE_EVENTS])
     return Baseline(State.from_json(text.decode()), parse_events(events.decode()))
 

@@ -12,10 +12,10 @@ from typing import TypeVar
 
 from tdi import ansible, images, junit, snapshot, verify
 from tdi.config import Config
-from tdi.engine import Engine
+from tdi.engine import Engine, ImageInfo
 from tdi.errors import TdiError
 from tdi.parity import capture_container, compare, read_baseline
-from tdi.report import FAILED, PASSED, Report, StateReport
+from tdi.report import FAILED, PASSED, Link, Report, StateReport
 from tdi.run import Run, create, destroy, plan
 from tdi.state.diff import Difference, diff
 
@@ -93,23 +93,43 @@ def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
 
 
 def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
-    if any(r.converge != PASSED for r in report.states.values()):
+    """Compare fresh with the upgrade state, and with each older link of a chain."""
+    if report.states["fresh"].converge != PASSED:
         return
-    with phase("parity"):
-        result = compare(engine, run.containers, cfg.parity, report.events, report.baseline)
-    report.parity_result = result
-    junit.add_parity(junit_file, result)
-    log.info(
-        "parity: %s, %d differences (capture: %s s)",
-        report.parity,
-        len(result.differences),
-        result.capture_seconds,
-    )
+    fresh = run.containers["fresh"]
+    if report.states["upgrade"].converge == PASSED:
+        with phase("parity"):
+            pair = {"fresh": fresh, "upgrade": run.containers["upgrade"]}
+            result = compare(engine, pair, cfg.parity, report.events, report.baseline)
+        report.parity_result = result
+        junit.add_parity(junit_file, result)
+        log.info(
+            "parity: %s, %d differences (capture: %s s)",
+            report.parity,
+            len(result.differences),
+            result.capture_seconds,
+        )
+    for link in report.links:
+        if report.states[link.state].converge != PASSED:
+            continue
+        pair = {"fresh": fresh, "upgrade": run.containers[link.state]}
+        link.parity_result = compare(engine, pair, cfg.parity, report.events, link.baseline)
+        junit.add_parity(junit_file, link.parity_result, name=f"tdi.parity.{link.state}")
+        log.info(
+            "parity %s: %s, %d differences",
+            link.state,
+            link.parity,
+            len(link.parity_result.differences),
+        )
 
 
 def load_baseline(engine: Engine, run: Run, report: Report) -> None:
     """The baseline records the upgrade image carries, for three-way kinds."""
     report.baseline = read_baseline(engine, run.containers["upgrade"], run.workdir)
+    for link in report.links:
+        link.baseline = read_baseline(
+            engine, run.containers[link.state], run.workdir, f"baseline-state.{link.state}.json"
+        )
     if report.baseline.state is None:
         log.info(
             "upgrade image %s carries no baseline state: drift kinds are two-way",
@@ -124,12 +144,30 @@ def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
     with phase("images"):
         base_ref, base = images.resolve_base(engine, cfg)
         upgrade = snapshot.choose(engine, cfg, base, planned.id)
-    run = plan(cfg, {"fresh": base_ref, "upgrade": upgrade.image}, planned.id)
+    states = {"fresh": base_ref, "upgrade": upgrade.image}
+    for i, (ref, _) in enumerate(_links(engine, cfg, upgrade)[1:], start=1):
+        states[f"upgrade-{i}"] = ref
+    run = plan(cfg, states, planned.id)
     report = Report(
         {s: StateReport(image) for s, image in run.images.items()}, upgrade_source=upgrade.source
     )
+    report.links = [Link(s, image) for s, image in run.images.items() if s.startswith("upgrade-")]
     log.info("fresh: %s; upgrade: %s", base_ref, upgrade.source)
     return run, report
+
+
+def _links(engine: Engine, cfg: Config, upgrade: snapshot.Upgrade) -> list[tuple[str, ImageInfo]]:
+    if cfg.chain <= 1:
+        return []
+    if upgrade.info is None:
+        raise TdiError(
+            f"--chain {cfg.chain} needs a production image (production_image or "
+            f"--production-image); the upgrade state is a {upgrade.source}"
+        )
+    links = snapshot.chain(engine, upgrade.image, upgrade.info, cfg.chain)
+    if len(links) < cfg.chain:
+        log.info("chain: only %d production snapshots found, not %d", len(links), cfg.chain)
+    return links
 
 
 def junit_path(cfg: Config, run: Run) -> Path:

@@ -19,15 +19,15 @@ from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
 from tdi.registry import tags
 from tdi.report import PASSED, Report, StateReport
 from tdi.run import Run, create, destroy, plan
+from tdi.snapshot import PARENT_LABEL as PARENT
+from tdi.snapshot import REVISION_LABEL as REVISION
 from tdi.snapshot import git
 
 log = logging.getLogger(__name__)
 
 STATE = "production"
 PRODUCTION, PREVIOUS = "production", "production-previous"
-REVISION = "org.opencontainers.image.revision"
 CREATED = "org.opencontainers.image.created"
-PARENT = "tdi.parent"
 PLAYBOOK_DIGEST = "tdi.playbook.digest"
 # What must not be frozen into an image. apt's lists directory is dated back to 1970, as
 # in the base image, so that the next converge refreshes the lists it no longer has.

@@ -39,6 +39,22 @@ class StateReport:
 
 
 @dataclass
+class Link:
+    """An older production snapshot in an upgrade chain (--chain), upgraded and compared."""
+
+    state: str  # its state name: upgrade-1, upgrade-2, ...
+    image: str
+    parity_result: ParityResult | None = None
+    baseline: Baseline = field(default_factory=Baseline)
+
+    @property
+    def parity(self) -> str:
+        if self.parity_result is None:
+            return SKIPPED
+        return PASSED if self.parity_result.passed else FAILED
+
+
+@dataclass
 class Report:
     states: dict[str, StateReport]
     upgrade_source: str = ""
@@ -46,6 +62,7 @@ class Report:
     # Inputs to parity, not part of the JSON.
     events: list[TaskEvent] = field(default_factory=list)
     baseline: Baseline = field(default_factory=Baseline)
+    links: list[Link] = field(default_factory=list)
 
     @property
     def parity(self) -> str:
@@ -60,22 +77,37 @@ class Report:
     @property
     def result(self) -> str:
         phases_ok = all(getattr(s, p) == PASSED for s in self.states.values() for p in PHASES)
-        return PASSED if phases_ok and self.parity == PASSED else FAILED
+        links_ok = all(link.parity == PASSED for link in self.links)
+        return PASSED if phases_ok and links_ok and self.parity == PASSED else FAILED
 
     def to_dict(self) -> dict[str, Any]:
-        pr = self.parity_result
-        return {
+        data: dict[str, Any] = {
             "result": self.result,
             "upgrade_source": self.upgrade_source,
             "states": {name: s.to_dict() for name, s in self.states.items()},
-            "parity": {
-                "result": self.parity,
-                "differences": [d.to_dict() for d in self.differences],
-                "expired_allow": list(pr.expired) if pr else [],
-                "warnings": list(pr.warnings) if pr else [],
-                "kinds": ("three-way" if pr.three_way else "two-way") if pr else "",
-                "capture_seconds": dict(pr.capture_seconds) if pr else {},
-            },
+            "parity": _parity_dict(self.parity, self.parity_result),
+        }
+        if self.links:
+            chain = [("upgrade", self.states["upgrade"].image, self.parity_result)]
+            chain += [(k.state, k.image, k.parity_result) for k in self.links]
+            data["chain"] = [
+                self._link_dict(i, state, image, pr) for i, (state, image, pr) in enumerate(chain)
+            ]
+        return data
+
+    def _link_dict(
+        self, index: int, state: str, image: str, pr: ParityResult | None
+    ) -> dict[str, Any]:
+        entry = self.states[state]
+        parity = SKIPPED if pr is None else PASSED if pr.passed else FAILED
+        ok = parity == PASSED and all(getattr(entry, p) == PASSED for p in PHASES)
+        return {
+            "link": index,
+            "state": state,
+            "image": image,
+            "result": PASSED if ok else FAILED,
+            **{p: getattr(entry, p) for p in PHASES},
+            "parity": _parity_dict(parity, pr),
         }
 
     def write(self, path: Path) -> None:
@@ -102,6 +134,13 @@ class Report:
         if self.parity_result:
             out.extend(f"  expired: {msg}" for msg in self.parity_result.expired)
             out.extend(f"  warning: {msg}" for msg in self.parity_result.warnings)
+        for link in self.links:
+            diffs = link.parity_result.differences if link.parity_result else []
+            out.append(
+                f"chain    {link.state} ({link.image}): parity {link.parity} "
+                f"({len(diffs)} differences)"
+            )
+            out.extend(f"    {_row(d)}" for d in diffs)
         out.append(f"result   {self.result}")
         return out
 
@@ -140,6 +179,17 @@ class Report:
             out += [f"- expired allowlist entry: {m}" for m in self.parity_result.expired]
             out += [f"- warning: {m}" for m in self.parity_result.warnings]
         return "\n".join(out).rstrip() + "\n"
+
+
+def _parity_dict(result: str, pr: ParityResult | None) -> dict[str, Any]:
+    return {
+        "result": result,
+        "differences": [d.to_dict() for d in pr.differences] if pr else [],
+        "expired_allow": list(pr.expired) if pr else [],
+        "warnings": list(pr.warnings) if pr else [],
+        "kinds": ("three-way" if pr.three_way else "two-way") if pr else "",
+        "capture_seconds": dict(pr.capture_seconds) if pr else {},
+    }
 
 
 def _grouped(differences: list[Difference]) -> Iterator[tuple[str, list[Difference]]]:

@@ -19,6 +19,8 @@ from tdi.run import labels
 log = logging.getLogger(__name__)
 
 SNAPSHOT_REPO = "tdi-snapshot"
+PARENT_LABEL = "tdi.parent"
+REVISION_LABEL = "org.opencontainers.image.revision"
 COMMIT_LABEL = "tdi.baseline.commit"
 BASE_LABEL = "tdi.base.image"
 
@@ -27,6 +29,7 @@ BASE_LABEL = "tdi.base.image"
 class Upgrade:
     image: str  # reference the upgrade container starts from
     source: str  # how it was chosen, for the log and the report
+    info: ImageInfo | None = None  # set for a production image, which can start a chain
 
 
 def git(root: Path, *args: str) -> str:
@@ -53,6 +56,27 @@ def fetch_or_local(engine: Engine, ref: str) -> ImageInfo | None:
             if found is not None:
                 return found
     return engine.image(ref)
+
+
+def chain(engine: Engine, first: str, info: ImageInfo, length: int) -> list[tuple[str, ImageInfo]]:
+    """Up to ``length`` production snapshots, newest first, found through ``tdi.parent``.
+
+    The first release's parent is the base image, which fresh covers already: the chain
+    stops at an image that is not a snapshot (no revision label).
+    """
+    links = [(first, info)]
+    while len(links) < length:
+        ref, current = links[-1]
+        parent = current.labels.get(PARENT_LABEL)
+        if not parent and ref.endswith(":production"):
+            parent = ref.rpartition(":")[0] + ":production-previous"  # found by tag
+        if not parent:
+            break
+        found = fetch_or_local(engine, parent)
+        if found is None or REVISION_LABEL not in found.labels or found.id == current.id:
+            break
+        links.append((parent, found))
+    return links
 
 
 def resolve_commit(root: Path, ref: str) -> str:
@@ -83,8 +107,9 @@ def choose(engine: Engine, cfg: Config, base: ImageInfo, run_id: str) -> Upgrade
     """Pick the upgrade image: production image, else a snapshot of the baseline ref."""
     if cfg.production_image:
         ref = production_ref(cfg.production_image)
-        if fetch_or_local(engine, ref):
-            return Upgrade(ref, f"production image {ref}")
+        found = fetch_or_local(engine, ref)
+        if found:
+            return Upgrade(ref, f"production image {ref}", found)
         log.info("production image %s is not present and cannot be pulled", ref)
     ref = cfg.baseline or default_ref(cfg)
     commit = resolve_commit(cfg.root, ref)

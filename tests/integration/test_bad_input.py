@@ -83,3 +83,13 @@ def test_bad_config_names_file_and_key(
     line = one_error_line(run_cli("test", cwd=example.path))
     assert str(example.path / "tdi.yml") in line
     assert expected in line
+
+
+def test_chain_needs_a_production_image(example: ExampleRepo, run_cli: Cli) -> None:
+    proc = run_cli("test", "--baseline", example.baseline, "--chain", "2", cwd=example.path)
+    assert "--chain 2 needs a production image" in one_error_line(proc)
+
+
+def test_unknown_scenario(example: ExampleRepo, run_cli: Cli) -> None:
+    line = one_error_line(run_cli("test", "--scenario", "nope", cwd=example.path))
+    assert "key 'scenarios.nope': no such scenario" in line

@@ -85,11 +85,19 @@ def test_first_release_failed_upgrade_promotion_and_rollback(
     labels = docker_client.images.get(f"{repo}:{good}").attrs["Config"]["Labels"]
     assert labels["tdi.parent"] == f"{repo}:{first}"
 
-    # tdi test upgrades from the pushed snapshot, which carries its baseline state.
-    out = example.tdi("test", "--production-image", repo)
+    # tdi test upgrades from the pushed snapshot, which carries its baseline state, and
+    # with --chain 2 also from the one before it, found through tdi.parent.
+    out = example.tdi("test", "--production-image", repo, "--chain", "2")
     assert out.code == 0, out.stderr
     assert out.report["upgrade_source"] == f"production image {repo}:production"
     assert out.report["parity"]["kinds"] == "three-way"
+    chain = out.report["chain"]
+    assert [(link["state"], link["image"]) for link in chain] == [
+        ("upgrade", f"{repo}:production"),
+        ("upgrade-1", f"{repo}:{first}"),
+    ]
+    assert all(link["result"] == "passed" for link in chain)
+    assert out.state("upgrade-1")["verify"] == "passed"
 
     # Rollback moves production back.
     rolled = run_cli("snapshot", "rollback", "--image", repo, "--push", cwd=example.path)

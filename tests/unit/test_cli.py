@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import signal
 from collections.abc import Iterator
@@ -127,3 +128,28 @@ def test_no_daemon_names_docker_host(
     assert err.count("\n") == 1
     assert "DOCKER_HOST=unix:///nonexistent.sock" in err
     gc.collect()
+
+
+def test_matrix_lists_scenarios_without_a_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    (tmp_path / "tdi.yml").write_text(
+        "playbook: playbooks/site.yml\n"
+        "scenarios:\n  web: {}\n  db: {playbook: playbooks/db.yml, tests: tests/db}\n"
+    )
+    assert cli.main(["matrix", "-C", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "include": [
+            {"scenario": "web", "playbook": "playbooks/site.yml", "tests": "tests/infra"},
+            {"scenario": "db", "playbook": "playbooks/db.yml", "tests": "tests/db"},
+        ]
+    }
+
+
+def test_matrix_default_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["matrix", "-C", str(tmp_path)]) == 0
+    rows = json.loads(capsys.readouterr().out)["include"]
+    assert rows == [
+        {"scenario": "default", "playbook": "playbooks/site.yml", "tests": "tests/infra"}
+    ]
