@@ -39,6 +39,7 @@ class Outcome:
     stderr: str
     report: dict[str, Any]
     junit: Path
+    markdown: Path
 
     def state(self, name: str) -> dict[str, Any]:
         states: dict[str, Any] = self.report["states"]
@@ -83,6 +84,7 @@ class ExampleRepo:
 
     def tdi(self, *args: str) -> Outcome:
         report, junit = self.path / "report.json", self.path / "junit.xml"
+        markdown = self.path / "summary.md"
         report.unlink(missing_ok=True)
         argv = [
             str(Path(sys.executable).parent / "tdi"),
@@ -91,11 +93,13 @@ class ExampleRepo:
             str(report),
             "--junit",
             str(junit),
+            "--markdown",
+            str(markdown),
         ]
         proc = subprocess.run(argv, cwd=self.path, capture_output=True, text=True, check=False)
         sys.stderr.write(proc.stderr)  # shown by pytest when a test fails
         data = json.loads(report.read_text()) if report.exists() else {}
-        return Outcome(proc.returncode, proc.stderr, data, junit)
+        return Outcome(proc.returncode, proc.stderr, data, junit, markdown)
 
 
 @pytest.fixture(scope="session")

@@ -186,6 +186,10 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     assert cases["parity[file:/etc/website.conf]"].find("failure") is not None
     assert "parity[package:cron]" in cases
     assert any(name.endswith("[fresh]") for name in cases)
+    # The Markdown summary, for a CI job summary, groups the same way.
+    summary = out.markdown.read_text()
+    assert summary.startswith("## tdi: ")
+    assert "#### cron" in summary and "| `/etc/cron.d/website-cleanup` | stale |" in summary
     # The terminal table groups by heading and shows kind and task.
     assert "  cron:" in out.stderr
     assert "stale" in out.stderr and "<- baseline: website : Install cron" in out.stderr
@@ -241,3 +245,14 @@ def test_calibrate_learns_nondeterministic_files(example: ExampleRepo, run_cli: 
     diffs = by_key(out.report)
     assert diffs[("file", "/etc/website-secret")]["kind"] == "nondeterministic"
     assert out.report["parity"]["result"] == "passed"
+
+
+def test_production_image_without_baseline_state_gets_two_way_kinds(
+    example: ExampleRepo, base_image: str
+) -> None:
+    # The base image stands in for a production image made elsewhere, without tdi's records.
+    out = example.tdi("test", "--production-image", base_image)
+    assert out.code == 0, out.stderr
+    assert out.report["upgrade_source"] == f"production image {base_image}"
+    assert out.report["parity"]["kinds"] == "two-way"
+    assert "carries no baseline state: drift kinds are two-way" in out.stderr
