@@ -74,6 +74,7 @@ class Sample:
     phases: dict[str, float]
     note: str = ""
     others: int = 0  # containers not ours already running when the run started
+    capture: dict[str, float] = field(default_factory=dict)  # tdi: state capture per container
 
 
 @dataclass
@@ -243,7 +244,10 @@ def run_tdi(bench: Bench, label: str) -> Sample:
     check("tdi", label, done, log)
     notes = [m.group(1) for _, ln in done.lines if (m := TDI_SNAPSHOT.search(ln))]
     phases = with_other(tdi_phases(done.lines), done.seconds)
-    return Sample("tdi", label, done.seconds, done.maxrss_kib, phases, "; ".join(notes))
+    capture = json.loads(report.read_text(encoding="utf-8"))["parity"]["capture_seconds"]
+    sample = Sample("tdi", label, done.seconds, done.maxrss_kib, phases, "; ".join(notes))
+    sample.capture = {state: float(seconds) for state, seconds in capture.items()}
+    return sample
 
 
 def run_molecule(bench: Bench, label: str) -> Sample:
@@ -314,6 +318,13 @@ def figures(bench: Bench, runs: int) -> dict[str, Any]:
             for s in bench.samples
         ],
         "median_seconds": {k: round(v, 2) for k, v in median.items()},
+        "median_capture_seconds": {
+            state: round(
+                statistics.median(s.capture[state] for s in timed if state in s.capture), 3
+            )
+            for state in ("fresh", "upgrade")
+            if any(state in s.capture for s in timed)
+        },
         "ratio_tdi_over_molecule": round(median["tdi"] / median["molecule"], 3),
         "median_phase_seconds": {
             t: {k: round(v, 2) for k, v in p.items()} for t, p in phases.items()
@@ -352,6 +363,8 @@ def render(fig: dict[str, Any]) -> list[str]:
     parity = fig["median_phase_seconds"]["tdi"].get("parity")
     if parity is not None:
         out.append(f"tdi parity (state capture and diff of both states): median {parity:.1f} s")
+    for state, seconds in fig["median_capture_seconds"].items():
+        out.append(f"tdi state capture, {state} container: median {seconds:.2f} s (target <= 1 s)")
     out += [
         "peak RSS: ru_maxrss from wait4, i.e. the largest single process in each run's process",
         "tree (not their sum); processes inside the containers are not counted",
