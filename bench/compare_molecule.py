@@ -245,9 +245,9 @@ def run_tdi(bench: Bench, label: str) -> Sample:
     notes = [m.group(1) for _, ln in done.lines if (m := TDI_SNAPSHOT.search(ln))]
     phases = with_other(tdi_phases(done.lines), done.seconds)
     capture = json.loads(report.read_text(encoding="utf-8"))["parity"]["capture_seconds"]
-    sample = Sample("tdi", label, done.seconds, done.maxrss_kib, phases, "; ".join(notes))
-    sample.capture = {state: float(seconds) for state, seconds in capture.items()}
-    return sample
+    seconds = {state: float(value) for state, value in capture.items()}
+    note = "; ".join(notes)
+    return Sample("tdi", label, done.seconds, done.maxrss_kib, phases, note, capture=seconds)
 
 
 def run_molecule(bench: Bench, label: str) -> Sample:
