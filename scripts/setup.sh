@@ -11,10 +11,20 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 # For tdi's own tests: a real registry server, and htpasswd for its credentials.
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
-if ((${#need[@]})); then
-    echo "setup: installing ${need[*]}" >&2
+# vagrant, for `vagrant validate` of the Vagrantfile; without its recommends, which pull
+# in libvirt and qemu.
+lean=()
+command -v vagrant >/dev/null || lean+=(vagrant)
+if ((${#need[@]} + ${#lean[@]})); then
+    echo "setup: installing ${need[*]} ${lean[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    if ((${#need[@]})); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    if ((${#lean[@]})); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${lean[@]}" >/dev/null
+    fi
 fi
 
 if ! docker info >/dev/null 2>&1; then

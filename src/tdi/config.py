@@ -31,6 +31,7 @@ class ImageRecipe:
     suite: str = "bookworm"
     mirror: str | None = None
     include: tuple[str, ...] = ("python3",)
+    root_image: str | None = None  # pull this as ARG BASE instead of debootstrapping
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
             suite=spec.get("suite", "bookworm"),
             mirror=spec.get("mirror"),
             include=tuple(spec.get("include", ("python3",))),
+            root_image=spec.get("root_image"),
         )
     return recipes
 

@@ -61,7 +61,15 @@ def _context_digest(context: Path) -> str:
 
 
 def root_image(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
-    """The debootstrapped root for ``recipe``: found by its key label, or made."""
+    """The root for ``recipe``: its pulled ``root_image``, or a debootstrapped one."""
+    if recipe.root_image:
+        found = engine.image(recipe.root_image) or engine.pull(recipe.root_image)
+        if found is None:
+            raise ImageError(
+                f"images.{recipe.name}.root_image '{recipe.root_image}' is not present and "
+                "cannot be pulled: drop the key to debootstrap one"
+            )
+        return found
     key = _digest(recipe.suite, "minbase", ",".join(sorted(recipe.include)), platform.machine())
     ref = f"tdi-root:{recipe.suite}-{key[:8]}"
     found = _cached(engine, ref, ROOT_LABEL, key)

@@ -90,16 +90,20 @@ def resolve_commit(root: Path, ref: str) -> str:
 
 def default_ref(cfg: Config) -> str:
     """The merge-base of HEAD and the main branch, or one clear error."""
-    try:
-        commit = git(cfg.root, "merge-base", "HEAD", cfg.main_branch)
-    except BaselineError:
+    commit = ""
+    # A CI checkout often has only the remote-tracking branch.
+    for branch in (cfg.main_branch, f"origin/{cfg.main_branch}"):
+        try:
+            commit = git(cfg.root, "merge-base", "HEAD", branch)
+            break
+        except BaselineError:
+            continue
+    if not commit:
         raise BaselineError(
             f"no upgrade image: no production image is configured or present, no --baseline was "
             f"given, and HEAD has no merge-base with '{cfg.main_branch}' in {cfg.root}"
         ) from None
-    log.info(
-        "no --baseline given: using the merge-base of HEAD and %s, %s", cfg.main_branch, commit[:12]
-    )
+    log.info("no --baseline given: using the merge-base of HEAD and %s, %s", branch, commit[:12])
     return commit
 
 

@@ -223,3 +223,17 @@ def test_resolve_base_absent_reference(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"'nowhere:1' is not present, cannot be pulled"):
         images.resolve_base(as_engine(engine), cfg)
     assert engine.pulled == ["nowhere:1"]
+
+
+def test_root_image_pulled_instead_of_debootstrap(tmp_path: Path) -> None:
+    pulled = config.ImageRecipe("tdi-base", tmp_path, root_image="debian:bookworm")
+    engine = FakeEngine({"debian:bookworm": info("sha256:debian", {})})
+    assert images.root_image(as_engine(engine), pulled).id == "sha256:debian"
+
+
+def test_root_image_that_cannot_be_pulled_names_the_key(tmp_path: Path) -> None:
+    pulled = config.ImageRecipe("tdi-base", tmp_path, root_image="debian:nope")
+    engine = FakeEngine()
+    with pytest.raises(ImageError, match=r"images\.tdi-base\.root_image 'debian:nope'"):
+        images.root_image(as_engine(engine), pulled)
+    assert engine.pulled == ["debian:nope"]
