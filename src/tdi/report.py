@@ -38,6 +38,12 @@ class StateReport:
         }
 
 
+def parity_status(result: ParityResult | None) -> str:
+    if result is None:
+        return SKIPPED
+    return PASSED if result.passed else FAILED
+
+
 @dataclass
 class Link:
     """An older production snapshot in an upgrade chain (--chain), upgraded and compared."""
@@ -49,9 +55,7 @@ class Link:
 
     @property
     def parity(self) -> str:
-        if self.parity_result is None:
-            return SKIPPED
-        return PASSED if self.parity_result.passed else FAILED
+        return parity_status(self.parity_result)
 
 
 @dataclass
@@ -66,9 +70,7 @@ class Report:
 
     @property
     def parity(self) -> str:
-        if self.parity_result is None:
-            return SKIPPED
-        return PASSED if self.parity_result.passed else FAILED
+        return parity_status(self.parity_result)
 
     @property
     def differences(self) -> list[Difference]:
@@ -99,7 +101,7 @@ class Report:
         self, index: int, state: str, image: str, pr: ParityResult | None
     ) -> dict[str, Any]:
         entry = self.states[state]
-        parity = SKIPPED if pr is None else PASSED if pr.passed else FAILED
+        parity = parity_status(pr)
         ok = parity == PASSED and all(getattr(entry, p) == PASSED for p in PHASES)
         return {
             "link": index,
