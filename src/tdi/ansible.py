@@ -77,19 +77,35 @@ class Processes:
         self._procs: set[subprocess.Popen[bytes]] = set()
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> int:
-        with subprocess.Popen(argv, **kwargs) as proc:
+        proc = subprocess.Popen(argv, **kwargs)
+        with self._lock:
+            self._procs.add(proc)
+        try:
+            return proc.wait()
+        except BaseException:
+            # Interrupted while waiting (in the main thread): stop the child, then go on.
+            self.terminate()
+            raise
+        finally:
             with self._lock:
-                self._procs.add(proc)
-            try:
-                return proc.wait()
-            finally:
-                with self._lock:
+                if proc.poll() is not None:
                     self._procs.discard(proc)
 
-    def terminate(self) -> None:
+    def terminate(self, grace: float = 10.0) -> None:
+        """Stop every child still running: SIGTERM, then SIGKILL after ``grace`` seconds."""
         with self._lock:
-            for proc in self._procs:
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
                 proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with self._lock:
+            self._procs.difference_update(procs)
 
 
 PROCESSES = Processes()
@@ -113,6 +129,12 @@ def write_inventory(path: Path, hosts: Mapping[str, str], groups: Sequence[str])
     return path
 
 
+def child_environment() -> dict[str, str]:
+    """This process's environment without the registry credentials: no child needs them."""
+    secret = ("TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD")
+    return {k: v for k, v in os.environ.items() if k not in secret}
+
+
 def _binary() -> str:
     # Prefer the ansible-playbook installed beside this interpreter (the tdi venv).
     local = Path(sys.executable).parent / "ansible-playbook"
@@ -124,7 +146,7 @@ def _binary() -> str:
 
 def environment(root: Path, events: Path | None = None) -> dict[str, str]:
     callbacks = resources.files("tdi").joinpath("ansible_plugins", "callback")
-    env = dict(os.environ)
+    env = child_environment()
     env.update(
         ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
         ANSIBLE_CALLBACKS_ENABLED="tdi_events",

@@ -15,7 +15,7 @@ from typing import Any
 
 from tdi import calibration, config, images, phases, release
 from tdi.ansible import read_events
-from tdi.engine import Engine
+from tdi.engine import Engine, trust
 from tdi.errors import TdiError
 from tdi.report import PASSED, Report, StateReport
 from tdi.run import STATES, Run, create, destroy
@@ -75,9 +75,19 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
 
 
 def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    run, _ = phases.prepare(engine, cfg)
+    try:
+        kept = Run.load(cfg.root)
+    except TdiError:
+        kept = None
+    if kept is not None and engine.containers(kept.id):
+        raise TdiError(
+            f"run {kept.id} is still there ({', '.join(kept.containers.values())}): "
+            "`tdi destroy` it first"
+        )
+    run, report = phases.prepare(engine, cfg)
     try:
         create(engine, run)
+        phases.load_baseline(engine, run, report)
     except BaseException:
         destroy(engine, run.id)
         raise
@@ -155,7 +165,7 @@ def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     if args.action == "rollback":
         release.rollback(engine, repository, args.push)
         return 0
-    target = release.make(engine, cfg, repository, args.source)
+    target = release.make(engine, cfg, repository, args.source, args.push)
     if args.push:
         release.promote(engine, repository, target)
     print(target)
@@ -262,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(matrix(Path(args.root))))
             return 0
         cfg = config.load(Path(args.root), _overrides(args))
+        # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
+        trust(getattr(args, "image", None) or cfg.production_image)
         engine = Engine.connect()
         code: int = args.handler(engine, cfg, args)
         return code

@@ -150,9 +150,10 @@ def _read(source: Path) -> dict[str, Any]:
 def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
     recipes = {DEFAULT_BASE_IMAGE: ImageRecipe(DEFAULT_BASE_IMAGE, root / "images" / "base")}
     for name, spec in data.items():
+        default = "images/base" if name == DEFAULT_BASE_IMAGE else f"images/{name}"
         recipes[name] = ImageRecipe(
             name=name,
-            context=root / spec["context"],
+            context=root / spec.get("context", default),
             suite=spec.get("suite", "bookworm"),
             mirror=spec.get("mirror"),
             include=tuple(spec.get("include", ("python3",))),
@@ -164,6 +165,8 @@ def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
 def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read ``root/tdi.yml`` if present, then apply non-None ``overrides`` (flags)."""
     root = root.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory: pass the repo with -C DIR")
     source = root / CONFIG_NAME
     data = _read(source) if source.exists() else {}
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}

@@ -18,13 +18,16 @@ from typing import Any
 import docker
 import docker.auth
 import docker.errors
+import requests
 
 from tdi.errors import EngineError, ImageError, RegistryError
 
 log = logging.getLogger(__name__)
 
 USERNAME_ENV, PASSWORD_ENV = "TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD"
-NOT_FOUND = ("not found", "manifest unknown", "name unknown", "does not exist")
+# The registry's own words for "no such tag or repository". "pull access denied ...
+# repository does not exist or may require 'docker login'" is a refusal, not an absence.
+NOT_FOUND = ("not found: manifest unknown", "manifest unknown", "name unknown")
 RUN_LABEL = "tdi.run"
 STATE_LABEL = "tdi.state"
 
@@ -50,10 +53,22 @@ def registry_of(ref: str) -> str | None:
     return None
 
 
+# Registries that may receive TDI_REGISTRY_USERNAME/PASSWORD: the configured repository's.
+# Image labels name other registries (tdi.parent), and they must not get the password.
+_TRUSTED: set[str] = set()
+
+
+def trust(ref: str | None) -> None:
+    """Let ``ref``'s registry receive the credentials from the environment."""
+    if ref and (registry := registry_of(ref)):
+        _TRUSTED.add(registry)
+
+
 def credentials(ref: str) -> dict[str, str] | None:
-    """TDI_REGISTRY_USERNAME/PASSWORD, else None: the SDK then reads ~/.docker/config.json."""
+    """TDI_REGISTRY_USERNAME/PASSWORD for a trusted registry, else None (the SDK then reads
+    ~/.docker/config.json)."""
     user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
-    if user and password and registry_of(ref):
+    if user and password and registry_of(ref) in _TRUSTED:
         return {"username": user, "password": password}
     return None
 
@@ -62,7 +77,10 @@ def basic_auth(ref: str) -> tuple[str, str] | None:
     """Username and password for ``ref``'s registry, from the environment or docker config."""
     found = credentials(ref)
     if found is None and (registry := registry_of(ref)):
-        found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
+        try:
+            found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
+        except docker.errors.DockerException as exc:  # a credential helper that fails
+            log.debug("docker config credentials for %s: %s", registry, exc)
     if found and found.get("username") and found.get("password"):
         return str(found["username"]), str(found["password"])
     return None
@@ -81,8 +99,9 @@ def _wrapped(what: str) -> Iterator[None]:
         raise ImageError(f"{what}: image not found") from exc
     except docker.errors.APIError as exc:
         raise EngineError(f"{what}: {exc.explanation or exc}") from exc
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"{what}: {exc}") from exc
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        # requests' errors are not DockerExceptions: a daemon that died, a timeout.
+        raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
 
 
 class Engine:
@@ -116,6 +135,8 @@ class Engine:
             if exc.status_code in (400, 404):  # a malformed reference is just absent
                 return None
             raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineError(f"inspect image {ref}: {_first_line(str(exc))}") from exc
         config = img.attrs.get("Config") or {}
         return ImageInfo(
             id=img.id,
@@ -129,7 +150,7 @@ class Engine:
         """Pull ``ref``; None when it cannot be pulled (absent, or no registry reachable)."""
         try:
             self._client.images.pull(ref)
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             log.debug("pull %s failed: %s", ref, exc)
             return None
         return self.image(ref)
@@ -139,7 +160,7 @@ class Engine:
         when the registry cannot be reached or refuses."""
         try:
             self._client.images.pull(ref, auth_config=credentials(ref))
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             text = _first_line(getattr(exc, "explanation", None) or str(exc))
             if any(marker in text for marker in NOT_FOUND):
                 return None
@@ -158,7 +179,7 @@ class Engine:
                 if "error" in chunk:
                     raise RegistryError(f"push {ref} refused: {_first_line(chunk['error'])}")
                 digest = chunk.get("aux", {}).get("Digest", digest)
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
         return str(digest)
 
@@ -214,7 +235,7 @@ class Engine:
     def run(self, image: str, name: str, labels: Mapping[str, str]) -> str:
         """Start a long-lived container with an init process; returns its name."""
         with _wrapped(f"start container {name} from {image}"):
-            self._client.containers.run(
+            box = self._client.containers.run(
                 image,
                 command=["sleep", "infinity"],
                 entrypoint=[],
@@ -225,6 +246,12 @@ class Engine:
                 init=True,
                 detach=True,
             )
+            box.reload()
+            if box.status != "running":  # an image without `sleep`, say
+                output = box.logs(tail=3).decode(errors="replace")
+                raise EngineError(
+                    f"container {name} from {image} exited at once: {_first_line(output)}"
+                )
         return name
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
@@ -273,5 +300,5 @@ class Engine:
                 self._client.containers.get(name).remove(force=True)
             except docker.errors.NotFound:
                 continue
-            except docker.errors.DockerException as exc:
+            except (docker.errors.DockerException, requests.RequestException) as exc:
                 log.warning("could not remove container %s: %s", name, exc)

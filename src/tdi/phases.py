@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -10,13 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from tdi import ansible, images, junit, snapshot, verify
+from tdi import ansible, calibration, images, junit, snapshot, verify
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
-from tdi.errors import TdiError
+from tdi.errors import TdiError, VerifyError
 from tdi.parity import capture_container, compare, read_baseline
 from tdi.report import FAILED, PASSED, Link, Report, StateReport
-from tdi.run import Run, create, destroy, plan
+from tdi.run import Run, create, destroy, new_id, plan
 from tdi.state.diff import Difference, diff
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,31 @@ def phase(name: str) -> Iterator[None]:
 
 def each_state(states: list[str], work: Callable[[str], T]) -> dict[str, T]:
     """Run ``work`` for every state at the same time."""
-    with ThreadPoolExecutor(max_workers=max(1, len(states))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, len(states)))
+    try:
         futures = {s: pool.submit(work, s) for s in states}
         return {s: f.result() for s, f in futures.items()}
+    except BaseException:
+        # An interrupt lands here, in the main thread: stop the children the workers wait
+        # on, or leaving the pool would wait for the playbooks to finish by themselves.
+        ansible.PROCESSES.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def preflight(cfg: Config, inventory: Path) -> None:
-    """Checks that need no container: tests exist, the playbook parses."""
-    verify.check_tests(cfg.tests)
-    ansible.syntax_check(cfg.root, cfg.playbook, inventory)
+def preflight(cfg: Config, syntax_only: bool = False) -> None:
+    """Checks that need no container: tests exist, the noise file reads, the playbook parses.
+
+    Writes nothing into the repo: a run that stops here leaves nothing behind.
+    """
+    if not syntax_only:
+        verify.check_tests(cfg.tests)
+        calibration.load(cfg.parity.noise)
+    with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
+        inventory = Path(tmp, "inventory.yml")
+        ansible.write_inventory(inventory, {"fresh": "none", "upgrade": "none"}, cfg.groups)
+        ansible.syntax_check(cfg.root, cfg.playbook, inventory)
 
 
 def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> None:
@@ -62,6 +79,12 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
         if step == "converge":
             entry.converge = PASSED if result.ok else FAILED
             entry.error = "" if result.ok else f"converge: {result.failure()}"
+            if result.ok and not result.events:
+                entry.converge = FAILED
+                entry.error = (
+                    f"converge: no task ran on {state}: does the playbook's `hosts:` match the "
+                    f"groups it is in ({', '.join(cfg.groups)}; set `groups` in tdi.yml)?"
+                )
         else:
             entry.changed_tasks = result.changed_tasks
             entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
@@ -77,13 +100,19 @@ def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
     ready = {s: run.containers[s] for s, r in report.states.items() if r.converge == PASSED}
     skipped = {s: "converge failed" for s in report.states if s not in ready}
     junit_file.unlink(missing_ok=True)
+    counts: dict[str, dict[str, int]] = {}
     if ready:
-        with phase("verify"):
-            counts = verify.run(cfg.root, cfg.tests, ready, run.workdir, junit_file)
+        try:
+            with phase("verify"):
+                counts = verify.run(cfg.root, cfg.tests, ready, run.workdir, junit_file)
+        except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
+            log.error("verify: %s", exc)
+            for state in ready:
+                report.states[state].verify = FAILED
+                report.states[state].error = f"verify: {exc}"
+            ready = {}
     if skipped:
         junit.add_skipped_verify(junit_file, skipped)
-    if not ready:
-        return
     for state in ready:
         entry = report.states[state]
         entry.tests = counts.get(state, {"passed": 0, "failed": 0})
@@ -94,6 +123,14 @@ def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
 
 def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
     """Compare fresh with the upgrade state, and with each older link of a chain."""
+    try:
+        _compare_all(engine, cfg, run, report, junit_file)
+    except TdiError as exc:  # a capture that failed: the phase failed, the report stays
+        log.error("parity: %s", exc)
+        report.parity_error = str(exc)
+
+
+def _compare_all(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
     if report.states["fresh"].converge != PASSED:
         return
     fresh = run.containers["fresh"]
@@ -139,15 +176,15 @@ def load_baseline(engine: Engine, run: Run, report: Report) -> None:
 
 def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
     """Check the input, resolve both images and plan the run; starts no test container."""
-    planned = plan(cfg, {"fresh": "", "upgrade": ""})
-    preflight(cfg, planned.inventory)
+    preflight(cfg)
+    run_id = new_id()
     with phase("images"):
         base_ref, base = images.resolve_base(engine, cfg)
-        upgrade = snapshot.choose(engine, cfg, base, planned.id)
+        upgrade = snapshot.choose(engine, cfg, base, run_id)
     states = {"fresh": base_ref, "upgrade": upgrade.image}
     for i, (ref, _) in enumerate(_links(engine, cfg, upgrade)[1:], start=1):
         states[f"upgrade-{i}"] = ref
-    run = plan(cfg, states, planned.id)
+    run = plan(cfg, states, run_id)
     report = Report(
         {s: StateReport(image) for s, image in run.images.items()}, upgrade_source=upgrade.source
     )
@@ -180,7 +217,8 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     try:
         with phase("create"):
             create(engine, run)
-        run.save(cfg.root)
+        if keep:  # the record `tdi destroy` and the phase commands use
+            run.save(cfg.root)
         load_baseline(engine, run, report)
         converge(cfg, run, report)
         converge(cfg, run, report, "idempotence")
@@ -192,17 +230,15 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     finally:
         if not keep:
             destroy(engine, run.id)
-            Run.forget(cfg.root)
     return run, report
 
 
 def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
     """Converge two fresh hosts the same way; every difference between them is noise."""
-    planned = plan(cfg, {"fresh": "", "fresh-2": ""})
-    ansible.syntax_check(cfg.root, cfg.playbook, planned.inventory)
+    preflight(cfg, syntax_only=True)
     with phase("images"):
         base_ref, _ = images.resolve_base(engine, cfg)
-    run = plan(cfg, {"fresh": base_ref, "fresh-2": base_ref}, planned.id)
+    run = plan(cfg, {"fresh": base_ref, "fresh-2": base_ref})
     report = Report({s: StateReport(base_ref) for s in run.images})
     try:
         with phase("create"):

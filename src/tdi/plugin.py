@@ -27,6 +27,7 @@ from tdi.state.capture import State
 
 STATE_PARAM = "tdi_state"
 PLUGIN_NAME = "tdi-state-hosts"
+RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,7 +57,8 @@ class StateHosts:
         self.hosts = hosts
         self.results_path = results
         self.baseline_path = baseline
-        self.counts = {s: {"passed": 0, "failed": 0, "skipped": 0} for s in hosts}
+        # One outcome per test, the worst of its phases: setup, call, teardown.
+        self.outcomes: dict[str, tuple[list[str], str]] = {}
 
     def host_of(self, state: str) -> Any:
         if state not in self.hosts:
@@ -85,14 +87,21 @@ class StateHosts:
         report = yield
         if report.when == "call" or not report.passed:
             outcome = report.outcome if report.when == "call" or report.failed else "skipped"
-            for state in _states_of(item):
-                if state in self.counts:
-                    self.counts[state][outcome] += 1
+            # A test that names no state (no host fixture) checks every state.
+            states = _states_of(item) or list(self.hosts)
+            _, before = self.outcomes.get(item.nodeid, (states, "passed"))
+            worst = max(before, outcome, key=RANK.__getitem__)
+            self.outcomes[item.nodeid] = (states, worst)
         return report
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        counts = {s: {"passed": 0, "failed": 0, "skipped": 0} for s in self.hosts}
+        for states, outcome in self.outcomes.values():
+            for state in states:
+                if state in counts:
+                    counts[state][outcome] += 1
         if self.results_path:
-            Path(self.results_path).write_text(json.dumps(self.counts), encoding="utf-8")
+            Path(self.results_path).write_text(json.dumps(counts), encoding="utf-8")
 
 
 def _states_of(item: pytest.Item) -> list[str]:

@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 def _url(registry: str, path: str) -> str:
     # Docker treats loopback registries as insecure (plain HTTP); others speak HTTPS.
-    host = registry.rsplit(":", 1)[0]
-    scheme = "http" if host in ("localhost", "::1") or host.startswith("127.") else "https"
+    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+    loopback = host in ("localhost", "[::1]") or host.startswith("127.")
+    scheme = "http" if loopback else "https"
     return f"{scheme}://{registry}/v2/{path}"
 
 

@@ -45,9 +45,15 @@ def _ref(repository: str, tag: str) -> str:
     return f"{repository}:{tag}"
 
 
-def _lookup(engine: Engine, ref: str) -> ImageInfo | None:
-    """``ref`` fresh from its registry when it has one, else the local image."""
-    return (engine.fetch(ref) if registry_of(ref) else None) or engine.image(ref)
+def _lookup(engine: Engine, ref: str, remote: bool) -> ImageInfo | None:
+    """``ref`` fresh from its registry when ``remote`` (errors are RegistryErrors), else the
+    local image."""
+    return engine.fetch(ref) if remote else engine.image(ref)
+
+
+def _remote(repository: str, push: bool) -> bool:
+    # A name without a registry host is local, unless it is pushed: then it is Docker Hub's.
+    return push or registry_of(repository) is not None
 
 
 def playbook_digest(cfg: Config) -> str:
@@ -60,24 +66,34 @@ def playbook_digest(cfg: Config) -> str:
 
 
 def start_image(
-    engine: Engine, cfg: Config, repository: str, source: str | None
+    engine: Engine, cfg: Config, repository: str, source: str | None, push: bool
 ) -> tuple[str, ImageInfo]:
     """What to upgrade: --from, else REPOSITORY:production, else (first release) the base."""
     if source:
-        found = _lookup(engine, source)
+        found = engine.image(source) or _lookup(engine, source, registry_of(source) is not None)
         if found is None:
             raise SnapshotError(f"--from {source}: no such image, here or in its registry")
         return source, found
     production = _ref(repository, PRODUCTION)
-    found = _lookup(engine, production)
+    remote = _remote(repository, push)
+    found = _lookup(engine, production, remote)
     if found is not None:
         return production, found
-    others = tags(repository) or []
-    if others:
-        raise TdiError(
-            f"{repository} has no :{PRODUCTION} tag but has others ({', '.join(sorted(others))}): "
-            "pass --from IMAGE to say which image production runs"
-        )
+    if remote:
+        # A first release only when the registry says the repository is empty: never
+        # because tdi could not tell (a token-auth registry, Docker Hub).
+        others = tags(repository)
+        if others is None:
+            raise RegistryError(
+                f"cannot list the tags of {repository} to tell whether it is new: for its "
+                "first release pass --from with the base image"
+            )
+        if others:
+            raise TdiError(
+                f"{repository} has no :{PRODUCTION} tag but has others "
+                f"({', '.join(sorted(others))}): pass --from IMAGE to say which image "
+                "production runs"
+            )
     base_ref, base = images.resolve_base(engine, cfg)
     log.info(
         "first release: %s does not exist yet; starting from the base image %s",
@@ -108,13 +124,34 @@ def _check(report: Report, start_ref: str, run: Run) -> None:
             )
 
 
-def make(engine: Engine, cfg: Config, repository: str, source: str | None) -> str:
+def _check_history(cfg: Config, commit: str, start: ImageInfo) -> None:
+    """Refuse to replace production with the commit it runs, or with an older one."""
+    running = start.labels.get(REVISION)
+    if not running:
+        return
+    if running == commit:
+        raise TdiError(f"production already runs {commit[:12]}: nothing to make")
+    try:
+        git(cfg.root, "merge-base", "--is-ancestor", running, commit)
+    except TdiError:
+        raise TdiError(
+            f"production runs {running[:12]}, which is not an ancestor of {commit[:12]}: "
+            "check out a newer commit, or pass --from to upgrade another image"
+        ) from None
+
+
+def make(
+    engine: Engine, cfg: Config, repository: str, source: str | None, push: bool = False
+) -> str:
     """Upgrade, test, scrub and commit; returns ``REPOSITORY:<commit>``. Pushes nothing."""
     commit = git(cfg.root, "rev-parse", "HEAD")
-    planned = plan(cfg, {STATE: ""})
-    phases.preflight(cfg, planned.inventory)
-    start_ref, start = start_image(engine, cfg, repository, source)
-    run = plan(cfg, {STATE: start_ref}, planned.id)
+    if git(cfg.root, "status", "--porcelain", "--untracked-files=no"):
+        log.warning("the work tree has uncommitted changes; the snapshot says %s", commit[:12])
+    phases.preflight(cfg)
+    start_ref, start = start_image(engine, cfg, repository, source, push)
+    if not source:
+        _check_history(cfg, commit, start)
+    run = plan(cfg, {STATE: start_ref})
     report = Report({STATE: StateReport(start_ref)})
     target = _ref(repository, commit)
     try:
@@ -146,7 +183,7 @@ def promote(engine: Engine, repository: str, target: str) -> None:
     Production moves last, so a push that fails at any step leaves it where it was.
     """
     production, previous = _ref(repository, PRODUCTION), _ref(repository, PREVIOUS)
-    old = _lookup(engine, production)
+    old = _lookup(engine, production, remote=True)
     log.info("push %s: %s", target, engine.push(target))
     if old is not None:
         engine.tag(old.id, previous)
@@ -164,7 +201,7 @@ def promote(engine: Engine, repository: str, target: str) -> None:
 
 def rollback(engine: Engine, repository: str, push: bool) -> str:
     """Move production back to production-previous; returns the image id it points at."""
-    previous = _lookup(engine, _ref(repository, PREVIOUS))
+    previous = _lookup(engine, _ref(repository, PREVIOUS), _remote(repository, push))
     if previous is None:
         raise TdiError(f"{repository} has no :{PREVIOUS}: there is nothing to roll back to")
     production = _ref(repository, PRODUCTION)

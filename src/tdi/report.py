@@ -67,10 +67,11 @@ class Report:
     events: list[TaskEvent] = field(default_factory=list)
     baseline: Baseline = field(default_factory=Baseline)
     links: list[Link] = field(default_factory=list)
+    parity_error: str = ""  # why parity could not run, when it could not
 
     @property
     def parity(self) -> str:
-        return parity_status(self.parity_result)
+        return FAILED if self.parity_error else parity_status(self.parity_result)
 
     @property
     def differences(self) -> list[Difference]:
@@ -87,7 +88,7 @@ class Report:
             "result": self.result,
             "upgrade_source": self.upgrade_source,
             "states": {name: s.to_dict() for name, s in self.states.items()},
-            "parity": _parity_dict(self.parity, self.parity_result),
+            "parity": {**_parity_dict(self.parity, self.parity_result), "error": self.parity_error},
         }
         if self.links:
             chain = [("upgrade", self.states["upgrade"].image, self.parity_result)]
@@ -130,6 +131,8 @@ class Report:
             if s.idempotence == FAILED:
                 out.extend(f"{'':8} not idempotent: {task}" for task in s.changed_tasks)
         out.append(f"parity   {self.parity} ({len(self.differences)} differences)")
+        if self.parity_error:
+            out.append(f"  error: {self.parity_error}")
         for heading, group in _grouped(self.differences):
             out.append(f"  {heading}:")
             out.extend(f"    {_row(d)}" for d in group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,6 +55,15 @@ class Run:
         (root / WORK_DIR / CURRENT).unlink(missing_ok=True)
 
 
+def work_dir(root: Path) -> Path:
+    """The repo's .tdi directory, made on first use."""
+    path = root / WORK_DIR
+    path.mkdir(exist_ok=True)
+    # Logs and run records are not the repo's content: keep them out of git status.
+    (path / ".gitignore").write_text("*\n", encoding="utf-8")
+    return path
+
+
 def new_id() -> str:
     return secrets.token_hex(4)
 
@@ -61,10 +71,8 @@ def new_id() -> str:
 def plan(cfg: Config, images: Mapping[str, str], run_id: str | None = None) -> Run:
     """Name a run's containers and write its inventory; starts nothing."""
     run_id = run_id or new_id()
-    workdir = cfg.root / WORK_DIR / "runs" / run_id
+    workdir = work_dir(cfg.root) / "runs" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
-    # Logs and run records are not the repo's content: keep them out of git status.
-    (cfg.root / WORK_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
     containers = {state: f"tdi-{run_id}-{state}" for state in images}
     run = Run(run_id, workdir, dict(images), containers)
     write_inventory(run.inventory, containers, cfg.groups)
@@ -82,7 +90,15 @@ def create(engine: Engine, run: Run) -> None:
 
 
 def destroy(engine: Engine, run_id: str) -> int:
-    """Remove every container labelled with ``run_id``; returns how many."""
-    names = engine.containers(run_id)
-    engine.remove(names)
+    """Remove every container labelled with ``run_id``; returns how many.
+
+    SIGINT and SIGTERM wait until it is done: a second Ctrl-C must not leave half of them.
+    """
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        names = engine.containers(run_id)
+        engine.remove(names)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     return len(names)

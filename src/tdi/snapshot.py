@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import subprocess
 import tarfile
@@ -12,9 +13,9 @@ from pathlib import Path
 from tdi import ansible
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo, registry_of
-from tdi.errors import BaselineError, RegistryError
+from tdi.errors import BaselineError
 from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
-from tdi.run import labels
+from tdi.run import labels, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ SNAPSHOT_REPO = "tdi-snapshot"
 PARENT_LABEL = "tdi.parent"
 REVISION_LABEL = "org.opencontainers.image.revision"
 COMMIT_LABEL = "tdi.baseline.commit"
+KEY_LABEL = "tdi.baseline.key"
 BASE_LABEL = "tdi.base.image"
 
 
@@ -46,16 +48,11 @@ def production_ref(image: str) -> str:
 
 
 def fetch_or_local(engine: Engine, ref: str) -> ImageInfo | None:
-    """The newest ``ref`` from its registry; the local copy when the registry fails."""
+    """The newest ``ref`` from its registry, which must answer (a RegistryError if not);
+    a name without a registry host is looked up here first, then pulled if it can be."""
     if registry_of(ref):
-        try:
-            found = engine.fetch(ref)
-        except RegistryError as exc:
-            log.warning("%s; trying the local copy", exc)
-        else:
-            if found is not None:
-                return found
-    return engine.image(ref)
+        return engine.fetch(ref)
+    return engine.image(ref) or engine.pull(ref)
 
 
 def chain(engine: Engine, first: str, info: ImageInfo, length: int) -> list[tuple[str, ImageInfo]]:
@@ -117,13 +114,28 @@ def choose(engine: Engine, cfg: Config, base: ImageInfo, run_id: str) -> Upgrade
         log.info("production image %s is not present and cannot be pulled", ref)
     ref = cfg.baseline or default_ref(cfg)
     commit = resolve_commit(cfg.root, ref)
-    tag = f"{SNAPSHOT_REPO}:{commit[:12]}-{base.id.split(':')[-1][:12]}"
+    key = _snapshot_key(cfg, commit, base)
+    tag = f"{SNAPSHOT_REPO}:{commit[:12]}-{key[:12]}"
     found = engine.image(tag)
-    if found and found.labels.get(COMMIT_LABEL) == commit:
+    if found and found.labels.get(COMMIT_LABEL) == commit and found.labels.get(KEY_LABEL) == key:
         log.info("reusing snapshot %s of baseline %s", tag, ref)
     else:
-        make(engine, cfg, base, commit, tag, run_id)
+        make(engine, cfg, base, commit, (tag, key), run_id)
     return Upgrade(tag, f"snapshot of baseline {ref} ({commit[:12]})")
+
+
+def _snapshot_key(cfg: Config, commit: str, base: ImageInfo) -> str:
+    """What a baseline snapshot depends on besides the commit: the base image, which
+    playbook converged it in which groups, and what its stored state captured."""
+    parts = [
+        commit,
+        base.id,
+        cfg.rel(cfg.playbook),
+        ",".join(cfg.groups),
+        ",".join(cfg.parity.roots or ()),
+        ",".join(cfg.parity.ignore),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _export(root: Path, commit: str, dest: Path) -> None:
@@ -131,11 +143,15 @@ def _export(root: Path, commit: str, dest: Path) -> None:
     archive = dest.with_suffix(".tar")
     git(root, "archive", "--format=tar", "-o", str(archive), commit)
     with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
+        # "tar", not "data": the tree is the repo's own, and may hold absolute symlinks.
+        tar.extractall(dest, filter="tar")
 
 
-def make(engine: Engine, cfg: Config, base: ImageInfo, commit: str, tag: str, run_id: str) -> None:
+def make(
+    engine: Engine, cfg: Config, base: ImageInfo, commit: str, target: tuple[str, str], run_id: str
+) -> None:
     """Converge a container from ``base`` with the playbook as it was at ``commit``; commit it."""
+    tag, key = target
     name = f"tdi-{run_id}-baseline"
     log.info("making snapshot %s: converge baseline %s", tag, commit[:12])
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
@@ -147,9 +163,9 @@ def make(engine: Engine, cfg: Config, base: ImageInfo, commit: str, tag: str, ru
         inventory = ansible.write_inventory(
             Path(tmp, "inventory.yml"), {"baseline": name}, cfg.groups
         )
-        engine.run(base.id, name, labels(run_id, "baseline"))
         try:
-            log_path = cfg.root / ".tdi" / f"baseline-{commit[:12]}.converge.log"
+            engine.run(base.id, name, labels(run_id, "baseline"))
+            log_path = work_dir(cfg.root) / f"baseline-{commit[:12]}.converge.log"
             result = ansible.run_playbook(tree, playbook, inventory, "baseline", log_path)
             if not result.ok:
                 raise BaselineError(
@@ -158,6 +174,8 @@ def make(engine: Engine, cfg: Config, base: ImageInfo, commit: str, tag: str, ru
             state = capture_container(engine, name, cfg.parity)
             engine.put_file(name, BASELINE_STATE, state.to_json().encode())
             engine.put_file(name, BASELINE_EVENTS, ansible.dump_events(result.events))
-            engine.commit(name, tag, {COMMIT_LABEL: commit, BASE_LABEL: base.id}, base)
+            engine.commit(
+                name, tag, {COMMIT_LABEL: commit, BASE_LABEL: base.id, KEY_LABEL: key}, base
+            )
         finally:
             engine.remove([name])

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tdi.ansible import PROCESSES
+from tdi.ansible import PROCESSES, child_environment
 from tdi.errors import VerifyError
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ def run(
         argv.append(f"--tdi-baseline-state={baseline}")
     log_path = workdir / "verify.log"
     with log_path.open("wb") as out:
-        code = PROCESSES.run(argv, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+        code = PROCESSES.run(
+            argv, cwd=root, env=child_environment(), stdout=out, stderr=subprocess.STDOUT
+        )
     if code == 5:
         raise VerifyError(f"pytest collected no tests in {tests}; see {log_path}")
     if code not in (0, 1) or not results.exists():

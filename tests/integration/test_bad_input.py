@@ -93,3 +93,13 @@ def test_chain_needs_a_production_image(example: ExampleRepo, run_cli: Cli) -> N
 def test_unknown_scenario(example: ExampleRepo, run_cli: Cli) -> None:
     line = one_error_line(run_cli("test", "--scenario", "nope", cwd=example.path))
     assert "key 'scenarios.nope': no such scenario" in line
+
+
+def test_playbook_hosts_that_match_no_state(example: ExampleRepo) -> None:
+    # hosts: web, but tdi.yml no longer puts the states in group web.
+    (example.path / "tdi.yml").write_text("groups: [db]\n")
+    example.commit("states in the wrong group")
+    out = example.tdi("test", "--baseline", example.baseline)
+    assert out.code == 1
+    assert "no task ran on fresh" in out.state("fresh")["error"]
+    assert out.state("fresh")["converge"] == "failed"

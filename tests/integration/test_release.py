@@ -85,6 +85,11 @@ def test_first_release_failed_upgrade_promotion_and_rollback(
     labels = docker_client.images.get(f"{repo}:{good}").attrs["Config"]["Labels"]
     assert labels["tdi.parent"] == f"{repo}:{first}"
 
+    # A re-run of the same job must not demote production-previous.
+    again = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
+    assert f"production already runs {good[:12]}" in one_error(again)
+    assert registry.digest(name, "production-previous") == first_digest
+
     # tdi test upgrades from the pushed snapshot, which carries its baseline state, and
     # with --chain 2 also from the one before it, found through tdi.parent.
     out = example.tdi("test", "--production-image", repo, "--chain", "2")

@@ -136,7 +136,7 @@ def test_rel_is_relative_to_root_or_unchanged(tmp_path: Path) -> None:
             "images.base.mirror",
             "does not match",
         ),
-        ("images:\n  base:\n    suite: trixie\n", "images.base", "'context' is a required"),
+        ("images:\n  base:\n    suite: 3\n", "images.base.suite", "is not of type"),
         ("parity:\n  roots: [etc]\n", "parity.roots[0]", "does not match"),
         ("main_branch: ''\n", "main_branch", "non-empty"),
         ("markdown: ''\n", "markdown", "non-empty"),
@@ -283,3 +283,17 @@ def test_unknown_key_inside_a_list_is_named_with_its_index(tmp_path: Path) -> No
     write(tmp_path, "parity:\n  allow:\n    - {category: file, key: /x, reason: r, why: w}\n")
     with pytest.raises(ConfigError, match=r"unknown key 'parity\.allow\[0\]\.why'"):
         config.load(tmp_path)
+
+
+def test_image_recipe_context_defaults_to_images_name(tmp_path: Path) -> None:
+    (tmp_path / "tdi.yml").write_text("images:\n  tdi-base: {suite: trixie}\n  db: {}\n")
+    cfg = config.load(tmp_path)
+    assert cfg.images["tdi-base"].context == tmp_path.resolve() / "images" / "base"
+    assert cfg.images["tdi-base"].suite == "trixie"
+    assert cfg.images["db"].context == tmp_path.resolve() / "images" / "db"
+
+
+def test_root_that_is_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a directory"):
+        config.load(tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()

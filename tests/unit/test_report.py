@@ -122,6 +122,7 @@ def test_to_dict_schema() -> None:
         "warnings": ["user 'deploy': uid 1000 on fresh, 1001 on upgrade"],
         "kinds": "three-way",
         "capture_seconds": {"fresh": 1.5, "upgrade": 2.25},
+        "error": "",
     }
     # Each difference carries at least these; tdi.state.diff owns the rest of its fields.
     core = [
@@ -160,6 +161,7 @@ def test_to_dict_without_parity_result() -> None:
         "warnings": [],
         "kinds": "",
         "capture_seconds": {},
+        "error": "",
     }
 
 
@@ -340,3 +342,10 @@ def test_markdown_marks_skipped_parity() -> None:
     text = Report({"fresh": StateReport("img")}).markdown()
     assert "### Parity: ⏭️ skipped" in text
     assert "| fresh | ⏭️ skipped | ⏭️ skipped | ⏭️ skipped | 0 passed, 0 failed |" in text
+
+
+def test_parity_error_fails_the_parity_phase() -> None:
+    report = Report({"fresh": StateReport("img")}, parity_error="state probe failed")
+    assert report.parity == FAILED
+    assert report.to_dict()["parity"]["error"] == "state probe failed"
+    assert "  error: state probe failed" in report.lines()

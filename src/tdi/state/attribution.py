@@ -49,6 +49,8 @@ class Event(Protocol):
     def action(self) -> str: ...
     @property
     def args(self) -> Mapping[str, Any]: ...
+    @property
+    def status(self) -> str: ...
 
 
 def _action(event: Event) -> str:
@@ -67,7 +69,8 @@ def _file_paths(event: Event) -> set[str]:
 
 
 def _writers(events: Sequence[Event]) -> list[Event]:
-    return [e for e in events if _action(e) not in READ_ONLY]
+    # A skipped task touched nothing; neither does a module that only reads.
+    return [e for e in events if _action(e) not in READ_ONLY and e.status != "skipped"]
 
 
 def _touches_file(path: str, events: Sequence[Event]) -> list[Event]:

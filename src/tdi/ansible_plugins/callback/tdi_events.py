@@ -28,6 +28,8 @@ def _payload(result: Any) -> dict[str, Any]:
 
 
 def _targets(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    if "results" in payload:
+        return {}  # a loop's summary: its items were reported one by one, rendered
     args = dict(task.args or {})
     invocation = payload.get("invocation") or {}
     args.update(invocation.get("module_args") or {})
@@ -75,3 +77,13 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
 
     def v2_runner_on_unreachable(self, result: Any) -> None:
         self._emit("unreachable", result)
+
+    # A loop's items, each with its own rendered arguments (what attribution needs).
+    def v2_runner_item_on_ok(self, result: Any) -> None:
+        self._emit("ok", result)
+
+    def v2_runner_item_on_failed(self, result: Any) -> None:
+        self._emit("failed", result)
+
+    def v2_runner_item_on_skipped(self, result: Any) -> None:
+        self._emit("skipped", result)
