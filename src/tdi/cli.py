@@ -132,7 +132,7 @@ def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     run, report = _current(cfg)
     phases.load_baseline(engine, run, report)
     phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
-    for line in report.lines()[len(STATES) : -1]:
+    for line in report.parity_lines():
         print(line, file=sys.stderr)
     print(json.dumps([d.to_dict() for d in report.differences], indent=2, default=str))
     return 0 if report.parity == PASSED else 1

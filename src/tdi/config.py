@@ -110,13 +110,13 @@ def validate(data: object, source: Path) -> dict[str, Any]:
 
 
 def _plain(data: Any) -> Any:
-    # YAML reads `until: 2026-12-31` as a date and `on:` as a boolean key; the schema
-    # checks text, and an error message must be able to name any key.
+    # YAML reads `on:` or `1:` as a boolean or int key: an error message must be able to
+    # name any key. (Dates stay text already: see _TextDates.)
     if isinstance(data, dict):
         return {str(k): _plain(v) for k, v in data.items()}
     if isinstance(data, list):
         return [_plain(v) for v in data]
-    return data.isoformat() if isinstance(data, dt.date) else data
+    return data
 
 
 def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[AllowEntry, ...]:

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 USERNAME_ENV, PASSWORD_ENV = "TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD"
 # The registry's own words for "no such tag or repository". "pull access denied ...
 # repository does not exist or may require 'docker login'" is a refusal, not an absence.
-NOT_FOUND = ("not found: manifest unknown", "manifest unknown", "name unknown")
+NOT_FOUND = ("manifest unknown", "name unknown")
+# What the SDK raises: its own errors, and requests' (a daemon that died, a timeout).
+SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
 RUN_LABEL = "tdi.run"
 STATE_LABEL = "tdi.state"
 
@@ -43,6 +45,14 @@ class ImageInfo:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "no reason given"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """Repository and tag of ``ref``; a registry's port is not a tag (host:5000/app)."""
+    repository, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repository, tag
 
 
 def registry_of(ref: str) -> str | None:
@@ -99,8 +109,7 @@ def _wrapped(what: str) -> Iterator[None]:
         raise ImageError(f"{what}: image not found") from exc
     except docker.errors.APIError as exc:
         raise EngineError(f"{what}: {exc.explanation or exc}") from exc
-    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        # requests' errors are not DockerExceptions: a daemon that died, a timeout.
+    except (*SDK_ERRORS, OSError) as exc:
         raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
 
 
@@ -135,7 +144,7 @@ class Engine:
             if exc.status_code in (400, 404):  # a malformed reference is just absent
                 return None
             raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from exc
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except SDK_ERRORS as exc:
             raise EngineError(f"inspect image {ref}: {_first_line(str(exc))}") from exc
         config = img.attrs.get("Config") or {}
         return ImageInfo(
@@ -150,7 +159,7 @@ class Engine:
         """Pull ``ref``; None when it cannot be pulled (absent, or no registry reachable)."""
         try:
             self._client.images.pull(ref)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except SDK_ERRORS as exc:
             log.debug("pull %s failed: %s", ref, exc)
             return None
         return self.image(ref)
@@ -160,7 +169,7 @@ class Engine:
         when the registry cannot be reached or refuses."""
         try:
             self._client.images.pull(ref, auth_config=credentials(ref))
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except SDK_ERRORS as exc:
             text = _first_line(getattr(exc, "explanation", None) or str(exc))
             if any(marker in text for marker in NOT_FOUND):
                 return None
@@ -169,7 +178,7 @@ class Engine:
 
     def push(self, ref: str) -> str:
         """Push ``ref``; returns the digest the registry gave it."""
-        repo, _, tag = ref.rpartition(":")
+        repo, tag = split_ref(ref)
         digest = ""
         try:
             stream = self._client.images.push(
@@ -179,24 +188,24 @@ class Engine:
                 if "error" in chunk:
                     raise RegistryError(f"push {ref} refused: {_first_line(chunk['error'])}")
                 digest = chunk.get("aux", {}).get("Digest", digest)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except SDK_ERRORS as exc:
             raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
         return str(digest)
 
     def untag(self, ref: str) -> None:
         try:
             self._client.images.remove(ref, noprune=True)
-        except docker.errors.DockerException as exc:
+        except SDK_ERRORS as exc:
             log.debug("untag %s: %s", ref, exc)
 
     def tag(self, image_id: str, ref: str) -> None:
-        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        repo, tag = split_ref(ref)
         with _wrapped(f"tag {ref}"):
             self._client.images.get(image_id).tag(repo, tag)
 
     def import_rootfs(self, tarball: Path, ref: str, labels: Mapping[str, str]) -> str:
         """``docker import`` a root file system tarball; returns the image id."""
-        repo, _, tag = ref.rpartition(":")
+        repo, tag = split_ref(ref)
         changes = [f"LABEL {k}={v}" for k, v in labels.items()] + ['CMD ["sleep", "infinity"]']
         with _wrapped(f"import {tarball} as {ref}"):
             self._client.api.import_image_from_file(
@@ -219,8 +228,8 @@ class Engine:
             tail = [str(c.get("stream") or c.get("error") or "").strip() for c in exc.build_log]
             last = next((t for t in reversed(tail) if t), str(exc))
             raise ImageError(f"build {context}/Dockerfile failed: {last}") from exc
-        except docker.errors.DockerException as exc:
-            raise ImageError(f"build {context}/Dockerfile failed: {exc}") from exc
+        except SDK_ERRORS as exc:  # a build longer than the client's timeout, too
+            raise ImageError(f"build {context}/Dockerfile failed: {_first_line(str(exc))}") from exc
         for chunk in output:
             if chunk.get("stream", "").strip():
                 log.debug("build: %s", chunk["stream"].rstrip())
@@ -275,7 +284,7 @@ class Engine:
 
     def commit(self, container: str, ref: str, labels: Mapping[str, str], image: ImageInfo) -> str:
         """Commit a container as ``ref``, restoring the image's own CMD and ENTRYPOINT."""
-        repo, _, tag = ref.rpartition(":")
+        repo, tag = split_ref(ref)
         # The daemon adds the container's own labels (tdi.run, ...) unless they are set here.
         conf: dict[str, Any] = {
             "Labels": {**image.labels, RUN_LABEL: "", STATE_LABEL: "", **labels},
@@ -300,5 +309,5 @@ class Engine:
                 self._client.containers.get(name).remove(force=True)
             except docker.errors.NotFound:
                 continue
-            except (docker.errors.DockerException, requests.RequestException) as exc:
+            except SDK_ERRORS as exc:
                 log.warning("could not remove container %s: %s", name, exc)

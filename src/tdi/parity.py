@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tdi import calibration
-from tdi.ansible import TaskEvent, parse_events
+from tdi.ansible import TaskEvent, dump_events, parse_events
 from tdi.config import ParityConfig
 from tdi.engine import Engine
 from tdi.state.allow import apply_allow
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # the converge's task events (to attribute what an upgrade leaves behind).
 BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
 BASELINE_EVENTS = "/var/lib/tdi/baseline-events.jsonl"
+BASELINE_FILE = "baseline-state.json"  # read_baseline's copy in the run's work directory
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,16 @@ def capture_container(engine: Engine, container: str, cfg: ParityConfig) -> Stat
     return capture(run, roots, ignore)
 
 
+def store_baseline(
+    engine: Engine, container: str, state: State, events: Sequence[TaskEvent]
+) -> None:
+    """Put the baseline records into a container about to become a snapshot."""
+    engine.put_file(container, BASELINE_STATE, state.to_json().encode())
+    engine.put_file(container, BASELINE_EVENTS, dump_events(events))
+
+
 def read_baseline(
-    engine: Engine, container: str, workdir: Path, name: str = "baseline-state.json"
+    engine: Engine, container: str, workdir: Path, name: str = BASELINE_FILE
 ) -> Baseline:
     """Copy the snapshot's baseline records out of an upgrade container into ``workdir``."""
     code, text, _ = engine.exec(container, ["cat", BASELINE_STATE])

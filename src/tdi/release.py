@@ -13,9 +13,9 @@ import logging
 
 from tdi import ansible, images, phases
 from tdi.config import Config
-from tdi.engine import Engine, ImageInfo, registry_of
+from tdi.engine import Engine, ImageInfo, registry_of, split_ref
 from tdi.errors import RegistryError, SnapshotError, TdiError
-from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
+from tdi.parity import capture_container, store_baseline
 from tdi.registry import tags
 from tdi.report import PASSED, Report, StateReport
 from tdi.run import Run, create, destroy, plan
@@ -70,7 +70,7 @@ def start_image(
 ) -> tuple[str, ImageInfo]:
     """What to upgrade: --from, else REPOSITORY:production, else (first release) the base."""
     if source:
-        found = engine.image(source) or _lookup(engine, source, registry_of(source) is not None)
+        found = engine.image(source) or (engine.fetch(source) if registry_of(source) else None)
         if found is None:
             raise SnapshotError(f"--from {source}: no such image, here or in its registry")
         return source, found
@@ -105,7 +105,7 @@ def start_image(
 
 def _labels(cfg: Config, commit: str, start_ref: str, start: ImageInfo) -> dict[str, str]:
     parent = start.labels.get(REVISION)
-    repository = start_ref.rpartition(":")[0]
+    repository, _ = split_ref(start_ref)
     return {
         REVISION: commit,
         CREATED: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -165,8 +165,7 @@ def make(
         code, _, err = engine.exec(container, ["sh", "-ec", SCRUB])
         if code != 0:
             raise SnapshotError(f"snapshot not made: scrubbing failed: {err.decode()[-200:]}")
-        engine.put_file(container, BASELINE_STATE, state.to_json().encode())
-        engine.put_file(container, BASELINE_EVENTS, ansible.dump_events(report.events))
+        store_baseline(engine, container, state, report.events)
         engine.commit(container, target, _labels(cfg, commit, start_ref, start), start)
     except BaseException:
         ansible.PROCESSES.terminate()
@@ -186,16 +185,23 @@ def promote(engine: Engine, repository: str, target: str) -> None:
     old = _lookup(engine, production, remote=True)
     log.info("push %s: %s", target, engine.push(target))
     if old is not None:
-        engine.tag(old.id, previous)
-        log.info("push %s: %s", previous, engine.push(previous))
-    engine.tag(target, production)
+        _move(engine, previous, old.id, push=True)
+    _move(engine, production, target, push=True)
+
+
+def _move(engine: Engine, ref: str, image: str, push: bool) -> None:
+    """Point the tag ``ref`` at ``image`` and push it; a refused push puts the tag back."""
+    old = engine.image(ref)
+    engine.tag(image, ref)
+    if not push:
+        return
     try:
-        log.info("push %s: %s", production, engine.push(production))
+        log.info("push %s: %s", ref, engine.push(ref))
     except RegistryError:
         if old is not None:
-            engine.tag(old.id, production)
+            engine.tag(old.id, ref)
         else:
-            engine.untag(production)
+            engine.untag(ref)
         raise
 
 
@@ -205,15 +211,7 @@ def rollback(engine: Engine, repository: str, push: bool) -> str:
     if previous is None:
         raise TdiError(f"{repository} has no :{PREVIOUS}: there is nothing to roll back to")
     production = _ref(repository, PRODUCTION)
-    old = engine.image(production)
-    engine.tag(previous.id, production)
-    if push:
-        try:
-            log.info("push %s: %s", production, engine.push(production))
-        except RegistryError:
-            if old is not None:
-                engine.tag(old.id, production)
-            raise
+    _move(engine, production, previous.id, push)
     log.info("%s now points at %s", production, previous.labels.get(REVISION, previous.id))
     return previous.id
 
@@ -222,5 +220,5 @@ def repository_of(cfg: Config, given: str | None) -> str:
     value = given or cfg.production_image
     if not value:
         raise TdiError("no image repository: pass --image REPOSITORY or set production_image")
-    last = value.rsplit("/", 1)[-1]
-    return value.rpartition(":")[0] if ":" in last else value
+    repository, _ = split_ref(value)
+    return repository

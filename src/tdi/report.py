@@ -26,6 +26,10 @@ class StateReport:
     tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0})
     error: str = ""
 
+    @property
+    def tests_summary(self) -> str:
+        return f"{self.tests.get('passed', 0)} passed, {self.tests.get('failed', 0)} failed"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "image": self.image,
@@ -121,16 +125,21 @@ class Report:
         """The terminal summary: one line per state, then differences grouped by heading."""
         out = []
         for name, s in self.states.items():
-            tests = f"{s.tests.get('passed', 0)} passed, {s.tests.get('failed', 0)} failed"
             out.append(
                 f"{name:8} converge {s.converge:7} idempotence {s.idempotence:7} "
-                f"verify {s.verify:7} ({tests})"
+                f"verify {s.verify:7} ({s.tests_summary})"
             )
             if s.error:
                 out.append(f"{'':8} {s.error}")
             if s.idempotence == FAILED:
                 out.extend(f"{'':8} not idempotent: {task}" for task in s.changed_tasks)
-        out.append(f"parity   {self.parity} ({len(self.differences)} differences)")
+        out.extend(self.parity_lines())
+        out.append(f"result   {self.result}")
+        return out
+
+    def parity_lines(self) -> list[str]:
+        """The parity part of the terminal summary, chain links included."""
+        out = [f"parity   {self.parity} ({len(self.differences)} differences)"]
         if self.parity_error:
             out.append(f"  error: {self.parity_error}")
         for heading, group in _grouped(self.differences):
@@ -146,7 +155,6 @@ class Report:
                 f"({len(diffs)} differences)"
             )
             out.extend(f"    {_row(d)}" for d in diffs)
-        out.append(f"result   {self.result}")
         return out
 
     def markdown(self) -> str:
@@ -160,9 +168,8 @@ class Report:
             "| --- | --- | --- | --- | --- |",
         ]
         for name, s in self.states.items():
-            tests = f"{s.tests.get('passed', 0)} passed, {s.tests.get('failed', 0)} failed"
             cells = [f"{icon[getattr(s, p)]} {getattr(s, p)}" for p in PHASES]
-            out.append(f"| {name} | {' | '.join(cells)} | {tests} |")
+            out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
         for name, s in self.states.items():
             if s.idempotence == FAILED:
                 out.append(

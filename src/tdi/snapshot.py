@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tdi import ansible
 from tdi.config import Config
-from tdi.engine import Engine, ImageInfo, registry_of
+from tdi.engine import Engine, ImageInfo, registry_of, split_ref
 from tdi.errors import BaselineError
-from tdi.parity import BASELINE_EVENTS, BASELINE_STATE, capture_container
+from tdi.parity import capture_container, store_baseline
 from tdi.run import labels, work_dir
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def chain(engine: Engine, first: str, info: ImageInfo, length: int) -> list[tupl
         ref, current = links[-1]
         parent = current.labels.get(PARENT_LABEL)
         if not parent and ref.endswith(":production"):
-            parent = ref.rpartition(":")[0] + ":production-previous"  # found by tag
+            parent = split_ref(ref)[0] + ":production-previous"  # found by tag
         if not parent:
             break
         found = fetch_or_local(engine, parent)
@@ -117,10 +117,10 @@ def choose(engine: Engine, cfg: Config, base: ImageInfo, run_id: str) -> Upgrade
     key = _snapshot_key(cfg, commit, base)
     tag = f"{SNAPSHOT_REPO}:{commit[:12]}-{key[:12]}"
     found = engine.image(tag)
-    if found and found.labels.get(COMMIT_LABEL) == commit and found.labels.get(KEY_LABEL) == key:
+    if found and found.labels.get(KEY_LABEL) == key:  # the key covers the commit
         log.info("reusing snapshot %s of baseline %s", tag, ref)
     else:
-        make(engine, cfg, base, commit, (tag, key), run_id)
+        make(engine, cfg, base, commit, tag, key, run_id)
     return Upgrade(tag, f"snapshot of baseline {ref} ({commit[:12]})")
 
 
@@ -148,10 +148,9 @@ def _export(root: Path, commit: str, dest: Path) -> None:
 
 
 def make(
-    engine: Engine, cfg: Config, base: ImageInfo, commit: str, target: tuple[str, str], run_id: str
+    engine: Engine, cfg: Config, base: ImageInfo, commit: str, tag: str, key: str, run_id: str
 ) -> None:
     """Converge a container from ``base`` with the playbook as it was at ``commit``; commit it."""
-    tag, key = target
     name = f"tdi-{run_id}-baseline"
     log.info("making snapshot %s: converge baseline %s", tag, commit[:12])
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
@@ -172,8 +171,7 @@ def make(
                     f"baseline {commit[:12]} does not converge ({result.failure()}); see {log_path}"
                 )
             state = capture_container(engine, name, cfg.parity)
-            engine.put_file(name, BASELINE_STATE, state.to_json().encode())
-            engine.put_file(name, BASELINE_EVENTS, ansible.dump_events(result.events))
+            store_baseline(engine, name, state, result.events)
             engine.commit(
                 name, tag, {COMMIT_LABEL: commit, BASE_LABEL: base.id, KEY_LABEL: key}, base
             )

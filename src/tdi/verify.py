@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tdi.ansible import PROCESSES, child_environment
 from tdi.errors import VerifyError
+from tdi.parity import BASELINE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def run(
     ]
     for state, name in containers.items():
         argv.append(f"--tdi-host={state}=docker://{name}")
-    baseline = workdir / "baseline-state.json"
+    baseline = workdir / BASELINE_FILE
     if baseline.exists():
         argv.append(f"--tdi-baseline-state={baseline}")
     log_path = workdir / "verify.log"
