@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from tdi.errors import AnsibleError
 
@@ -56,6 +55,13 @@ class PlaybookResult:
     @property
     def failed_tasks(self) -> list[str]:
         return _unique(e.task for e in self.events if e.status in ("failed", "unreachable"))
+
+    def for_host(self, host: str) -> PlaybookResult:
+        """This run as ``host`` saw it: its events, and failed only where it failed (or
+        where the run failed and no host did, say a play that could not start)."""
+        failed = {e.host for e in self.events if e.status in ("failed", "unreachable")}
+        code = self.returncode if host in failed or not failed else 0
+        return PlaybookResult(code, tuple(e for e in self.events if e.host == host), self.log)
 
     def failure(self) -> str:
         """A one-line reason for a failed run."""
@@ -111,36 +117,18 @@ class Processes:
 PROCESSES = Processes()
 
 
-def write_inventory(path: Path, hosts: Mapping[str, str], groups: Sequence[str]) -> Path:
-    """An inventory with one host per state (named after it) reaching its container."""
-    host_vars = {
-        state: {
-            "ansible_connection": CONNECTION,
-            "ansible_host": container,
-            "ansible_python_interpreter": "/usr/bin/python3",
-        }
-        for state, container in hosts.items()
-    }
-    children: dict[str, Any] = {g: {"hosts": {s: {} for s in hosts}} for g in groups if g != "all"}
-    inventory: dict[str, Any] = {"all": {"hosts": host_vars}}
-    if children:
-        inventory["all"]["children"] = children
-    path.write_text(yaml.safe_dump(inventory, sort_keys=True), encoding="utf-8")
-    return path
-
-
 def child_environment() -> dict[str, str]:
     """This process's environment without the registry credentials: no child needs them."""
     secret = ("TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD")
     return {k: v for k, v in os.environ.items() if k not in secret}
 
 
-def _binary() -> str:
-    # Prefer the ansible-playbook installed beside this interpreter (the tdi venv).
-    local = Path(sys.executable).parent / "ansible-playbook"
-    found = str(local) if local.exists() else shutil.which("ansible-playbook")
+def binary(name: str = "ansible-playbook") -> str:
+    # Prefer the one installed beside this interpreter (the tdi venv).
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
     if not found:
-        raise AnsibleError("ansible-playbook not found: install tdi with its dependencies")
+        raise AnsibleError(f"{name} not found: install tdi with its dependencies")
     return found
 
 
@@ -165,30 +153,80 @@ def environment(root: Path, events: Path | None = None) -> dict[str, str]:
     return env
 
 
-def syntax_check(root: Path, playbook: Path, inventory: Path) -> None:
-    """Raise AnsibleError with ansible's first error line if the playbook is malformed."""
+@dataclass(frozen=True)
+class Play:
+    """A play of the playbook and the hosts its pattern matches (``--list-hosts``)."""
+
+    name: str
+    pattern: str
+    hosts: tuple[str, ...]
+
+
+_PLAY = re.compile(r"^\s*play #\d+ \((?P<pattern>.*?)\): (?P<name>.*?)\tTAGS:")
+_HOST = re.compile(r"^\s*hosts \((?P<count>\d+)\):")
+
+
+def list_plays(
+    root: Path, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
+) -> list[Play]:
+    """Check the playbook parses, and say which hosts each play matches.
+
+    An AnsibleError carries Ansible's own first error line, with its file and line.
+    """
     if not playbook.is_file():
         raise AnsibleError(f"playbook {playbook} does not exist: pass --playbook or set 'playbook'")
-    argv = [_binary(), "--syntax-check", "-i", str(inventory), str(playbook)]
+    argv = [binary(), "--list-hosts", "-i", str(inventory), *_extra(extra_vars), str(playbook)]
     proc = subprocess.run(
         argv, cwd=root, env=environment(root), capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        first = next((ln for ln in lines if ln.startswith("ERROR")), lines[0] if lines else "")
-        raise AnsibleError(f"{playbook}: syntax check failed: {first}")
+        raise AnsibleError(f"{playbook}: syntax check failed: {_first_error(proc.stderr)}")
+    return parse_plays(proc.stdout)
+
+
+def _first_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = next((i for i, ln in enumerate(lines) if ln.lstrip("[").startswith("ERROR")), 0)
+    message = re.sub(r"^\[?ERROR\]?!?:?\s*", "", lines[first]) if lines else "no output"
+    origin = next((ln for ln in lines[first:] if ln.startswith("Origin:")), "")
+    return f"{message} ({origin.removeprefix('Origin:').strip()})" if origin else message
+
+
+def parse_plays(text: str) -> list[Play]:
+    plays: list[Play] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if (found := _PLAY.match(line)) is not None:
+            plays.append(Play(found["name"].strip(), found["pattern"], ()))
+        elif plays and (count := _HOST.match(line)) is not None:
+            hosts = tuple(h.strip() for h in lines[i + 1 : i + 1 + int(count["count"])])
+            plays[-1] = Play(plays[-1].name, plays[-1].pattern, hosts)
+    return plays
+
+
+def _extra(extra_vars: Sequence[str]) -> list[str]:
+    return [arg for value in extra_vars for arg in ("-e", value)]
 
 
 def run_playbook(
-    root: Path, playbook: Path, inventory: Path, limit: str, log_path: Path
+    root: Path,
+    playbook: Path,
+    inventory: Path,
+    hosts: Sequence[str],
+    log_path: Path,
+    extra_vars: Sequence[str] = (),
 ) -> PlaybookResult:
-    """Converge the hosts in ``limit``; output goes to ``log_path``, events beside it."""
+    """Converge ``hosts``; output goes to ``log_path``, events beside it."""
     events_path = log_path.with_suffix(".events.jsonl")
     events_path.unlink(missing_ok=True)
-    argv = [_binary(), "-i", str(inventory), "--limit", limit, str(playbook)]
+    argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
     with log_path.open("wb") as out:
         code = PROCESSES.run(
-            argv, cwd=root, env=environment(root, events_path), stdout=out, stderr=subprocess.STDOUT
+            [*argv, str(playbook)],
+            cwd=root,
+            env=environment(root, events_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     return PlaybookResult(code, read_events(events_path), log_path)
 

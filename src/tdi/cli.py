@@ -13,12 +13,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tdi import calibration, config, images, phases, release
+from tdi import calibration, config, images, phases, pipeline, production
 from tdi.ansible import read_events
 from tdi.engine import Engine, trust
 from tdi.errors import TdiError
-from tdi.report import PASSED, Report, StateReport
-from tdi.run import STATES, Run, create, destroy
+from tdi.report import PASSED, Comparison, Report, StateReport
+from tdi.run import Run, destroy, lifecycle
+from tdi.topology import FRESH
 
 log = logging.getLogger("tdi")
 
@@ -49,11 +50,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "markdown": path(args.markdown),
         "chain": args.chain,
         "scenario": args.scenario,
+        "extra_vars": args.extra_vars or None,
     }
 
 
 def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    run, report = phases.test(engine, cfg, keep=args.keep)
+    run, report = pipeline.test(engine, cfg, keep=args.keep)
     return _finish(cfg, run, report, args)
 
 
@@ -84,27 +86,30 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
             f"run {kept.id} is still there ({', '.join(kept.containers.values())}): "
             "`tdi destroy` it first"
         )
-    run, report = phases.prepare(engine, cfg)
-    try:
-        create(engine, run)
-        phases.load_baseline(engine, run, report)
-    except BaseException:
-        destroy(engine, run.id)
-        raise
+    run, report = pipeline.prepare(engine, cfg)
     run.save(cfg.root)
+    with lifecycle(engine, cfg, run, keep=True):
+        try:
+            phases.load_baselines(engine, run, report)
+        except BaseException:
+            destroy(engine, run.id)
+            Run.forget(cfg.root)
+            raise
     for state, shell in phases.shells(run).items():
         print(f"{state}: {shell}")
     return 0
 
 
 def _current(cfg: config.Config) -> tuple[Run, Report]:
+    """The kept run, with the events of its last converge and idempotence runs."""
     run = Run.load(cfg.root)
-    states = {s: StateReport(run.images[s], converge=PASSED) for s in STATES}
-    report = Report(states)
-    # The events of the last converge and idempotence runs, for attribution.
-    for state in STATES:
+    report = Report({k: StateReport(n.image, converge=PASSED) for k, n in run.nodes.items()})
+    report.comparisons = [
+        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
+    ]
+    for side in run.sides:
         for step in ("converge", "idempotence"):
-            report.events.extend(read_events(run.log(state, step).with_suffix(".events.jsonl")))
+            report.events.extend(read_events(run.log(side, step).with_suffix(".events.jsonl")))
     return run, report
 
 
@@ -130,7 +135,7 @@ def _print_states(report: Report, phase: str) -> int:
 
 def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
-    phases.load_baseline(engine, run, report)
+    phases.load_baselines(engine, run, report)
     phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
     for line in report.parity_lines():
         print(line, file=sys.stderr)
@@ -161,14 +166,15 @@ def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) ->
 
 
 def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    repository = release.repository_of(cfg, args.image)
+    repository = production.repository_of(cfg, args.image)
     if args.action == "rollback":
-        release.rollback(engine, repository, args.push)
+        production.rollback(engine, cfg, repository, args.push)
         return 0
-    target = release.make(engine, cfg, repository, args.source, args.push)
+    targets = production.make(engine, cfg, repository, args.source, args.push, cfg.report)
     if args.push:
-        release.promote(engine, repository, target)
-    print(target)
+        production.promote(engine, repository, targets)
+    for target in targets.values():
+        print(target)
     return 0
 
 
@@ -218,6 +224,13 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="also upgrade from the N-1 snapshots before production",
+    )
+    common.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        metavar="VARS",
+        help="extra variables for ansible-playbook, as its -e takes them (repeatable)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0)
     common.add_argument("-q", "--quiet", action="count", default=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ import yaml
 
 from tdi.errors import ConfigError
 from tdi.state.allow import AllowEntry
+from tdi.topology import Topology, from_config
 
 CONFIG_NAME = "tdi.yml"
 NOISE_NAME = "tdi-noise.yml"
@@ -62,6 +64,9 @@ class Config:
     markdown: Path | None = None
     images: Mapping[str, ImageRecipe] = field(default_factory=dict)
     parity: ParityConfig = ParityConfig()
+    topology: Topology = field(default_factory=lambda: from_config({}, ("all",), None))
+    inventory: Path | None = None  # the repo's own inventory: its groups and variables
+    extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the repo root, for messages and for git."""
@@ -171,14 +176,18 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     data = _read(source) if source.exists() else {}
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     scenario = flags.pop("scenario", DEFAULT_SCENARIO)
+    cli_vars = tuple(flags.pop("extra_vars", ()))
+    validate(flags, Path("command line"))
     merged = {**data, **_scenario(data, scenario, source), **flags}
     parity = merged.get("parity", {})
+    groups = tuple(merged.get("groups", ("all",)))
+    where = source if source.exists() else Path(CONFIG_NAME)
     cfg = Config(
         root=root,
         source=source if source.exists() else None,
         playbook=root / merged.get("playbook", "playbooks/site.yml"),
         tests=root / merged.get("tests", "tests/infra"),
-        groups=tuple(merged.get("groups", ("all",))),
+        groups=groups,
         base_image=merged.get("base_image", DEFAULT_BASE_IMAGE),
         production_image=merged.get("production_image"),
         baseline=merged.get("baseline"),
@@ -192,6 +201,9 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
             allow=_allow(parity.get("allow", []), source),
             noise=root / parity.get("noise", NOISE_NAME),
         ),
+        topology=from_config(merged, groups, where),
+        inventory=_inventory(root, merged.get("inventory"), where),
+        extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
     )
     return replace(
         cfg,
@@ -199,6 +211,36 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         junit=_path(root, merged.get("junit")),
         markdown=_path(root, merged.get("markdown")),
     )
+
+
+def _inventory(root: Path, given: str | None, source: Path) -> Path | None:
+    """``inventory:`` of tdi.yml, else the one the repo's ansible.cfg names, else none."""
+    where = f"{source}: key 'inventory'"
+    if given is None:
+        given, where = _cfg_inventory(root), f"{root / 'ansible.cfg'}: [defaults] inventory"
+    if given is None:
+        return None
+    path = root / given
+    if not path.exists():
+        raise ConfigError(
+            f"{where}: {path} does not exist (expected an inventory file or directory)"
+        )
+    return path
+
+
+def _cfg_inventory(root: Path) -> str | None:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(root / "ansible.cfg", encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigError(f"{root / 'ansible.cfg'}: cannot be read: {exc.message}") from exc
+    value = parser.get("defaults", "inventory", fallback="").split(",")[0].strip()
+    return value or None
+
+
+def _extra_vars(given: Mapping[str, Any] | None, cli: tuple[str, ...]) -> tuple[str, ...]:
+    """tdi.yml's ``extra_vars`` as one JSON ``-e``, then the command line's, which win."""
+    return ((json.dumps(dict(given)),) if given else ()) + cli
 
 
 def _scenario(data: Mapping[str, Any], name: str, source: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import os
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,28 @@ NOT_FOUND = ("manifest unknown", "name unknown")
 # What the SDK raises: its own errors, and requests' (a daemon that died, a timeout).
 SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
 RUN_LABEL = "tdi.run"
-STATE_LABEL = "tdi.state"
+STATE_LABEL = "tdi.state"  # the node: SIDE or SIDE/HOST
+SIDE_LABEL = "tdi.side"
+HOST_LABEL = "tdi.host"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything a test host's container is created with."""
+
+    image: str
+    name: str
+    hostname: str  # also its alias on ``network``
+    network: str
+    labels: Mapping[str, str]
+    command: tuple[str, ...] = ("sleep", "infinity")
+    init: bool = True  # Docker's minimal init (tini) as PID 1, in front of ``command``
+    tmpfs: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()  # "SOURCE:TARGET[:ro|rw]"
+    capabilities: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    privileged: bool = False
+    cgroupns: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,27 +262,73 @@ class Engine:
 
     # containers
 
-    def run(self, image: str, name: str, labels: Mapping[str, str]) -> str:
-        """Start a long-lived container with an init process; returns its name."""
-        with _wrapped(f"start container {name} from {image}"):
-            box = self._client.containers.run(
-                image,
-                command=["sleep", "infinity"],
+    def run(self, spec: ContainerSpec) -> str:
+        """Start a long-lived container as ``spec`` says; returns its name."""
+        net = self._client.api.create_networking_config(
+            {spec.network: self._client.api.create_endpoint_config(aliases=[spec.hostname])}
+        )
+        with _wrapped(f"start container {spec.name} from {spec.image}"):
+            box = self._client.containers.create(
+                spec.image,
+                command=list(spec.command),
                 entrypoint=[],
-                name=name,
-                # One hostname for every state, so that nothing differs by it.
-                hostname="tdi-host",
-                labels=dict(labels),
-                init=True,
+                name=spec.name,
+                hostname=spec.hostname,
+                labels=dict(spec.labels),
+                init=spec.init,
+                tmpfs={path: "" for path in spec.tmpfs} or None,
+                volumes=list(spec.volumes) or None,
+                cap_add=list(spec.capabilities) or None,
+                environment=dict(spec.env) or None,
+                privileged=spec.privileged,
+                cgroupns=spec.cgroupns,
+                network=spec.network,
+                networking_config=net,
                 detach=True,
             )
+            box.start()
             box.reload()
             if box.status != "running":  # an image without `sleep`, say
                 output = box.logs(tail=3).decode(errors="replace")
                 raise EngineError(
-                    f"container {name} from {image} exited at once: {_first_line(output)}"
+                    f"container {spec.name} from {spec.image} exited at once: {_first_line(output)}"
                 )
-        return name
+        return spec.name
+
+    def cgroup_version(self) -> str:
+        """The daemon's cgroup version, "1" or "2": systemd needs a different mount on each."""
+        with _wrapped("docker info"):
+            return str(self._client.info().get("CgroupVersion") or "1")
+
+    def has_path(self, image: str, path: str) -> bool:
+        """Whether ``image`` holds ``path``; looks without starting a container."""
+        with _wrapped(f"look for {path} in {image}"):
+            box = self._client.containers.create(image, command=["true"], entrypoint=[])
+            try:
+                self._client.api.get_archive(box.id, path)[0].close()
+                return True
+            except docker.errors.NotFound:
+                return False
+            finally:
+                box.remove(force=True)
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> None:
+        with _wrapped(f"create network {name}"):
+            self._client.networks.create(name, labels=dict(labels), check_duplicate=True)
+
+    def networks(self, run_id: str) -> list[str]:
+        with _wrapped("list networks"):
+            found = self._client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"})
+        return [n.name for n in found]
+
+    def remove_networks(self, names: Sequence[str]) -> None:
+        for name in names:
+            try:
+                self._client.networks.get(name).remove()
+            except docker.errors.NotFound:
+                continue
+            except SDK_ERRORS as exc:
+                log.warning("could not remove network %s: %s", name, exc)
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         """Run argv in the container; returns exit code, stdout, stderr."""

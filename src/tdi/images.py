@@ -136,16 +136,28 @@ def build(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
     return info
 
 
-def resolve_base(engine: Engine, cfg: Config) -> tuple[str, ImageInfo]:
-    """The base image as (reference, info): a recipe is built, a reference found or pulled."""
-    recipe = cfg.images.get(cfg.base_image)
+def resolve_base(engine: Engine, cfg: Config, name: str | None = None) -> tuple[str, ImageInfo]:
+    """A base image (``name``, else the run's) as (reference, info): a recipe is built, a
+    reference found or pulled."""
+    name = name or cfg.base_image
+    recipe = cfg.images.get(name)
     if recipe is not None:
         info = build(engine, recipe)
         return f"{recipe.name}:{info.labels[BUILD_LABEL][:12]}", info
-    found = engine.image(cfg.base_image) or engine.pull(cfg.base_image)
+    found = engine.image(name) or engine.pull(name)
     if found is None:
         raise ImageError(
-            f"base image '{cfg.base_image}' is not present, cannot be pulled, and has no recipe "
+            f"base image '{name}' is not present, cannot be pulled, and has no recipe "
             f"under 'images' in tdi.yml: build it or pass --base-image"
         )
-    return cfg.base_image, found
+    return name, found
+
+
+def resolve_hosts(engine: Engine, cfg: Config) -> dict[str, tuple[str, ImageInfo]]:
+    """Every host's base image, each distinct one resolved once."""
+    found: dict[str, tuple[str, ImageInfo]] = {}
+    for host in cfg.topology.hosts:
+        name = host.base_image or cfg.base_image
+        if name not in found:
+            found[name] = resolve_base(engine, cfg, name)
+    return {h.name: found[h.base_image or cfg.base_image] for h in cfg.topology.hosts}

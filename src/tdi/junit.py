@@ -8,6 +8,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from tdi.parity import ParityResult
+from tdi.report import Comparison
+from tdi.topology import UPGRADE
 
 
 def _load(junit: Path) -> ET.Element:
@@ -44,7 +46,20 @@ def add_skipped_verify(junit: Path, reasons: Mapping[str, str]) -> None:
     _save(junit, root)
 
 
-def add_parity(junit: Path, result: ParityResult, name: str = "tdi.parity") -> None:
+def add_comparison(junit: Path, comparison: Comparison) -> None:
+    """A suite per comparison that ran: ``tdi.parity`` for the upgrade of a single host,
+    ``tdi.parity.SIDE/HOST`` otherwise."""
+    name = "tdi.parity" if comparison.key == UPGRADE else f"tdi.parity.{comparison.key}"
+    if comparison.error:
+        result = ParityResult([], expired=[f"parity could not run: {comparison.error}"])
+    elif comparison.result is None:
+        return
+    else:
+        result = comparison.result
+    _add_parity(junit, result, name)
+
+
+def _add_parity(junit: Path, result: ParityResult, name: str) -> None:
     """One case per difference, named ``parity[category:key]``; allowed ones are skipped."""
     root = _load(junit)
     diffs = result.differences

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 # the converge's task events (to attribute what an upgrade leaves behind).
 BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
 BASELINE_EVENTS = "/var/lib/tdi/baseline-events.jsonl"
-BASELINE_FILE = "baseline-state.json"  # read_baseline's copy in the run's work directory
+
+
+def baseline_name(key: str) -> str:
+    """read_baseline's copy of node ``key``'s baseline state, in the run's work directory."""
+    return f"baseline-state.{key.replace('/', '.')}.json"
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,7 @@ def store_baseline(
     engine.put_file(container, BASELINE_EVENTS, dump_events(events))
 
 
-def read_baseline(
-    engine: Engine, container: str, workdir: Path, name: str = BASELINE_FILE
-) -> Baseline:
+def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> Baseline:
     """Copy the snapshot's baseline records out of an upgrade container into ``workdir``."""
     code, text, _ = engine.exec(container, ["cat", BASELINE_STATE])
     if code != 0:

@@ -1,27 +1,32 @@
-"""The phases of a run (create, converge, idempotence, verify, parity, destroy) and `test`."""
+"""The phases of a run (create, converge, idempotence, verify, parity, destroy) and `test`.
+
+Every phase runs per side (one playbook run on all of a side's hosts, the sides at the
+same time) and records per node; parity runs per comparison (fresh against one side, on
+one host).
+"""
 
 from __future__ import annotations
 
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
-from tdi import ansible, calibration, images, junit, snapshot, verify
+from tdi import ansible, calibration, images, inventory, junit, verify
 from tdi.config import Config
-from tdi.engine import Engine, ImageInfo
-from tdi.errors import TdiError, VerifyError
-from tdi.parity import capture_container, compare, read_baseline
-from tdi.report import FAILED, PASSED, Link, Report, StateReport
-from tdi.run import Run, create, destroy, new_id, plan
+from tdi.engine import Engine
+from tdi.errors import ConfigError, TdiError, VerifyError
+from tdi.inventory import RepoInventory
+from tdi.parity import baseline_name, capture_container, compare, read_baseline
+from tdi.report import FAILED, PASSED, Report, StateReport
+from tdi.run import Node, Run, in_parallel, lifecycle, plan
 from tdi.state.diff import Difference, diff
+from tdi.topology import FRESH
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @contextmanager
@@ -32,23 +37,9 @@ def phase(name: str) -> Iterator[None]:
     log.info("%s done in %.1f s", name, time.monotonic() - start)
 
 
-def each_state(states: list[str], work: Callable[[str], T]) -> dict[str, T]:
-    """Run ``work`` for every state at the same time."""
-    pool = ThreadPoolExecutor(max_workers=max(1, len(states)))
-    try:
-        futures = {s: pool.submit(work, s) for s in states}
-        return {s: f.result() for s, f in futures.items()}
-    except BaseException:
-        # An interrupt lands here, in the main thread: stop the children the workers wait
-        # on, or leaving the pool would wait for the playbooks to finish by themselves.
-        ansible.PROCESSES.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def preflight(cfg: Config, syntax_only: bool = False) -> None:
-    """Checks that need no container: tests exist, the noise file reads, the playbook parses.
+def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> None:
+    """Checks that need no container: the tests collect, the noise file reads, the playbook
+    parses and each of its plays matches a host.
 
     Writes nothing into the repo: a run that stops here leaves nothing behind.
     """
@@ -56,207 +47,164 @@ def preflight(cfg: Config, syntax_only: bool = False) -> None:
         verify.check_tests(cfg.tests)
         calibration.load(cfg.parity.noise)
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
-        inventory = Path(tmp, "inventory.yml")
-        ansible.write_inventory(inventory, {"fresh": "none", "upgrade": "none"}, cfg.groups)
-        ansible.syntax_check(cfg.root, cfg.playbook, inventory)
+        placeholders = {h: "none" for h in cfg.topology.names}
+        path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
+        plays = ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars)
+        if not syntax_only:
+            verify.collect(cfg, repo, Path(tmp))
+    for play in plays:
+        if not play.hosts:
+            hint = (
+                "give a host of that group under `hosts:` in tdi.yml"
+                if cfg.topology.named
+                else "add its group to `groups` in tdi.yml"
+            )
+            raise ConfigError(
+                f"{cfg.rel(cfg.playbook)}: play '{play.name}' (hosts: {play.pattern}) matches "
+                f"none of tdi's hosts ({', '.join(cfg.topology.names)}): {hint}"
+            )
 
 
 def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> None:
-    """Converge the states still passing; ``step`` 'idempotence' is the second converge."""
-    states = [s for s, r in report.states.items() if r.converge != FAILED]
-    if step == "idempotence":
-        states = [s for s in states if report.states[s].converge == PASSED]
+    """Converge the nodes still passing, a playbook run per side; ``step`` 'idempotence'
+    is the second converge."""
 
-    def one(state: str) -> ansible.PlaybookResult:
-        return ansible.run_playbook(
-            cfg.root, cfg.playbook, run.inventory, state, run.log(state, step)
-        )
+    def eligible(node: Node) -> bool:
+        entry = report.states[node.key]
+        return entry.converge == PASSED if step == "idempotence" else entry.converge != FAILED
+
+    sides = {s: [n for n in run.on(s) if eligible(n)] for s in run.sides}
+    sides = {s: nodes for s, nodes in sides.items() if nodes}
+
+    def one(side: str) -> ansible.PlaybookResult:
+        hosts = [n.host for n in sides[side]]
+        inv, log_path = run.inventory(side), run.log(side, step)
+        return ansible.run_playbook(cfg.root, cfg.playbook, inv, hosts, log_path, cfg.extra_vars)
 
     with phase(step):
-        results = each_state(states, one)
-    for state, result in results.items():
-        entry = report.states[state]
-        if step == "converge":
-            entry.converge = PASSED if result.ok else FAILED
-            entry.error = "" if result.ok else f"converge: {result.failure()}"
-            if result.ok and not result.events:
-                entry.converge = FAILED
-                entry.error = (
-                    f"converge: no task ran on {state}: does the playbook's `hosts:` match the "
-                    f"groups it is in ({', '.join(cfg.groups)}; set `groups` in tdi.yml)?"
-                )
-        else:
-            entry.changed_tasks = result.changed_tasks
-            entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
-            if not result.ok:
-                entry.error = f"idempotence: {result.failure()}"
+        results = dict(zip(sides, in_parallel(list(sides), one), strict=True))
+    for side, result in results.items():
+        for node in sides[side]:
+            _record(report.states[node.key], node, result.for_host(node.host), step)
+            log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
         report.events.extend(result.events)
-        log.info(
-            "%s %s: %s (log: %s)", step, state, "passed" if result.ok else "failed", result.log
-        )
+        log.info("%s log of %s: %s", step, side, result.log)
+
+
+def _verdict(entry: StateReport, step: str) -> str:
+    return str(getattr(entry, step))
+
+
+def _record(entry: StateReport, node: Node, result: ansible.PlaybookResult, step: str) -> None:
+    if step == "converge":
+        entry.converge = PASSED if result.ok else FAILED
+        entry.error = "" if result.ok else f"converge: {result.failure()}"
+        if result.ok and not result.events:
+            entry.converge = FAILED
+            entry.error = (
+                f"converge: no task ran on {node.key}: does a play's `hosts:` match "
+                f"host {node.host}'s groups?"
+            )
+        return
+    entry.changed_tasks = result.changed_tasks
+    entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
+    if not result.ok:
+        entry.error = f"idempotence: {result.failure()}"
 
 
 def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
-    ready = {s: run.containers[s] for s, r in report.states.items() if r.converge == PASSED}
-    skipped = {s: "converge failed" for s in report.states if s not in ready}
+    ready = [n for n in run.nodes.values() if report.states[n.key].converge == PASSED]
+    skipped = {k: "converge failed" for k in report.states if k not in {n.key for n in ready}}
     junit_file.unlink(missing_ok=True)
-    counts: dict[str, dict[str, int]] = {}
+    outcome = verify.Outcome()
     if ready:
         try:
             with phase("verify"):
-                counts = verify.run(cfg.root, cfg.tests, ready, run.workdir, junit_file)
+                outcome = verify.run(cfg, run, ready, report.comparisons, junit_file)
         except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
             log.error("verify: %s", exc)
-            for state in ready:
-                report.states[state].verify = FAILED
-                report.states[state].error = f"verify: {exc}"
-            ready = {}
+            for node in ready:
+                report.states[node.key].verify = FAILED
+                report.states[node.key].error = f"verify: {exc}"
+            ready = []
     if skipped:
         junit.add_skipped_verify(junit_file, skipped)
-    for state in ready:
-        entry = report.states[state]
-        entry.tests = counts.get(state, {"passed": 0, "failed": 0})
+    for node in ready:
+        entry = report.states[node.key]
+        entry.tests, entry.failures = outcome.counts(node.key)
         ran = entry.tests.get("passed", 0) + entry.tests.get("failed", 0)
         entry.verify = PASSED if ran and not entry.tests.get("failed") else FAILED
-        log.info("verify %s: %s (%s)", state, entry.verify, entry.tests)
+        log.info("verify %s: %s (%s)", node.key, entry.verify, entry.tests_summary)
+    for c in report.comparisons:
+        c.tests, c.failures = outcome.counts(c.key, comparison=True)
 
 
 def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
-    """Compare fresh with the upgrade state, and with each older link of a chain."""
-    try:
-        _compare_all(engine, cfg, run, report, junit_file)
-    except TdiError as exc:  # a capture that failed: the phase failed, the report stays
-        log.error("parity: %s", exc)
-        report.parity_error = str(exc)
+    """Compare fresh with every other side, host by host."""
+    fresh_ok = {n.host for n in run.on(FRESH) if report.states[n.key].converge == PASSED}
+    todo = [
+        c
+        for c in report.comparisons
+        if c.host in fresh_ok and report.states[c.key].converge == PASSED
+    ]
+    with phase("parity"):
+        for c in todo:
+            pair = {
+                "fresh": run.containers[cfg.topology.key(FRESH, c.host)],
+                "upgrade": run.containers[c.key],
+            }
+            events = [e for e in report.events if e.host == c.host]
+            pair_keys = (("fresh", cfg.topology.key(FRESH, c.host)), ("upgrade", c.key))
+            try:
+                result = compare(engine, pair, cfg.parity, events, c.baseline)
+            except TdiError as exc:  # a capture that failed: this comparison failed
+                log.error("parity %s: %s", c.key, exc)
+                c.error = str(exc)
+                continue
+            seconds = result.capture_seconds
+            c.result = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
+            log.info("parity %s: %s, %d differences", c.key, c.status, len(c.differences))
+    for c in report.comparisons:
+        junit.add_comparison(junit_file, c)
 
 
-def _compare_all(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
-    if report.states["fresh"].converge != PASSED:
-        return
-    fresh = run.containers["fresh"]
-    if report.states["upgrade"].converge == PASSED:
-        with phase("parity"):
-            pair = {"fresh": fresh, "upgrade": run.containers["upgrade"]}
-            result = compare(engine, pair, cfg.parity, report.events, report.baseline)
-        report.parity_result = result
-        junit.add_parity(junit_file, result)
-        log.info(
-            "parity: %s, %d differences (capture: %s s)",
-            report.parity,
-            len(result.differences),
-            result.capture_seconds,
-        )
-    for link in report.links:
-        if report.states[link.state].converge != PASSED:
-            continue
-        pair = {"fresh": fresh, "upgrade": run.containers[link.state]}
-        link.parity_result = compare(engine, pair, cfg.parity, report.events, link.baseline)
-        junit.add_parity(junit_file, link.parity_result, name=f"tdi.parity.{link.state}")
-        log.info(
-            "parity %s: %s, %d differences",
-            link.state,
-            link.parity,
-            len(link.parity_result.differences),
-        )
-
-
-def load_baseline(engine: Engine, run: Run, report: Report) -> None:
-    """The baseline records the upgrade image carries, for three-way kinds."""
-    report.baseline = read_baseline(engine, run.containers["upgrade"], run.workdir)
-    for link in report.links:
-        link.baseline = read_baseline(
-            engine, run.containers[link.state], run.workdir, f"baseline-state.{link.state}.json"
-        )
-    if report.baseline.state is None:
-        log.info(
-            "upgrade image %s carries no baseline state: drift kinds are two-way",
-            run.images["upgrade"],
-        )
-
-
-def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
-    """Check the input, resolve both images and plan the run; starts no test container."""
-    preflight(cfg)
-    run_id = new_id()
-    with phase("images"):
-        base_ref, base = images.resolve_base(engine, cfg)
-        upgrade = snapshot.choose(engine, cfg, base, run_id)
-    states = {"fresh": base_ref, "upgrade": upgrade.image}
-    for i, (ref, _) in enumerate(_links(engine, cfg, upgrade)[1:], start=1):
-        states[f"upgrade-{i}"] = ref
-    run = plan(cfg, states, run_id)
-    report = Report(
-        {s: StateReport(image) for s, image in run.images.items()}, upgrade_source=upgrade.source
-    )
-    report.links = [Link(s, image) for s, image in run.images.items() if s.startswith("upgrade-")]
-    log.info("fresh: %s; upgrade: %s", base_ref, upgrade.source)
-    return run, report
-
-
-def _links(engine: Engine, cfg: Config, upgrade: snapshot.Upgrade) -> list[tuple[str, ImageInfo]]:
-    if cfg.chain <= 1:
-        return []
-    if upgrade.info is None:
-        raise TdiError(
-            f"--chain {cfg.chain} needs a production image (production_image or "
-            f"--production-image); the upgrade state is a {upgrade.source}"
-        )
-    links = snapshot.chain(engine, upgrade.image, upgrade.info, cfg.chain)
-    if len(links) < cfg.chain:
-        log.info("chain: only %d production snapshots found, not %d", len(links), cfg.chain)
-    return links
+def load_baselines(engine: Engine, run: Run, report: Report) -> None:
+    """The baseline records each compared image carries, for three-way kinds."""
+    for c in report.comparisons:
+        name = baseline_name(c.key)
+        c.baseline = read_baseline(engine, run.containers[c.key], run.workdir, name)
+        if c.baseline.state is None:
+            log.info("%s: image %s carries no baseline state: kinds are two-way", c.key, c.image)
 
 
 def junit_path(cfg: Config, run: Run) -> Path:
     return cfg.junit or run.workdir / "junit.xml"
 
 
-def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
-    """Every phase on both states; containers are removed at the end unless ``keep``."""
-    run, report = prepare(engine, cfg)
-    try:
-        with phase("create"):
-            create(engine, run)
-        if keep:  # the record `tdi destroy` and the phase commands use
-            run.save(cfg.root)
-        load_baseline(engine, run, report)
-        converge(cfg, run, report)
-        converge(cfg, run, report, "idempotence")
-        run_verify(cfg, run, report, junit_path(cfg, run))
-        run_parity(engine, cfg, run, report, junit_path(cfg, run))
-    except BaseException:
-        ansible.PROCESSES.terminate()
-        raise
-    finally:
-        if not keep:
-            destroy(engine, run.id)
-    return run, report
-
-
 def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
-    """Converge two fresh hosts the same way; every difference between them is noise."""
-    preflight(cfg, syntax_only=True)
+    """Converge two fresh topologies the same way; every difference between them is noise."""
+    repo = inventory.load(cfg.root, cfg.inventory)
+    preflight(cfg, repo, syntax_only=True)
     with phase("images"):
-        base_ref, _ = images.resolve_base(engine, cfg)
-    run = plan(cfg, {"fresh": base_ref, "fresh-2": base_ref})
-    report = Report({s: StateReport(base_ref) for s in run.images})
-    try:
-        with phase("create"):
-            create(engine, run)
+        fresh = {h: ref for h, (ref, _) in images.resolve_hosts(engine, cfg).items()}
+    run = plan(cfg, {FRESH: fresh, "fresh-2": fresh}, repo)
+    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
+    with lifecycle(engine, cfg, run):
         converge(cfg, run, report)
         converge(cfg, run, report, "idempotence")
-        failed = [s for s, r in report.states.items() if r.converge != PASSED]
+        failed = [k for k, r in report.states.items() if r.converge != PASSED]
         if failed:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")
         with phase("parity"):
-            states = [capture_container(engine, run.containers[s], cfg.parity) for s in run.images]
-    except BaseException:
-        ansible.PROCESSES.terminate()
-        raise
-    finally:
-        destroy(engine, run.id)
-    return diff(states[0], states[1])
+            found: list[Difference] = []
+            for host in cfg.topology.names:
+                one, two = (run.containers[cfg.topology.key(s, host)] for s in (FRESH, "fresh-2"))
+                found += diff(
+                    capture_container(engine, one, cfg.parity),
+                    capture_container(engine, two, cfg.parity),
+                )
+    return found
 
 
 def shells(run: Run) -> Mapping[str, str]:
-    return {state: f"docker exec -it {name} bash" for state, name in run.containers.items()}
+    return {key: f"docker exec -it {name} bash" for key, name in run.containers.items()}

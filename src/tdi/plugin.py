@@ -1,20 +1,25 @@
 """The pytest plugin (entry point ``pytest11``).
 
-Given ``--tdi-host STATE=URL`` options (tdi passes them), it provides:
+Given ``--tdi-nodes FILE`` (tdi writes it: every node's key, side, host, Testinfra URL and
+groups, and every comparison), it provides:
 
-- ``host``: Testinfra's host, parametrized over the states, with ids ``[fresh]`` and
-  ``[upgrade]``;
-- ``fresh_host`` and ``upgrade_host``: one state each, not parametrized;
-- ``baseline_state``: the state captured when the production snapshot was made
-  (a ``tdi.state.State``), from ``--tdi-baseline-state FILE``;
-- ``same_on_both``: run one command on both hosts and assert the outputs are equal.
+- ``host``: Testinfra's host, parametrized over the nodes, ids ``[fresh]``/``[upgrade]``
+  or ``[fresh/db]``/``[upgrade/db]`` with several hosts. A module-level
+  ``testinfra_hosts = ["ansible://GROUP"]`` (or host names, or globs) chooses the hosts,
+  as in Testinfra;
+- ``fresh_host`` and ``upgrade_host``: both sides of one comparison (fresh against the
+  upgrade, or an older link), ids ``[upgrade]`` or ``[upgrade/db]``;
+- ``same_on_both``: runs one command on both sides of a comparison and fails when the
+  outputs differ. A test on a comparison counts once, under parity, not per side;
+- ``baseline_state``: the state captured when the production snapshot was made.
 
-Without ``--tdi-host``, ``host`` is Testinfra's own and the other fixtures skip.
+Without ``--tdi-nodes``, ``host`` is Testinfra's own and the other fixtures skip.
 """
 
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import json
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -25,60 +30,81 @@ import testinfra
 
 from tdi.state.capture import State
 
-STATE_PARAM = "tdi_state"
-PLUGIN_NAME = "tdi-state-hosts"
+NODE_PARAM, PAIR_PARAM = "tdi_node", "tdi_pair"
+PLUGIN_NAME = "tdi-nodes"
 RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tdi")
-    group.addoption(
-        "--tdi-host",
-        action="append",
-        default=[],
-        metavar="STATE=URL",
-        help="a state to test and the Testinfra host URL that reaches it",
-    )
-    group.addoption("--tdi-results", metavar="FILE", help="write per-state counts as JSON")
-    group.addoption(
-        "--tdi-baseline-state", metavar="FILE", help="the baseline state, for baseline_state"
-    )
+    group.addoption("--tdi-nodes", metavar="FILE", help="the nodes and comparisons, as JSON")
+    group.addoption("--tdi-results", metavar="FILE", help="write counts per node as JSON")
 
 
-def _hosts(config: pytest.Config) -> dict[str, str]:
-    pairs = [item.partition("=") for item in config.getoption("--tdi-host")]
-    return {state: url for state, _, url in pairs}
+def selected(entries: list[str], nodes: list[dict[str, Any]], where: str) -> set[str]:
+    """The hosts ``testinfra_hosts`` names: groups or host names (globs), ``ansible://``
+    prefixes and ``?options`` dropped. An entry that matches nothing is an error."""
+    chosen: set[str] = set()
+    for entry in entries:
+        pattern = entry.split("://", 1)[-1].split("?", 1)[0] or "all"
+        hits = {
+            n["host"]
+            for n in nodes
+            if fnmatch.fnmatchcase(n["host"], pattern)
+            or any(fnmatch.fnmatchcase(g, pattern) for g in n["groups"])
+        }
+        if not hits:
+            hosts = sorted({n["host"] for n in nodes})
+            groups = sorted({g for n in nodes for g in n["groups"]})
+            raise pytest.UsageError(
+                f"{where}: testinfra_hosts entry '{entry}' matches no host (hosts: "
+                f"{', '.join(hosts)}; groups: {', '.join(groups)})"
+            )
+        chosen |= hits
+    return chosen
 
 
-class StateHosts:
+class Nodes:
     """Registered during configure, after Testinfra, so that its ``host`` fixture wins."""
 
-    def __init__(self, hosts: dict[str, str], results: str | None, baseline: str | None) -> None:
-        self.hosts = hosts
+    def __init__(self, data: dict[str, Any], results: str | None) -> None:
+        self.nodes: list[dict[str, Any]] = data["nodes"]
+        self.pairs: list[dict[str, Any]] = data["comparisons"]
         self.results_path = results
-        self.baseline_path = baseline
-        # One outcome per test, the worst of its phases: setup, call, teardown.
-        self.outcomes: dict[str, tuple[list[str], str]] = {}
+        # One outcome per test, the worst of its phases, and its first failure line.
+        self.outcomes: dict[str, tuple[str, str, str]] = {}  # nodeid -> bucket, key, outcome
+        self.messages: dict[str, str] = {}
 
-    def host_of(self, state: str) -> Any:
-        if state not in self.hosts:
-            pytest.skip(f"state {state} is not under test (its converge failed?)")
-        return testinfra.get_host(self.hosts[state])
+    def host_of(self, key: str) -> Any:
+        url = next((n["url"] for n in self.nodes if n["key"] == key), None)
+        if url is None:
+            pytest.skip(f"{key} is not under test (its converge failed?)")
+        return testinfra.get_host(url)
 
     @pytest.fixture(scope="module")
-    def tdi_state(self, request: pytest.FixtureRequest) -> str:
-        """The name of the state under test: fresh or upgrade."""
+    def tdi_node(self, request: pytest.FixtureRequest) -> str:
+        """The key of the node under test: fresh, upgrade, or SIDE/HOST."""
         return str(request.param)
 
     @pytest.fixture(scope="module")
-    def host(self, tdi_state: str) -> Any:
-        """Testinfra's host, connected to the container of ``tdi_state``."""
-        return self.host_of(tdi_state)
+    def host(self, tdi_node: str) -> Any:
+        """Testinfra's host, connected to the container of ``tdi_node``."""
+        return self.host_of(tdi_node)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if STATE_PARAM in metafunc.fixturenames:
-            states = list(self.hosts)
-            metafunc.parametrize(STATE_PARAM, states, ids=states, indirect=True, scope="module")
+        entries = getattr(metafunc.module, "testinfra_hosts", None)
+        hosts = (
+            selected(list(entries), self.nodes, metafunc.module.__file__)
+            if entries is not None
+            else {n["host"] for n in self.nodes}
+        )
+        if NODE_PARAM in metafunc.fixturenames:
+            keys = [n["key"] for n in self.nodes if n["host"] in hosts]
+            metafunc.parametrize(NODE_PARAM, keys, ids=keys, indirect=True, scope="module")
+        if PAIR_PARAM in metafunc.fixturenames:
+            pairs = [p for p in self.pairs if p["host"] in hosts]
+            ids = [p["key"] for p in pairs]
+            metafunc.parametrize(PAIR_PARAM, pairs, ids=ids, indirect=True, scope="module")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -87,56 +113,78 @@ class StateHosts:
         report = yield
         if report.when == "call" or not report.passed:
             outcome = report.outcome if report.when == "call" or report.failed else "skipped"
-            # A test that names no state (no host fixture) checks every state.
-            states = _states_of(item) or list(self.hosts)
-            _, before = self.outcomes.get(item.nodeid, (states, "passed"))
-            worst = max(before, outcome, key=RANK.__getitem__)
-            self.outcomes[item.nodeid] = (states, worst)
+            bucket, key = _owner(item)
+            before = self.outcomes.get(item.nodeid, (bucket, key, "passed"))[2]
+            self.outcomes[item.nodeid] = (bucket, key, max(before, outcome, key=RANK.__getitem__))
+            if report.failed and item.nodeid not in self.messages:
+                self.messages[item.nodeid] = _first_line(report)
         return report
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        counts = {s: {"passed": 0, "failed": 0, "skipped": 0} for s in self.hosts}
-        for states, outcome in self.outcomes.values():
-            for state in states:
-                if state in counts:
-                    counts[state][outcome] += 1
+        counts: dict[str, dict[str, dict[str, Any]]] = {"nodes": {}, "comparisons": {}}
+        for nodeid, (bucket, key, outcome) in self.outcomes.items():
+            keys = [key] if key else [n["key"] for n in self.nodes]
+            for one in keys:
+                entry = counts[bucket].setdefault(
+                    one, {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
+                )
+                entry[outcome] += 1
+                if outcome == "failed":
+                    entry["failures"].append({"id": nodeid, "message": self.messages[nodeid]})
         if self.results_path:
             Path(self.results_path).write_text(json.dumps(counts), encoding="utf-8")
 
 
-def _states_of(item: pytest.Item) -> list[str]:
-    """The states a test ran against: its ``host`` parameter, or the fixtures it used."""
-    callspec = getattr(item, "callspec", None)
-    if callspec and STATE_PARAM in callspec.params:
-        return [str(callspec.params[STATE_PARAM])]
-    names = getattr(item, "fixturenames", ())
-    return [s for s in ("fresh", "upgrade") if f"{s}_host" in names]
+def _owner(item: pytest.Item) -> tuple[str, str]:
+    """Whose test this is: a node's (``host``), a comparison's, or every node's ("")."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if NODE_PARAM in params:
+        return "nodes", str(params[NODE_PARAM])
+    if PAIR_PARAM in params:
+        return "comparisons", str(params[PAIR_PARAM]["key"])
+    return "nodes", ""
 
 
-def _active(request: pytest.FixtureRequest) -> StateHosts:
+def _first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = getattr(crash, "message", None) or report.longreprtext or report.outcome
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return (lines[0] if lines else "failed")[:300]
+
+
+def _active(request: pytest.FixtureRequest) -> Nodes:
     plugin = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
     if plugin is None:
         pytest.skip("needs tdi: run by `tdi test` or `tdi verify`")
-    assert isinstance(plugin, StateHosts)
+    assert isinstance(plugin, Nodes)
     return plugin
 
 
 @pytest.fixture(scope="module")
-def fresh_host(request: pytest.FixtureRequest) -> Any:
-    """The fresh state's host (a new server)."""
-    return _active(request).host_of("fresh")
+def tdi_pair(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The comparison under test: its key, host, the keys of both sides, its baseline."""
+    _active(request)
+    return dict(request.param)
 
 
 @pytest.fixture(scope="module")
-def upgrade_host(request: pytest.FixtureRequest) -> Any:
-    """The upgrade state's host (an existing server, upgraded)."""
-    return _active(request).host_of("upgrade")
+def fresh_host(request: pytest.FixtureRequest, tdi_pair: dict[str, str]) -> Any:
+    """The fresh side of the comparison under test (a new server)."""
+    return _active(request).host_of(tdi_pair["fresh"])
+
+
+@pytest.fixture(scope="module")
+def upgrade_host(request: pytest.FixtureRequest, tdi_pair: dict[str, str]) -> Any:
+    """The other side of the comparison under test (an existing server, upgraded)."""
+    return _active(request).host_of(tdi_pair["other"])
 
 
 @pytest.fixture(scope="session")
 def baseline_state(request: pytest.FixtureRequest) -> State:
-    """What the production snapshot held when it was made (a tdi.state.State)."""
-    path = _active(request).baseline_path
+    """What the upgrade image held when it was made (a tdi.state.State): the first
+    comparison's."""
+    pairs = _active(request).pairs
+    path = pairs[0].get("baseline") if pairs else None
     if not path or not Path(path).exists():
         pytest.skip("the upgrade image carries no baseline state")
     return State.from_json(Path(path).read_text(encoding="utf-8"))
@@ -144,7 +192,7 @@ def baseline_state(request: pytest.FixtureRequest) -> State:
 
 @pytest.fixture
 def same_on_both(fresh_host: Any, upgrade_host: Any) -> Callable[[str], str]:
-    """``same_on_both(cmd)`` runs ``cmd`` on both hosts and asserts equal output."""
+    """``same_on_both(cmd)`` runs ``cmd`` on both sides and asserts equal output."""
 
     def check(command: str) -> str:
         fresh = fresh_host.check_output(command)
@@ -160,9 +208,8 @@ def same_on_both(fresh_host: Any, upgrade_host: Any) -> Callable[[str], str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    hosts = _hosts(config)
-    if hosts:
-        plugin = StateHosts(
-            hosts, config.getoption("--tdi-results"), config.getoption("--tdi-baseline-state")
-        )
+    path = config.getoption("--tdi-nodes")
+    if path:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        plugin = Nodes(data, config.getoption("--tdi-results"))
         config.pluginmanager.register(plugin, PLUGIN_NAME)

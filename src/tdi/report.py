@@ -1,9 +1,14 @@
-"""The run report: per-state phase results and parity, as JSON, terminal text and Markdown."""
+"""The run report: per-node phase results and one list of comparisons, as JSON, terminal
+text and Markdown.
+
+A *comparison* is fresh against one other side, on one host: the upgrade first, then each
+older link of a chain. Everything that shows parity iterates that one list.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +19,13 @@ from tdi.state.diff import Difference
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 PHASES = ("converge", "idempotence", "verify")
+ICON = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️"}
 
 
 @dataclass
 class StateReport:
+    """One node's phases: a host on a side."""
+
     image: str
     converge: str = SKIPPED
     idempotence: str = SKIPPED
@@ -25,6 +33,11 @@ class StateReport:
     changed_tasks: list[str] = field(default_factory=list)
     tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0})
     error: str = ""
+    failures: list[dict[str, str]] = field(default_factory=list)  # failing tests: id, message
+
+    @property
+    def passed(self) -> bool:
+        return all(getattr(self, p) == PASSED for p in PHASES)
 
     @property
     def tests_summary(self) -> str:
@@ -38,83 +51,101 @@ class StateReport:
             "verify": self.verify,
             "changed_tasks": list(self.changed_tasks),
             "tests": {"passed": self.tests.get("passed", 0), "failed": self.tests.get("failed", 0)},
+            "failures": list(self.failures),
             "error": self.error,
         }
 
 
-def parity_status(result: ParityResult | None) -> str:
-    if result is None:
-        return SKIPPED
-    return PASSED if result.passed else FAILED
+def worst(statuses: Iterable[str]) -> str:
+    found = set(statuses)
+    return FAILED if FAILED in found else SKIPPED if SKIPPED in found or not found else PASSED
 
 
 @dataclass
-class Link:
-    """An older production snapshot in an upgrade chain (--chain), upgraded and compared."""
+class Comparison:
+    """Fresh against ``side`` on ``host``; ``key`` is the compared node's key."""
 
-    state: str  # its state name: upgrade-1, upgrade-2, ...
+    side: str
+    host: str
+    key: str
     image: str
-    parity_result: ParityResult | None = None
     baseline: Baseline = field(default_factory=Baseline)
+    result: ParityResult | None = None
+    error: str = ""  # why it could not run, when it could not
+    # Parity checks written as tests (same_on_both): they count here, once.
+    tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0})
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def parity(self) -> str:
-        return parity_status(self.parity_result)
+    def status(self) -> str:
+        if self.error or self.tests.get("failed"):
+            return FAILED
+        if self.result is None:
+            return SKIPPED
+        return PASSED if self.result.passed else FAILED
+
+    @property
+    def differences(self) -> list[Difference]:
+        return self.result.differences if self.result else []
+
+    def difference_dicts(self) -> list[dict[str, Any]]:
+        return [{**d.to_dict(), "side": self.side, "host": self.host} for d in self.differences]
+
+    def to_dict(self) -> dict[str, Any]:
+        pr = self.result
+        return {
+            "side": self.side,
+            "host": self.host,
+            "image": self.image,
+            "result": self.status,
+            "kinds": ("three-way" if pr.three_way else "two-way") if pr else "",
+            "differences": self.difference_dicts(),
+            "expired_allow": list(pr.expired) if pr else [],
+            "warnings": list(pr.warnings) if pr else [],
+            "capture_seconds": dict(pr.capture_seconds) if pr else {},
+            "tests": dict(self.tests),
+            "error": self.error,
+        }
 
 
 @dataclass
 class Report:
-    states: dict[str, StateReport]
+    states: dict[str, StateReport]  # node key -> its phases
+    comparisons: list[Comparison] = field(default_factory=list)
     upgrade_source: str = ""
-    parity_result: ParityResult | None = None
-    # Inputs to parity, not part of the JSON.
-    events: list[TaskEvent] = field(default_factory=list)
-    baseline: Baseline = field(default_factory=Baseline)
-    links: list[Link] = field(default_factory=list)
-    parity_error: str = ""  # why parity could not run, when it could not
+    events: list[TaskEvent] = field(default_factory=list)  # input to attribution
 
     @property
     def parity(self) -> str:
-        return FAILED if self.parity_error else parity_status(self.parity_result)
+        return worst(c.status for c in self.comparisons)
 
     @property
     def differences(self) -> list[Difference]:
-        return self.parity_result.differences if self.parity_result else []
+        return [d for c in self.comparisons for d in c.differences]
 
     @property
     def result(self) -> str:
-        phases_ok = all(getattr(s, p) == PASSED for s in self.states.values() for p in PHASES)
-        links_ok = all(link.parity == PASSED for link in self.links)
-        return PASSED if phases_ok and links_ok and self.parity == PASSED else FAILED
+        phases_ok = all(s.passed for s in self.states.values())
+        return PASSED if phases_ok and self.parity == PASSED else FAILED
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+        each = [c.to_dict() for c in self.comparisons]
+        done = [d for d in each if d["kinds"]]
+        kinds = {d["kinds"] for d in done}
+        return {
             "result": self.result,
             "upgrade_source": self.upgrade_source,
             "states": {name: s.to_dict() for name, s in self.states.items()},
-            "parity": {**_parity_dict(self.parity, self.parity_result), "error": self.parity_error},
-        }
-        if self.links:
-            chain = [("upgrade", self.states["upgrade"].image, self.parity_result)]
-            chain += [(k.state, k.image, k.parity_result) for k in self.links]
-            data["chain"] = [
-                self._link_dict(i, state, image, pr) for i, (state, image, pr) in enumerate(chain)
-            ]
-        return data
-
-    def _link_dict(
-        self, index: int, state: str, image: str, pr: ParityResult | None
-    ) -> dict[str, Any]:
-        entry = self.states[state]
-        parity = parity_status(pr)
-        ok = parity == PASSED and all(getattr(entry, p) == PASSED for p in PHASES)
-        return {
-            "link": index,
-            "state": state,
-            "image": image,
-            "result": PASSED if ok else FAILED,
-            **{p: getattr(entry, p) for p in PHASES},
-            "parity": _parity_dict(parity, pr),
+            "parity": {
+                "result": self.parity,
+                "kinds": kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else ""),
+                "differences": [x for d in each for x in d["differences"]],
+                "expired_allow": sorted({m for d in done for m in d["expired_allow"]}),
+                "warnings": [m for d in done for m in d["warnings"]],
+                "capture_seconds": {k: v for d in done for k, v in d["capture_seconds"].items()},
+                "error": "; ".join(f"{c.key}: {c.error}" for c in self.comparisons if c.error),
+            },
+            "comparisons": each,
         }
 
     def write(self, path: Path) -> None:
@@ -122,53 +153,51 @@ class Report:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     def lines(self) -> list[str]:
-        """The terminal summary: one line per state, then differences grouped by heading."""
+        """The terminal summary: a line per node, its failures, then parity per comparison."""
+        width = max([8, *(len(k) for k in self.states)])
         out = []
         for name, s in self.states.items():
             out.append(
-                f"{name:8} converge {s.converge:7} idempotence {s.idempotence:7} "
+                f"{name:{width}} converge {s.converge:7} idempotence {s.idempotence:7} "
                 f"verify {s.verify:7} ({s.tests_summary})"
             )
+            pad = " " * width
             if s.error:
-                out.append(f"{'':8} {s.error}")
+                out.append(f"{pad} {s.error}")
             if s.idempotence == FAILED:
-                out.extend(f"{'':8} not idempotent: {task}" for task in s.changed_tasks)
+                out.extend(f"{pad} not idempotent: {task}" for task in s.changed_tasks)
+            out.extend(f"{pad} FAILED {f['id']}: {f['message']}" for f in s.failures)
         out.extend(self.parity_lines())
         out.append(f"result   {self.result}")
         return out
 
     def parity_lines(self) -> list[str]:
-        """The parity part of the terminal summary, chain links included."""
+        """The parity part of the terminal summary: each comparison, grouped by heading."""
         out = [f"parity   {self.parity} ({len(self.differences)} differences)"]
-        if self.parity_error:
-            out.append(f"  error: {self.parity_error}")
-        for heading, group in _grouped(self.differences):
-            out.append(f"  {heading}:")
-            out.extend(f"    {_row(d)}" for d in group)
-        if self.parity_result:
-            out.extend(f"  expired: {msg}" for msg in self.parity_result.expired)
-            out.extend(f"  warning: {msg}" for msg in self.parity_result.warnings)
-        for link in self.links:
-            diffs = link.parity_result.differences if link.parity_result else []
-            out.append(
-                f"chain    {link.state} ({link.image}): parity {link.parity} "
-                f"({len(diffs)} differences)"
-            )
-            out.extend(f"    {_row(d)}" for d in diffs)
+        for c in self.comparisons:
+            out.append(f"  {c.key} ({c.image}): {c.status}, {len(c.differences)} differences")
+            if c.error:
+                out.append(f"    error: {c.error}")
+            out.extend(f"    FAILED {f['id']}: {f['message']}" for f in c.failures)
+            for heading, group in _grouped(c.differences):
+                out.append(f"    {heading}:")
+                out.extend(f"      {_row(d)}" for d in group)
+            if c.result:
+                out.extend(f"    expired: {msg}" for msg in c.result.expired)
+                out.extend(f"    warning: {msg}" for msg in c.result.warnings)
         return out
 
     def markdown(self) -> str:
         """A summary for a CI job summary or a pull-request comment."""
-        icon = {PASSED: "✅", FAILED: "❌", SKIPPED: "⏭️"}
-        out = [f"## tdi: {icon[self.result]} {self.result}", ""]
+        out = [f"## tdi: {ICON[self.result]} {self.result}", ""]
         if self.upgrade_source:
             out += [f"Upgrade from: {self.upgrade_source}", ""]
         out += [
-            "| state | converge | idempotence | verify | tests |",
+            "| host | converge | idempotence | verify | tests |",
             "| --- | --- | --- | --- | --- |",
         ]
         for name, s in self.states.items():
-            cells = [f"{icon[getattr(s, p)]} {getattr(s, p)}" for p in PHASES]
+            cells = [f"{ICON[getattr(s, p)]} {getattr(s, p)}" for p in PHASES]
             out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
         for name, s in self.states.items():
             if s.idempotence == FAILED:
@@ -177,31 +206,31 @@ class Report:
                 )
             if s.error:
                 out.append(f"\n**{name}**: {s.error}")
-        out += ["", f"### Parity: {icon[self.parity]} {self.parity}", ""]
-        for heading, group in _grouped(self.differences):
-            out += [
-                f"#### {heading}",
-                "",
-                "| key | kind | fresh | upgrade | tasks |",
-                "| --- | --- | --- | --- | --- |",
-            ]
-            out += [_md_row(d) for d in group]
-            out.append("")
-        if self.parity_result:
-            out += [f"- expired allowlist entry: {m}" for m in self.parity_result.expired]
-            out += [f"- warning: {m}" for m in self.parity_result.warnings]
+            out += [f"\n- ❌ `{f['id']}`: {f['message']}" for f in s.failures]
+        out += ["", f"### Parity: {ICON[self.parity]} {self.parity}", ""]
+        for c in self.comparisons:
+            out += _md_comparison(c)
         return "\n".join(out).rstrip() + "\n"
 
 
-def _parity_dict(result: str, pr: ParityResult | None) -> dict[str, Any]:
-    return {
-        "result": result,
-        "differences": [d.to_dict() for d in pr.differences] if pr else [],
-        "expired_allow": list(pr.expired) if pr else [],
-        "warnings": list(pr.warnings) if pr else [],
-        "kinds": ("three-way" if pr.three_way else "two-way") if pr else "",
-        "capture_seconds": dict(pr.capture_seconds) if pr else {},
-    }
+def _md_comparison(c: Comparison) -> list[str]:
+    out = [f"#### {c.key}: {ICON[c.status]} {c.status} ({len(c.differences)} differences)", ""]
+    if c.error:
+        out += [f"Error: {c.error}", ""]
+    out += [f"- ❌ `{f['id']}`: {f['message']}" for f in c.failures]
+    for heading, group in _grouped(c.differences):
+        out += [
+            f"**{heading}**",
+            "",
+            "| key | kind | fresh | upgrade | tasks |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        out += [_md_row(d) for d in group]
+        out.append("")
+    if c.result:
+        out += [f"- expired allowlist entry: {m}" for m in c.result.expired]
+        out += [f"- warning: {m}" for m in c.result.warnings]
+    return [*out, ""]
 
 
 def _grouped(differences: list[Difference]) -> Iterator[tuple[str, list[Difference]]]:

@@ -1,4 +1,5 @@
-"""A run: its id, work directory, containers, and the record that phase commands share."""
+"""A run: its id, work directory, nodes (a container per side and host), their networks,
+and the record that phase commands share."""
 
 from __future__ import annotations
 
@@ -6,20 +7,38 @@ import json
 import logging
 import secrets
 import signal
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from tdi.ansible import write_inventory
+from tdi import boot, inventory
+from tdi.ansible import PROCESSES
 from tdi.config import Config
-from tdi.engine import RUN_LABEL, STATE_LABEL, Engine
+from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
 from tdi.errors import TdiError
+from tdi.inventory import RepoInventory
 
 log = logging.getLogger(__name__)
 
-STATES = ("fresh", "upgrade")
+T = TypeVar("T")
+R = TypeVar("R")
 WORK_DIR = ".tdi"
 CURRENT = "current.json"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One host on one side: one container."""
+
+    key: str  # SIDE, or SIDE/HOST with `hosts:`
+    side: str
+    host: str
+    image: str
+    container: str
 
 
 @dataclass(frozen=True)
@@ -28,18 +47,35 @@ class Run:
 
     id: str
     workdir: Path
-    images: Mapping[str, str]  # state -> image reference
-    containers: Mapping[str, str]  # state -> container name
+    nodes: Mapping[str, Node]  # key -> node, side by side
 
     @property
-    def inventory(self) -> Path:
-        return self.workdir / "inventory.yml"
+    def images(self) -> dict[str, str]:
+        return {k: n.image for k, n in self.nodes.items()}
 
-    def log(self, state: str, phase: str) -> Path:
-        return self.workdir / f"{state}.{phase}.log"
+    @property
+    def containers(self) -> dict[str, str]:
+        return {k: n.container for k, n in self.nodes.items()}
+
+    @property
+    def sides(self) -> list[str]:
+        return list(dict.fromkeys(n.side for n in self.nodes.values()))
+
+    def on(self, side: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.side == side]
+
+    def inventory(self, side: str) -> Path:
+        return self.workdir / f"inventory.{side}.yml"
+
+    def log(self, side: str, phase: str) -> Path:
+        return self.workdir / f"{side}.{phase}.log"
 
     def save(self, root: Path) -> None:
-        data = {**asdict(self), "workdir": str(self.workdir)}
+        data = {
+            "id": self.id,
+            "workdir": str(self.workdir),
+            "nodes": [asdict(n) for n in self.nodes.values()],
+        }
         (root / WORK_DIR / CURRENT).write_text(json.dumps(data, indent=2), encoding="utf-8")
 
     @classmethod
@@ -48,7 +84,8 @@ class Run:
         if not path.exists():
             raise TdiError(f"{path} does not exist: run `tdi create` first")
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["id"], Path(data["workdir"]), data["images"], data["containers"])
+        nodes = {n["key"]: Node(**n) for n in data["nodes"]}
+        return cls(data["id"], Path(data["workdir"]), nodes)
 
     @staticmethod
     def forget(root: Path) -> None:
@@ -68,29 +105,99 @@ def new_id() -> str:
     return secrets.token_hex(4)
 
 
-def plan(cfg: Config, images: Mapping[str, str], run_id: str | None = None) -> Run:
-    """Name a run's containers and write its inventory; starts nothing."""
+def plan(
+    cfg: Config,
+    images: Mapping[str, Mapping[str, str]],
+    repo: RepoInventory,
+    run_id: str | None = None,
+) -> Run:
+    """Name a run's containers (``images``: side -> host -> image) and write each side's
+    inventory; starts nothing."""
     run_id = run_id or new_id()
     workdir = work_dir(cfg.root) / "runs" / run_id
     workdir.mkdir(parents=True, exist_ok=True)
-    containers = {state: f"tdi-{run_id}-{state}" for state in images}
-    run = Run(run_id, workdir, dict(images), containers)
-    write_inventory(run.inventory, containers, cfg.groups)
+    topo = cfg.topology
+    nodes = {
+        topo.key(side, host): Node(
+            topo.key(side, host), side, host, image, topo.container(run_id, side, host)
+        )
+        for side, per_host in images.items()
+        for host, image in per_host.items()
+    }
+    run = Run(run_id, workdir, nodes)
+    for side in run.sides:
+        containers = {n.host: n.container for n in run.on(side)}
+        inventory.write(run.inventory(side), containers, topo, repo)
     return run
 
 
-def labels(run_id: str, state: str) -> dict[str, str]:
-    return {RUN_LABEL: run_id, STATE_LABEL: state}
+def labels(run_id: str, node: Node) -> dict[str, str]:
+    return {RUN_LABEL: run_id, STATE_LABEL: node.key, SIDE_LABEL: node.side, HOST_LABEL: node.host}
 
 
-def create(engine: Engine, run: Run) -> None:
-    for state, name in run.containers.items():
-        engine.run(run.images[state], name, labels(run.id, state))
-        log.info("create %s: container %s from %s", state, name, run.images[state])
+def network(run_id: str, side: str) -> str:
+    return f"tdi-{run_id}-{side}"
+
+
+def inits(engine: Engine, cfg: Config, run: Run) -> dict[str, str]:
+    """Each node's init, "systemd" or "tini"; checked before any container starts."""
+    found: dict[tuple[str, str], str] = {}
+    out = {}
+    for node in run.nodes.values():
+        settings = cfg.topology.host(node.host).settings
+        if (node.image, settings.init) not in found:
+            found[node.image, settings.init] = boot.init_of(engine, settings, node.image, node.key)
+        out[node.key] = found[node.image, settings.init]
+    return out
+
+
+def create(engine: Engine, cfg: Config, run: Run) -> None:
+    """Start every node, on one network per side, and boot each like a server."""
+    init = inits(engine, cfg, run)
+    cgroups = engine.cgroup_version()
+    for side in run.sides:
+        engine.create_network(network(run.id, side), {RUN_LABEL: run.id, SIDE_LABEL: side})
+    for node in run.nodes.values():
+        identity = ContainerSpec(
+            image=node.image,
+            name=node.container,
+            hostname=cfg.topology.hostname(node.host),
+            network=network(run.id, node.side),
+            labels=labels(run.id, node),
+        )
+        settings = cfg.topology.host(node.host).settings
+        engine.run(boot.spec(init[node.key], settings, cgroups, identity))
+        log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
+    nodes = list(run.nodes.values())
+    in_parallel(nodes, lambda n: boot.ready(engine, n.container, init[n.key], n.key))
+
+
+def in_parallel(items: list[T], work: Callable[[T], R]) -> list[R]:
+    """``work`` on every item at the same time; the first error is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+@contextmanager
+def lifecycle(engine: Engine, cfg: Config, run: Run, keep: bool = False) -> Iterator[Run]:
+    """Create the run's containers; on any exit stop its child processes and, unless
+    ``keep``, remove all it made. The one lifecycle of every command that starts hosts."""
+    try:
+        start = time.monotonic()
+        create(engine, cfg, run)
+        log.info("create done in %.1f s", time.monotonic() - start)
+        yield run
+    except BaseException:
+        PROCESSES.terminate()
+        raise
+    finally:
+        if not keep:
+            destroy(engine, run.id)
 
 
 def destroy(engine: Engine, run_id: str) -> int:
-    """Remove every container labelled with ``run_id``; returns how many.
+    """Remove every container and network labelled with ``run_id``; returns how many
+    containers.
 
     SIGINT and SIGTERM wait until it is done: a second Ctrl-C must not leave half of them.
     """
@@ -99,6 +206,7 @@ def destroy(engine: Engine, run_id: str) -> int:
     try:
         names = engine.containers(run_id)
         engine.remove(names)
+        engine.remove_networks(engine.networks(run_id))
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     return len(names)

@@ -1,4 +1,4 @@
-"""Run the Testinfra tests once per state, in one pytest process, with state-named ids."""
+"""Run the Testinfra tests on every node, in one pytest process, with node-named ids."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tdi import inventory
 from tdi.ansible import PROCESSES, child_environment
+from tdi.config import Config
 from tdi.errors import VerifyError
-from tdi.parity import BASELINE_FILE
+from tdi.inventory import RepoInventory
+from tdi.parity import baseline_name
+from tdi.report import Comparison
+from tdi.run import Node, Run
+from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
 
@@ -32,46 +40,170 @@ def check_tests(tests: Path) -> None:
         raise VerifyError(f"tests directory {tests} has no tests (no test_*.py or *_test.py)")
 
 
-def run(
-    root: Path, tests: Path, containers: Mapping[str, str], workdir: Path, junit: Path
-) -> dict[str, Counts]:
-    """Run the tests against ``containers`` (state -> name); returns counts per state."""
-    results = workdir / "verify.results.json"
-    results.unlink(missing_ok=True)
+@dataclass
+class Outcome:
+    """What the plugin wrote: counts and failures per node and per comparison."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self, key: str, comparison: bool = False) -> tuple[Counts, list[dict[str, str]]]:
+        entry = self.results.get("comparisons" if comparison else "nodes", {}).get(key, {})
+        tests = {"passed": entry.get("passed", 0), "failed": entry.get("failed", 0)}
+        return tests, list(entry.get("failures", []))
+
+
+def _groups(cfg: Config, repo: RepoInventory) -> dict[str, list[str]]:
+    """Each host's groups, with every group above them and "all", as the inventory has."""
+    parents: dict[str, set[str]] = {}
+    for group, children in repo.children.items():
+        for child in children:
+            parents.setdefault(child, set()).add(group)
+    out = {}
+    for host, own in inventory.host_groups(cfg.topology, repo).items():
+        found, todo = set(own), list(own)
+        while todo:
+            for parent in parents.get(todo.pop(), ()):
+                if parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        out[host] = sorted(found | {"all"})
+    return out
+
+
+def nodes_file(
+    path: Path,
+    cfg: Config,
+    repo: RepoInventory,
+    nodes: Sequence[Node],
+    comparisons: Sequence[Comparison],
+    workdir: Path,
+) -> Path:
+    """The plugin's input: every node under test, and every comparison both of whose
+    sides are."""
+    groups = _groups(cfg, repo)
+    keys = {n.key for n in nodes}
+    data = {
+        "nodes": [
+            {
+                "key": n.key,
+                "side": n.side,
+                "host": n.host,
+                "url": f"docker://{n.container}",
+                "groups": groups[n.host],
+            }
+            for n in nodes
+        ],
+        "comparisons": [
+            {
+                "key": c.key,
+                "host": c.host,
+                "fresh": cfg.topology.key(FRESH, c.host),
+                "other": c.key,
+                "baseline": str(workdir / baseline_name(c.key)),
+            }
+            for c in comparisons
+            if c.key in keys and cfg.topology.key(FRESH, c.host) in keys
+        ],
+    }
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
     # tdi's own ini, so that the repo's pytest settings for tdi's unit tests do not apply.
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
-    argv = [
+    return [
         sys.executable,
         "-m",
         "pytest",
         "-c",
         str(ini),
         "--rootdir",
-        str(root),
+        str(cfg.root),
         "-p",
         "no:cacheprovider",
+        f"--tdi-nodes={nodes}",
+        *extra,
+        str(cfg.tests),
+    ]
+
+
+def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
+    """Collect the tests against the planned nodes, before any container starts: a test
+    file that does not import, or a ``testinfra_hosts`` that matches no host, is bad input."""
+    planned = [
+        Node(cfg.topology.key(side, h), side, h, "none", "none")
+        for side in (FRESH, UPGRADE)
+        for h in cfg.topology.names
+    ]
+    comparisons = [Comparison(n.side, n.host, n.key, "none") for n in planned if n.side != FRESH]
+    nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp)
+    proc = subprocess.run(
+        _argv(cfg, nodes, tmp, "--collect-only", "-q"),
+        cwd=cfg.root,
+        env=child_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode == 5:
+        raise VerifyError(f"pytest collected no tests in {cfg.tests}")
+    if proc.returncode != 0:
+        raise VerifyError(
+            f"the tests in {cfg.rel(cfg.tests)} do not collect: {_why(proc.stdout + proc.stderr)}"
+        )
+
+
+def _why(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for prefix in ("ERROR: ", "E   ", "ERROR "):
+        found = [ln for ln in lines if ln.startswith(prefix)]
+        if found:
+            return (
+                found[-1].removeprefix(prefix).strip()
+                if prefix != "E   "
+                else " ".join(ln.removeprefix("E").strip() for ln in found[-2:])
+            )
+    return lines[-1] if lines else "no output"
+
+
+def run(
+    cfg: Config,
+    run: Run,
+    nodes: Sequence[Node],
+    comparisons: Sequence[Comparison],
+    junit: Path,
+) -> Outcome:
+    """Run the tests against ``nodes`` (and the comparisons between them), in one pytest."""
+    results = run.workdir / "verify.results.json"
+    results.unlink(missing_ok=True)
+    nodes_path = nodes_file(
+        run.workdir / "nodes.json",
+        cfg,
+        inventory.read(run.inventory(FRESH)),
+        nodes,
+        comparisons,
+        run.workdir,
+    )
+    argv = _argv(
+        cfg,
+        nodes_path,
+        run.workdir,
         "-q",
         "-rfE",
         f"--junitxml={junit}",
         f"--tdi-results={results}",
-        str(tests),
-    ]
-    for state, name in containers.items():
-        argv.append(f"--tdi-host={state}=docker://{name}")
-    baseline = workdir / BASELINE_FILE
-    if baseline.exists():
-        argv.append(f"--tdi-baseline-state={baseline}")
-    log_path = workdir / "verify.log"
+    )
+    log_path = run.workdir / "verify.log"
     with log_path.open("wb") as out:
         code = PROCESSES.run(
-            argv, cwd=root, env=child_environment(), stdout=out, stderr=subprocess.STDOUT
+            argv, cwd=cfg.root, env=child_environment(), stdout=out, stderr=subprocess.STDOUT
         )
     if code == 5:
-        raise VerifyError(f"pytest collected no tests in {tests}; see {log_path}")
+        raise VerifyError(f"pytest collected no tests in {cfg.tests}; see {log_path}")
     if code not in (0, 1) or not results.exists():
         raise VerifyError(
-            f"pytest could not run the tests in {tests} (exit {code}); see {log_path}"
+            f"pytest could not run the tests in {cfg.tests} (exit {code}); see {log_path}"
         )
-    counts: dict[str, Counts] = json.loads(results.read_text(encoding="utf-8"))
-    return counts
+    return Outcome(json.loads(results.read_text(encoding="utf-8")))

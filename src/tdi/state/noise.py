@@ -59,6 +59,8 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "*.dpkg-bak",
     "*.ucf-old",
     "*.ucf-dist",
+    # Written by timers on their own schedule when systemd is init, not by a converge.
+    "/var/lib/logrotate/status",  # logrotate.timer: when each log was last rotated
     # Bytecode embeds the source file's mtime.
     "*.pyc",
     "*/__pycache__",

@@ -10,8 +10,10 @@ a glob that matches a directory prunes it. ``*`` also matches ``/``.
 
 Output (one line): ``{"format": 1, "files", "packages", "users", "groups", "ports",
 "services"}``, each a mapping from a key to a flat record; see the ``collect_*``
-functions. On failure it prints ``{"error": <traceback>}`` to stdout and exits 1, so
-the caller learns why even when it reads only stdout.
+functions. Services come from systemd when it is PID 1 (``systemd_services``), else
+from the init scripts in /etc/init.d (``sysv_services``). On failure it prints
+``{"error": <traceback>}`` to stdout and exits 1, so the caller learns why even when it
+reads only stdout.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ SOCKET_TABLES = (
     ("udp", "udp", "07"),
     ("udp", "udp6", "07"),
 )
+# Docker's embedded DNS resolver listens on random ports of this address in every container
+# on a user-defined network; dockerd owns it, not the host under test.
+DOCKER_DNS = ("127.0.0.11",)
 # crontab(1) heads each user crontab with the time it ran and its temp file name.
 CRONTAB_DIR = "/var/spool/cron/crontabs"
 CRONTAB_HEADER = re.compile(
@@ -49,6 +54,9 @@ CRONTAB_HEADER = re.compile(
 )
 # Helpers of sysvinit itself, not services.
 NOT_SERVICES = frozenset({"README", "skeleton", "rc", "rcS", "rc.local"})
+# Output for parsing: no header, footer, pager, status bullet or shortened names.
+SYSTEMCTL = ("systemctl", "--no-legend", "--no-pager", "--plain", "--full")
+SERVICE = ".service"
 
 
 def make_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
@@ -342,8 +350,8 @@ def collect_ports(procs: dict[str, str]) -> dict[str, Any]:
             if len(fields) < 10 or fields[3] != listening:
                 continue
             address, port = fields[1].rsplit(":", 1)
-            if int(port, 16) == 0:
-                continue  # Not bound to a port yet.
+            if int(port, 16) == 0 or decode_address(address) in DOCKER_DNS:
+                continue  # Not bound to a port yet, or not the host's own.
             key = f"{proto}/{int(port, 16)}"
             addresses, inodes = found.setdefault(key, (set(), set()))
             addresses.add(decode_address(address))
@@ -392,7 +400,7 @@ def program_names(procs: dict[str, str]) -> set[str]:
     return names
 
 
-def collect_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]:
+def sysv_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]:
     """Init script -> {enabled, running}.
 
     There is no init system to ask, so ``running`` is a best guess: some process is
@@ -414,6 +422,95 @@ def collect_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]
             is_running = bool({name, name + "d", name[:15], (name + "d")[:15]} & running)
             services[name] = {"enabled": name in enabled, "running": is_running}
     return services
+
+
+def under_systemd() -> bool:
+    """Whether PID 1 is systemd, so that services are systemd's units."""
+    return (read_text("/proc/1/comm") or "").strip() == "systemd"
+
+
+def systemctl(*args: str) -> str:
+    result = subprocess.run(
+        [*SYSTEMCTL, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError("systemctl failed: " + result.stderr.strip())
+    return result.stdout
+
+
+def unit_files() -> dict[str, str]:
+    """Service unit file -> UnitFileState.
+
+    Templates (``getty@.service``) are left out, and so are instances (``getty@tty1``):
+    those count only while loaded, and come from ``loaded_units``.
+    """
+    states: dict[str, str] = {}
+    for line in systemctl("list-unit-files", "--type=service").splitlines():
+        fields = line.split()  # UNIT FILE, STATE and (systemd >= 245) VENDOR PRESET
+        if len(fields) >= 2 and fields[0].endswith(SERVICE) and "@" not in fields[0]:
+            states[fields[0]] = fields[1]
+    return states
+
+
+def loaded_units() -> dict[str, tuple[str, str]]:
+    """Loaded service unit, template instances included -> (LoadState, ActiveState).
+
+    Left out: names that some unit refers to but that have no unit file ("not-found")
+    and that are not active either; they are references, not services.
+    """
+    units: dict[str, tuple[str, str]] = {}
+    for line in systemctl("list-units", "--type=service", "--all").splitlines():
+        fields = line.split(None, 4)  # UNIT LOAD ACTIVE SUB DESCRIPTION
+        if len(fields) < 4 or not fields[0].endswith(SERVICE):
+            continue
+        if fields[1] != "not-found" or fields[2] != "inactive":
+            units[fields[0]] = (fields[1], fields[2])
+    return units
+
+
+def unit_properties(units: list[str]) -> dict[str, dict[str, str]]:
+    """Unit -> its UnitFileState and ActiveState, from one `systemctl show`."""
+    if not units:
+        return {}
+    text = systemctl("show", "--property=UnitFileState,ActiveState", "--", *units)
+    blocks = [block for block in text.split("\n\n") if block.strip()]
+    if len(blocks) != len(units):
+        raise RuntimeError(f"systemctl show gave {len(blocks)} records for {len(units)} units")
+    return {
+        unit: dict(line.partition("=")[::2] for line in blocks[i].splitlines())
+        for i, unit in enumerate(units)
+    }
+
+
+def systemd_services() -> dict[str, Any]:
+    """Service unit (name without ".service") -> {enabled, active}: systemd's own view.
+
+    ``enabled`` is the UnitFileState ("enabled", "disabled", "static", "masked",
+    "generated", "alias", ...; "" if there is no unit file); ``active`` is the
+    ActiveState ("active", "inactive", "failed", ...). Init scripts that systemd wraps
+    show as their generated units. An alias is active as the unit it names; a template
+    instance is listed only while loaded. Three systemctl calls in all.
+    """
+    files = unit_files()
+    loaded = loaded_units()
+    units = sorted(set(files) | set(loaded))
+    # What the two lists leave open: whom an alias names, a loaded instance's file state.
+    props = unit_properties([u for u in units if files.get(u, "alias") == "alias"])
+    services: dict[str, Any] = {}
+    for unit in units:
+        asked = props.get(unit, {})
+        enabled = files.get(unit) or asked.get("UnitFileState", "")
+        active = asked.get("ActiveState") or loaded.get(unit, ("", "inactive"))[1]
+        services[unit[: -len(SERVICE)]] = {"enabled": enabled, "active": active}
+    return services
+
+
+def collect_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]:
+    """Services as systemd sees them when it is PID 1, else /etc/init.d's scripts."""
+    return systemd_services() if under_systemd() else sysv_services(procs, etc)
 
 
 def probe(config: dict[str, Any]) -> dict[str, Any]:

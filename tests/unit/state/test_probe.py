@@ -213,7 +213,11 @@ def test_listening_sockets_of_this_process_are_found() -> None:
     assert ports[udp_key]["addresses"] == ["127.0.0.1"]
 
 
-def test_services_enabled_by_start_links_and_running_by_process_name(tmp_path: Path) -> None:
+def test_services_enabled_by_start_links_and_running_by_process_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probe, "under_systemd", lambda: False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # No systemctl to ask, were it asked.
     init = tmp_path / "init.d"
     init.mkdir()
     for name in ("nginx", "ssh", "cron", "README", "skeleton"):
@@ -231,6 +235,130 @@ def test_services_enabled_by_start_links_and_running_by_process_name(tmp_path: P
         "nginx": {"enabled": True, "running": True},
         "ssh": {"enabled": True, "running": True},
     }
+
+
+# What systemd 252 (Debian 12) prints for the probe's three calls, cut down.
+UNIT_FILES = """\
+apt-daily.service                      static   -
+console-getty.service                  masked   disabled
+dbus-org.freedesktop.hostname1.service alias    -
+getty@.service                         enabled  enabled
+nginx.service                          enabled  enabled
+legacy.service                         generated -
+procps.service                         alias    -
+ssh.service                            disabled enabled
+old.service                            enabled
+"""
+UNITS = """\
+apt-daily.service                    loaded    inactive dead    Daily apt download activities
+auditd.service                       not-found inactive dead    auditd.service
+console-getty.service                masked    inactive dead    console-getty.service
+getty@tty1.service                   loaded    inactive dead    Getty on tty1
+gone.service                         not-found active   running gone.service
+legacy.service                       loaded    failed   failed  LSB: legacy daemon
+nginx.service                        loaded    active   running A high performance web server
+"""
+# `systemctl show` output for each unit the lists leave open, by name.
+SHOWN = {
+    "dbus-org.freedesktop.hostname1.service": "ActiveState=inactive\nUnitFileState=static\n",
+    "getty@tty1.service": "ActiveState=inactive\nUnitFileState=enabled\n",
+    "gone.service": "ActiveState=active\nUnitFileState=\n",
+    "procps.service": "ActiveState=active\nUnitFileState=static\n",
+}
+
+
+def write_fake_systemctl(bindir: Path, shown: dict[str, str], status: int = 0) -> Path:
+    """A systemctl that answers from files in bindir and logs its arguments to ``calls``."""
+    (bindir / "unit-files").write_text(UNIT_FILES)
+    (bindir / "units").write_text(UNITS)
+    (bindir / "shown").mkdir()
+    for unit, text in shown.items():
+        (bindir / "shown" / unit).write_text(text)
+    script = bindir / "systemctl"
+    script.write_text(
+        "#!/bin/sh\n"
+        'here=$(dirname "$0")\n'
+        'echo "$*" >> "$here/calls"\n'
+        f"[ {status} = 0 ] || {{ echo 'Failed to connect to bus' >&2; exit {status}; }}\n"
+        'case "$*" in\n'
+        '  *list-unit-files*) cat "$here/unit-files" ;;\n'
+        '  *list-units*) cat "$here/units" ;;\n'
+        "  *show*)\n"
+        '    while [ "$1" != "--" ]; do shift; done; shift\n'
+        "    sep=\n"
+        '    for unit; do printf "$sep"; sep="\\n"; cat "$here/shown/$unit"; done ;;\n'
+        "esac\n"
+    )
+    script.chmod(0o755)
+    return bindir / "calls"
+
+
+def test_systemd_services_are_unit_file_and_active_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = write_fake_systemctl(tmp_path, SHOWN)
+    put_first_on_path(tmp_path, monkeypatch)
+    assert probe.systemd_services() == {
+        "apt-daily": {"enabled": "static", "active": "inactive"},
+        "console-getty": {"enabled": "masked", "active": "inactive"},
+        # An alias is as active as the unit it names.
+        "dbus-org.freedesktop.hostname1": {"enabled": "alias", "active": "inactive"},
+        "procps": {"enabled": "alias", "active": "active"},
+        # A loaded instance; its template (getty@.service) is left out.
+        "getty@tty1": {"enabled": "enabled", "active": "inactive"},
+        # Deleted but still running; an inactive not-found name (auditd) is left out.
+        "gone": {"enabled": "", "active": "active"},
+        "legacy": {"enabled": "generated", "active": "failed"},
+        "nginx": {"enabled": "enabled", "active": "active"},
+        "ssh": {"enabled": "disabled", "active": "inactive"},  # Not loaded.
+        "old": {"enabled": "enabled", "active": "inactive"},  # systemd < 245: no preset.
+    }
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("--no-legend --no-pager --plain --full ") for line in lines)
+    assert lines[2].endswith(
+        " -- dbus-org.freedesktop.hostname1.service getty@tty1.service gone.service procps.service"
+    )
+
+
+def test_under_systemd_a_wrapped_init_script_is_reported_once_as_its_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "init.d").mkdir()
+    for name in ("legacy", "nginx"):
+        (tmp_path / "init.d" / name).write_text("#!/bin/sh\n")
+        (tmp_path / "init.d" / name).chmod(0o755)
+    write_fake_systemctl(tmp_path, SHOWN)
+    put_first_on_path(tmp_path, monkeypatch)
+    monkeypatch.setattr(probe, "under_systemd", lambda: True)
+    services = probe.collect_services({"999999999": "nginx"}, str(tmp_path))
+    assert services == probe.systemd_services()
+    assert services["legacy"] == {"enabled": "generated", "active": "failed"}
+    assert all(set(record) == {"enabled", "active"} for record in services.values())
+
+
+def test_pid_1_named_systemd_means_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
+    for comm, expected in (("systemd\n", True), ("docker-init\n", False), (None, False)):
+        monkeypatch.setattr(probe, "read_text", lambda path, comm=comm: comm)
+        assert probe.under_systemd() is expected
+
+
+def test_a_failing_systemctl_fails_the_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_fake_systemctl(tmp_path, SHOWN, status=1)
+    put_first_on_path(tmp_path, monkeypatch)
+    with pytest.raises(RuntimeError, match="systemctl failed: Failed to connect to bus"):
+        probe.systemd_services()
+
+
+def test_systemctl_show_must_answer_for_every_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_fake_systemctl(tmp_path, {**SHOWN, "gone.service": ""})
+    put_first_on_path(tmp_path, monkeypatch)
+    with pytest.raises(RuntimeError, match="gave 3 records for 4 units"):
+        probe.systemd_services()
 
 
 def run_probe(config: dict[str, object]) -> subprocess.CompletedProcess[str]:

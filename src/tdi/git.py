@@ -1,0 +1,69 @@
+"""The few questions tdi asks git: commits, merge-bases, and a commit's tree."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import tarfile
+from pathlib import Path
+
+from tdi.errors import BaselineError
+
+log = logging.getLogger(__name__)
+
+
+def git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise BaselineError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")
+    return proc.stdout.strip()
+
+
+def check_repo(root: Path) -> None:
+    """A baseline needs git history: say so plainly where there is none."""
+    try:
+        git(root, "rev-parse", "--git-dir")
+    except BaselineError:
+        raise BaselineError(
+            f"{root} is not a git repository: tdi makes the upgrade state from the playbook "
+            "at an earlier commit; run it in a clone, or pass --production-image"
+        ) from None
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    check_repo(root)
+    try:
+        return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except BaselineError:
+        raise BaselineError(
+            f"unknown baseline ref '{ref}' in {root}: pass a branch, tag or commit that exists"
+        ) from None
+
+
+def merge_base(root: Path, branch: str) -> str:
+    """The merge-base of HEAD and ``branch`` (or origin/``branch``), or one clear error."""
+    check_repo(root)
+    # A CI checkout often has only the remote-tracking branch.
+    for candidate in (branch, f"origin/{branch}"):
+        try:
+            commit = git(root, "merge-base", "HEAD", candidate)
+        except BaselineError:
+            continue
+        log.info(
+            "no --baseline given: using the merge-base of HEAD and %s, %s", candidate, commit[:12]
+        )
+        return commit
+    raise BaselineError(
+        f"no upgrade image: no production image is configured or present, no --baseline was "
+        f"given, and HEAD has no merge-base with '{branch}' in {root}"
+    )
+
+
+def export(root: Path, commit: str, dest: Path) -> None:
+    """The tree at ``commit``, read from git, never from the work tree."""
+    archive = dest.with_suffix(".tar")
+    git(root, "archive", "--format=tar", "-o", str(archive), commit)
+    with tarfile.open(archive) as tar:
+        # "tar", not "data": the tree is the repo's own, and may hold absolute symlinks.
+        tar.extractall(dest, filter="tar")

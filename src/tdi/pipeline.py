@@ -1,0 +1,76 @@
+"""`tdi test`: choose every side's images, then run every phase on every side.
+
+The upgrade side runs the production snapshot set (production.py) when there is one, else
+a baseline snapshot (baseline.py) of the merge-base or ``--baseline``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tdi import baseline, git, images, inventory, phases, production
+from tdi.config import Config
+from tdi.engine import Engine
+from tdi.errors import TdiError
+from tdi.report import Comparison, Report, StateReport
+from tdi.run import Run, lifecycle, new_id, plan
+from tdi.topology import FRESH, UPGRADE
+
+log = logging.getLogger(__name__)
+
+Sides = dict[str, dict[str, str]]  # side -> host -> image reference
+
+
+def upgrade_sides(
+    engine: Engine, cfg: Config, fresh: baseline.Images, run_id: str
+) -> tuple[Sides, str]:
+    """Every side but fresh, and a line saying where the upgrade side comes from."""
+    if cfg.production_image:
+        found = production.current(engine, cfg)
+        if found is not None:
+            links = production.chain(engine, cfg, found)
+            sides = {UPGRADE if i == 0 else f"{UPGRADE}-{i}": link for i, link in enumerate(links)}
+            return sides, f"production image {', '.join(links[0].values())}"
+        log.info("production image %s is not present and cannot be pulled", cfg.production_image)
+    if cfg.chain > 1:
+        raise TdiError(
+            f"--chain {cfg.chain} needs a production image (production_image or "
+            "--production-image); there is none"
+        )
+    ref = cfg.baseline or git.merge_base(cfg.root, cfg.main_branch)
+    tags = baseline.snapshot(engine, cfg, fresh, ref, run_id)
+    commit = git.resolve_commit(cfg.root, ref)
+    return {UPGRADE: tags}, f"snapshot of baseline {ref} ({commit[:12]})"
+
+
+def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
+    """Check the input, resolve every side's images and plan the run; starts no test host."""
+    repo = inventory.load(cfg.root, cfg.inventory)
+    phases.preflight(cfg, repo)
+    run_id = new_id()
+    with phases.phase("images"):
+        fresh = images.resolve_hosts(engine, cfg)
+        sides, source = upgrade_sides(engine, cfg, fresh, run_id)
+    run = plan(cfg, {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **sides}, repo, run_id)
+    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()}, upgrade_source=source)
+    report.comparisons = [
+        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
+    ]
+    bases = ", ".join(dict.fromkeys(ref for ref, _ in fresh.values()))
+    log.info("fresh: %s; upgrade: %s", bases, source)
+    return run, report
+
+
+def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
+    """Every phase on every side; containers are removed at the end unless ``keep``."""
+    run, report = prepare(engine, cfg)
+    if keep:  # the record `tdi destroy` and the phase commands use
+        run.save(cfg.root)
+    junit = phases.junit_path(cfg, run)
+    with lifecycle(engine, cfg, run, keep):
+        phases.load_baselines(engine, run, report)
+        phases.converge(cfg, run, report)
+        phases.converge(cfg, run, report, "idempotence")
+        phases.run_verify(cfg, run, report, junit)
+        phases.run_parity(engine, cfg, run, report, junit)
+    return run, report
