@@ -30,7 +30,17 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-EXAMPLE = ("tdi.yml", "ansible.cfg", "playbooks", "roles", "images", "tests/infra", "molecule")
+EXAMPLE = (
+    "tdi.yml",
+    "ansible.cfg",
+    "playbooks",
+    "roles",
+    "images",
+    "inventory",
+    "tests/infra",
+    "tests/topology",
+    "molecule",
+)
 # Fixed identity and dates: the same example gives the same baseline commit on every
 # invocation, so tdi's snapshot of it is made once and reused across benchmarks.
 GIT_ENV = {
@@ -43,12 +53,13 @@ GIT_ENV = {
 }
 MOLECULE_YML = Path("molecule/default/molecule.yml")
 MOLECULE_PLATFORM = "tdi-molecule-website"
-TOOLS = ("tdi", "molecule")
+# "tdi-topology" is `tdi test --scenario topology`: two hosts per side (lb and web1).
+TOOLS = ("tdi", "molecule", "tdi-topology")
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TDI_PHASE = re.compile(r"\]\s+(\w+) done in ([0-9.]+) s\s*$")
-TDI_CONTAINER = re.compile(r"create \w+: container (tdi-\S+) from ")
-TDI_SNAPSHOT = re.compile(r"((?:making|reusing) snapshot [^\s:]+:[^\s:]+)")
+TDI_CONTAINER = re.compile(r"create \S+: (tdi-\S+) from ")
+TDI_SNAPSHOT = re.compile(r"((?:making|reusing) the (?:baseline )?snapshot[^\n]*)")
 FAILURE = re.compile(r"\b(error|critical|fatal)\b|failed:", re.IGNORECASE)
 MOLECULE_ACTION = re.compile(r"➜ (\w+): (Executing|Executed)\b")
 
@@ -232,22 +243,24 @@ def env(bench: Bench) -> dict[str, str]:
     }
 
 
-def run_tdi(bench: Bench, label: str) -> Sample:
-    slug = label.replace(" ", "-")
-    log, report = bench.out / f"tdi-{slug}.log", bench.out / f"tdi-{slug}.json"
+def run_tdi(bench: Bench, label: str, name: str = "tdi") -> Sample:
+    slug = f"{name}-{label.replace(' ', '-')}"
+    log, report = bench.out / f"{slug}.log", bench.out / f"{slug}.json"
     argv = [tool("tdi"), "test", "--baseline", bench.commit, "--base-image", bench.image]
+    if name == "tdi-topology":
+        argv += ["--scenario", "topology"]
     argv += ["--report", str(report), "--junit", str(bench.out / f"tdi-{slug}.xml")]
     done = run_logged(argv, bench.root, env(bench), log)
     for _, line in done.lines:
         if m := TDI_CONTAINER.search(line):
             bench.containers.add(m.group(1))
-    check("tdi", label, done, log)
+    check(name, label, done, log)
     notes = [m.group(1) for _, ln in done.lines if (m := TDI_SNAPSHOT.search(ln))]
     phases = with_other(tdi_phases(done.lines), done.seconds)
     capture = json.loads(report.read_text(encoding="utf-8"))["parity"]["capture_seconds"]
     seconds = {state: float(value) for state, value in capture.items()}
     note = "; ".join(notes)
-    return Sample("tdi", label, done.seconds, done.maxrss_kib, phases, note, capture=seconds)
+    return Sample(name, label, done.seconds, done.maxrss_kib, phases, note, capture=seconds)
 
 
 def run_molecule(bench: Bench, label: str) -> Sample:
@@ -280,7 +293,7 @@ def measure(bench: Bench, runs: int) -> None:
     def one(name: str, label: str) -> None:
         print(f"bench: {name} {label} ...", file=sys.stderr, flush=True)
         others = len(running() - bench.containers)
-        sample = run_tdi(bench, label) if name == "tdi" else run_molecule(bench, label)
+        sample = run_molecule(bench, label) if name == "molecule" else run_tdi(bench, label, name)
         bench.samples.append(replace(sample, others=others))
         print(f"bench: {name} {label}: {sample.seconds:.1f} s", file=sys.stderr, flush=True)
 
@@ -326,6 +339,7 @@ def figures(bench: Bench, runs: int) -> dict[str, Any]:
             if any(state in s.capture for s in timed)
         },
         "ratio_tdi_over_molecule": round(median["tdi"] / median["molecule"], 3),
+        "ratio_two_hosts_over_one": round(median["tdi-topology"] / median["tdi"], 3),
         "median_phase_seconds": {
             t: {k: round(v, 2) for k, v in p.items()} for t, p in phases.items()
         },
@@ -350,10 +364,13 @@ def render(fig: dict[str, Any]) -> list[str]:
         )
     med, ratio = fig["median_seconds"], fig["ratio_tdi_over_molecule"]
     verdict = "met" if ratio <= 1.0 else f"missed: tdi {100 * (ratio - 1):.0f}% slower"
+    grow = fig["ratio_two_hosts_over_one"]
     out += [
         "",
-        f"median    tdi {med['tdi']:.1f} s, molecule {med['molecule']:.1f} s",
+        f"median    tdi {med['tdi']:.1f} s, molecule {med['molecule']:.1f} s, "
+        f"tdi with 2 hosts per side {med['tdi-topology']:.1f} s",
         f"ratio     tdi/molecule {ratio:.2f} (target <= 1.0: {verdict})",
+        f"ratio     tdi 2 hosts per side / 1 host {grow:.2f} (the topology scenario)",
         "",
         "median phase seconds (tdi: its own `done in` logs; molecule: between its `Executing`",
         "and `Executed` lines, destroy#2 being the final one; other: the rest of the wall time)",

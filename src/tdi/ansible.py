@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import json
 import logging
@@ -132,6 +133,16 @@ def binary(name: str = "ansible-playbook") -> str:
     return found
 
 
+# Where the repo's requirements were installed (requirements.install), for every child.
+_PATHS: dict[str, list[str]] = {"ANSIBLE_COLLECTIONS_PATH": [], "ANSIBLE_ROLES_PATH": []}
+
+
+def add_paths(collections: Path, roles: Path) -> None:
+    """Let every Ansible process started from now on find these collections and roles."""
+    _PATHS["ANSIBLE_COLLECTIONS_PATH"] = [str(collections)]
+    _PATHS["ANSIBLE_ROLES_PATH"] = [str(roles)]
+
+
 def environment(root: Path, events: Path | None = None) -> dict[str, str]:
     callbacks = resources.files("tdi").joinpath("ansible_plugins", "callback")
     env = child_environment()
@@ -150,7 +161,26 @@ def environment(root: Path, events: Path | None = None) -> dict[str, str]:
         env["ANSIBLE_ROLES_PATH"] = str(root / "roles")
     if events is not None:
         env["TDI_EVENTS_FILE"] = str(events)
+    for name, extra in _PATHS.items():
+        if extra:
+            # Ansible's own defaults stay after ours: the collections in the venv, say.
+            default = env.get(name) or _default_path(root, name)
+            env[name] = ":".join([*extra, default])
     return env
+
+
+def _default_path(root: Path, name: str) -> str:
+    """What ansible.cfg says (relative to the repo), else Ansible's own default."""
+    roles = name == "ANSIBLE_ROLES_PATH"
+    keys = ("roles_path",) if roles else ("collections_path", "collections_paths")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(root / "ansible.cfg", encoding="utf-8")
+    for key in keys:
+        if value := parser.get("defaults", key, fallback=""):
+            return ":".join(str(root / p.strip()) for p in value.split(":") if p.strip())
+    if roles:
+        return f"{root / 'roles'}:~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles"
+    return "~/.ansible/collections:/usr/share/ansible/collections"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from tdi import ansible, calibration, images, inventory, junit, verify
+from tdi import ansible, calibration, images, inventory, junit, requirements, verify
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import ConfigError, TdiError, VerifyError
@@ -46,6 +46,7 @@ def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> No
     if not syntax_only:
         verify.check_tests(cfg.tests)
         calibration.load(cfg.parity.noise)
+    requirements.install(cfg)
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)

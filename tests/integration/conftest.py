@@ -22,7 +22,16 @@ import pytest
 from registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = ("tdi.yml", "ansible.cfg", "playbooks", "roles", "images", "tests/infra")
+EXAMPLE = (
+    "tdi.yml",
+    "ansible.cfg",
+    "playbooks",
+    "roles",
+    "images",
+    "inventory",
+    "tests/infra",
+    "tests/topology",
+)
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "tdi tests",
     "GIT_AUTHOR_EMAIL": "tests@tdi.invalid",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable
 from subprocess import CompletedProcess
@@ -96,8 +98,8 @@ def test_first_release_failed_upgrade_promotion_and_rollback(
     assert out.code == 0, out.stderr
     assert out.report["upgrade_source"] == f"production image {repo}:production"
     assert out.report["parity"]["kinds"] == "three-way"
-    chain = out.report["chain"]
-    assert [(link["state"], link["image"]) for link in chain] == [
+    chain = out.report["comparisons"]
+    assert [(link["side"], link["image"]) for link in chain] == [
         ("upgrade", f"{repo}:production"),
         ("upgrade-1", f"{repo}:{first}"),
     ]
@@ -193,3 +195,49 @@ def test_repository_without_production_needs_from(
 def test_snapshot_needs_a_repository(example: ExampleRepo, run_cli: Cli, action: list[str]) -> None:
     line = one_error(run_cli("snapshot", *action, cwd=example.path))
     assert "--image REPOSITORY" in line
+
+
+def test_a_topology_is_promoted_all_or_nothing(
+    example: ExampleRepo, registry: Registry, run_cli: Cli
+) -> None:
+    name = fresh_name("topology")
+    repo = f"{registry.host}/{name}"
+    hosts = ("lb", "web1")
+    snapshot = ("snapshot", "--scenario", "topology", "--image", repo, "--push")
+
+    def digests(tag: str) -> dict[str, str | None]:
+        return {h: registry.digest(f"{name}/{h}", tag) for h in hosts}
+
+    # First release: one image per host, REPOSITORY/HOST:<commit>, each promoted.
+    made = run_cli(*snapshot, cwd=example.path)
+    assert made.returncode == 0, made.stderr
+    first = example.baseline
+    assert made.stdout.split() == [f"{repo}/{h}:{first}" for h in hosts]
+    assert digests("production") == digests(first)
+    second = benign_change(example, "two")
+    assert run_cli(*snapshot, cwd=example.path).returncode == 0
+    assert digests("production") == digests(second)
+    assert digests("production-previous") == digests(first)
+
+    # Third release: web1's production-previous cannot be stored, so step 2 fails on the
+    # last host after lb's production-previous moved. Everything moved is put back.
+    third = benign_change(example, "three")
+    tags = registry.tag_dir(f"{name}/web1")
+    shutil.rmtree(tags / "production-previous")
+    (tags / "production-previous").write_text("in the way\n")
+    failed = run_cli(*snapshot, cwd=example.path)
+    assert "production-previous" in one_error(failed)
+    assert all(d is not None for d in digests(third).values())  # step 1 went through
+    assert digests("production") == digests(second)
+    assert registry.digest(f"{name}/lb", "production-previous") == digests(first)["lb"]
+
+    # A half-promoted set (hosts on different revisions) is refused by tdi test, by name.
+    web1 = f"{repo}/web1"
+    subprocess.run(["docker", "tag", f"{web1}:{first}", f"{web1}:production"], check=True)
+    subprocess.run(["docker", "push", "-q", f"{web1}:production"], check=True, capture_output=True)
+    refused = run_cli(
+        "test", "--scenario", "topology", "--production-image", repo, cwd=example.path
+    )
+    line = one_error(refused)
+    assert "half-promoted" in line
+    assert f"lb runs {second[:12]}" in line and f"web1 runs {first[:12]}" in line

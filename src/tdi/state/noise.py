@@ -61,6 +61,7 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "*.ucf-dist",
     # Written by timers on their own schedule when systemd is init, not by a converge.
     "/var/lib/logrotate/status",  # logrotate.timer: when each log was last rotated
+    "/var/lib/systemd/timers",  # when each timer last ran: written at boot, not by a converge
     # Bytecode embeds the source file's mtime.
     "*.pyc",
     "*/__pycache__",
