@@ -43,6 +43,9 @@ class PlaybookResult:
     returncode: int
     events: tuple[TaskEvent, ...]
     log: Path
+    # Hosts whose play recap counts failures or unreachables (a failure that a rescue
+    # handled is not one); None when the run ended before its recap.
+    failed: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,12 +60,19 @@ class PlaybookResult:
     def failed_tasks(self) -> list[str]:
         return _unique(e.task for e in self.events if e.status in ("failed", "unreachable"))
 
+    @property
+    def failed_hosts(self) -> list[str]:
+        if self.failed is not None:
+            return list(self.failed)
+        return _unique(e.host for e in self.events if e.status in ("failed", "unreachable"))
+
     def for_host(self, host: str) -> PlaybookResult:
         """This run as ``host`` saw it: its events, and failed only where it failed (or
         where the run failed and no host did, say a play that could not start)."""
-        failed = {e.host for e in self.events if e.status in ("failed", "unreachable")}
+        failed = self.failed_hosts
         code = self.returncode if host in failed or not failed else 0
-        return PlaybookResult(code, tuple(e for e in self.events if e.host == host), self.log)
+        events = tuple(e for e in self.events if e.host == host)
+        return PlaybookResult(code, events, self.log, tuple(h for h in failed if h == host))
 
     def failure(self) -> str:
         """A one-line reason for a failed run."""
@@ -258,7 +268,8 @@ def run_playbook(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    return PlaybookResult(code, read_events(events_path), log_path)
+    text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
+    return PlaybookResult(code, parse_events(text), log_path, parse_failed(text))
 
 
 def read_events(path: Path) -> tuple[TaskEvent, ...]:
@@ -268,7 +279,16 @@ def read_events(path: Path) -> tuple[TaskEvent, ...]:
 
 
 def parse_events(text: str) -> tuple[TaskEvent, ...]:
-    return tuple(TaskEvent(**json.loads(line)) for line in text.splitlines() if line.strip())
+    records = (json.loads(line) for line in text.splitlines() if line.strip())
+    return tuple(TaskEvent(**r) for r in records if "recap" not in r)
+
+
+def parse_failed(text: str) -> tuple[str, ...] | None:
+    """The hosts the play recap counts as failed, or None when there is no recap."""
+    records = [json.loads(line) for line in text.splitlines() if '"recap"' in line]
+    if not records:
+        return None
+    return tuple(h for h, r in records[-1]["recap"].items() if r["failures"] or r["unreachable"])
 
 
 def dump_events(events: Sequence[TaskEvent]) -> bytes:

@@ -9,6 +9,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tdi import ansible, git, inventory
@@ -29,17 +30,29 @@ SIDE = "baseline"
 Images = Mapping[str, tuple[str, ImageInfo]]  # host -> (reference, info)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A baseline snapshot: the commit it converged, its cache key, its tag per host."""
+
+    commit: str
+    key: str
+    tags: Mapping[str, str]
+
+    def labels(self, base: ImageInfo) -> dict[str, str]:
+        return {COMMIT_LABEL: self.commit, BASE_LABEL: base.id, KEY_LABEL: self.key}
+
+
 def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) -> dict[str, str]:
     """Every host's baseline snapshot of ``ref`` (host -> image), made unless cached."""
     commit = git.resolve_commit(cfg.root, ref)
     key = _key(cfg, commit, fresh)
-    tags = {h: _tag(cfg, h, commit, key) for h in cfg.topology.names}
-    cached = [engine.image(t) for t in tags.values()]
+    snap = Snapshot(commit, key, {h: _tag(cfg, h, commit, key) for h in cfg.topology.names})
+    cached = [engine.image(t) for t in snap.tags.values()]
     if all(found and found.labels.get(KEY_LABEL) == key for found in cached):
-        log.info("reusing the snapshot of baseline %s: %s", ref, ", ".join(tags.values()))
+        log.info("reusing the snapshot of baseline %s: %s", ref, ", ".join(snap.tags.values()))
     else:
-        make(engine, cfg, fresh, commit, tags, key, run_id)
-    return tags
+        make(engine, cfg, fresh, snap, run_id)
+    return dict(snap.tags)
 
 
 def _tag(cfg: Config, host: str, commit: str, key: str) -> str:
@@ -63,56 +76,44 @@ def _key(cfg: Config, commit: str, fresh: Images) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def make(
-    engine: Engine,
-    cfg: Config,
-    fresh: Images,
-    commit: str,
-    tags: Mapping[str, str],
-    key: str,
-    run_id: str,
-) -> None:
-    """Converge fresh hosts with the playbook as it was at ``commit``; commit each one."""
-    log.info("making the baseline snapshot: converge %s", commit[:12])
+def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str) -> None:
+    """Converge fresh hosts with the playbook as it was at the commit; commit each one."""
+    log.info("making the baseline snapshot: converge %s", snap.commit[:12])
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
         tree = Path(tmp, "tree")
-        git.export(cfg.root, commit, tree)
-        playbook = tree / cfg.rel(cfg.playbook)
-        if not playbook.is_file():
-            raise BaselineError(f"baseline {commit[:12]} has no playbook {cfg.rel(cfg.playbook)}")
-        old_inventory = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
-        repo = inventory.load(
-            tree, old_inventory if old_inventory and old_inventory.exists() else None
-        )
-        run = plan(cfg, {SIDE: {h: info.id for h, (_, info) in fresh.items()}}, repo, run_id)
+        git.export(cfg.root, snap.commit, tree)
+        old = replace(cfg, root=tree, playbook=tree / cfg.rel(cfg.playbook))
+        if not old.playbook.is_file():
+            raise BaselineError(
+                f"baseline {snap.commit[:12]} has no playbook {cfg.rel(cfg.playbook)}"
+            )
+        path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
+        repo = inventory.load(tree, path if path and path.exists() else None)
+        run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, repo, run_id)
         with lifecycle(engine, cfg, run):
-            _converge_and_commit(engine, cfg, run, tree, playbook, commit, tags, key, fresh)
+            _converge_and_commit(engine, old, run, snap, fresh, work_dir(cfg.root))
 
 
 def _converge_and_commit(
-    engine: Engine,
-    cfg: Config,
-    run: Run,
-    tree: Path,
-    playbook: Path,
-    commit: str,
-    tags: Mapping[str, str],
-    key: str,
-    fresh: Images,
+    engine: Engine, old: Config, run: Run, snap: Snapshot, fresh: Images, logs: Path
 ) -> None:
-    log_path = work_dir(cfg.root) / f"baseline-{commit[:12]}.converge.log"
+    log_path = logs / f"baseline-{snap.commit[:12]}.converge.log"
     nodes = run.on(SIDE)
     result = ansible.run_playbook(
-        tree, playbook, run.inventory(SIDE), [n.host for n in nodes], log_path, cfg.extra_vars
+        old.root,
+        old.playbook,
+        run.inventory(SIDE),
+        [n.host for n in nodes],
+        log_path,
+        old.extra_vars,
     )
     if not result.ok:
         raise BaselineError(
-            f"baseline {commit[:12]} does not converge ({result.failure()}); see {log_path}"
+            f"baseline {snap.commit[:12]} does not converge ({result.failure()}); see {log_path}"
         )
     for node in nodes:
-        state = capture_container(engine, node.container, cfg.parity)
+        state = capture_container(engine, node.container, old.parity)
         store_baseline(engine, node.container, state, result.for_host(node.host).events)
         base = fresh[node.host][1]
-        labels = {COMMIT_LABEL: commit, BASE_LABEL: base.id, KEY_LABEL: key}
-        engine.commit(node.container, tags[node.host], labels, base)
-        log.info("baseline snapshot of %s: %s", node.host, tags[node.host])
+        engine.commit(node.container, snap.tags[node.host], snap.labels(base), base)
+        log.info("baseline snapshot of %s: %s", node.host, snap.tags[node.host])

@@ -54,7 +54,7 @@ def init_of(engine: Engine, settings: Settings, image: str, host: str) -> str:
     has = engine.has_path(image, SYSTEMD)
     if settings.init == "systemd" and not has:
         raise BootError(
-            f"host {host}: init: systemd, but image {image} has no {SYSTEMD}: install the "
+            f"{host}: init: systemd, but image {image} has no {SYSTEMD}: install the "
             "systemd and systemd-sysv packages in its recipe (tdi's base recipe has them), "
             "or set init: tini"
         )

@@ -139,7 +139,8 @@ def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
     for line in report.parity_lines():
         print(line, file=sys.stderr)
-    print(json.dumps([d.to_dict() for d in report.differences], indent=2, default=str))
+    differences = [d for c in report.comparisons for d in c.difference_dicts()]
+    print(json.dumps(differences, indent=2, default=str))
     return 0 if report.parity == PASSED else 1
 
 

@@ -38,10 +38,10 @@ def phase(name: str) -> Iterator[None]:
 
 
 def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> None:
-    """Checks that need no container: the tests collect, the noise file reads, the playbook
-    parses and each of its plays matches a host.
+    """Checks that need no container: the noise file reads, the requirements install, the
+    playbook parses and each of its plays matches a host, the tests collect.
 
-    Writes nothing into the repo: a run that stops here leaves nothing behind.
+    Writes nothing into the repo but its .tdi cache: a run that stops here leaves nothing.
     """
     if not syntax_only:
         verify.check_tests(cfg.tests)
@@ -50,9 +50,12 @@ def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> No
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
-        plays = ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars)
+        _check_plays(cfg, ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars))
         if not syntax_only:
             verify.collect(cfg, repo, Path(tmp))
+
+
+def _check_plays(cfg: Config, plays: list[ansible.Play]) -> None:
     for play in plays:
         if not play.hosts:
             hint = (
@@ -86,7 +89,7 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
         results = dict(zip(sides, in_parallel(list(sides), one), strict=True))
     for side, result in results.items():
         for node in sides[side]:
-            _record(report.states[node.key], node, result.for_host(node.host), step)
+            _record(report.states[node.key], node, result, step)
             log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
         report.events.extend(result.events)
         log.info("%s log of %s: %s", step, side, result.log)
@@ -96,15 +99,18 @@ def _verdict(entry: StateReport, step: str) -> str:
     return str(getattr(entry, step))
 
 
-def _record(entry: StateReport, node: Node, result: ansible.PlaybookResult, step: str) -> None:
+def _record(entry: StateReport, node: Node, side: ansible.PlaybookResult, step: str) -> None:
+    """What ``node`` made of its side's playbook run."""
+    result = side.for_host(node.host)
     if step == "converge":
         entry.converge = PASSED if result.ok else FAILED
         entry.error = "" if result.ok else f"converge: {result.failure()}"
         if result.ok and not result.events:
             entry.converge = FAILED
-            entry.error = (
-                f"converge: no task ran on {node.key}: does a play's `hosts:` match "
-                f"host {node.host}'s groups?"
+            entry.error = f"converge: no task ran on {node.key}: " + (
+                f"the playbook stopped when {', '.join(side.failed_hosts)} failed"
+                if side.failed_hosts
+                else f"does a play's `hosts:` match host {node.host}'s groups?"
             )
         return
     entry.changed_tasks = result.changed_tasks
@@ -175,7 +181,9 @@ def load_baselines(engine: Engine, run: Run, report: Report) -> None:
         name = baseline_name(c.key)
         c.baseline = read_baseline(engine, run.containers[c.key], run.workdir, name)
         if c.baseline.state is None:
-            log.info("%s: image %s carries no baseline state: kinds are two-way", c.key, c.image)
+            log.info(
+                "%s: image %s carries no baseline state: drift kinds are two-way", c.key, c.image
+            )
 
 
 def junit_path(cfg: Config, run: Run) -> Path:

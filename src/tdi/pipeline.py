@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from tdi import baseline, git, images, inventory, phases, production
+from tdi import baseline, boot, git, images, inventory, phases, production
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -50,6 +50,9 @@ def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
     run_id = new_id()
     with phases.phase("images"):
         fresh = images.resolve_hosts(engine, cfg)
+        for host in cfg.topology.hosts:  # an init the image cannot run: before any container
+            key = cfg.topology.key(FRESH, host.name)
+            boot.init_of(engine, host.settings, fresh[host.name][0], key)
         sides, source = upgrade_sides(engine, cfg, fresh, run_id)
     run = plan(cfg, {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **sides}, repo, run_id)
     report = Report({k: StateReport(n.image) for k, n in run.nodes.items()}, upgrade_source=source)

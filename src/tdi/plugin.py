@@ -138,9 +138,9 @@ class Nodes:
 def _owner(item: pytest.Item) -> tuple[str, str]:
     """Whose test this is: a node's (``host``), a comparison's, or every node's ("")."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    if NODE_PARAM in params:
-        return "nodes", str(params[NODE_PARAM])
-    if PAIR_PARAM in params:
+    if isinstance(params.get(NODE_PARAM), str):
+        return "nodes", params[NODE_PARAM]
+    if isinstance(params.get(PAIR_PARAM), dict):  # not when pytest had no pair to give
         return "comparisons", str(params[PAIR_PARAM]["key"])
     return "nodes", ""
 

@@ -273,9 +273,14 @@ def _commit(
 def promote(engine: Engine, repository: str, targets: Mapping[str, str]) -> None:
     """All or nothing across hosts: push every host's commit tag; then move every
     production-previous; then every production. A failure part way puts back every tag
-    already moved, here and in the registry."""
+    already moved, here and in the registry. (A tag that did not exist before cannot be
+    deleted from a registry: it is untagged here, and `tdi test` refuses the incomplete
+    set it leaves, naming it.)"""
     moved: list[tuple[str, ImageInfo | None]] = []  # (tag, what it pointed at before)
     olds = {h: _lookup(engine, _sibling(t, PRODUCTION), remote=True) for h, t in targets.items()}
+    for target in targets.values():
+        # The registry's own production-previous, so that a failure puts back that one.
+        _lookup(engine, _sibling(target, PREVIOUS), remote=True)
     try:
         for target in targets.values():
             log.info("push %s: %s", target, engine.push(target))

@@ -214,13 +214,13 @@ class Report:
 
 
 def _md_comparison(c: Comparison) -> list[str]:
-    out = [f"#### {c.key}: {ICON[c.status]} {c.status} ({len(c.differences)} differences)", ""]
+    out = [f"**{c.key}**: {ICON[c.status]} {c.status} ({len(c.differences)} differences)", ""]
     if c.error:
         out += [f"Error: {c.error}", ""]
     out += [f"- ❌ `{f['id']}`: {f['message']}" for f in c.failures]
     for heading, group in _grouped(c.differences):
         out += [
-            f"**{heading}**",
+            f"#### {heading}",
             "",
             "| key | kind | fresh | upgrade | tasks |",
             "| --- | --- | --- | --- | --- |",

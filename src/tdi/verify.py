@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -155,17 +156,29 @@ def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
         )
 
 
+_COLLECTING = re.compile(r"ERROR collecting (\S+)")
+_AT_LINE = re.compile(r'File "[^"]*", line (\d+)')
+
+
 def _why(output: str) -> str:
+    """The first collection error as ``FILE[:LINE]: ERROR``, from pytest's output."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for prefix in ("ERROR: ", "E   ", "ERROR "):
-        found = [ln for ln in lines if ln.startswith(prefix)]
-        if found:
-            return (
-                found[-1].removeprefix(prefix).strip()
-                if prefix != "E   "
-                else " ".join(ln.removeprefix("E").strip() for ln in found[-2:])
-            )
-    return lines[-1] if lines else "no output"
+    usage = [ln.removeprefix("ERROR: ") for ln in lines if ln.startswith("ERROR: ")]
+    if usage:
+        return usage[0]
+    start = next((i for i, ln in enumerate(lines) if _COLLECTING.search(ln)), None)
+    if start is None:
+        return lines[-1] if lines else "no output"
+    found = _COLLECTING.search(lines[start])
+    where = found[1] if found else "a test file"
+    block = []
+    for ln in lines[start + 1 :]:
+        if _COLLECTING.search(ln) or ln.startswith("="):
+            break
+        block.append(ln)
+    at = next((m[1] for ln in block if (m := _AT_LINE.search(ln))), None)
+    errors = [ln.removeprefix("E").strip() for ln in block if ln.startswith("E ")]
+    return f"{where}{':' + at if at else ''}: {errors[-1] if errors else 'cannot be imported'}"
 
 
 def run(
@@ -181,7 +194,7 @@ def run(
     nodes_path = nodes_file(
         run.workdir / "nodes.json",
         cfg,
-        inventory.read(run.inventory(FRESH)),
+        inventory.read(run.inventory(nodes[0].side)),
         nodes,
         comparisons,
         run.workdir,

@@ -7,11 +7,13 @@ commits a mutation on top, and runs the real `tdi` command.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,13 +125,17 @@ def docker_client() -> Iterator[Any]:
 def base_image(docker_client: Any) -> str:
     """The example's base image, built (or found) by `tdi images build`."""
     argv = [str(Path(sys.executable).parent / "tdi"), "images", "build", "-C", str(REPO)]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # One build for all xdist workers: the others wait, then find it cached.
+    with open(Path(tempfile.gettempdir()) / "tdi-tests-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture
-def example(tmp_path: Path, docker_client: Any) -> Iterator[ExampleRepo]:
+def example(tmp_path: Path, docker_client: Any, base_image: str) -> Iterator[ExampleRepo]:
+    # base_image: built once, under a lock, before any test's tdi would build it too.
     repo = ExampleRepo(tmp_path / "infra")
     yield repo
     # Only this repo's runs: other tdi runs may share the daemon.
@@ -142,7 +148,15 @@ def example(tmp_path: Path, docker_client: Any) -> Iterator[ExampleRepo]:
     ]
     for container in leaked:
         container.remove(force=True)
+    networks = [
+        n
+        for run_id in ids
+        for n in docker_client.networks.list(filters={"label": f"tdi.run={run_id}"})
+    ]
+    for network in networks:
+        network.remove()
     assert not leaked, f"tdi left containers behind: {[c.name for c in leaked]}"
+    assert not networks, f"tdi left networks behind: {[n.name for n in networks]}"
 
 
 @pytest.fixture

@@ -52,12 +52,13 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     created = run_cli("create", "--baseline", example.baseline, cwd=example.path)
     assert created.returncode == 0, created.stderr
     run = json.loads((example.path / ".tdi" / "current.json").read_text())
-    names = sorted(run["containers"].values())
+    containers = {n["key"]: n["container"] for n in run["nodes"]}
+    names = sorted(containers.values())
     running = sorted(
         c.name for c in docker_client.containers.list(filters={"label": f"tdi.run={run['id']}"})
     )
     assert running == names
-    assert f"docker exec -it {run['containers']['fresh']} bash" in created.stdout
+    assert f"docker exec -it {containers['fresh']} bash" in created.stdout
 
     converged = run_cli("converge", cwd=example.path)
     assert converged.returncode == 0, converged.stderr
@@ -67,7 +68,7 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     assert verified.returncode == 0, verified.stderr
 
     # Drift made by hand on one host shows in `tdi diff`.
-    docker_client.containers.get(run["containers"]["upgrade"]).exec_run(
+    docker_client.containers.get(containers["upgrade"]).exec_run(
         ["touch", "/etc/nginx/conf.d/stale.conf"]
     )
     diffed = run_cli("diff", cwd=example.path)
@@ -89,7 +90,7 @@ def test_keep_leaves_containers_and_says_how_to_enter(
     kept = run_cli("test", "--keep", "--baseline", example.baseline, cwd=example.path)
     assert kept.returncode == 0, kept.stderr
     run = json.loads((example.path / ".tdi" / "current.json").read_text())
-    for state, name in run["containers"].items():
+    for state, name in ((n["key"], n["container"]) for n in run["nodes"]):
         assert f"{state}: docker exec -it {name} bash" in kept.stderr
         assert docker_client.containers.get(name).status == "running"
     assert run_cli("destroy", cwd=example.path).returncode == 0

@@ -1,4 +1,5 @@
-"""The inventory tdi writes, the events it reads back, and ansible-playbook's environment."""
+"""ansible-playbook: its argument lists, the events it writes, per-host results, the plays
+it lists, and its environment."""
 
 from __future__ import annotations
 
@@ -7,42 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tdi import ansible
-from tdi.ansible import CONNECTION, PlaybookResult, TaskEvent
-
-HOSTS = {"fresh": "tdi-abcd-fresh", "upgrade": "tdi-abcd-upgrade"}
-
-
-def load_inventory(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return data
-
-
-def test_inventory_hosts_are_named_after_states(tmp_path: Path) -> None:
-    path = ansible.write_inventory(tmp_path / "inventory.yml", HOSTS, ["all"])
-    assert path == tmp_path / "inventory.yml"
-    inventory = load_inventory(path)
-    assert list(inventory) == ["all"]
-    hosts = inventory["all"]["hosts"]
-    assert set(hosts) == {"fresh", "upgrade"}
-    for state, container in HOSTS.items():
-        assert hosts[state]["ansible_connection"] == "community.docker.docker"
-        assert hosts[state]["ansible_host"] == container
-        assert hosts[state]["ansible_python_interpreter"] == "/usr/bin/python3"
-    assert "children" not in inventory["all"]  # 'all' is not a child of itself
-    assert CONNECTION == "community.docker.docker"
-
-
-def test_inventory_groups_are_children_holding_every_state(tmp_path: Path) -> None:
-    path = ansible.write_inventory(tmp_path / "inventory.yml", HOSTS, ["web", "all", "db"])
-    children = load_inventory(path)["all"]["children"]
-    assert set(children) == {"web", "db"}
-    for group in ("web", "db"):
-        assert set(children[group]["hosts"]) == {"fresh", "upgrade"}
-    # Connection variables live once, on the hosts under 'all', not per group.
-    assert children["web"]["hosts"]["fresh"] in ({}, None)
+from tdi.ansible import PlaybookResult, TaskEvent
+from tdi.errors import AnsibleError
 
 
 def event(task: str, status: str, msg: str = "", host: str = "fresh") -> dict[str, Any]:
@@ -175,3 +144,198 @@ def test_environment_keeps_the_users_roles_path(
 def test_environment_names_the_events_file(tmp_path: Path) -> None:
     env = ansible.environment(tmp_path, tmp_path / "x.events.jsonl")
     assert env["TDI_EVENTS_FILE"] == str(tmp_path / "x.events.jsonl")
+
+
+def test_for_host_fails_only_the_host_that_failed(tmp_path: Path) -> None:
+    events = ansible.parse_events(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                event("install", "changed", host="lb"),
+                event("install", "ok", host="web1"),
+                event("copy site", "failed", msg="no src", host="web1"),
+            ]
+        )
+    )
+    result = PlaybookResult(2, events, tmp_path / "c.log")
+    web, lb = result.for_host("web1"), result.for_host("lb")
+    assert not web.ok
+    assert web.returncode == 2
+    assert [e.task for e in web.events] == ["install", "copy site"]
+    assert web.failure() == "task 'copy site' failed: no src"
+    assert lb.ok
+    assert lb.changed_tasks == ["install"]
+    assert lb.log == result.log
+
+
+def test_for_host_fails_every_host_when_no_host_failed(tmp_path: Path) -> None:
+    # A run that failed before any task (a play that could not start) fails them all.
+    events = ansible.parse_events(json.dumps(event("gather", "ok", host="lb")))
+    result = PlaybookResult(4, events, tmp_path / "c.log")
+    assert not result.for_host("lb").ok
+    assert not result.for_host("web1").ok
+    assert result.for_host("web1").events == ()
+
+
+def test_for_host_unreachable_counts_as_failed(tmp_path: Path) -> None:
+    events = ansible.parse_events(
+        json.dumps(event("x", "unreachable", host="db")) + "\n" + json.dumps(event("x", "ok"))
+    )
+    result = PlaybookResult(4, events, tmp_path / "c.log")
+    assert not result.for_host("db").ok
+    assert result.for_host("fresh").ok
+
+
+LIST_HOSTS = """
+playbook: playbooks/site.yml
+
+  play #1 (web): Configure the web servers\tTAGS: []
+    pattern: ['web']
+    hosts (2):
+      web1
+      web2
+
+  play #2 (loadbalancer:&prod): Load balancer\tTAGS: [lb]
+    pattern: ['loadbalancer:&prod']
+    hosts (1):
+      lb
+
+  play #3 (nothere): Nobody\tTAGS: []
+    pattern: ['nothere']
+    hosts (0):
+"""
+
+
+def test_parse_plays() -> None:
+    assert ansible.parse_plays(LIST_HOSTS) == [
+        ansible.Play("Configure the web servers", "web", ("web1", "web2")),
+        ansible.Play("Load balancer", "loadbalancer:&prod", ("lb",)),
+        ansible.Play("Nobody", "nothere", ()),
+    ]
+    assert ansible.parse_plays("") == []
+
+
+def test_list_plays_of_a_missing_playbook(tmp_path: Path) -> None:
+    with pytest.raises(AnsibleError, match=r"site\.yml does not exist: pass --playbook"):
+        ansible.list_plays(tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml")
+
+
+def test_list_plays_asks_ansible_playbook(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  hosts: {lb: {}, web1: {}}\n  children:\n    web: {hosts: {web1: }}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "site.yml").write_text(
+        "- name: Web servers\n  hosts: web\n  tasks: []\n"
+        "- name: Everything\n  hosts: '{{ target }}'\n  tasks: []\n",
+        encoding="utf-8",
+    )
+    plays = ansible.list_plays(
+        tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml", ['{"target": "all"}']
+    )
+    # Ansible's order of a pattern's hosts is its own: compare them as sets.
+    assert [(p.name, p.pattern, sorted(p.hosts)) for p in plays] == [
+        ("Web servers", "web", ["web1"]),
+        ("Everything", "all", ["lb", "web1"]),  # the pattern as rendered
+    ]
+
+
+def test_list_plays_error_names_ansibles_first_error(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yml").write_text("all:\n  hosts: {lb: {}}\n", encoding="utf-8")
+    (tmp_path / "site.yml").write_text(
+        "- hosts: all\n  tasks:\n    - no_such_module_here: {}\n", encoding="utf-8"
+    )
+    with pytest.raises(AnsibleError) as info:
+        ansible.list_plays(tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'site.yml'}: syntax check failed: ")
+    assert "no_such_module_here" in message
+    assert "\n" not in message
+
+
+def test_first_error_keeps_the_origin() -> None:
+    text = "[WARNING]: something\n[ERROR]: conflicting action statements\nOrigin: /r/site.yml:3:7\n"
+    assert ansible._first_error(text) == "conflicting action statements (/r/site.yml:3:7)"
+    assert ansible._first_error("ERROR! bad thing\n") == "bad thing"
+    assert ansible._first_error("") == "no output"
+
+
+def test_run_playbook_limits_to_the_hosts_and_passes_extra_vars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    log_path = tmp_path / "upgrade.converge.log"
+    events_path = tmp_path / "upgrade.converge.events.jsonl"
+    events_path.write_text(json.dumps(event("stale", "ok")) + "\n", encoding="utf-8")
+
+    def fake_run(argv: list[str], **kwargs: Any) -> int:
+        seen["argv"], seen["env"], seen["cwd"] = argv, kwargs["env"], kwargs["cwd"]
+        assert not events_path.exists(), "an earlier run's events must be gone"
+        write_events(events_path, [event("a", "changed", host="lb")])
+        kwargs["stdout"].write(b"PLAY RECAP\n")
+        return 2
+
+    monkeypatch.setattr(ansible.PROCESSES, "run", fake_run)
+    result = ansible.run_playbook(
+        tmp_path,
+        tmp_path / "site.yml",
+        tmp_path / "inventory.upgrade.yml",
+        ["lb", "web1"],
+        log_path,
+        ["x=1", '{"y": 2}'],
+    )
+    argv = seen["argv"]
+    assert argv[1:] == [
+        "-i",
+        str(tmp_path / "inventory.upgrade.yml"),
+        "--limit",
+        "lb,web1",
+        "-e",
+        "x=1",
+        "-e",
+        '{"y": 2}',
+        str(tmp_path / "site.yml"),
+    ]
+    assert Path(argv[0]).name == "ansible-playbook"
+    assert seen["cwd"] == tmp_path
+    assert seen["env"]["TDI_EVENTS_FILE"] == str(events_path)
+    assert result.returncode == 2
+    assert result.log == log_path
+    assert log_path.read_bytes() == b"PLAY RECAP\n"
+    assert [(e.host, e.task) for e in result.events] == [("lb", "a")]
+
+
+def test_child_environment_drops_registry_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TDI_REGISTRY_PASSWORD", "secret")
+    monkeypatch.setenv("TDI_REGISTRY_USERNAME", "me")
+    monkeypatch.setenv("TDI_MIRROR", "http://mirror.invalid")
+    env = ansible.child_environment()
+    assert "TDI_REGISTRY_PASSWORD" not in env and "TDI_REGISTRY_USERNAME" not in env
+    assert env["TDI_MIRROR"] == "http://mirror.invalid"
+    assert "TDI_REGISTRY_PASSWORD" not in ansible.environment(Path("/nonexistent"))
+
+
+def test_for_host_a_rescued_failure_stays_ok_when_another_host_fails(tmp_path: Path) -> None:
+    path = write_events(
+        tmp_path / "e.jsonl",
+        [
+            # lb: block: [command: /bin/false] rescue: [debug], as tdi_events writes it
+            event("boom", "failed", msg="non-zero return code", host="lb"),
+            event("r", "ok", host="lb"),
+            # web1 really fails, so ansible-playbook exits 2
+            event("copy site", "failed", msg="no src", host="web1"),
+        ],
+    )
+    # The play recap the callback writes last: lb's failure was rescued.
+    recap = {
+        "lb": {"failures": 0, "unreachable": 0, "rescued": 1},
+        "web1": {"failures": 1, "unreachable": 0, "rescued": 0},
+    }
+    with path.open("a") as out:
+        out.write(json.dumps({"recap": recap}) + "\n")
+    text = path.read_text()
+    result = PlaybookResult(
+        2, ansible.parse_events(text), tmp_path / "c.log", ansible.parse_failed(text)
+    )
+    assert not result.for_host("web1").ok
+    assert result.for_host("lb").ok

@@ -1,81 +1,161 @@
-"""Choosing the baseline commit in a temp git repo; no image is made."""
+"""The baseline snapshot's tags, its cache key, and when it is reused; no image is made."""
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from tdi import config, snapshot
-from tdi.errors import BaselineError
+from tdi import baseline, config, git
+from tdi.engine import Engine, ImageInfo
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "tdi tests",
-    "GIT_AUTHOR_EMAIL": "tests@tdi.invalid",
-    "GIT_COMMITTER_NAME": "tdi tests",
-    "GIT_COMMITTER_EMAIL": "tests@tdi.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    return proc.stdout.strip()
+def info(image_id: str, labels: Mapping[str, str] | None = None) -> ImageInfo:
+    return ImageInfo(image_id, (), dict(labels or {}), None, None)
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repo on branch 'trunk' with two commits."""
-    for name, value in GIT_ENV.items():
-        monkeypatch.setenv(name, value)
-    git(tmp_path, "init", "-q", "-b", "trunk")
-    for n in (1, 2):
-        (tmp_path / "site.yml").write_text(f"# version {n}\n", encoding="utf-8")
-        git(tmp_path, "add", "site.yml")
-        git(tmp_path, "commit", "-q", "-m", f"version {n}")
-    return tmp_path
+def load(root: Path, text: str = "", **flags: Any) -> config.Config:
+    if text:
+        (root / "tdi.yml").write_text(text, encoding="utf-8")
+    return config.load(root, flags)
 
 
-def test_resolve_commit_known_refs(repo: Path) -> None:
-    head = git(repo, "rev-parse", "HEAD")
-    first = git(repo, "rev-parse", "HEAD~1")
-    git(repo, "tag", "v1", first)
-    assert snapshot.resolve_commit(repo, "trunk") == head
-    assert snapshot.resolve_commit(repo, "v1") == first
-    assert snapshot.resolve_commit(repo, first[:10]) == first
+def fresh_of(cfg: config.Config, image_id: str = "sha256:base") -> baseline.Images:
+    return {h: ("tdi-base:1", info(image_id)) for h in cfg.topology.names}
 
 
-@pytest.mark.parametrize("ref", ["no-such-branch", "v9.9", "0123456789abcdef"])
-def test_resolve_commit_unknown_ref(repo: Path, ref: str) -> None:
-    with pytest.raises(BaselineError) as info:
-        snapshot.resolve_commit(repo, ref)
-    message = str(info.value)
-    assert f"unknown baseline ref '{ref}'" in message
-    assert str(repo) in message
+TWO_HOSTS = "hosts:\n  DB: {groups: [db]}\n  web1: {groups: [web]}\n"
 
 
-def test_default_ref_without_main_branch(repo: Path) -> None:
-    cfg = config.load(repo)
-    assert cfg.main_branch == "main"
-    with pytest.raises(BaselineError) as info:
-        snapshot.default_ref(cfg)
-    message = str(info.value)
-    assert "merge-base with 'main'" in message
-    assert "no --baseline was given" in message
+def test_tag_of_one_host_and_of_a_topology(tmp_path: Path) -> None:
+    key = "f" * 64
+    (tmp_path / "one").mkdir()
+    single = load(tmp_path / "one")
+    assert (
+        baseline._tag(single, "tdi-host", COMMIT, key) == "tdi-snapshot:0123456789ab-ffffffffffff"
+    )
+    (tmp_path / "two").mkdir()
+    named = load(tmp_path / "two", TWO_HOSTS)
+    # An image repository is lower case.
+    assert baseline._tag(named, "DB", COMMIT, key) == "tdi-snapshot/db:0123456789ab-ffffffffffff"
 
 
-def test_default_ref_is_the_merge_base(repo: Path) -> None:
-    base = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "-b", "feature")
-    (repo / "site.yml").write_text("# feature\n", encoding="utf-8")
-    git(repo, "commit", "-q", "-am", "feature")
-    cfg = config.load(repo, {"main_branch": "trunk"})
-    assert snapshot.default_ref(cfg) == base
+def test_key_is_stable_for_the_same_inputs(tmp_path: Path) -> None:
+    cfg = load(tmp_path, TWO_HOSTS)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    assert key == baseline._key(load(tmp_path), COMMIT, fresh_of(cfg))
+    assert len(key) == 64
 
 
-def test_git_error_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    with pytest.raises(BaselineError, match=r"git log in .*not a git repository"):
-        snapshot.git(tmp_path, "log")
+@pytest.mark.parametrize(
+    "change",
+    [
+        "commit",
+        "base image",
+        "groups",
+        "hosts",
+        "playbook",
+        "extra_vars",
+        "cli extra vars",
+        "parity roots",
+        "parity ignore",
+    ],
+)
+def test_key_changes_with_what_the_snapshot_depends_on(tmp_path: Path, change: str) -> None:
+    cfg = load(tmp_path, TWO_HOSTS)
+    before = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    commit, fresh = COMMIT, fresh_of(cfg)
+    if change == "commit":
+        commit = "1" * 40
+    elif change == "base image":
+        fresh = fresh_of(cfg, "sha256:other")
+    elif change == "groups":
+        cfg = load(tmp_path, TWO_HOSTS.replace("[web]", "[web, canary]"))
+    elif change == "hosts":
+        cfg = load(tmp_path, TWO_HOSTS + "  web2: {groups: [web]}\n")
+        fresh = fresh_of(cfg)
+    elif change == "playbook":
+        cfg = load(tmp_path, TWO_HOSTS, playbook=str(tmp_path / "other.yml"))
+    elif change == "extra_vars":
+        cfg = load(tmp_path, TWO_HOSTS + "extra_vars: {release: 2}\n")
+    elif change == "cli extra vars":
+        cfg = load(tmp_path, TWO_HOSTS, extra_vars=["release=2"])
+    elif change == "parity roots":
+        cfg = load(tmp_path, TWO_HOSTS + "parity: {roots: [/etc]}\n")
+    else:
+        cfg = load(tmp_path, TWO_HOSTS + "parity: {ignore: [/srv/cache]}\n")
+    assert baseline._key(cfg, commit, fresh) != before
+
+
+class FakeEngine:
+    def __init__(self, present: Mapping[str, ImageInfo]) -> None:
+        self.present = dict(present)
+
+    def image(self, ref: str) -> ImageInfo | None:
+        return self.present.get(ref)
+
+
+def snapshot_with(
+    monkeypatch: pytest.MonkeyPatch, cfg: config.Config, present: Mapping[str, ImageInfo]
+) -> tuple[dict[str, str], list[Mapping[str, str]]]:
+    made: list[Mapping[str, str]] = []
+
+    def make(
+        engine: Engine, cfg: config.Config, fresh: Any, snap: baseline.Snapshot, run_id: str
+    ) -> None:
+        assert (snap.commit, run_id) == (COMMIT, "r1")
+        assert snap.key == baseline._key(cfg, COMMIT, fresh)
+        made.append(dict(snap.tags))
+
+    monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
+    monkeypatch.setattr(baseline, "make", make)
+    engine = cast(Engine, FakeEngine(present))
+    return baseline.snapshot(engine, cfg, fresh_of(cfg), "main", "r1"), made
+
+
+def test_snapshot_is_made_when_a_host_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load(tmp_path, TWO_HOSTS)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    db = baseline._tag(cfg, "DB", COMMIT, key)
+    tags, made = snapshot_with(monkeypatch, cfg, {db: info("sha256:db", {baseline.KEY_LABEL: key})})
+    assert tags == {"DB": db, "web1": baseline._tag(cfg, "web1", COMMIT, key)}
+    assert made == [tags]
+
+
+def test_snapshot_is_reused_when_every_host_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load(tmp_path, TWO_HOSTS)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    present = {
+        baseline._tag(cfg, h, COMMIT, key): info(h, {baseline.KEY_LABEL: key})
+        for h in cfg.topology.names
+    }
+    tags, made = snapshot_with(monkeypatch, cfg, present)
+    assert set(tags.values()) == set(present)
+    assert made == []
+
+
+def test_snapshot_labels_carry_commit_base_and_key() -> None:
+    snap = baseline.Snapshot(COMMIT, "k" * 64, {"tdi-host": "tdi-snapshot:x"})
+    assert snap.labels(info("sha256:base")) == {
+        baseline.COMMIT_LABEL: COMMIT,
+        baseline.BASE_LABEL: "sha256:base",
+        baseline.KEY_LABEL: "k" * 64,
+    }
+
+
+def test_snapshot_with_another_key_label_is_remade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load(tmp_path)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
+    _, made = snapshot_with(monkeypatch, cfg, {tag: info("x", {baseline.KEY_LABEL: "stale"})})
+    assert made == [{"tdi-host": tag}]

@@ -153,3 +153,42 @@ def test_matrix_default_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert rows == [
         {"scenario": "default", "playbook": "playbooks/site.yml", "tests": "tests/infra"}
     ]
+
+
+def test_overrides_carry_extra_vars_in_order() -> None:
+    args = cli.parser().parse_args(
+        ["test", "-e", "release=2", "--extra-vars", '{"debug": true}', "--chain", "3"]
+    )
+    overrides = cli._overrides(args)
+    assert overrides["extra_vars"] == ["release=2", '{"debug": true}']
+    assert overrides["chain"] == 3
+    none = cli._overrides(cli.parser().parse_args(["test"]))
+    assert none["extra_vars"] is None and none["chain"] is None
+
+
+def test_extra_vars_from_tdi_yml_then_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tdi.yml").write_text("extra_vars: {release: 1, site: example}\n")
+    seen: list[config.Config] = []
+
+    def record(engine: Engine, cfg: config.Config, args: object) -> int:
+        seen.append(cfg)
+        return 0
+
+    monkeypatch.setattr(Engine, "connect", staticmethod(lambda: Engine(client=None)))
+    monkeypatch.setitem(cli.COMMANDS, "converge", (record, "converge"))
+    assert cli.main(["converge", "-C", str(tmp_path), "-e", "release=2"]) == 0
+    # ansible-playbook lets the last -e win: the command line's.
+    assert seen[0].extra_vars == ('{"release": 1, "site": "example"}', "release=2")
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_chain_below_one_is_rejected_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    assert cli.main(["test", "-C", str(tmp_path), "--chain", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tdi: error: command line: key 'chain': ")
+    assert "minimum of 1" in err
+    assert err.count("\n") == 1

@@ -297,3 +297,144 @@ def test_root_that_is_not_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not a directory"):
         config.load(tmp_path / "nowhere")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_defaults_of_the_new_keys(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path)
+    assert cfg.inventory is None
+    assert cfg.extra_vars == ()
+    assert cfg.chain == 1
+    assert not cfg.topology.named
+    settings = cfg.topology.hosts[0].settings
+    assert (settings.init, settings.capabilities, settings.privileged) == (
+        "auto",
+        ("SYS_PTRACE",),
+        False,
+    )
+
+
+def test_topology_keys_from_tdi_yml(tmp_path: Path) -> None:
+    (tmp_path / "inventory").mkdir()
+    write(
+        tmp_path,
+        """\
+inventory: inventory
+extra_vars: {release: 2, features: [a, b]}
+init: systemd
+capabilities: [NET_ADMIN]
+tmpfs: [/tmp]
+volumes: [/srv/data:/data:ro]
+env: {TZ: UTC}
+privileged: false
+hosts:
+  lb:
+    groups: [loadbalancer]
+    init: tini
+    privileged: true
+  db:
+    base_image: pg-base
+    env: {PGDATA: /srv/pg}
+""",
+    )
+    cfg = config.load(tmp_path)
+    assert cfg.inventory == tmp_path.resolve() / "inventory"
+    assert cfg.extra_vars == ('{"release": 2, "features": ["a", "b"]}',)
+    assert cfg.topology.names == ("lb", "db")
+    lb, db = cfg.topology.host("lb"), cfg.topology.host("db")
+    assert lb.groups == ("loadbalancer",)
+    assert (lb.settings.init, lb.settings.privileged) == ("tini", True)
+    assert db.base_image == "pg-base"
+    assert db.settings.init == "systemd"
+    assert db.settings.capabilities == ("SYS_PTRACE", "NET_ADMIN")
+    assert db.settings.tmpfs == ("/tmp",)
+    assert db.settings.volumes == ("/srv/data:/data:ro",)
+    assert db.settings.env == {"TZ": "UTC", "PGDATA": "/srv/pg"}
+
+
+def test_command_line_extra_vars_come_after_tdi_ymls(tmp_path: Path) -> None:
+    write(tmp_path, "extra_vars: {release: 1}\n")
+    cfg = config.load(tmp_path, {"extra_vars": ["release=2", "@vars.yml"]})
+    assert cfg.extra_vars == ('{"release": 1}', "release=2", "@vars.yml")
+
+
+def test_inventory_from_ansible_cfg(tmp_path: Path) -> None:
+    (tmp_path / "hosts.ini").write_text("[web]\nweb1\n", encoding="utf-8")
+    (tmp_path / "ansible.cfg").write_text(
+        "[defaults]\ninventory = hosts.ini, other.ini\n", encoding="utf-8"
+    )
+    assert config.load(tmp_path).inventory == tmp_path.resolve() / "hosts.ini"
+
+
+def test_inventory_of_tdi_yml_wins_over_ansible_cfg(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = absent\n", encoding="utf-8")
+    write(tmp_path, "inventory: mine\n")
+    assert config.load(tmp_path).inventory == tmp_path.resolve() / "mine"
+
+
+def test_missing_inventory_names_the_key(tmp_path: Path) -> None:
+    source = write(tmp_path, "inventory: inventory/prod\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{source.resolve()}: key 'inventory': ")
+    assert "inventory/prod does not exist" in message
+
+
+def test_missing_inventory_of_ansible_cfg_names_it(tmp_path: Path) -> None:
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = gone.yml\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path.resolve() / 'ansible.cfg'}: [defaults] inventory: ")
+    assert "gone.yml does not exist" in message
+
+
+def test_unreadable_ansible_cfg(tmp_path: Path) -> None:
+    (tmp_path / "ansible.cfg").write_text("inventory = x\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"ansible\.cfg: cannot be read"):
+        config.load(tmp_path)
+
+
+def test_a_scenario_gives_its_own_hosts(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "groups: [web]\nscenarios:\n  topology:\n    init: systemd\n"
+        "    hosts: {lb: {groups: [loadbalancer]}, web1: {groups: [web]}}\n",
+    )
+    assert not config.load(tmp_path).topology.named
+    cfg = config.load(tmp_path, {"scenario": "topology"})
+    assert cfg.topology.names == ("lb", "web1")
+    assert cfg.topology.host("lb").settings.init == "systemd"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("init: upstart\n", "init", "is not one of"),
+        ("capabilities: [net_admin]\n", "capabilities[0]", "does not match"),
+        ("tmpfs: [tmp]\n", "tmpfs[0]", "does not match"),
+        ("volumes: [/srv]\n", "volumes[0]", "does not match"),
+        ("env: {A: [1]}\n", "env.A", "is not of type"),
+        ("privileged: yes please\n", "privileged", "is not of type 'boolean'"),
+        ("extra_vars: [a=1]\n", "extra_vars", "is not of type 'object'"),
+        ("hosts: {}\n", "hosts", "should be non-empty"),
+        ("hosts:\n  db: {group: [db]}\n", "hosts.db.group", "unknown key"),
+        ("hosts:\n  db: {init: upstart}\n", "hosts.db.init", "is not one of"),
+        ("chain: 0\n", "chain", "minimum of 1"),
+    ],
+)
+def test_schema_errors_of_the_new_keys(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    source = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{source.resolve()}: ")
+    assert f"'{key}'" in message
+    assert expected in message
+
+
+def test_command_line_values_are_checked_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^command line: key 'chain': 0 is less than"):
+        config.load(tmp_path, {"chain": 0})
+    assert config.load(tmp_path, {"chain": 3}).chain == 3

@@ -1,10 +1,15 @@
-"""Pure helpers of tdi.engine: image references and which registry they name."""
+"""tdi.engine: image references, and what it asks of a (fake) Docker client."""
 
 from __future__ import annotations
 
+import io
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
-from tdi.engine import registry_of, split_ref
+from tdi.engine import ContainerSpec, Engine, registry_of, split_ref
+from tdi.errors import EngineError
 
 
 @pytest.mark.parametrize(
@@ -35,3 +40,117 @@ def test_split_ref_keeps_a_registry_port_out_of_the_tag(
 )
 def test_registry_of(ref: str, expected: str | None) -> None:
     assert registry_of(ref) == expected
+
+
+class FakeBox:
+    def __init__(self, status: str = "running") -> None:
+        self.id = "box1"
+        self.status = status
+        self.started = False
+        self.removed = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def reload(self) -> None:
+        pass
+
+    def logs(self, tail: int) -> bytes:
+        return b"exec: sleep: not found\n"
+
+    def remove(self, force: bool) -> None:
+        self.removed = force
+
+
+class FakeClient:
+    """The part of docker.DockerClient that Engine.run, cgroup_version and has_path use."""
+
+    def __init__(self, status: str = "running", cgroups: str | None = "2") -> None:
+        self.created: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self.box = FakeBox(status)
+        self.cgroups = cgroups
+        self.api = SimpleNamespace(
+            create_endpoint_config=lambda aliases: {"Aliases": aliases},
+            create_networking_config=lambda endpoints: {"EndpointsConfig": endpoints},
+            get_archive=lambda box_id, path: (io.BytesIO(b""), {}),
+        )
+        self.containers = SimpleNamespace(create=self.create)
+
+    def create(self, *args: Any, **kwargs: Any) -> FakeBox:
+        self.created.append((args, kwargs))
+        return self.box
+
+    def info(self) -> dict[str, Any]:
+        return {"CgroupVersion": self.cgroups} if self.cgroups else {}
+
+
+SPEC = ContainerSpec(
+    image="tdi-base:1",
+    name="tdi-r1-fresh-db",
+    hostname="db",
+    network="tdi-r1-fresh",
+    labels={"tdi.run": "r1"},
+    command=("/lib/systemd/systemd", "--unit=sysinit.target"),
+    init=False,
+    tmpfs=("/run", "/run/lock"),
+    volumes=("/sys/fs/cgroup:/sys/fs/cgroup:rw",),
+    capabilities=("SYS_PTRACE",),
+    env={"container": "docker"},
+    cgroupns="host",
+)
+
+
+def test_run_creates_the_container_the_spec_says() -> None:
+    client = FakeClient()
+    assert Engine(client).run(SPEC) == "tdi-r1-fresh-db"
+    ((args, kwargs),) = client.created
+    assert args == ("tdi-base:1",)
+    assert kwargs == {
+        "command": ["/lib/systemd/systemd", "--unit=sysinit.target"],
+        "entrypoint": [],
+        "name": "tdi-r1-fresh-db",
+        "hostname": "db",
+        "labels": {"tdi.run": "r1"},
+        "init": False,
+        "tmpfs": {"/run": "", "/run/lock": ""},
+        "volumes": ["/sys/fs/cgroup:/sys/fs/cgroup:rw"],
+        "cap_add": ["SYS_PTRACE"],
+        "environment": {"container": "docker"},
+        "privileged": False,
+        "cgroupns": "host",
+        "network": "tdi-r1-fresh",
+        # Reachable by its inventory name on its side's network.
+        "networking_config": {"EndpointsConfig": {"tdi-r1-fresh": {"Aliases": ["db"]}}},
+        "detach": True,
+    }
+    assert client.box.started
+
+
+def test_run_leaves_empty_settings_to_docker() -> None:
+    client = FakeClient()
+    Engine(client).run(ContainerSpec("img", "c", "h", "n", {}))
+    ((_, kwargs),) = client.created
+    assert kwargs["command"] == ["sleep", "infinity"]
+    assert kwargs["init"] is True
+    assert kwargs["tmpfs"] is None and kwargs["volumes"] is None
+    assert kwargs["cap_add"] is None and kwargs["environment"] is None
+    assert kwargs["cgroupns"] is None
+
+
+def test_run_of_a_container_that_exits_at_once() -> None:
+    with pytest.raises(EngineError, match=r"tdi-r1-fresh-db from tdi-base:1 exited at once: exec"):
+        Engine(FakeClient(status="exited")).run(SPEC)
+
+
+@pytest.mark.parametrize(("reported", "version"), [("2", "2"), ("1", "1"), (None, "1")])
+def test_cgroup_version(reported: str | None, version: str) -> None:
+    assert Engine(FakeClient(cgroups=reported)).cgroup_version() == version
+
+
+def test_has_path_looks_in_a_container_it_removes() -> None:
+    client = FakeClient()
+    assert Engine(client).has_path("tdi-base:1", "/lib/systemd/systemd") is True
+    ((args, kwargs),) = client.created
+    assert args == ("tdi-base:1",)
+    assert kwargs == {"command": ["true"], "entrypoint": []}
+    assert client.box.removed and not client.box.started

@@ -1,4 +1,4 @@
-"""JUnit XML: skipped verify cases and one parity case per difference."""
+"""JUnit XML: skipped verify cases and, per comparison, one parity case per difference."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 
 from tdi import junit
 from tdi.parity import ParityResult
+from tdi.report import Comparison
 from tdi.state.diff import Difference
 
 PYTEST_JUNIT = """\
@@ -18,6 +19,11 @@ PYTEST_JUNIT = """\
 <failure message="assert False">trace</failure></testcase>
 </testsuite></testsuites>
 """
+
+
+def upgrade(result: ParityResult | None, key: str = "upgrade", error: str = "") -> Comparison:
+    side, _, host = key.partition("/")
+    return Comparison(side, host or "tdi-host", key, "img", result=result, error=error)
 
 
 def suite(path: Path, name: str) -> ET.Element:
@@ -59,7 +65,7 @@ def test_skipped_verify_wraps_a_bare_testsuite(tmp_path: Path) -> None:
 def test_parity_appends_to_pytests_file_and_keeps_its_cases(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     path.write_text(PYTEST_JUNIT, encoding="utf-8")
-    junit.add_parity(path, ParityResult([]))
+    junit.add_comparison(path, upgrade(ParityResult([])))
     root = ET.parse(path).getroot()
     assert [s.get("name") for s in root.findall("testsuite")] == ["pytest", "tdi.parity"]
     pytest_cases = cases(suite(path, "pytest"))
@@ -69,7 +75,7 @@ def test_parity_appends_to_pytests_file_and_keeps_its_cases(tmp_path: Path) -> N
 
 def test_parity_without_differences_is_one_passing_case(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
-    junit.add_parity(path, ParityResult([]))
+    junit.add_comparison(path, upgrade(ParityResult([])))
     parity = suite(path, "tdi.parity")
     assert (parity.get("tests"), parity.get("failures"), parity.get("skipped")) == ("1", "0", "0")
     (case,) = parity.findall("testcase")
@@ -89,7 +95,7 @@ def test_parity_case_per_difference(tmp_path: Path) -> None:
     allowed = Difference("file", "/etc/cron.d/tidy", None, {}, kind="stale", allowed="goes in 2.0")
     noisy = Difference("service", "apt-daily.timer", {}, {}, kind="nondeterministic")
     path = tmp_path / "junit.xml"
-    junit.add_parity(path, ParityResult([failing, allowed, noisy]))
+    junit.add_comparison(path, upgrade(ParityResult([failing, allowed, noisy])))
     parity = suite(path, "tdi.parity")
     assert (parity.get("tests"), parity.get("failures"), parity.get("skipped")) == ("3", "1", "2")
     found = cases(parity)
@@ -116,7 +122,7 @@ def test_parity_case_per_difference(tmp_path: Path) -> None:
 def test_expired_allow_entry_is_a_failure_case(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     message = "parity.allow[0] (file:/x) expired on 2020-01-01: remove it"
-    junit.add_parity(path, ParityResult([], expired=[message]))
+    junit.add_comparison(path, upgrade(ParityResult([], expired=[message])))
     parity = suite(path, "tdi.parity")
     assert parity.get("failures") == "1"
     (case,) = parity.findall("testcase")
@@ -130,7 +136,7 @@ def test_suite_counts_match_its_cases(tmp_path: Path) -> None:
     result = ParityResult(
         [Difference("user", "a", None, {}, kind="stale")], expired=["parity.allow[0] expired"]
     )
-    junit.add_parity(path, result)
+    junit.add_comparison(path, upgrade(result))
     parity = suite(path, "tdi.parity")
     assert parity.get("tests") == str(len(parity.findall("testcase"))) == "2"
     assert parity.get("failures") == "2"
@@ -139,6 +145,38 @@ def test_suite_counts_match_its_cases(tmp_path: Path) -> None:
 def test_verify_then_parity_in_one_file(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     junit.add_skipped_verify(path, {"upgrade": "converge failed"})
-    junit.add_parity(path, ParityResult([]))
+    junit.add_comparison(path, upgrade(ParityResult([])))
     root = ET.parse(path).getroot()
     assert [s.get("name") for s in root.findall("testsuite")] == ["tdi.verify", "tdi.parity"]
+
+
+def test_a_suite_per_comparison_named_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    stale = Difference("file", "/etc/old", None, {}, kind="stale")
+    junit.add_comparison(path, upgrade(ParityResult([]), "upgrade/db"))
+    junit.add_comparison(path, upgrade(ParityResult([stale]), "upgrade-1/db"))
+    junit.add_comparison(path, upgrade(ParityResult([]), "upgrade-1"))
+    names = [s.get("name") for s in ET.parse(path).getroot().findall("testsuite")]
+    assert names == ["tdi.parity.upgrade/db", "tdi.parity.upgrade-1/db", "tdi.parity.upgrade-1"]
+    older = suite(path, "tdi.parity.upgrade-1/db")
+    assert older.get("failures") == "1"
+    (case,) = older.findall("testcase")
+    assert case.get("classname") == "tdi.parity.upgrade-1/db"
+    assert case.get("name") == "parity[file:/etc/old]"
+
+
+def test_a_comparison_that_could_not_run_is_a_failure(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    junit.add_comparison(path, upgrade(None, "upgrade-1", error="capture failed: exit 1"))
+    older = suite(path, "tdi.parity.upgrade-1")
+    assert older.get("failures") == "1"
+    (case,) = older.findall("testcase")
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == "parity could not run: capture failed: exit 1"
+
+
+def test_a_comparison_that_did_not_run_adds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    junit.add_comparison(path, upgrade(None))
+    assert not path.exists()

@@ -19,6 +19,7 @@ from tdi.parity import (
     BASELINE_STATE,
     Baseline,
     ParityResult,
+    baseline_name,
     compare,
     read_baseline,
     roots_and_ignores,
@@ -193,13 +194,20 @@ def test_read_baseline_copies_state_and_events(tmp_path: Path) -> None:
             BASELINE_EVENTS: ansible.dump_events(events),
         },
     )
-    baseline = read_baseline(cast(Engine, engine), "c-upgrade", tmp_path)
+    name = baseline_name("upgrade-1/db")
+    baseline = read_baseline(cast(Engine, engine), "c-upgrade", tmp_path, name)
     assert baseline == Baseline(recorded, events)
-    # verify passes this copy to the plugin's baseline_state fixture.
-    assert State.from_json((tmp_path / "baseline-state.json").read_text()) == recorded
+    # verify passes this copy to the plugin's baseline_state fixture, one per comparison.
+    assert State.from_json((tmp_path / name).read_text()) == recorded
 
 
 def test_read_baseline_without_one(tmp_path: Path) -> None:
-    baseline = read_baseline(cast(Engine, FakeEngine({})), "c-upgrade", tmp_path)
+    name = baseline_name("upgrade")
+    baseline = read_baseline(cast(Engine, FakeEngine({})), "c-upgrade", tmp_path, name)
     assert baseline == Baseline()
-    assert not (tmp_path / "baseline-state.json").exists()
+    assert not (tmp_path / name).exists()
+
+
+def test_baseline_name_is_a_file_name_per_node() -> None:
+    assert baseline_name("upgrade") == "baseline-state.upgrade.json"
+    assert baseline_name("upgrade-1/db") == "baseline-state.upgrade-1.db.json"

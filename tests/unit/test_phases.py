@@ -1,54 +1,86 @@
-"""Phase bookkeeping: which states each phase runs on and what it records in the report."""
+"""Phase bookkeeping: which nodes each phase runs on and what it records in the report."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from tdi import ansible, config, phases, verify
-from tdi.ansible import PlaybookResult, TaskEvent
+from tdi.ansible import Play, PlaybookResult, TaskEvent
 from tdi.engine import Engine
-from tdi.parity import Baseline, ParityResult
-from tdi.report import FAILED, PASSED, SKIPPED, Report, StateReport
-from tdi.run import Run, plan
+from tdi.errors import ConfigError, TdiError, VerifyError
+from tdi.inventory import RepoInventory
+from tdi.parity import Baseline, ParityResult, baseline_name
+from tdi.report import FAILED, PASSED, SKIPPED, Comparison, Report, StateReport
+from tdi.run import Node, Run, plan
 from tdi.state.capture import State
 from tdi.state.diff import Difference
+from tdi.topology import SINGLE_HOST
 
-STATES = ("fresh", "upgrade")
+SIDES = ("fresh", "upgrade")
+TOPOLOGY = "hosts:\n  lb: {groups: [loadbalancer]}\n  web1: {groups: [web]}\n"
 
 
-def ev(task: str, status: str, msg: str = "") -> TaskEvent:
-    return TaskEvent("h", task, "command", status, {}, msg)
+def ev(task: str, status: str, msg: str = "", host: str = SINGLE_HOST) -> TaskEvent:
+    return TaskEvent(host, task, "command", status, {}, msg)
 
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> config.Config:
-    return config.load(tmp_path)
+    return config.load(tmp_path, {"extra_vars": ["release=2"]})
 
 
 @pytest.fixture
 def run(cfg: config.Config) -> Run:
-    return plan(cfg, {s: f"img-{s}" for s in STATES}, "r1")
+    return plan(cfg, {s: {SINGLE_HOST: f"img-{s}"} for s in SIDES}, RepoInventory(), "r1")
 
 
-def new_report() -> Report:
-    return Report({s: StateReport(f"img-{s}") for s in STATES})
+@pytest.fixture
+def topo_cfg(tmp_path: Path) -> config.Config:
+    (tmp_path / "tdi.yml").write_text(TOPOLOGY, encoding="utf-8")
+    return config.load(tmp_path)
+
+
+@pytest.fixture
+def topo_run(topo_cfg: config.Config) -> Run:
+    images = {s: {h: f"img-{s}-{h}" for h in ("lb", "web1")} for s in SIDES}
+    return plan(topo_cfg, images, RepoInventory(), "r2")
+
+
+def new_report(run: Run) -> Report:
+    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
+    report.comparisons = [
+        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != "fresh"
+    ]
+    return report
+
+
+class Call:
+    def __init__(self, inventory: Path, hosts: Sequence[str], log: Path, extra: Sequence[str]):
+        self.inventory, self.hosts, self.log, self.extra = inventory, list(hosts), log, list(extra)
 
 
 def fake_playbooks(
-    monkeypatch: pytest.MonkeyPatch, results: dict[str, PlaybookResult]
-) -> list[tuple[str, Path]]:
-    calls: list[tuple[str, Path]] = []
+    monkeypatch: pytest.MonkeyPatch, results: Mapping[str, PlaybookResult]
+) -> list[Call]:
+    """ansible.run_playbook answering per inventory file (one per side)."""
+    calls: list[Call] = []
 
     def run_playbook(
-        root: Path, playbook: Path, inventory: Path, limit: str, log_path: Path
+        root: Path,
+        playbook: Path,
+        inventory: Path,
+        hosts: Sequence[str],
+        log_path: Path,
+        extra_vars: Sequence[str] = (),
     ) -> PlaybookResult:
-        calls.append((limit, log_path))
-        return results[limit]
+        calls.append(Call(inventory, hosts, log_path, extra_vars))
+        side = inventory.name.removeprefix("inventory.").removesuffix(".yml")
+        return results[side]
 
     monkeypatch.setattr(ansible, "run_playbook", run_playbook)
     return calls
@@ -64,16 +96,80 @@ def test_converge_records_pass_and_failure(
             "upgrade": PlaybookResult(2, (ev("copy", "failed", "no src\nmore"),), tmp_path / "u"),
         },
     )
-    report = new_report()
+    report = new_report(run)
     phases.converge(cfg, run, report)
-    assert sorted(calls) == [
-        ("fresh", run.log("fresh", "converge")),
-        ("upgrade", run.log("upgrade", "converge")),
+    assert sorted((c.inventory, c.log) for c in calls) == [
+        (run.inventory("fresh"), run.log("fresh", "converge")),
+        (run.inventory("upgrade"), run.log("upgrade", "converge")),
     ]
+    assert all(c.hosts == [SINGLE_HOST] and c.extra == ["release=2"] for c in calls)
     assert report.states["fresh"].converge == PASSED
     assert report.states["fresh"].error == ""
     assert report.states["upgrade"].converge == FAILED
     assert report.states["upgrade"].error == "converge: task 'copy' failed: no src"
+    assert len(report.events) == 2  # kept for attribution
+
+
+def test_converge_where_no_task_ran_says_why(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ok = PlaybookResult(0, (), tmp_path / "l")
+    fake_playbooks(monkeypatch, {"fresh": ok, "upgrade": ok})
+    report = new_report(run)
+    phases.converge(cfg, run, report)
+    assert report.states["fresh"].converge == FAILED
+    assert report.states["fresh"].error == (
+        "converge: no task ran on fresh: does a play's `hosts:` match host tdi-host's groups?"
+    )
+
+
+def test_converge_a_topology_one_run_per_side_recorded_per_node(
+    topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fresh = PlaybookResult(
+        0, (ev("install", "changed", host="lb"), ev("install", "ok", host="web1")), tmp_path / "f"
+    )
+    upgrade = PlaybookResult(
+        2,
+        (
+            ev("install", "ok", host="lb"),
+            ev("install", "ok", host="web1"),
+            ev("copy site", "failed", "no such file", host="web1"),
+        ),
+        tmp_path / "u",
+    )
+    calls = fake_playbooks(monkeypatch, {"fresh": fresh, "upgrade": upgrade})
+    report = new_report(topo_run)
+    phases.converge(topo_cfg, topo_run, report)
+    assert sorted((c.inventory.name, tuple(c.hosts)) for c in calls) == [
+        ("inventory.fresh.yml", ("lb", "web1")),
+        ("inventory.upgrade.yml", ("lb", "web1")),
+    ]
+    verdicts = {k: (s.converge, s.error) for k, s in report.states.items()}
+    assert verdicts == {
+        "fresh/lb": (PASSED, ""),
+        "fresh/web1": (PASSED, ""),
+        # The failure on web1 fails that node only.
+        "upgrade/lb": (PASSED, ""),
+        "upgrade/web1": (FAILED, "converge: task 'copy site' failed: no such file"),
+    }
+
+    # Idempotence runs where converge passed: upgrade's run limits itself to lb.
+    again = PlaybookResult(
+        0, (ev("install", "ok", host="lb"), ev("install", "changed", host="web1")), tmp_path / "a"
+    )
+    calls = fake_playbooks(monkeypatch, {"fresh": again, "upgrade": again})
+    phases.converge(topo_cfg, topo_run, report, "idempotence")
+    hosts = {c.inventory.name: c.hosts for c in calls}
+    assert hosts == {"inventory.fresh.yml": ["lb", "web1"], "inventory.upgrade.yml": ["lb"]}
+    assert {c.log.name for c in calls} == {"fresh.idempotence.log", "upgrade.idempotence.log"}
+    idem = {k: (s.idempotence, s.changed_tasks) for k, s in report.states.items()}
+    assert idem == {
+        "fresh/lb": (PASSED, []),
+        "fresh/web1": (FAILED, ["install"]),
+        "upgrade/lb": (PASSED, []),
+        "upgrade/web1": (SKIPPED, []),
+    }
 
 
 def test_idempotence_runs_only_where_converge_passed(
@@ -83,11 +179,11 @@ def test_idempotence_runs_only_where_converge_passed(
         monkeypatch,
         {"fresh": PlaybookResult(0, (ev("restart", "changed"), ev("x", "ok")), tmp_path / "l")},
     )
-    report = new_report()
+    report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
     phases.converge(cfg, run, report, "idempotence")
-    assert [c[0] for c in calls] == ["fresh"]
+    assert [c.inventory for c in calls] == [run.inventory("fresh")]
     assert report.states["fresh"].idempotence == FAILED
     assert report.states["fresh"].changed_tasks == ["restart"]
     assert report.states["upgrade"].idempotence == SKIPPED
@@ -98,21 +194,34 @@ def test_idempotence_passes_without_changes(
 ) -> None:
     ok = PlaybookResult(0, (ev("x", "ok"), ev("y", "skipped")), tmp_path / "l")
     fake_playbooks(monkeypatch, {"fresh": ok, "upgrade": ok})
-    report = new_report()
+    report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
     phases.converge(cfg, run, report, "idempotence")
     assert all(s.idempotence == PASSED for s in report.states.values())
 
 
+def test_idempotence_run_that_fails_records_why(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bad = PlaybookResult(2, (ev("x", "failed", "boom"),), tmp_path / "l")
+    fake_playbooks(monkeypatch, {"fresh": bad, "upgrade": bad})
+    report = new_report(run)
+    for state in report.states.values():
+        state.converge = PASSED
+    phases.converge(cfg, run, report, "idempotence")
+    assert report.states["fresh"].idempotence == FAILED
+    assert report.states["fresh"].error == "idempotence: task 'x' failed: boom"
+
+
 def test_verify_skipped_everywhere_writes_skipped_junit(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def no_pytest(*args: object) -> None:
-        raise AssertionError("pytest must not run when no state converged")
+        raise AssertionError("pytest must not run when no node converged")
 
     monkeypatch.setattr(verify, "run", no_pytest)
-    report = new_report()
+    report = new_report(run)
     for state in report.states.values():
         state.converge = FAILED
     junit = tmp_path / "junit.xml"
@@ -122,26 +231,31 @@ def test_verify_skipped_everywhere_writes_skipped_junit(
     assert all(s.verify == SKIPPED for s in report.states.values())
 
 
-def test_verify_adds_skipped_states_to_pytests_junit(
+def test_verify_adds_skipped_nodes_to_pytests_junit(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     junit = tmp_path / "junit.xml"
     junit.write_text("<testsuites><testsuite name='stale'/></testsuites>", encoding="utf-8")
 
     def fake_run(
-        root: Path, tests: Path, containers: dict[str, str], workdir: Path, junit: Path
-    ) -> dict[str, dict[str, int]]:
+        cfg: config.Config,
+        run: Run,
+        nodes: Sequence[Node],
+        comparisons: Sequence[Comparison],
+        junit: Path,
+    ) -> verify.Outcome:
         assert not junit.exists(), "a JUnit file from an earlier run must be gone"
+        assert [n.key for n in nodes] == ["fresh"]
         junit.write_text(
             '<testsuites><testsuite name="pytest" tests="1">'
             '<testcase classname="test_web" name="test_port[fresh]"/>'
             "</testsuite></testsuites>",
             encoding="utf-8",
         )
-        return {"fresh": {"passed": 1, "failed": 0}}
+        return verify.Outcome({"nodes": {"fresh": {"passed": 1, "failed": 0}}})
 
     monkeypatch.setattr(verify, "run", fake_run)
-    report = new_report()
+    report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
     phases.run_verify(cfg, run, report, junit)
@@ -155,33 +269,81 @@ def test_verify_adds_skipped_states_to_pytests_junit(
     assert report.states["upgrade"].verify == SKIPPED
 
 
-def test_verify_counts_decide_the_phase(
-    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_verify_counts_decide_each_node_and_comparison(
+    topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    seen: dict[str, str] = {}
+    seen: dict[str, Any] = {}
+    failure = {"id": "test_lb.py::test_port[upgrade/lb]", "message": "assert 80 == 8080"}
+    same = {"id": "test_lb.py::test_conf[upgrade/web1]", "message": "`cat x` differs:"}
 
     def fake_run(
-        root: Path, tests: Path, containers: dict[str, str], workdir: Path, junit: Path
-    ) -> dict[str, dict[str, int]]:
-        seen.update(containers)
-        return {"fresh": {"passed": 4, "failed": 0}, "upgrade": {"passed": 3, "failed": 1}}
+        cfg: config.Config,
+        run: Run,
+        nodes: Sequence[Node],
+        comparisons: Sequence[Comparison],
+        junit: Path,
+    ) -> verify.Outcome:
+        seen["nodes"] = [n.key for n in nodes]
+        seen["comparisons"] = [c.key for c in comparisons]
+        return verify.Outcome(
+            {
+                "nodes": {
+                    "fresh/lb": {"passed": 4, "failed": 0, "skipped": 1, "failures": []},
+                    "fresh/web1": {"passed": 2, "failed": 0, "failures": []},
+                    "upgrade/lb": {"passed": 3, "failed": 1, "failures": [failure]},
+                },
+                "comparisons": {
+                    "upgrade/web1": {"passed": 0, "failed": 1, "failures": [same]},
+                },
+            }
+        )
 
     monkeypatch.setattr(verify, "run", fake_run)
-    report = new_report()
+    report = new_report(topo_run)
     for state in report.states.values():
         state.converge = PASSED
+    phases.run_verify(topo_cfg, topo_run, report, tmp_path / "junit.xml")
+    assert seen == {
+        "nodes": ["fresh/lb", "fresh/web1", "upgrade/lb", "upgrade/web1"],
+        "comparisons": ["upgrade/lb", "upgrade/web1"],
+    }
+    states = report.states
+    assert (states["fresh/lb"].verify, states["fresh/lb"].tests) == (
+        PASSED,
+        {"passed": 4, "failed": 0},
+    )
+    assert states["upgrade/lb"].verify == FAILED
+    assert states["upgrade/lb"].failures == [failure]
+    # No test ran on upgrade/web1 itself: that fails its verify.
+    assert states["upgrade/web1"].verify == FAILED
+    web = next(c for c in report.comparisons if c.key == "upgrade/web1")
+    assert (web.tests, web.failures, web.status) == ({"passed": 0, "failed": 1}, [same], FAILED)
+    lb = next(c for c in report.comparisons if c.key == "upgrade/lb")
+    assert lb.tests == {"passed": 0, "failed": 0}
+
+
+def test_verify_that_cannot_run_fails_the_ready_nodes(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken(*args: object) -> verify.Outcome:
+        raise VerifyError("pytest could not run the tests (exit 3)")
+
+    monkeypatch.setattr(verify, "run", broken)
+    report = new_report(run)
+    report.states["fresh"].converge = PASSED
+    report.states["upgrade"].converge = FAILED
     phases.run_verify(cfg, run, report, tmp_path / "junit.xml")
-    assert seen == dict(run.containers)
-    assert report.states["fresh"].verify == PASSED
-    assert report.states["upgrade"].verify == FAILED
-    assert report.states["upgrade"].tests == {"passed": 3, "failed": 1}
+    assert report.states["fresh"].verify == FAILED
+    assert report.states["fresh"].error == "verify: pytest could not run the tests (exit 3)"
+    assert report.states["upgrade"].verify == SKIPPED
 
 
 def test_verify_without_any_test_run_fails(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(verify, "run", lambda *a: {"fresh": {"passed": 0, "failed": 0}})
-    report = new_report()
+    outcome = verify.Outcome({"nodes": {"fresh": {"passed": 0, "failed": 0}}})
+    monkeypatch.setattr(verify, "run", lambda *a: outcome)
+    report = new_report(run)
     report.states["fresh"].converge = PASSED
     phases.run_verify(cfg, run, report, tmp_path / "junit.xml")
     assert report.states["fresh"].verify == FAILED
@@ -189,13 +351,13 @@ def test_verify_without_any_test_run_fails(
 
 
 def test_parity_skipped_unless_both_converged(cfg: config.Config, run: Run, tmp_path: Path) -> None:
-    report = new_report()
+    report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
     junit = tmp_path / "junit.xml"
     phases.run_parity(cast(Engine, None), cfg, run, report, junit)
     assert report.parity == SKIPPED
-    assert report.parity_result is None
+    assert report.comparisons[0].result is None
     assert not junit.exists()
 
 
@@ -223,44 +385,181 @@ def test_parity_result_follows_differences(
         baseline: Baseline,
     ) -> ParityResult:
         seen.extend([dict(containers), parity, list(events), baseline])
-        return ParityResult(list(found))
+        return ParityResult(list(found), capture_seconds={"fresh": 1.0, "upgrade": 2.0})
 
     monkeypatch.setattr(phases, "compare", compare)
-    report = new_report()
+    report = new_report(run)
     report.events.extend(events)
-    report.baseline = baseline
+    report.comparisons[0].baseline = baseline
     for state in report.states.values():
         state.converge = PASSED
     junit = tmp_path / "junit.xml"
     phases.run_parity(cast(Engine, None), cfg, run, report, junit)
-    assert seen == [dict(run.containers), cfg.parity, events, baseline]
+    pair = {"fresh": run.containers["fresh"], "upgrade": run.containers["upgrade"]}
+    assert seen == [pair, cfg.parity, events, baseline]
     assert report.parity == (FAILED if found else PASSED)
     assert report.differences == found
     names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
     assert names == (["parity[user:www]"] if found else ["parity"])
 
 
-def test_load_baseline_reads_the_upgrade_container(
-    run: Run, monkeypatch: pytest.MonkeyPatch
+def test_parity_compares_each_host_with_its_fresh_twin(
+    topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[tuple[dict[str, str], list[str]]] = []
+
+    def compare(
+        engine: Engine,
+        containers: Mapping[str, str],
+        parity: config.ParityConfig,
+        events: Sequence[TaskEvent],
+        baseline: Baseline,
+    ) -> ParityResult:
+        seen.append((dict(containers), [e.host for e in events]))
+        if containers["upgrade"].endswith("-lb"):
+            raise TdiError("capture failed: probe exited 1")
+        return ParityResult([], capture_seconds={"fresh": 1.0, "upgrade": 2.0})
+
+    monkeypatch.setattr(phases, "compare", compare)
+    report = new_report(topo_run)
+    report.events.extend([ev("a", "ok", host="lb"), ev("b", "ok", host="web1")])
+    for state in report.states.values():
+        state.converge = PASSED
+    junit = tmp_path / "junit.xml"
+    phases.run_parity(cast(Engine, None), topo_cfg, topo_run, report, junit)
+    assert seen == [
+        ({"fresh": "tdi-r2-fresh-lb", "upgrade": "tdi-r2-upgrade-lb"}, ["lb"]),
+        ({"fresh": "tdi-r2-fresh-web1", "upgrade": "tdi-r2-upgrade-web1"}, ["web1"]),
+    ]
+    lb, web = report.comparisons
+    # A capture that failed fails that comparison only.
+    assert (lb.status, lb.error) == (FAILED, "capture failed: probe exited 1")
+    assert web.status == PASSED
+    assert web.result is not None
+    assert web.result.capture_seconds == {"fresh/web1": 1.0, "upgrade/web1": 2.0}
+    suites = [s.get("name") for s in ET.parse(junit).getroot().iter("testsuite")]
+    assert suites == ["tdi.parity.upgrade/lb", "tdi.parity.upgrade/web1"]
+
+
+def test_parity_skips_a_host_whose_fresh_twin_failed(
+    topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    compared: list[str] = []
+
+    def compare(engine: Engine, containers: Mapping[str, str], *a: object) -> ParityResult:
+        compared.append(containers["upgrade"])
+        return ParityResult([], capture_seconds={"fresh": 0.5, "upgrade": 0.5})
+
+    monkeypatch.setattr(phases, "compare", compare)
+    report = new_report(topo_run)
+    for state in report.states.values():
+        state.converge = PASSED
+    report.states["fresh/lb"].converge = FAILED
+    phases.run_parity(cast(Engine, None), topo_cfg, topo_run, report, tmp_path / "j.xml")
+    assert compared == ["tdi-r2-upgrade-web1"]
+    assert [c.status for c in report.comparisons] == [SKIPPED, PASSED]
+
+
+def test_load_baselines_reads_each_compared_container(
+    topo_run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recorded = Baseline(State({}, {"cron": {"version": "3.0"}}, {}, {}, {}, {}))
-    calls: list[tuple[str, Path]] = []
+    calls: list[tuple[str, Path, str]] = []
 
-    def read_baseline(engine: Engine, container: str, workdir: Path) -> Baseline:
-        calls.append((container, workdir))
-        return recorded
+    def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> Baseline:
+        calls.append((container, workdir, name))
+        return recorded if container.endswith("-lb") else Baseline()
 
     monkeypatch.setattr(phases, "read_baseline", read_baseline)
-    report = new_report()
-    phases.load_baseline(cast(Engine, None), run, report)
-    assert calls == [(run.containers["upgrade"], run.workdir)]
-    assert report.baseline is recorded
+    report = new_report(topo_run)
+    phases.load_baselines(cast(Engine, None), topo_run, report)
+    assert calls == [
+        ("tdi-r2-upgrade-lb", topo_run.workdir, baseline_name("upgrade/lb")),
+        ("tdi-r2-upgrade-web1", topo_run.workdir, baseline_name("upgrade/web1")),
+    ]
+    assert report.comparisons[0].baseline is recorded
+    assert report.comparisons[1].baseline == Baseline()
 
 
-def test_shells(run: Run) -> None:
-    assert phases.shells(run) == {
-        "fresh": "docker exec -it tdi-r1-fresh bash",
-        "upgrade": "docker exec -it tdi-r1-upgrade bash",
+def preflight_fakes(monkeypatch: pytest.MonkeyPatch, plays: list[Play]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def list_plays(
+        root: Path, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
+    ) -> list[Play]:
+        seen["inventory"] = inventory.read_text(encoding="utf-8")
+        seen["extra_vars"] = list(extra_vars)
+        return plays
+
+    def collect(cfg: config.Config, repo: RepoInventory, tmp: Path) -> None:
+        seen["collected"] = True
+
+    monkeypatch.setattr(ansible, "list_plays", list_plays)
+    monkeypatch.setattr(verify, "collect", collect)
+    return seen
+
+
+def with_tests(root: Path) -> None:
+    (root / "tests" / "infra").mkdir(parents=True)
+    (root / "tests" / "infra" / "test_x.py").write_text("def test_x(host): pass\n")
+
+
+def test_preflight_play_matching_no_host_names_the_play_and_the_hosts(
+    topo_cfg: config.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_tests(topo_cfg.root)
+    seen = preflight_fakes(
+        monkeypatch,
+        [Play("Web", "web", ("web1",)), Play("Databases", "db:&prod", ())],
+    )
+    with pytest.raises(ConfigError) as info:
+        phases.preflight(topo_cfg, RepoInventory())
+    message = str(info.value)
+    assert message.startswith(
+        "playbooks/site.yml: play 'Databases' (hosts: db:&prod) matches none of tdi's hosts "
+        "(lb, web1): "
+    )
+    assert "under `hosts:` in tdi.yml" in message
+    assert "collected" not in seen  # the plays are checked before the tests collect
+    # The plays are listed against tdi's own hosts, with placeholder containers.
+    assert "lb:" in seen["inventory"] and "web1:" in seen["inventory"]
+
+
+def test_preflight_hint_for_one_host_is_groups(
+    cfg: config.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_tests(cfg.root)
+    seen = preflight_fakes(monkeypatch, [Play("Web", "web", ())])
+    with pytest.raises(ConfigError, match=r"\(tdi-host\): add its group to `groups` in tdi\.yml"):
+        phases.preflight(cfg, RepoInventory())
+    assert seen["extra_vars"] == ["release=2"]
+
+
+def test_preflight_passes_when_every_play_has_a_host(
+    topo_cfg: config.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_tests(topo_cfg.root)
+    seen = preflight_fakes(
+        monkeypatch, [Play("Web", "web", ("web1",)), Play("LB", "loadbalancer", ("lb",))]
+    )
+    phases.preflight(topo_cfg, RepoInventory())
+    assert seen["collected"] is True
+
+
+def test_preflight_syntax_only_does_not_collect(
+    cfg: config.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = preflight_fakes(monkeypatch, [Play("All", "all", (SINGLE_HOST,))])
+    phases.preflight(cfg, RepoInventory(), syntax_only=True)  # no tests directory needed
+    assert "collected" not in seen
+
+
+def test_shells(topo_run: Run) -> None:
+    assert phases.shells(topo_run) == {
+        "fresh/lb": "docker exec -it tdi-r2-fresh-lb bash",
+        "fresh/web1": "docker exec -it tdi-r2-fresh-web1 bash",
+        "upgrade/lb": "docker exec -it tdi-r2-upgrade-lb bash",
+        "upgrade/web1": "docker exec -it tdi-r2-upgrade-web1 bash",
     }
 
 

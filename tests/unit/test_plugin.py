@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,21 +12,72 @@ from tdi.state.capture import State
 
 pytest_plugins = ["pytester"]
 
+
+def node(key: str, groups: tuple[str, ...] = ("all",)) -> dict[str, Any]:
+    side, _, host = key.partition("/")
+    return {
+        "key": key,
+        "side": side,
+        "host": host or "tdi-host",
+        "url": "local://",
+        "groups": list(groups),
+    }
+
+
+def comparison(key: str, baseline: str = "") -> dict[str, str]:
+    host = key.partition("/")[2]
+    return {
+        "key": key,
+        "host": host or "tdi-host",
+        "fresh": f"fresh/{host}" if host else "fresh",
+        "other": key,
+        "baseline": baseline,
+    }
+
+
+def nodes_file(
+    pytester: pytest.Pytester,
+    nodes: list[dict[str, Any]],
+    comparisons: list[dict[str, str]],
+) -> str:
+    path = pytester.path / "nodes.json"
+    path.write_text(json.dumps({"nodes": nodes, "comparisons": comparisons}), encoding="utf-8")
+    return f"--tdi-nodes={path}"
+
+
+def two_sides(pytester: pytest.Pytester, baseline: str = "") -> str:
+    """One host: fresh and upgrade, and the comparison between them."""
+    return nodes_file(pytester, [node("fresh"), node("upgrade")], [comparison("upgrade", baseline)])
+
+
+def topology(pytester: pytest.Pytester) -> str:
+    """lb and db on fresh and upgrade; db is in the groups db and prod."""
+    nodes = [
+        node(f"{side}/{host}", groups)
+        for side in ("fresh", "upgrade")
+        for host, groups in (("lb", ("all", "loadbalancer")), ("db", ("all", "db", "prod")))
+    ]
+    return nodes_file(pytester, nodes, [comparison("upgrade/lb"), comparison("upgrade/db")])
+
+
+def read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
 TESTS = """
 def test_shell(host):
     assert host.exists("sh")
 
-def test_only_fresh(host, tdi_state):
-    assert tdi_state == "fresh"
+def test_only_fresh(host, tdi_node):
+    assert tdi_node == "fresh"
 """
 
-TWO_STATES = ["--tdi-host", "fresh=local://", "--tdi-host", "upgrade=local://"]
 
-
-def test_ids_name_the_state_and_results_count_per_state(pytester: pytest.Pytester) -> None:
+def test_ids_name_the_node_and_results_count_per_node(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_infra=TESTS)
     results = pytester.path / "results.json"
-    outcome = pytester.runpytest_subprocess(*TWO_STATES, f"--tdi-results={results}", "-v")
+    outcome = pytester.runpytest_subprocess(two_sides(pytester), f"--tdi-results={results}", "-v")
     outcome.assert_outcomes(passed=3, failed=1)
     outcome.stdout.fnmatch_lines_random(
         [
@@ -35,11 +87,15 @@ def test_ids_name_the_state_and_results_count_per_state(pytester: pytest.Pyteste
             "*test_infra.py::test_only_fresh[[]upgrade[]] FAILED*",
         ]
     )
-    counts = json.loads(results.read_text(encoding="utf-8"))
-    assert counts["fresh"]["passed"] == 2
-    assert counts["fresh"]["failed"] == 0
-    assert counts["upgrade"]["passed"] == 1
-    assert counts["upgrade"]["failed"] == 1
+    counts = read(results)
+    assert set(counts) == {"nodes", "comparisons"}
+    assert counts["comparisons"] == {}
+    fresh, upgrade = counts["nodes"]["fresh"], counts["nodes"]["upgrade"]
+    assert (fresh["passed"], fresh["failed"], fresh["failures"]) == (2, 0, [])
+    assert (upgrade["passed"], upgrade["failed"]) == (1, 1)
+    (failure,) = upgrade["failures"]
+    assert failure["id"] == "test_infra.py::test_only_fresh[upgrade]"
+    assert failure["message"].startswith("AssertionError: assert 'upgrade' == 'fresh'")
 
 
 def test_setup_error_and_skip_are_counted(pytester: pytest.Pytester) -> None:
@@ -48,8 +104,8 @@ def test_setup_error_and_skip_are_counted(pytester: pytest.Pytester) -> None:
 import pytest
 
 @pytest.fixture
-def broken(tdi_state):
-    if tdi_state == "upgrade":
+def broken(tdi_node):
+    if tdi_node == "upgrade":
         raise RuntimeError("no container")
 
 def test_uses_broken(host, broken):
@@ -60,14 +116,21 @@ def test_skip(host):
 """
     )
     results = pytester.path / "results.json"
-    outcome = pytester.runpytest_subprocess(*TWO_STATES, f"--tdi-results={results}")
+    outcome = pytester.runpytest_subprocess(two_sides(pytester), f"--tdi-results={results}")
     outcome.assert_outcomes(passed=1, errors=1, skipped=2)
-    counts = json.loads(results.read_text(encoding="utf-8"))
-    assert counts["fresh"] == {"passed": 1, "failed": 0, "skipped": 1}
-    assert counts["upgrade"] == {"passed": 0, "failed": 1, "skipped": 1}
+    counts = read(results)["nodes"]
+    assert counts["fresh"] == {"passed": 1, "failed": 0, "skipped": 1, "failures": []}
+    upgrade = counts["upgrade"]
+    assert (upgrade["passed"], upgrade["failed"], upgrade["skipped"]) == (0, 1, 1)
+    assert upgrade["failures"] == [
+        {
+            "id": "test_infra.py::test_uses_broken[upgrade]",
+            "message": "RuntimeError: no container",
+        }
+    ]
 
 
-def test_without_tdi_host_testinfra_host_is_used(pytester: pytest.Pytester) -> None:
+def test_without_tdi_nodes_testinfra_host_is_used(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_infra=TESTS.split("def test_only_fresh")[0])
     results: Path = pytester.path / "results.json"
     outcome = pytester.runpytest_subprocess(f"--tdi-results={results}", "-v")
@@ -76,11 +139,73 @@ def test_without_tdi_host_testinfra_host_is_used(pytester: pytest.Pytester) -> N
     assert not results.exists()
 
 
-def test_tdi_state_fixture_is_absent_without_tdi_host(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_infra="def test_state(tdi_state):\n    pass\n")
+def test_tdi_node_fixture_is_absent_without_tdi_nodes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra="def test_node(tdi_node):\n    pass\n")
     outcome = pytester.runpytest_subprocess()
     outcome.assert_outcomes(errors=1)
-    outcome.stdout.fnmatch_lines(["*fixture 'tdi_state' not found*"])
+    outcome.stdout.fnmatch_lines(["*fixture 'tdi_node' not found*"])
+
+
+def test_topology_ids_are_node_keys(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra="def test_shell(host):\n    assert host.exists('sh')\n")
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(topology(pytester), f"--tdi-results={results}", "-v")
+    outcome.assert_outcomes(passed=4)
+    outcome.stdout.fnmatch_lines_random(
+        [
+            "*test_infra.py::test_shell[[]fresh/lb[]] PASSED*",
+            "*test_infra.py::test_shell[[]fresh/db[]] PASSED*",
+            "*test_infra.py::test_shell[[]upgrade/lb[]] PASSED*",
+            "*test_infra.py::test_shell[[]upgrade/db[]] PASSED*",
+        ]
+    )
+    assert set(read(results)["nodes"]) == {"fresh/lb", "fresh/db", "upgrade/lb", "upgrade/db"}
+
+
+@pytest.mark.parametrize(
+    ("entries", "hosts"),
+    [
+        (["ansible://db"], ["db"]),  # a group
+        (["ansible://prod?force_ansible=True"], ["db"]),  # a parent group, options dropped
+        (["lb"], ["lb"]),  # a host name
+        (["ansible://l*"], ["lb"]),  # a glob
+        (["ansible://loadbalancer", "db"], ["lb", "db"]),
+        (["ansible://all"], ["lb", "db"]),
+    ],
+)
+def test_testinfra_hosts_selects_hosts(
+    pytester: pytest.Pytester, entries: list[str], hosts: list[str]
+) -> None:
+    pytester.makepyfile(
+        test_infra=f"testinfra_hosts = {entries!r}\n\n"
+        "def test_shell(host):\n    assert host.exists('sh')\n\n"
+        "def test_same(same_on_both):\n    same_on_both('echo hi')\n"
+    )
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(topology(pytester), f"--tdi-results={results}")
+    outcome.assert_outcomes(passed=3 * len(hosts))
+    counts = read(results)
+    expected = {f"{side}/{h}" for side in ("fresh", "upgrade") for h in hosts}
+    assert set(counts["nodes"]) == expected
+    # The comparisons of the chosen hosts only.
+    assert set(counts["comparisons"]) == {f"upgrade/{h}" for h in hosts}
+
+
+def test_testinfra_hosts_entry_matching_nothing_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_infra="testinfra_hosts = ['ansible://db', 'ansible://webservers']\n\n"
+        "def test_shell(host):\n    pass\n"
+    )
+    outcome = pytester.runpytest_subprocess(topology(pytester))
+    # The module does not collect: `tdi` reports it before any container starts.
+    assert outcome.ret == pytest.ExitCode.INTERRUPTED
+    outcome.assert_outcomes(errors=1)
+    text = outcome.stdout.str() + outcome.stderr.str()
+    assert "testinfra_hosts entry 'ansible://webservers' matches no host" in text
+    assert "(hosts: db, lb; groups: all, db, loadbalancer, prod)" in text
+    assert "test_infra.py" in text
 
 
 FIXTURES = """
@@ -98,31 +223,49 @@ def test_upgrade_only(upgrade_host):
 """
 
 
-def test_same_on_both_and_one_state_fixtures(pytester: pytest.Pytester) -> None:
+def test_same_on_both_counts_under_comparisons(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_infra=FIXTURES)
     results = pytester.path / "results.json"
-    outcome = pytester.runpytest_subprocess(*TWO_STATES, f"--tdi-results={results}", "-v")
+    outcome = pytester.runpytest_subprocess(two_sides(pytester), f"--tdi-results={results}", "-v")
     outcome.assert_outcomes(passed=3, failed=1)
     outcome.stdout.fnmatch_lines_random(
         [
-            "*test_infra.py::test_same PASSED*",
-            "*test_infra.py::test_differs FAILED*",
-            "*test_infra.py::test_fresh_only PASSED*",
-            "*test_infra.py::test_upgrade_only PASSED*",
+            "*test_infra.py::test_same[[]upgrade[]] PASSED*",
+            "*test_infra.py::test_differs[[]upgrade[]] FAILED*",
+            "*test_infra.py::test_fresh_only[[]upgrade[]] PASSED*",
+            "*test_infra.py::test_upgrade_only[[]upgrade[]] PASSED*",
             "*`mktemp -u` differs:*",
         ]
     )
-    # A test on both hosts counts for both states; a one-state test for its own.
-    counts = json.loads(results.read_text(encoding="utf-8"))
-    assert counts["fresh"] == {"passed": 2, "failed": 1, "skipped": 0}
-    assert counts["upgrade"] == {"passed": 2, "failed": 1, "skipped": 0}
+    counts = read(results)
+    # A test on a comparison counts once, under it, not for each side.
+    assert counts["nodes"] == {}
+    upgrade = counts["comparisons"]["upgrade"]
+    assert (upgrade["passed"], upgrade["failed"], upgrade["skipped"]) == (3, 1, 0)
+    (failure,) = upgrade["failures"]
+    assert failure["id"] == "test_infra.py::test_differs[upgrade]"
+    assert failure["message"] == "Failed: `mktemp -u` differs:"
 
 
-def test_a_state_not_under_test_skips_its_fixtures(pytester: pytest.Pytester) -> None:
+def test_each_link_of_a_chain_is_its_own_comparison(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra=FIXTURES.split("def test_differs")[0])
+    nodes = [node("fresh"), node("upgrade"), node("upgrade-1")]
+    option = nodes_file(pytester, nodes, [comparison("upgrade"), comparison("upgrade-1")])
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(option, f"--tdi-results={results}", "-v")
+    outcome.assert_outcomes(passed=2)
+    outcome.stdout.fnmatch_lines_random(
+        ["*test_same[[]upgrade[]] PASSED*", "*test_same[[]upgrade-1[]] PASSED*"]
+    )
+    assert set(read(results)["comparisons"]) == {"upgrade", "upgrade-1"}
+
+
+def test_a_node_not_under_test_skips_its_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_infra=FIXTURES)
-    outcome = pytester.runpytest_subprocess("--tdi-host", "fresh=local://", "-rs")
+    option = nodes_file(pytester, [node("fresh")], [comparison("upgrade")])
+    outcome = pytester.runpytest_subprocess(option, "-rs")
     outcome.assert_outcomes(passed=1, skipped=3)
-    outcome.stdout.fnmatch_lines(["*state upgrade is not under test*"])
+    outcome.stdout.fnmatch_lines(["*upgrade is not under test*"])
 
 
 BASELINE_TESTS = """
@@ -132,27 +275,50 @@ def test_baseline(baseline_state):
 """
 
 
-def test_without_tdi_host_the_state_fixtures_skip(pytester: pytest.Pytester) -> None:
+def test_without_tdi_nodes_the_comparison_fixtures_skip(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_infra=FIXTURES + BASELINE_TESTS)
     outcome = pytester.runpytest_subprocess("-rs")
     outcome.assert_outcomes(skipped=5)
     outcome.stdout.fnmatch_lines(["*needs tdi: run by `tdi test` or `tdi verify`*"])
 
 
-def test_baseline_state_is_read_from_the_file(pytester: pytest.Pytester) -> None:
+def test_baseline_state_is_read_from_the_comparisons_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_infra=BASELINE_TESTS)
-    path = pytester.path / "baseline-state.json"
+    path = pytester.path / "baseline-state.upgrade.json"
     path.write_text(
         State({}, {"cron": {"version": "3.0"}}, {}, {}, {}, {}).to_json(), encoding="utf-8"
     )
-    outcome = pytester.runpytest_subprocess(*TWO_STATES, f"--tdi-baseline-state={path}")
+    outcome = pytester.runpytest_subprocess(two_sides(pytester, str(path)))
     outcome.assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize("given", [False, True], ids=["no-option", "absent-file"])
+@pytest.mark.parametrize("given", [False, True], ids=["none", "absent-file"])
 def test_baseline_state_skips_without_a_baseline(pytester: pytest.Pytester, given: bool) -> None:
     pytester.makepyfile(test_infra=BASELINE_TESTS)
-    option = [f"--tdi-baseline-state={pytester.path / 'absent.json'}"] if given else []
-    outcome = pytester.runpytest_subprocess(*TWO_STATES, *option, "-rs")
+    baseline = str(pytester.path / "absent.json") if given else ""
+    outcome = pytester.runpytest_subprocess(two_sides(pytester, baseline), "-rs")
     outcome.assert_outcomes(skipped=1)
     outcome.stdout.fnmatch_lines(["*carries no baseline state*"])
+
+
+def test_a_test_of_no_node_counts_for_every_node(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_infra="def test_plain():\n    assert 1 + 1 == 3\n")
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(two_sides(pytester), f"--tdi-results={results}")
+    outcome.assert_outcomes(failed=1)
+    counts = read(results)["nodes"]
+    assert set(counts) == {"fresh", "upgrade"}
+    assert all(c["failed"] == 1 for c in counts.values())
+    assert counts["upgrade"]["failures"][0]["id"] == "test_infra.py::test_plain"
+
+
+def test_comparison_tests_without_a_comparison_are_skipped(pytester: pytest.Pytester) -> None:
+    # The upgrade side did not converge: only fresh is under test, and no comparison.
+    pytester.makepyfile(test_infra=TESTS.split("def test_only_fresh")[0] + FIXTURES)
+    results = pytester.path / "results.json"
+    option = nodes_file(pytester, [node("fresh")], [])
+    outcome = pytester.runpytest_subprocess(option, f"--tdi-results={results}")
+    outcome.assert_outcomes(passed=1, skipped=4)
+    counts = read(results)
+    assert counts["comparisons"] == {}
+    assert (counts["nodes"]["fresh"]["passed"], counts["nodes"]["fresh"]["failed"]) == (1, 0)

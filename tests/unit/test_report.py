@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tdi.parity import ParityResult
-from tdi.report import FAILED, PASSED, PHASES, SKIPPED, Report, StateReport
+from tdi.report import FAILED, PASSED, PHASES, SKIPPED, Comparison, Report, StateReport
 from tdi.state.diff import Difference
 
 
@@ -19,6 +19,7 @@ def passing(
     three_way: bool = False,
     capture_seconds: dict[str, float] | None = None,
 ) -> Report:
+    """A run of one host whose every phase passed, with one comparison (the upgrade)."""
     states = {
         s: StateReport(f"img-{s}", converge=PASSED, idempotence=PASSED, verify=PASSED)
         for s in ("fresh", "upgrade")
@@ -26,7 +27,8 @@ def passing(
     result = ParityResult(
         list(differences), list(expired), list(warnings), three_way, capture_seconds or {}
     )
-    return Report(states, upgrade_source="snapshot of baseline main", parity_result=result)
+    upgrade = Comparison("upgrade", "tdi-host", "upgrade", "img-upgrade", result=result)
+    return Report(states, [upgrade], upgrade_source="snapshot of baseline main")
 
 
 def test_result_passes_when_everything_passed() -> None:
@@ -46,7 +48,7 @@ def test_result_fails_when_one_phase_did_not_pass(state: str, phase: str, outcom
 
 def test_parity_is_skipped_without_a_parity_result() -> None:
     report = passing()
-    report.parity_result = None
+    report.comparisons[0].result = None
     assert report.parity == SKIPPED
     assert report.differences == []
     assert report.result == FAILED
@@ -62,7 +64,7 @@ def test_parity_is_skipped_without_a_parity_result() -> None:
 )
 def test_result_fails_when_parity_fails(result: ParityResult) -> None:
     report = passing()
-    report.parity_result = result
+    report.comparisons[0].result = result
     assert report.parity == FAILED
     assert report.result == FAILED
 
@@ -90,7 +92,7 @@ def test_to_dict_schema() -> None:
     data = report.to_dict()
     # The brief's schema, plus 'upgrade_source' and each state's 'error' (the
     # integration tests read states.<name>.error).
-    assert set(data) == {"result", "upgrade_source", "states", "parity"}
+    assert set(data) == {"result", "upgrade_source", "states", "parity", "comparisons"}
     assert data["result"] == FAILED
     assert data["upgrade_source"] == "snapshot of baseline main"
     assert set(data["states"]) == {"fresh", "upgrade"}
@@ -102,6 +104,7 @@ def test_to_dict_schema() -> None:
             "verify",
             "changed_tasks",
             "tests",
+            "failures",
             "error",
         }
         assert set(state["tests"]) == {"passed", "failed"}
@@ -112,12 +115,14 @@ def test_to_dict_schema() -> None:
         "verify": PASSED,
         "changed_tasks": ["restart nginx"],
         "tests": {"passed": 3, "failed": 1},
+        "failures": [],
         "error": "",
     }
     parity = data["parity"]
+    where = {"side": "upgrade", "host": "tdi-host"}
     assert parity == {
         "result": FAILED,
-        "differences": [d.to_dict() for d in report.differences],
+        "differences": [{**d.to_dict(), **where} for d in report.differences],
         "expired_allow": ["parity.allow[1] (file:/srv/*) expired on 2020-01-01"],
         "warnings": ["user 'deploy': uid 1000 on fresh, 1001 on upgrade"],
         "kinds": "three-way",
@@ -145,6 +150,20 @@ def test_to_dict_schema() -> None:
             "kind": "stale",
         },
     ]
+    (upgrade,) = data["comparisons"]
+    assert upgrade == {
+        "side": "upgrade",
+        "host": "tdi-host",
+        "image": "img-upgrade",
+        "result": FAILED,
+        "kinds": "three-way",
+        "differences": parity["differences"],
+        "expired_allow": parity["expired_allow"],
+        "warnings": parity["warnings"],
+        "capture_seconds": {"fresh": 1.5, "upgrade": 2.25},
+        "tests": {"passed": 0, "failed": 0},
+        "error": "",
+    }
     json.dumps(data)  # the whole report is JSON as it stands
 
 
@@ -154,6 +173,7 @@ def test_to_dict_two_way_kinds() -> None:
 
 def test_to_dict_without_parity_result() -> None:
     report = Report({"fresh": StateReport("img")})
+    assert report.to_dict()["comparisons"] == []
     assert report.to_dict()["parity"] == {
         "result": SKIPPED,
         "differences": [],
@@ -203,14 +223,17 @@ def test_lines_show_errors_and_differences() -> None:
     lines = report.lines()
     assert "         converge: task 'copy site' failed: no such file" in lines
     assert "parity   failed (1 differences)" in lines
-    row = lines[lines.index("  service:") + 1]
-    assert row.startswith("    missing ")
+    assert "  upgrade (img-upgrade): failed, 1 differences" in lines
+    row = lines[lines.index("    service:") + 1]
+    assert row.startswith("      missing ")
     assert row.endswith('nginx: fresh={"enabled": true} upgrade=null')
 
 
 def test_lines_show_a_dash_for_an_unclassified_difference() -> None:
     report = passing(Difference("user", "www", None, {"shell": "/bin/sh"}))
-    assert any(line.startswith("    -  ") and "www: fresh=null" in line for line in report.lines())
+    assert any(
+        line.startswith("      -  ") and "www: fresh=null" in line for line in report.lines()
+    )
 
 
 def test_lines_shorten_long_values() -> None:
@@ -247,17 +270,17 @@ def test_lines_show_tasks_files_and_status() -> None:
 def test_lines_show_expired_entries_and_warnings() -> None:
     report = passing(expired=("parity.allow[0] expired",), warnings=("user 'a': uid 1 vs 2",))
     lines = report.lines()
-    assert "  expired: parity.allow[0] expired" in lines
-    assert "  warning: user 'a': uid 1 vs 2" in lines
+    assert "    expired: parity.allow[0] expired" in lines
+    assert "    warning: user 'a': uid 1 vs 2" in lines
     assert lines[-1] == f"result   {FAILED}"
 
 
 def headings(lines: list[str]) -> list[str]:
-    """The group headings of ``Report.lines``: indented by two spaces, ending in ':'."""
+    """The group headings of ``Report.lines``: indented by four spaces, ending in ':'."""
     return [
         line.strip().rstrip(":")
         for line in lines
-        if line.startswith("  ") and not line.startswith("   ") and line.endswith(":")
+        if line.startswith("    ") and not line.startswith("     ") and line.endswith(":")
     ]
 
 
@@ -270,10 +293,10 @@ def test_lines_group_differences_under_headings() -> None:
     )
     lines = report.lines()
     assert headings(lines) == ["cron", "package"]
-    start = lines.index("  cron:")
+    start = lines.index("    cron:")
     assert "/etc/cron.d/tidy" in lines[start + 1]
     assert "/var/spool/cron/crontabs/root" in lines[start + 2]
-    assert lines[start + 3] == "  package:"
+    assert lines[start + 3] == "    package:"
 
 
 def test_each_heading_appears_once_whatever_the_order() -> None:
@@ -328,14 +351,16 @@ def test_markdown_summary() -> None:
 
 
 def test_markdown_of_a_passing_run_has_no_difference_table() -> None:
+    done = StateReport("img", converge=PASSED, idempotence=PASSED, verify=PASSED)
     text = Report(
-        {"fresh": StateReport("img", converge=PASSED, idempotence=PASSED, verify=PASSED)},
-        parity_result=ParityResult([]),
+        {"fresh": done, "upgrade": done},
+        [Comparison("upgrade", "tdi-host", "upgrade", "img", result=ParityResult([]))],
     ).markdown()
     assert text.startswith("## tdi: ✅ passed\n")
     assert "### Parity: ✅ passed" in text
     assert "Upgrade from" not in text
     assert "####" not in text
+    assert "**upgrade**: ✅ passed (0 differences)" in text
 
 
 def test_markdown_marks_skipped_parity() -> None:
@@ -344,8 +369,143 @@ def test_markdown_marks_skipped_parity() -> None:
     assert "| fresh | ⏭️ skipped | ⏭️ skipped | ⏭️ skipped | 0 passed, 0 failed |" in text
 
 
-def test_parity_error_fails_the_parity_phase() -> None:
-    report = Report({"fresh": StateReport("img")}, parity_error="state probe failed")
+def chain_report(*older: Difference, error: str = "") -> Report:
+    """Two hosts, fresh against upgrade and against the older link upgrade-1."""
+    done = {"converge": PASSED, "idempotence": PASSED, "verify": PASSED}
+    states = {
+        f"{side}/{host}": StateReport(f"img-{side}-{host}", **done)
+        for side in ("fresh", "upgrade", "upgrade-1")
+        for host in ("lb", "web1")
+    }
+    comparisons = [
+        Comparison(
+            side,
+            host,
+            f"{side}/{host}",
+            f"img-{side}-{host}",
+            result=ParityResult(list(older) if (side, host) == ("upgrade-1", "web1") else []),
+        )
+        for side in ("upgrade", "upgrade-1")
+        for host in ("lb", "web1")
+    ]
+    if error:
+        comparisons[0].result, comparisons[0].error = None, error
+    return Report(states, comparisons, upgrade_source="production image app:production")
+
+
+STALE_CRON = Difference("package", "cron", None, {"version": "3.0"}, kind="stale")
+
+
+def test_chain_that_passes() -> None:
+    report = chain_report()
+    assert report.parity == PASSED
+    assert report.result == PASSED
+
+
+def test_a_failing_older_link_fails_parity_and_the_run() -> None:
+    report = chain_report(STALE_CRON)
+    assert [c.status for c in report.comparisons] == [PASSED, PASSED, PASSED, FAILED]
     assert report.parity == FAILED
-    assert report.to_dict()["parity"]["error"] == "state probe failed"
-    assert "  error: state probe failed" in report.lines()
+    assert report.result == FAILED
+    assert report.differences == [STALE_CRON]
+
+
+def test_an_older_links_differences_in_json_name_side_and_host() -> None:
+    data = chain_report(STALE_CRON).to_dict()
+    (found,) = data["parity"]["differences"]
+    assert (found["side"], found["host"], found["key"], found["kind"]) == (
+        "upgrade-1",
+        "web1",
+        "cron",
+        "stale",
+    )
+    assert data["parity"]["result"] == FAILED
+    assert [(c["side"], c["host"], c["result"]) for c in data["comparisons"]] == [
+        ("upgrade", "lb", PASSED),
+        ("upgrade", "web1", PASSED),
+        ("upgrade-1", "lb", PASSED),
+        ("upgrade-1", "web1", FAILED),
+    ]
+    assert data["comparisons"][3]["differences"] == [found]
+    assert data["comparisons"][0]["differences"] == []
+
+
+def test_an_older_links_differences_in_the_terminal_lines() -> None:
+    lines = chain_report(STALE_CRON).lines()
+    assert "parity   failed (1 differences)" in lines
+    start = lines.index("  upgrade-1/web1 (img-upgrade-1-web1): failed, 1 differences")
+    assert lines[start + 1] == "    package:"
+    assert "cron: fresh=null" in lines[start + 2]
+    assert "  upgrade/lb (img-upgrade-lb): passed, 0 differences" in lines
+    # The node column is as wide as the longest key.
+    assert lines[0].startswith(f"{'fresh/lb':{len('upgrade-1/web1')}} converge passed ")
+
+
+def test_an_older_links_differences_in_markdown() -> None:
+    text = chain_report(STALE_CRON).markdown()
+    lines = text.splitlines()
+    assert "### Parity: ❌ failed" in lines
+    assert "**upgrade-1/web1**: ❌ failed (1 differences)" in lines
+    assert "**upgrade/lb**: ✅ passed (0 differences)" in lines
+    heading = lines.index("**upgrade-1/web1**: ❌ failed (1 differences)")
+    assert lines.index("#### package") > heading
+    assert '| `cron` | stale | `null` | `{"version": "3.0"}` |  |' in lines
+    assert "| upgrade-1/web1 | ✅ passed | ✅ passed | ✅ passed | 0 passed, 0 failed |" in lines
+
+
+def test_a_comparison_with_an_error_fails_only_itself() -> None:
+    report = chain_report(error="capture failed: probe exited 1")
+    statuses = {c.key: c.status for c in report.comparisons}
+    assert statuses == {
+        "upgrade/lb": FAILED,
+        "upgrade/web1": PASSED,
+        "upgrade-1/lb": PASSED,
+        "upgrade-1/web1": PASSED,
+    }
+    assert report.parity == FAILED
+    assert report.result == FAILED
+    data = report.to_dict()
+    assert data["parity"]["error"] == "upgrade/lb: capture failed: probe exited 1"
+    assert data["comparisons"][0]["error"] == "capture failed: probe exited 1"
+    assert data["comparisons"][0]["kinds"] == ""
+    assert data["comparisons"][1]["error"] == ""
+    assert "    error: capture failed: probe exited 1" in report.lines()
+    assert "Error: capture failed: probe exited 1" in report.markdown().splitlines()
+
+
+def test_same_on_both_failures_fail_parity() -> None:
+    report = chain_report()
+    older = report.comparisons[3]
+    older.tests = {"passed": 1, "failed": 1}
+    failure = {"id": "test_web.py::test_conf[upgrade-1/web1]", "message": "`cat /etc/x` differs:"}
+    older.failures = [failure]
+    assert older.status == FAILED  # its result alone passed
+    assert report.parity == FAILED
+    assert report.result == FAILED
+    assert report.to_dict()["comparisons"][3]["tests"] == {"passed": 1, "failed": 1}
+    assert f"    FAILED {failure['id']}: {failure['message']}" in report.lines()
+    assert f"- ❌ `{failure['id']}`: {failure['message']}" in report.markdown().splitlines()
+    # It counts under parity, not on the node's own tests.
+    assert report.states["upgrade-1/web1"].tests == {"passed": 0, "failed": 0}
+
+
+def test_a_failing_tests_id_and_message_are_shown() -> None:
+    report = passing()
+    upgrade = report.states["upgrade"]
+    upgrade.verify = FAILED
+    upgrade.tests = {"passed": 2, "failed": 1}
+    upgrade.failures = [
+        {"id": "tests/infra/test_web.py::test_port[upgrade]", "message": "assert False"}
+    ]
+    lines = report.lines()
+    assert "         FAILED tests/infra/test_web.py::test_port[upgrade]: assert False" in lines
+    assert lines[-1] == f"result   {FAILED}"
+    md = report.markdown().splitlines()
+    assert "- ❌ `tests/infra/test_web.py::test_port[upgrade]`: assert False" in md
+    assert report.to_dict()["states"]["upgrade"]["failures"] == upgrade.failures
+
+
+def test_kinds_are_mixed_when_comparisons_differ() -> None:
+    report = chain_report()
+    report.comparisons[0].result = ParityResult([], three_way=True)
+    assert report.to_dict()["parity"]["kinds"] == "mixed"

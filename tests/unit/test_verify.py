@@ -1,13 +1,17 @@
-"""Finding the Testinfra tests before any container starts."""
+"""Finding the Testinfra tests, and what tdi tells the plugin and reads back from it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tdi import verify
+from tdi import config, verify
 from tdi.errors import VerifyError
+from tdi.inventory import RepoInventory
+from tdi.report import Comparison
+from tdi.run import plan
 
 
 def test_no_directory(tmp_path: Path) -> None:
@@ -39,3 +43,111 @@ def test_single_file(tmp_path: Path) -> None:
     path.write_text("", encoding="utf-8")
     assert verify.has_tests(path)
     assert not verify.has_tests(tmp_path / "notes.txt")
+
+
+def test_outcome_counts_per_node_and_per_comparison() -> None:
+    failure = {"id": "t.py::test_x[upgrade]", "message": "assert 1 == 2"}
+    outcome = verify.Outcome(
+        {
+            "nodes": {"upgrade": {"passed": 2, "failed": 1, "skipped": 3, "failures": [failure]}},
+            "comparisons": {"upgrade": {"passed": 1, "failed": 0, "failures": []}},
+        }
+    )
+    assert outcome.counts("upgrade") == ({"passed": 2, "failed": 1}, [failure])
+    assert outcome.counts("upgrade", comparison=True) == ({"passed": 1, "failed": 0}, [])
+    assert outcome.counts("fresh") == ({"passed": 0, "failed": 0}, [])
+    assert verify.Outcome().counts("fresh", comparison=True) == ({"passed": 0, "failed": 0}, [])
+
+
+REPO = RepoInventory(
+    children={"all": ("ungrouped", "prod"), "prod": ("web", "db"), "web": (), "db": ()},
+    members={"web": ("web1",), "db": ("db1",)},
+)
+
+
+def test_nodes_file_lists_nodes_with_their_groups_and_comparisons(tmp_path: Path) -> None:
+    (tmp_path / "tdi.yml").write_text("hosts:\n  web1: {groups: [canary]}\n  lb: {}\n")
+    cfg = config.load(tmp_path)
+    images = {s: {"web1": "img", "lb": "img"} for s in ("fresh", "upgrade")}
+    run = plan(cfg, images, REPO, "r1")
+    comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in run.on("upgrade")]
+    nodes = [n for n in run.nodes.values() if n.key != "fresh/lb"]  # its converge failed
+    path = verify.nodes_file(tmp_path / "nodes.json", cfg, REPO, nodes, comparisons, run.workdir)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["nodes"][0] == {
+        "key": "fresh/web1",
+        "side": "fresh",
+        "host": "web1",
+        "url": "docker://tdi-r1-fresh-web1",
+        # its own groups, every group above them, and all
+        "groups": ["all", "canary", "prod", "web"],
+    }
+    assert [n["key"] for n in data["nodes"]] == ["fresh/web1", "upgrade/web1", "upgrade/lb"]
+    assert next(n for n in data["nodes"] if n["host"] == "lb")["groups"] == ["all"]
+    # upgrade/lb has no fresh twin under test: its comparison is left out.
+    assert data["comparisons"] == [
+        {
+            "key": "upgrade/web1",
+            "host": "web1",
+            "fresh": "fresh/web1",
+            "other": "upgrade/web1",
+            "baseline": str(run.workdir / "baseline-state.upgrade.web1.json"),
+        }
+    ]
+
+
+SYNTAX = """\
+==================================== ERRORS ====================================
+____________________ ERROR collecting t/test_broken.py ____________________
+/usr/lib/python3/dist-packages/_pytest/python.py:498: in importtestmodule
+    mod = import_path(
+E     File "/tmp/coll/t/test_broken.py", line 1
+E       def test_x(host:
+E                 ^
+E   SyntaxError: '(' was never closed
+=========================== short test summary info ============================
+ERROR t/test_broken.py
+"""
+IMPORT = """\
+____________________ ERROR collecting t/test_db.py ____________________
+ImportError while importing test module '/tmp/coll/t/test_db.py'.
+t/test_db.py:1: in <module>
+    import nosuchmod
+E   ModuleNotFoundError: No module named 'nosuchmod'
+=========================== short test summary info ============================
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "why"),
+    [
+        ("ERROR: file or directory not found: x\n", "file or directory not found: x"),
+        (SYNTAX, "t/test_broken.py:1: SyntaxError: '(' was never closed"),
+        (IMPORT, "t/test_db.py: ModuleNotFoundError: No module named 'nosuchmod'"),
+        ("just this\n", "just this"),
+        ("", "no output"),
+    ],
+)
+def test_why_the_tests_do_not_collect(output: str, why: str) -> None:
+    assert verify._why(output) == why
+
+
+def test_collect_refuses_a_testinfra_hosts_entry_that_matches_no_host(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    (tmp_path / "tdi.yml").write_text("hosts:\n  web1: {groups: [web]}\n")
+    tests = tmp_path / "tests" / "infra"
+    tests.mkdir(parents=True)
+    (tests / "test_web.py").write_text(
+        "testinfra_hosts = ['ansible://web']\n\ndef test_x(host):\n    pass\n"
+    )
+    cfg = config.load(tmp_path)
+    verify.collect(cfg, RepoInventory(), tmp_path_factory.mktemp("ok"))  # it collects
+    (tests / "test_db.py").write_text(
+        "testinfra_hosts = ['ansible://db']\n\ndef test_x(host):\n    pass\n"
+    )
+    with pytest.raises(VerifyError) as info:
+        verify.collect(cfg, RepoInventory(), tmp_path_factory.mktemp("bad"))
+    message = str(info.value)
+    assert message.startswith("the tests in tests/infra do not collect: ")
+    assert "testinfra_hosts entry 'ansible://db' matches no host" in message

@@ -66,6 +66,17 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self._out.write(json.dumps(event, default=str) + "\n")
         self._out.flush()
 
+    def v2_playbook_on_stats(self, stats: Any) -> None:
+        # The recap: a failure that a rescue handled counts as rescued, not failed.
+        if self._out is None:
+            return
+        recap = {}
+        for host in sorted(stats.processed):
+            counts = stats.summarize(host)
+            recap[host] = {k: counts.get(k, 0) for k in ("failures", "unreachable", "rescued")}
+        self._out.write(json.dumps({"recap": recap}) + "\n")
+        self._out.flush()
+
     def v2_runner_on_ok(self, result: Any) -> None:
         self._emit("ok", result)
 

@@ -1,0 +1,106 @@
+"""The questions tdi asks git, in a temp git repo: commits, merge-bases, trees."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tdi import git as tdi_git
+from tdi.errors import BaselineError
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "tdi tests",
+    "GIT_AUTHOR_EMAIL": "tests@tdi.invalid",
+    "GIT_COMMITTER_NAME": "tdi tests",
+    "GIT_COMMITTER_EMAIL": "tests@tdi.invalid",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repo on branch 'trunk' with two commits."""
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    git(tmp_path, "init", "-q", "-b", "trunk")
+    for n in (1, 2):
+        (tmp_path / "site.yml").write_text(f"# version {n}\n", encoding="utf-8")
+        git(tmp_path, "add", "site.yml")
+        git(tmp_path, "commit", "-q", "-m", f"version {n}")
+    return tmp_path
+
+
+def test_resolve_commit_known_refs(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    first = git(repo, "rev-parse", "HEAD~1")
+    git(repo, "tag", "v1", first)
+    assert tdi_git.resolve_commit(repo, "trunk") == head
+    assert tdi_git.resolve_commit(repo, "v1") == first
+    assert tdi_git.resolve_commit(repo, first[:10]) == first
+
+
+@pytest.mark.parametrize("ref", ["no-such-branch", "v9.9", "0123456789abcdef"])
+def test_resolve_commit_unknown_ref(repo: Path, ref: str) -> None:
+    with pytest.raises(BaselineError) as info:
+        tdi_git.resolve_commit(repo, ref)
+    message = str(info.value)
+    assert f"unknown baseline ref '{ref}'" in message
+    assert str(repo) in message
+
+
+def test_merge_base_without_the_branch(repo: Path) -> None:
+    with pytest.raises(BaselineError) as info:
+        tdi_git.merge_base(repo, "main")
+    message = str(info.value)
+    assert "HEAD has no merge-base with 'main'" in message
+    assert "no --baseline was given" in message
+    assert str(repo) in message
+
+
+def test_merge_base_of_head_and_the_branch(repo: Path) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "site.yml").write_text("# feature\n", encoding="utf-8")
+    git(repo, "commit", "-q", "-am", "feature")
+    assert tdi_git.merge_base(repo, "trunk") == base
+
+
+def test_merge_base_falls_back_to_the_remote_tracking_branch(repo: Path) -> None:
+    # A CI checkout often has origin/main and no local main.
+    base = git(repo, "rev-parse", "HEAD~1")
+    git(repo, "update-ref", "refs/remotes/origin/main", base)
+    assert tdi_git.merge_base(repo, "main") == base
+
+
+@pytest.mark.parametrize("question", ["resolve_commit", "merge_base"])
+def test_outside_a_repository_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, question: str
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    ask = getattr(tdi_git, question)
+    with pytest.raises(BaselineError, match=r"is not a git repository: .*--production-image"):
+        ask(tmp_path, "main")
+
+
+def test_export_reads_the_commit_not_the_work_tree(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    first = git(repo, "rev-parse", "HEAD~1")
+    (repo / "site.yml").write_text("# uncommitted\n", encoding="utf-8")
+    dest = tmp_path_factory.mktemp("export") / "tree"
+    tdi_git.export(repo, first, dest)
+    assert (dest / "site.yml").read_text(encoding="utf-8") == "# version 1\n"
+
+
+def test_git_error_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    with pytest.raises(BaselineError, match=r"git log in .*not a git repository"):
+        tdi_git.git(tmp_path, "log")

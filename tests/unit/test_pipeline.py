@@ -1,0 +1,141 @@
+"""`tdi test`'s choice of every side's images, with production and baseline faked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from tdi import baseline, config, git, pipeline, production
+from tdi.engine import Engine, ImageInfo
+from tdi.errors import TdiError
+
+ENGINE = cast(Engine, None)
+FRESH = {"tdi-host": ("tdi-base:1", ImageInfo("sha256:base", (), {}, None, None))}
+
+
+def fake_production(
+    monkeypatch: pytest.MonkeyPatch, links: list[dict[str, str]] | None
+) -> list[str]:
+    calls: list[str] = []
+
+    def current(engine: Engine, cfg: config.Config) -> Any:
+        calls.append("current")
+        return None if links is None else {"tdi-host": (links[0]["tdi-host"], None)}
+
+    def chain(engine: Engine, cfg: config.Config, found: Any) -> list[dict[str, str]]:
+        calls.append("chain")
+        assert links is not None
+        return links[: cfg.chain]
+
+    monkeypatch.setattr(production, "current", current)
+    monkeypatch.setattr(production, "chain", chain)
+    return calls
+
+
+def fake_baseline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    refs: list[str] = []
+
+    def snapshot(engine: Engine, cfg: config.Config, fresh: Any, ref: str, run_id: str) -> Any:
+        refs.append(ref)
+        return {"tdi-host": f"tdi-snapshot:{ref}"}
+
+    monkeypatch.setattr(baseline, "snapshot", snapshot)
+    monkeypatch.setattr(git, "resolve_commit", lambda root, ref: "c0ffee" * 7)
+    monkeypatch.setattr(git, "merge_base", lambda root, branch: f"merge-base-of-{branch}")
+    return refs
+
+
+def test_production_set_and_its_chain_are_the_upgrade_sides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    links = [{"tdi-host": "app:production"}, {"tdi-host": "app:r2"}, {"tdi-host": "app:r1"}]
+    fake_production(monkeypatch, links)
+    refs = fake_baseline(monkeypatch)
+    cfg = config.load(tmp_path, {"production_image": "app:production", "chain": 3})
+    sides, source = pipeline.upgrade_sides(ENGINE, cfg, FRESH, "r1")
+    assert sides == {
+        "upgrade": {"tdi-host": "app:production"},
+        "upgrade-1": {"tdi-host": "app:r2"},
+        "upgrade-2": {"tdi-host": "app:r1"},
+    }
+    assert source == "production image app:production"
+    assert refs == []  # no baseline snapshot is made
+
+
+def test_without_a_production_image_the_baseline_of_the_merge_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_production(monkeypatch, None)
+    refs = fake_baseline(monkeypatch)
+    cfg = config.load(tmp_path, {"main_branch": "trunk"})
+    sides, source = pipeline.upgrade_sides(ENGINE, cfg, FRESH, "r1")
+    assert calls == []  # production is not asked when none is configured
+    assert refs == ["merge-base-of-trunk"]
+    assert sides == {"upgrade": {"tdi-host": "tdi-snapshot:merge-base-of-trunk"}}
+    assert source == "snapshot of baseline merge-base-of-trunk (c0ffeec0ffee)"
+
+
+def test_a_production_image_that_is_absent_falls_back_to_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_production(monkeypatch, None)
+    refs = fake_baseline(monkeypatch)
+    cfg = config.load(tmp_path, {"production_image": "app:production", "baseline": "v1"})
+    sides, _ = pipeline.upgrade_sides(ENGINE, cfg, FRESH, "r1")
+    assert calls == ["current"]
+    assert refs == ["v1"]
+    assert list(sides) == ["upgrade"]
+
+
+def test_a_chain_needs_a_production_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_production(monkeypatch, None)
+    refs = fake_baseline(monkeypatch)
+    cfg = config.load(tmp_path, {"chain": 2})
+    with pytest.raises(TdiError, match=r"--chain 2 needs a production image"):
+        pipeline.upgrade_sides(ENGINE, cfg, FRESH, "r1")
+    assert refs == []
+
+
+def test_prepare_plans_every_side_and_one_comparison_per_other_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tdi.yml").write_text("hosts:\n  lb: {}\n  web1: {}\n", encoding="utf-8")
+    cfg = config.load(tmp_path)
+    base = ImageInfo("sha256:base", (), {}, None, None)
+    sides = {
+        "upgrade": {"lb": "app/lb:production", "web1": "app/web1:production"},
+        "upgrade-1": {"lb": "app/lb:r1", "web1": "app/web1:r1"},
+    }
+    checked: list[str] = []
+    monkeypatch.setattr(pipeline.phases, "preflight", lambda cfg, repo: checked.append("yes"))
+    fresh = dict.fromkeys(("lb", "web1"), ("tdi-base:1", base))
+    monkeypatch.setattr(pipeline.images, "resolve_hosts", lambda engine, cfg: fresh)
+    monkeypatch.setattr(
+        pipeline, "upgrade_sides", lambda engine, cfg, fresh, run_id: (sides, "production image x")
+    )
+    inits: list[str] = []
+    monkeypatch.setattr(
+        pipeline.boot, "init_of", lambda engine, settings, image, key: inits.append(key)
+    )
+    run, report = pipeline.prepare(ENGINE, cfg)
+    assert inits == ["fresh/lb", "fresh/web1"]  # checked before any container starts
+    assert checked == ["yes"]
+    assert list(run.nodes) == [
+        "fresh/lb",
+        "fresh/web1",
+        "upgrade/lb",
+        "upgrade/web1",
+        "upgrade-1/lb",
+        "upgrade-1/web1",
+    ]
+    assert report.upgrade_source == "production image x"
+    assert set(report.states) == set(run.nodes)
+    assert report.states["upgrade-1/web1"].image == "app/web1:r1"
+    assert [(c.side, c.host, c.key, c.image) for c in report.comparisons] == [
+        ("upgrade", "lb", "upgrade/lb", "app/lb:production"),
+        ("upgrade", "web1", "upgrade/web1", "app/web1:production"),
+        ("upgrade-1", "lb", "upgrade-1/lb", "app/lb:r1"),
+        ("upgrade-1", "web1", "upgrade-1/web1", "app/web1:r1"),
+    ]
