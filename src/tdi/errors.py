@@ -40,12 +40,6 @@ class VerifyError(TdiError):
     """The Testinfra tests could not be collected or run."""
 
 
-class Interrupted(TdiError):
-    """SIGINT or SIGTERM arrived; containers were cleaned up."""
-
-    exit_code = 130
-
-
 class RegistryError(TdiError):
     """A registry is unreachable, or refused a pull or a push."""
 

@@ -34,6 +34,28 @@ EXAMPLE = (
     "tests/infra",
     "tests/topology",
 )
+# A mutation that fails only on upgrade: the website's document root becomes a link, fine
+# on a new host, refused over the directory an old one has.
+DOC_ROOT_TASK = """- name: Create the website document root
+  ansible.builtin.file:
+    path: "{{ website_root }}"
+    state: directory
+    owner: root
+    group: root
+    mode: "0755"
+"""
+DOC_ROOT_LINK = """- name: Create the directory that holds the website
+  ansible.builtin.file:
+    path: /srv/www
+    state: directory
+    mode: "0755"
+
+- name: Point the website document root at it
+  ansible.builtin.file:
+    src: /srv/www
+    dest: "{{ website_root }}"
+    state: link
+"""
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "tdi tests",
     "GIT_AUTHOR_EMAIL": "tests@tdi.invalid",
@@ -111,6 +133,14 @@ class ExampleRepo:
         sys.stderr.write(proc.stderr)  # shown by pytest when a test fails
         data = json.loads(report.read_text()) if report.exists() else {}
         return Outcome(proc.returncode, proc.stderr, data, junit, markdown)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration needs Docker and Ansible: mark them here, once."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

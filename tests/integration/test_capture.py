@@ -13,8 +13,6 @@ from tdi.state.capture import ExecFn
 
 LABELS = {"tdi.test": "1"}
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def client(docker_client: Any) -> Any:

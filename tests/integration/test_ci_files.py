@@ -23,11 +23,11 @@ PULL_REQUEST, POST_MERGE = WORKFLOWS / "pull-request.yml", WORKFLOWS / "post-mer
 
 
 def load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     # YAML 1.1 reads the key `on` as True.
-    if True in data:
-        data["on"] = data.pop(True)
-    return data
+    if True in raw:
+        raw["on"] = raw.pop(True)
+    return {str(k): v for k, v in raw.items()}
 
 
 def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:

@@ -182,7 +182,7 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     assert tasks[("group", "webadmins")] == ["baseline: website : Create the webadmins group"]
     assert "website : Ensure nginx is started and enabled at boot" in tasks[("port", "tcp/8081")]
     # Each difference is a failing JUnit case, beside the Testinfra results.
-    cases = {c.get("name"): c for c in ET.parse(out.junit).getroot().iter("testcase")}
+    cases = {c.get("name", ""): c for c in ET.parse(out.junit).getroot().iter("testcase")}
     assert cases["parity[file:/etc/website.conf]"].find("failure") is not None
     assert "parity[package:cron]" in cases
     assert any(name.endswith("[fresh]") for name in cases)
@@ -209,7 +209,7 @@ def test_allowlist_and_expiry(example: ExampleRepo, until: str) -> None:
     out = example.tdi("test", "--baseline", baseline)
     diff = by_key(out.report)[("file", "/etc/website.conf")]
     assert diff["kind"] == "not-applied"
-    cases = {c.get("name"): c for c in ET.parse(out.junit).getroot().iter("testcase")}
+    cases = {c.get("name", ""): c for c in ET.parse(out.junit).getroot().iter("testcase")}
     if until.startswith("2999"):
         assert out.code == 0, out.stderr
         assert diff["allowed"] == "settings are migrated by hand, ticket 42"

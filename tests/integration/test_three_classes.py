@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import ExampleRepo
+from conftest import DOC_ROOT_LINK, DOC_ROOT_TASK, ExampleRepo
 
 TASKS = "roles/website/tasks/main.yml"
-DOC_ROOT_TASK = """- name: Create the website document root
-  ansible.builtin.file:
-    path: "{{ website_root }}"
-    state: directory
-    owner: root
-    group: root
-    mode: "0755"
-"""
 
 
 def test_benign_change_passes_with_zero_differences(example: ExampleRepo) -> None:
@@ -45,7 +37,7 @@ def test_benign_change_passes_with_zero_differences(example: ExampleRepo) -> Non
         state = out.state(name)
         assert (state["converge"], state["idempotence"], state["verify"]) == ("passed",) * 3
         assert state["tests"]["passed"] >= 6 and state["tests"]["failed"] == 0
-    cases = [c.get("name") for c in ET.parse(out.junit).getroot().iter("testcase")]
+    cases = [c.get("name", "") for c in ET.parse(out.junit).getroot().iter("testcase")]
     assert any(name.endswith("[fresh]") for name in cases), cases
     assert any(name.endswith("[upgrade]") for name in cases), cases
 
@@ -70,18 +62,7 @@ def test_fails_only_when_upgrading(example: ExampleRepo) -> None:
     example.edit(
         TASKS,
         DOC_ROOT_TASK,
-        """- name: Create the directory that holds the website
-  ansible.builtin.file:
-    path: /srv/www
-    state: directory
-    mode: "0755"
-
-- name: Point the website document root at it
-  ansible.builtin.file:
-    src: /srv/www
-    dest: "{{ website_root }}"
-    state: link
-""",
+        DOC_ROOT_LINK,
     )
     example.commit("move the document root behind a link")
     out = example.tdi("test", "--baseline", example.baseline)

@@ -7,13 +7,14 @@ import json
 import logging
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tdi import cli, config
 from tdi.engine import Engine
-from tdi.errors import ConfigError, EngineError, Interrupted
+from tdi.errors import ConfigError, EngineError, SnapshotError
 
 
 @pytest.fixture(autouse=True)
@@ -85,13 +86,13 @@ def test_handler_error_uses_its_exit_code(
     def connected() -> Engine:
         return Engine(client=None)
 
-    def interrupted(engine: Engine, cfg: config.Config, args: object) -> int:
-        raise Interrupted("stopped by SIGINT")
+    def refused(engine: Engine, cfg: config.Config, args: object) -> int:
+        raise SnapshotError("snapshot not made: idempotence failed")
 
     monkeypatch.setattr(Engine, "connect", staticmethod(connected))
-    monkeypatch.setitem(cli.COMMANDS, "destroy", (interrupted, "remove"))
-    assert cli.main(["destroy", "-C", str(tmp_path)]) == 130
-    assert capsys.readouterr().err == "tdi: error: stopped by SIGINT\n"
+    monkeypatch.setitem(cli.COMMANDS, "destroy", replace(cli.COMMANDS["destroy"], run=refused))
+    assert cli.main(["destroy", "-C", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "tdi: error: snapshot not made: idempotence failed\n"
 
 
 def test_handler_receives_flags_as_overrides(
@@ -104,9 +105,9 @@ def test_handler_receives_flags_as_overrides(
         return 7
 
     monkeypatch.setattr(Engine, "connect", staticmethod(lambda: Engine(client=None)))
-    monkeypatch.setitem(cli.COMMANDS, "diff", (record, "diff"))
+    monkeypatch.setitem(cli.COMMANDS, "test", replace(cli.COMMANDS["test"], run=record))
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["diff", "-C", str(tmp_path), "--playbook", "p.yml", "--base-image", "b"])
+    code = cli.main(["test", "-C", str(tmp_path), "--playbook", "p.yml", "--base-image", "b"])
     assert code == 7
     (cfg,) = seen
     assert cfg.playbook == tmp_path.resolve() / "p.yml"
@@ -177,7 +178,7 @@ def test_extra_vars_from_tdi_yml_then_the_command_line(
         return 0
 
     monkeypatch.setattr(Engine, "connect", staticmethod(lambda: Engine(client=None)))
-    monkeypatch.setitem(cli.COMMANDS, "converge", (record, "converge"))
+    monkeypatch.setitem(cli.COMMANDS, "converge", replace(cli.COMMANDS["converge"], run=record))
     assert cli.main(["converge", "-C", str(tmp_path), "-e", "release=2"]) == 0
     # ansible-playbook lets the last -e win: the command line's.
     assert seen[0].extra_vars == ('{"release": 1, "site": "example"}', "release=2")
@@ -192,3 +193,34 @@ def test_chain_below_one_is_rejected_on_the_command_line(
     assert err.startswith("tdi: error: command line: key 'chain': ")
     assert "minimum of 1" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["destroy", "--chain", "3"], "--chain"), (["diff", "--markdown", "x"], "--markdown")],
+)
+def test_a_command_refuses_flags_it_does_not_take(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+def test_snapshot_help_lists_only_its_own_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["snapshot", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--image", "--from", "--push", "--report", "--playbook"):
+        assert flag in out
+    for flag in ("--baseline", "--chain", "--keep", "--markdown"):
+        assert flag not in out
+
+
+def test_top_help_is_written_for_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "Run `tdi COMMAND --help`" in out
+    assert "each command in one table" not in out  # the module's docstring is for developers

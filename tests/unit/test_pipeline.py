@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import pytest
 
-from tdi import baseline, config, git, pipeline, production
+from tdi import baseline, boot, config, git, images, phases, pipeline, production
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import TdiError
 
@@ -109,16 +109,14 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
         "upgrade-1": {"lb": "app/lb:r1", "web1": "app/web1:r1"},
     }
     checked: list[str] = []
-    monkeypatch.setattr(pipeline.phases, "preflight", lambda cfg, repo: checked.append("yes"))
+    monkeypatch.setattr(phases, "preflight", lambda cfg, repo: checked.append("yes"))
     fresh = dict.fromkeys(("lb", "web1"), ("tdi-base:1", base))
-    monkeypatch.setattr(pipeline.images, "resolve_hosts", lambda engine, cfg: fresh)
+    monkeypatch.setattr(images, "resolve_hosts", lambda engine, cfg: fresh)
     monkeypatch.setattr(
         pipeline, "upgrade_sides", lambda engine, cfg, fresh, run_id: (sides, "production image x")
     )
     inits: list[str] = []
-    monkeypatch.setattr(
-        pipeline.boot, "init_of", lambda engine, settings, image, key: inits.append(key)
-    )
+    monkeypatch.setattr(boot, "init_of", lambda engine, settings, image, key: inits.append(key))
     run, report = pipeline.prepare(ENGINE, cfg)
     assert inits == ["fresh/lb", "fresh/web1"]  # checked before any container starts
     assert checked == ["yes"]

@@ -10,19 +10,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from conftest import ExampleRepo
+from conftest import DOC_ROOT_LINK, DOC_ROOT_TASK, ExampleRepo
 
 TOPOLOGY = ("--scenario", "topology")
 NODES = {"fresh/lb", "fresh/web1", "upgrade/lb", "upgrade/web1"}
 WEBSITE_TASKS = "roles/website/tasks/main.yml"
-DOC_ROOT_TASK = """- name: Create the website document root
-  ansible.builtin.file:
-    path: "{{ website_root }}"
-    state: directory
-    owner: root
-    group: root
-    mode: "0755"
-"""
 REDIS_TEST = """
 testinfra_hosts = ["web1"]
 
@@ -82,7 +74,7 @@ def test_benign_change_and_a_hardened_unit_pass_with_zero_differences(
     assert out.state("upgrade/web1")["tests"]["passed"] >= 6  # test_web.py + test_redis.py
     assert out.report["parity"]["differences"] == []
     assert [c["host"] for c in out.report["comparisons"]] == ["lb", "web1"]
-    cases = [c.get("name") for c in ET.parse(out.junit).getroot().iter("testcase")]
+    cases = [c.get("name", "") for c in ET.parse(out.junit).getroot().iter("testcase")]
     assert "test_hardened_redis_runs[upgrade/web1]" in cases, cases
     assert not any(c.startswith("test_hardened_redis_runs[fresh/lb") for c in cases), cases
     assert any(c.endswith("[upgrade/lb]") for c in cases), cases
@@ -97,18 +89,7 @@ def test_a_fresh_only_break_on_one_host_and_an_upgrade_only_break_on_another(
     example.edit(
         WEBSITE_TASKS,
         DOC_ROOT_TASK,
-        """- name: Create the directory that holds the website
-  ansible.builtin.file:
-    path: /srv/www
-    state: directory
-    mode: "0755"
-
-- name: Point the website document root at it
-  ansible.builtin.file:
-    src: /srv/www
-    dest: "{{ website_root }}"
-    state: link
-""",
+        DOC_ROOT_LINK,
     )
     example.commit("two breaks")
     out = example.tdi("test", *TOPOLOGY, "--baseline", example.baseline)

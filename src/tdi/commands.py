@@ -1,0 +1,169 @@
+"""What each `tdi` command does: a handler ``(engine, cfg, args) -> exit code`` per command.
+
+The command line (cli.py) declares each command's flags and calls these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tdi import calibration, config, images, phases, pipeline, production
+from tdi.ansible import read_events
+from tdi.engine import Engine
+from tdi.errors import TdiError
+from tdi.report import PASSED, Comparison, Report, StateReport
+from tdi.run import Run, destroy, lifecycle
+from tdi.topology import FRESH
+
+log = logging.getLogger("tdi")
+
+
+def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = pipeline.test(engine, cfg, keep=args.keep)
+    return _finish(cfg, run, report, args)
+
+
+def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespace) -> int:
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    if cfg.report:
+        report.write(cfg.report)
+        log.info("report: %s", cfg.report)
+    if cfg.markdown:
+        cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
+        cfg.markdown.write_text(report.markdown(), encoding="utf-8")
+        log.info("markdown summary: %s", cfg.markdown)
+    if args.keep:
+        for state, shell in phases.shells(run).items():
+            print(f"{state}: {shell}", file=sys.stderr)
+        print("remove them with: tdi destroy", file=sys.stderr)
+    return 0 if report.result == PASSED else 1
+
+
+def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    try:
+        kept = Run.load(cfg.root)
+    except TdiError:
+        kept = None
+    if kept is not None and engine.containers(kept.id):
+        raise TdiError(
+            f"run {kept.id} is still there ({', '.join(kept.containers.values())}): "
+            "`tdi destroy` it first"
+        )
+    run, report = pipeline.prepare(engine, cfg)
+    run.save(cfg.root)
+    with lifecycle(engine, cfg, run, keep=True):
+        try:
+            phases.load_baselines(engine, run, report)
+        except BaseException:
+            destroy(engine, run.id)
+            Run.forget(cfg.root)
+            raise
+    for state, shell in phases.shells(run).items():
+        print(f"{state}: {shell}")
+    return 0
+
+
+def _current(cfg: config.Config) -> tuple[Run, Report]:
+    """The kept run, with the events of its last converge and idempotence runs."""
+    run = Run.load(cfg.root)
+    report = Report({k: StateReport(n.image, converge=PASSED) for k, n in run.nodes.items()})
+    report.comparisons = [
+        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
+    ]
+    for side in run.sides:
+        for step in ("converge", "idempotence"):
+            report.events.extend(read_events(run.log(side, step).with_suffix(".events.jsonl")))
+    return run, report
+
+
+def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = _current(cfg)
+    for state in report.states.values():
+        state.converge = "skipped"
+    phases.converge(cfg, run, report)
+    return _print_states(report, "converge")
+
+
+def cmd_verify(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = _current(cfg)
+    phases.run_verify(cfg, run, report, phases.junit_path(cfg, run))
+    return _print_states(report, "verify")
+
+
+def _print_states(report: Report, phase: str) -> int:
+    for name, state in report.states.items():
+        print(f"{name}: {phase} {getattr(state, phase)} {state.error}".rstrip())
+    return 0 if all(getattr(s, phase) == PASSED for s in report.states.values()) else 1
+
+
+def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = _current(cfg)
+    phases.load_baselines(engine, run, report)
+    phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
+    for line in report.parity_lines():
+        print(line, file=sys.stderr)
+    differences = [d for c in report.comparisons for d in c.difference_dicts()]
+    print(json.dumps(differences, indent=2, default=str))
+    return 0 if report.parity == PASSED else 1
+
+
+def cmd_calibrate(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    differences = phases.calibrate(engine, cfg)
+    path = cfg.parity.noise or cfg.root / config.NOISE_NAME
+    entries = calibration.entries_from(differences)
+    calibration.save(path, entries)
+    for entry in entries:
+        print(f"{entry.category}:{entry.key}: {entry.reason}", file=sys.stderr)
+    print(f"{len(entries)} nondeterministic differences written to {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    try:
+        run_id = Run.load(cfg.root).id
+    except TdiError:
+        run_id = None
+    count = destroy(engine, run_id) if run_id else 0
+    Run.forget(cfg.root)
+    log.info("removed %d containers", count)
+    return 0
+
+
+def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    repository = production.repository_of(cfg, args.image)
+    if args.action == "rollback":
+        production.rollback(engine, cfg, repository, args.push)
+        return 0
+    targets = production.make(engine, cfg, repository, args.source, args.push, cfg.report)
+    if args.push:
+        production.promote(engine, repository, targets)
+    for target in targets.values():
+        print(target)
+    return 0
+
+
+def cmd_matrix(cfg: config.Config, args: argparse.Namespace) -> int:
+    print(json.dumps(matrix(cfg.root)))
+    return 0
+
+
+def matrix(root: Path) -> dict[str, list[dict[str, str]]]:
+    """The scenarios as a CI matrix: ``{"include": [{"scenario", "playbook", "tests"}]}``."""
+    rows = []
+    for name in config.scenarios(root):
+        cfg = config.load(root, {"scenario": name})
+        rows.append(
+            {"scenario": name, "playbook": cfg.rel(cfg.playbook), "tests": cfg.rel(cfg.tests)}
+        )
+    return {"include": rows}
+
+
+def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    ref, _ = images.resolve_base(engine, cfg)
+    print(ref)
+    return 0
