@@ -63,7 +63,8 @@ def init_of(engine: Engine, settings: Settings, image: str, host: str) -> str:
 
 def spec(init: str, settings: Settings, cgroup_version: str, node: ContainerSpec) -> ContainerSpec:
     """``node`` (its image, name, hostname, network and labels) run with ``init``."""
-    tmpfs, volumes, cgroupns, env = settings.tmpfs, settings.volumes, None, dict(settings.env)
+    tmpfs, volumes, cgroupns = (*node.tmpfs, *settings.tmpfs), settings.volumes, None
+    env = {**node.env, **settings.env}
     if init == "systemd":
         tmpfs = ("/run", "/run/lock", *tmpfs)
         # v1: the host's hierarchy read-only; v2: the host's cgroup namespace, read-write.

@@ -67,6 +67,7 @@ class Config:
     topology: Topology = field(default_factory=lambda: from_config({}, ("all",), None))
     inventory: Path | None = None  # the repo's own inventory: its groups and variables
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
+    package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the repo root, for messages and for git."""
@@ -204,6 +205,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         topology=from_config(merged, groups, where),
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
+        package_cache=bool(merged.get("package_cache", True)),
     )
     return replace(
         cfg,

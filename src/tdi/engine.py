@@ -62,6 +62,7 @@ class ImageInfo:
     labels: Mapping[str, str]
     cmd: tuple[str, ...] | None
     entrypoint: tuple[str, ...] | None
+    env: tuple[str, ...] | None = None
 
 
 def _first_line(text: str) -> str:
@@ -174,6 +175,7 @@ class Engine:
             labels=dict(config.get("Labels") or {}),
             cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
             entrypoint=tuple(config["Entrypoint"]) if config.get("Entrypoint") else None,
+            env=tuple(config["Env"]) if config.get("Env") else None,
         )
 
     def pull(self, ref: str) -> ImageInfo | None:
@@ -321,14 +323,56 @@ class Engine:
             found = self._client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"})
         return [n.name for n in found]
 
+    def attach(self, network: str, container: str, alias: str) -> None:
+        """Attach a running container to ``network``, reachable there as ``alias``."""
+        with _wrapped(f"connect {container} to {network}"):
+            self._client.networks.get(network).connect(container, aliases=[alias])
+
     def remove_networks(self, names: Sequence[str]) -> None:
+        """Remove networks, first detaching what is still attached (the package cache)."""
         for name in names:
             try:
-                self._client.networks.get(name).remove()
+                network = self._client.networks.get(name)
+                for box in network.containers:
+                    network.disconnect(box, force=True)
+                network.remove()
             except docker.errors.NotFound:
                 continue
             except SDK_ERRORS as exc:
                 log.warning("could not remove network %s: %s", name, exc)
+
+    def is_running(self, name: str) -> bool:
+        try:
+            return bool(self._client.containers.get(name).status == "running")
+        except docker.errors.NotFound:
+            return False
+        except SDK_ERRORS as exc:
+            raise EngineError(f"inspect container {name}: {_first_line(str(exc))}") from exc
+
+    def run_service(self, name: str, image: str, volume: str, label: str) -> None:
+        """Start a long-lived service container that outlives runs (it restarts with the
+        daemon); one that another run started first is fine."""
+        try:
+            self._client.containers.get(name).remove(force=True)  # stopped, or of another image
+        except docker.errors.NotFound:
+            pass
+        except SDK_ERRORS as exc:
+            raise EngineError(f"replace container {name}: {_first_line(str(exc))}") from exc
+        try:
+            self._client.containers.run(
+                image,
+                name=name,
+                labels={label: "apt"},
+                volumes=[volume],
+                init=True,
+                detach=True,
+                restart_policy={"Name": "unless-stopped"},
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: another run started it a moment ago
+                raise EngineError(f"start {name}: {exc.explanation or exc}") from exc
+        except SDK_ERRORS as exc:
+            raise EngineError(f"start {name}: {_first_line(str(exc))}") from exc
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         """Run argv in the container; returns exit code, stdout, stderr."""
@@ -350,13 +394,16 @@ class Engine:
             box.put_archive(os.path.dirname(path), buf.getvalue())
 
     def commit(self, container: str, ref: str, labels: Mapping[str, str], image: ImageInfo) -> str:
-        """Commit a container as ``ref``, restoring the image's own CMD and ENTRYPOINT."""
+        """Commit a container as ``ref``, restoring the image's own CMD, ENTRYPOINT and
+        environment (a test host's own, the package cache's say, is not frozen)."""
         repo, tag = split_ref(ref)
         # The daemon adds the container's own labels (tdi.run, ...) unless they are set here.
+        ours = dict.fromkeys((RUN_LABEL, STATE_LABEL, SIDE_LABEL, HOST_LABEL), "")
         conf: dict[str, Any] = {
-            "Labels": {**image.labels, RUN_LABEL: "", STATE_LABEL: "", **labels},
+            "Labels": {**image.labels, **ours, **labels},
             "Cmd": list(image.cmd) if image.cmd else None,
             "Entrypoint": list(image.entrypoint) if image.entrypoint else None,
+            "Env": list(image.env or ()),
         }
         with _wrapped(f"commit {container} as {ref}"):
             committed = self._client.containers.get(container).commit(

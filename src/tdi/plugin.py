@@ -41,24 +41,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tdi-results", metavar="FILE", help="write counts per node as JSON")
 
 
-def selected(entries: list[str], nodes: list[dict[str, Any]], where: str) -> set[str]:
-    """The hosts ``testinfra_hosts`` names: groups or host names (globs), ``ansible://``
-    prefixes and ``?options`` dropped. An entry that matches nothing is an error."""
+def selected(entries: list[str], hosts: dict[str, list[str]], where: str) -> set[str]:
+    """The hosts ``testinfra_hosts`` names, of ``hosts`` (every host -> its groups): groups
+    or host names (globs), ``ansible://`` prefixes and ``?options`` dropped. An entry that
+    matches no host of the topology is an error."""
     chosen: set[str] = set()
     for entry in entries:
         pattern = entry.split("://", 1)[-1].split("?", 1)[0] or "all"
         hits = {
-            n["host"]
-            for n in nodes
-            if fnmatch.fnmatchcase(n["host"], pattern)
-            or any(fnmatch.fnmatchcase(g, pattern) for g in n["groups"])
+            host
+            for host, groups in hosts.items()
+            if fnmatch.fnmatchcase(host, pattern)
+            or any(fnmatch.fnmatchcase(g, pattern) for g in groups)
         }
         if not hits:
-            hosts = sorted({n["host"] for n in nodes})
-            groups = sorted({g for n in nodes for g in n["groups"]})
+            groups = sorted({g for gs in hosts.values() for g in gs})
             raise pytest.UsageError(
                 f"{where}: testinfra_hosts entry '{entry}' matches no host (hosts: "
-                f"{', '.join(hosts)}; groups: {', '.join(groups)})"
+                f"{', '.join(sorted(hosts))}; groups: {', '.join(groups)})"
             )
         chosen |= hits
     return chosen
@@ -68,7 +68,11 @@ class Nodes:
     """Registered during configure, after Testinfra, so that its ``host`` fixture wins."""
 
     def __init__(self, data: dict[str, Any], results: str | None) -> None:
-        self.nodes: list[dict[str, Any]] = data["nodes"]
+        self.nodes: list[dict[str, Any]] = data["nodes"]  # under test: converged
+        # Every host of the topology and its groups, converged or not.
+        self.hosts: dict[str, list[str]] = data.get("hosts") or {
+            n["host"]: n["groups"] for n in self.nodes
+        }
         self.pairs: list[dict[str, Any]] = data["comparisons"]
         self.results_path = results
         # One outcome per test, the worst of its phases, and its first failure line.
@@ -94,9 +98,9 @@ class Nodes:
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         entries = getattr(metafunc.module, "testinfra_hosts", None)
         hosts = (
-            selected(list(entries), self.nodes, metafunc.module.__file__)
+            selected(list(entries), self.hosts, metafunc.module.__file__)
             if entries is not None
-            else {n["host"] for n in self.nodes}
+            else set(self.hosts)
         )
         if NODE_PARAM in metafunc.fixturenames:
             keys = [n["key"] for n in self.nodes if n["host"] in hosts]

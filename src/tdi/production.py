@@ -8,6 +8,7 @@ the tags ``<commit>``, ``production`` and ``production-previous``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -280,7 +281,9 @@ def promote(engine: Engine, repository: str, targets: Mapping[str, str]) -> None
     olds = {h: _lookup(engine, _sibling(t, PRODUCTION), remote=True) for h, t in targets.items()}
     for target in targets.values():
         # The registry's own production-previous, so that a failure puts back that one.
-        _lookup(engine, _sibling(target, PREVIOUS), remote=True)
+        # One it cannot give is no reason to stop: this daemon's own copy is the fallback.
+        with contextlib.suppress(RegistryError):
+            _lookup(engine, _sibling(target, PREVIOUS), remote=True)
     try:
         for target in targets.values():
             log.info("push %s: %s", target, engine.push(target))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from tdi import boot, inventory
+from tdi import boot, inventory, packages
 from tdi.ansible import PROCESSES
 from tdi.config import Config
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
@@ -155,8 +155,12 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
     """Start every node, on one network per side, and boot each like a server."""
     init = inits(engine, cfg, run)
     cgroups = engine.cgroup_version()
+    cache = packages.ensure(engine, cfg)
     for side in run.sides:
-        engine.create_network(network(run.id, side), {RUN_LABEL: run.id, SIDE_LABEL: side})
+        net = network(run.id, side)
+        engine.create_network(net, {RUN_LABEL: run.id, SIDE_LABEL: side})
+        if cache:
+            engine.attach(net, packages.NAME, packages.NAME)
     for node in run.nodes.values():
         identity = ContainerSpec(
             image=node.image,
@@ -164,9 +168,13 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             hostname=cfg.topology.hostname(node.host),
             network=network(run.id, node.side),
             labels=labels(run.id, node),
+            tmpfs=(packages.DIR,) if cache else (),
+            env={"APT_CONFIG": packages.APT_CONFIG} if cache else {},
         )
         settings = cfg.topology.host(node.host).settings
         engine.run(boot.spec(init[node.key], settings, cgroups, identity))
+        if cache:
+            packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
     nodes = list(run.nodes.values())
     in_parallel(nodes, lambda n: boot.ready(engine, n.container, init[n.key], n.key))

@@ -84,6 +84,7 @@ def nodes_file(
     groups = _groups(cfg, repo)
     keys = {n.key for n in nodes}
     data = {
+        "hosts": {host: groups[host] for host in cfg.topology.names},
         "nodes": [
             {
                 "key": n.key,

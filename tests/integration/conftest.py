@@ -135,12 +135,23 @@ class ExampleRepo:
         return Outcome(proc.returncode, proc.stderr, data, junit, markdown)
 
 
+# The modules whose tests take minutes: run first, so that xdist's workers do not wait at
+# the end on one long test.
+SLOW_FIRST = ("test_release.py", "test_drift.py", "test_topologies.py", "test_lifecycle.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/integration needs Docker and Ansible: mark them here, once."""
     here = Path(__file__).parent
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.integration)
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
 import pytest
 import yaml
 
-from tdi import config, run
+from tdi import config, packages, run
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
 from tdi.errors import TdiError
 from tdi.inventory import RepoInventory
@@ -21,12 +22,22 @@ TOPOLOGY = "groups: [web]\nhosts:\n  lb: {groups: [loadbalancer], init: tini}\n 
 class FakeEngine:
     """Containers and networks by name; images with systemd; boot answers at once."""
 
-    def __init__(self, with_systemd: Sequence[str] = (), cgroups: str = "2") -> None:
+    def __init__(
+        self, with_systemd: Sequence[str] = (), cgroups: str = "2", cache: bool = True
+    ) -> None:
         self.specs: dict[str, ContainerSpec] = {}
         self.nets: dict[str, dict[str, str]] = {}
         self.with_systemd = set(with_systemd)
         self.cgroups = cgroups
         self.looked: list[str] = []
+        self.cache = cache  # the package cache answers
+        self.attached: list[tuple[str, str, str]] = []
+
+    def is_running(self, name: str) -> bool:
+        return name == packages.NAME and self.cache
+
+    def attach(self, network: str, container: str, alias: str) -> None:
+        self.attached.append((network, container, alias))
 
     def has_path(self, image: str, path: str) -> bool:
         self.looked.append(image)
@@ -43,6 +54,8 @@ class FakeEngine:
         return spec.name
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        if container == packages.NAME:  # the cache's own port probe
+            return (0 if self.cache else 1), b"", b""
         assert container in self.specs, f"exec in {container}, which was not started"
         return 0, b"running", b""
 
@@ -184,6 +197,22 @@ def test_create_starts_every_node_on_its_sides_network(tmp_path: Path) -> None:
     assert lb.init is True and lb.command == ("sleep", "infinity")
     # One look per image and init, however many nodes share it.
     assert sorted(engine.looked) == ["base", "snap-web"]
+    # The package cache joins every side's network; hosts find it through APT_CONFIG on a
+    # tmpfs, never a file in /etc.
+    assert sorted(n for n, _, _ in engine.attached) == ["tdi-r1-fresh", "tdi-r1-upgrade"]
+    assert web.env["APT_CONFIG"] == packages.APT_CONFIG
+    assert packages.DIR in web.tmpfs
+
+
+def test_create_without_the_package_cache(tmp_path: Path) -> None:
+    cfg = replace(topology_cfg(tmp_path), package_cache=False)  # package_cache: false
+    r = plan(cfg, {"fresh": {"lb": "base", "web1": "base"}}, RepoInventory(), "r1")
+    engine = FakeEngine(with_systemd=["base"], cache=False)
+    create(engine_of(engine), cfg, r)
+    assert engine.attached == []
+    assert all(
+        "APT_CONFIG" not in s.env and packages.DIR not in s.tmpfs for s in engine.specs.values()
+    )
 
 
 def test_create_refuses_systemd_before_any_container_starts(tmp_path: Path) -> None:
