@@ -353,7 +353,10 @@ class Engine:
         """Start a long-lived service container that outlives runs (it restarts with the
         daemon); one that another run started first is fine."""
         try:
-            self._client.containers.get(name).remove(force=True)  # stopped, or of another image
+            found = self._client.containers.get(name)
+            if found.status == "running":
+                return  # another run started it a moment ago
+            found.remove(force=True)  # stopped: start it anew
         except docker.errors.NotFound:
             pass
         except SDK_ERRORS as exc:
