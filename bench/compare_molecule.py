@@ -61,7 +61,8 @@ TDI_PHASE = re.compile(r"\]\s+(\w+) done in ([0-9.]+) s\s*$")
 TDI_CONTAINER = re.compile(r"create \S+: (tdi-\S+) from ")
 TDI_SNAPSHOT = re.compile(r"((?:making|reusing) the (?:baseline )?snapshot[^\n]*)")
 FAILURE = re.compile(r"\b(error|critical|fatal)\b|failed:", re.IGNORECASE)
-MOLECULE_ACTION = re.compile(r"➜ (\w+): (Executing|Executed)\b")
+# Older molecule prints `➜ converge: Executing`, newer `[default > converge] Executing`.
+MOLECULE_ACTION = re.compile(r"(?:➜ (\w+):|\[[\w.-]+ > (\w+)\]) (Executing|Executed)\b")
 
 
 class BenchError(Exception):
@@ -211,7 +212,8 @@ def molecule_phases(lines: list[tuple[float, str]]) -> dict[str, float]:
         m = MOLECULE_ACTION.search(line)
         if not m:
             continue
-        action, event = m.groups()
+        old, new, event = m.groups()
+        action = old or new
         if event == "Executing":
             started.setdefault(action, stamp)
         elif action in started:
