@@ -135,6 +135,10 @@ def _wrapped(what: str) -> Iterator[None]:
         raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
 
 
+# Tries of one exec whose output docker-py could not read; see Engine.exec.
+EXEC_TRIES = 3
+
+
 class Engine:
     """A connected Docker daemon."""
 
@@ -378,9 +382,26 @@ class Engine:
             raise EngineError(f"start {name}: {_first_line(str(exc))}") from exc
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
-        """Run argv in the container; returns exit code, stdout, stderr."""
-        with _wrapped(f"exec in {container}"):
-            result = self._client.containers.get(container).exec_run(list(argv), demux=True)
+        """Run argv in the container; returns exit code, stdout, stderr.
+
+        docker-py's demultiplexer sometimes reads payload bytes as a frame header under
+        load ("ValueError: 32 is not a valid stream", docker/docker-py#3160): the command
+        ran, only reading its output failed. Every argv tdi runs this way reads state or
+        is idempotent, so it is run again, up to ``EXEC_TRIES`` times in all.
+        """
+        for attempt in range(1, EXEC_TRIES + 1):
+            try:
+                with _wrapped(f"exec in {container}"):
+                    box = self._client.containers.get(container)
+                    result = box.exec_run(list(argv), demux=True)
+                break
+            except ValueError as exc:
+                log.debug("exec in %s: %s (try %d of %d)", container, exc, attempt, EXEC_TRIES)
+        else:
+            raise EngineError(
+                f"exec in {container}: the Docker SDK could not read the output of "
+                f"{argv[0]} in {EXEC_TRIES} tries (docker-py#3160)"
+            )
         out, err = result.output
         return result.exit_code, out or b"", err or b""
 

@@ -154,3 +154,36 @@ def test_has_path_looks_in_a_container_it_removes() -> None:
     assert args == ("tdi-base:1",)
     assert kwargs == {"command": ["true"], "entrypoint": []}
     assert client.box.removed and not client.box.started
+
+
+class RacyBox:
+    """A container whose output docker-py misreads ``misreads`` times (docker-py#3160)."""
+
+    def __init__(self, misreads: int) -> None:
+        self.misreads = misreads
+        self.calls = 0
+
+    def exec_run(self, argv: list[str], demux: bool) -> SimpleNamespace:
+        self.calls += 1
+        if self.calls <= self.misreads:
+            raise ValueError("32 is not a valid stream")
+        return SimpleNamespace(exit_code=0, output=(b"out", None))
+
+
+def _racy(misreads: int) -> tuple[Engine, RacyBox]:
+    box = RacyBox(misreads)
+    client = SimpleNamespace(containers=SimpleNamespace(get=lambda name: box))
+    return Engine(client), box
+
+
+def test_exec_reads_again_when_the_sdk_misreads_the_stream() -> None:
+    engine, box = _racy(misreads=2)
+    assert engine.exec("c", ["true"]) == (0, b"out", b"")
+    assert box.calls == 3
+
+
+def test_exec_gives_up_with_one_line_after_every_try_misreads() -> None:
+    engine, box = _racy(misreads=99)
+    with pytest.raises(EngineError, match=r"^exec in c: the Docker SDK could not read .* 3 tries"):
+        engine.exec("c", ["true"])
+    assert box.calls == 3
