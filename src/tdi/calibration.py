@@ -13,7 +13,8 @@ import yaml
 
 from tdi.errors import ConfigError
 from tdi.state.diff import Difference
-from tdi.state.kinds import SECTIONS, NoiseEntry
+from tdi.state.kinds import SECTIONS
+from tdi.state.rules import Rule
 
 HEADER = """\
 # Differences between two fresh hosts converged with the same playbook, written by
@@ -29,17 +30,17 @@ def reason(d: Difference) -> str:
     return f"differs between two fresh hosts: {', '.join(fields)}"
 
 
-def entries_from(differences: Sequence[Difference]) -> list[NoiseEntry]:
-    return [NoiseEntry(d.category, d.key, reason(d)) for d in differences]
+def entries_from(differences: Sequence[Difference]) -> list[Rule]:
+    return [Rule(d.category, d.key, reason(d)) for d in differences]
 
 
-def save(path: Path, entries: Sequence[NoiseEntry]) -> None:
+def save(path: Path, entries: Sequence[Rule]) -> None:
     body = [{"category": e.category, "key": e.key, "reason": e.reason} for e in entries]
     text = yaml.safe_dump({"noise": body}, sort_keys=False, default_flow_style=False)
     path.write_text(HEADER + text, encoding="utf-8")
 
 
-def load(path: Path | None) -> list[NoiseEntry]:
+def load(path: Path | None) -> list[Rule]:
     """The entries of ``path``; none when it does not exist. Errors name file and key."""
     if path is None or not path.exists():
         return []
@@ -60,5 +61,7 @@ def load(path: Path | None) -> list[NoiseEntry]:
             raise ConfigError(
                 f"{path}: key 'noise[{i}].category': expected one of {', '.join(SECTIONS)}"
             )
-        entries.append(NoiseEntry(item["category"], item["key"], item["reason"]))
+        entries.append(
+            Rule(item["category"], item["key"], item["reason"], where=f"{path}: noise[{i}]")
+        )
     return entries

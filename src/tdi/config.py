@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from tdi.errors import ConfigError
-from tdi.state.allow import AllowEntry
+from tdi.state.rules import Rule
 from tdi.topology import Topology, from_config
 
 CONFIG_NAME = "tdi.yml"
@@ -40,7 +40,7 @@ class ImageRecipe:
 class ParityConfig:
     roots: tuple[str, ...] | None = None  # None: the built-in default roots
     ignore: tuple[str, ...] = ()  # added to the built-in noise list
-    allow: tuple[AllowEntry, ...] = ()
+    allow: tuple[Rule, ...] = ()
     noise: Path | None = None  # the calibrated noise file (tdi calibrate writes it)
 
 
@@ -125,7 +125,7 @@ def _plain(data: Any) -> Any:
     return data
 
 
-def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[AllowEntry, ...]:
+def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[Rule, ...]:
     out = []
     for i, entry in enumerate(entries):
         until = None
@@ -136,7 +136,9 @@ def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[AllowEnt
                 raise ConfigError(
                     f"{source}: key 'parity.allow[{i}].until': '{entry['until']}' is not a date"
                 ) from None
-        out.append(AllowEntry(i, entry["category"], entry["key"], entry["reason"], until))
+        out.append(
+            Rule(entry["category"], entry["key"], entry["reason"], until, f"parity.allow[{i}]")
+        )
     return tuple(out)
 
 

@@ -13,12 +13,12 @@ from tdi import calibration
 from tdi.ansible import TaskEvent, dump_events, parse_events
 from tdi.config import ParityConfig
 from tdi.engine import Engine
-from tdi.state.allow import apply_allow
 from tdi.state.attribution import attribute, fold_package_files
 from tdi.state.capture import State, capture
 from tdi.state.diff import Difference, diff, id_warnings
 from tdi.state.kinds import classify
-from tdi.state.noise import DEFAULT_IGNORE, DEFAULT_ROOTS
+from tdi.state.rules import apply_allow
+from tdi.state.scope import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import yaml
 from tdi import calibration
 from tdi.errors import ConfigError
 from tdi.state.diff import Difference
-from tdi.state.kinds import NoiseEntry
+from tdi.state.rules import Rule
 
 
 def test_entries_from_differences_explain_each_one() -> None:
@@ -20,18 +20,16 @@ def test_entries_from_differences_explain_each_one() -> None:
         Difference("user", "x", {"shell": "/bin/sh", "home": "/x"}, {"shell": "/bin/bash"}),
     ]
     assert calibration.entries_from(differences) == [
-        NoiseEntry(
-            "file", "/var/lib/systemd/random-seed", "differs between two fresh hosts: sha256"
-        ),
-        NoiseEntry("port", "udp/68", "present on only one of two fresh hosts"),
-        NoiseEntry("user", "x", "differs between two fresh hosts: home, shell"),
+        Rule("file", "/var/lib/systemd/random-seed", "differs between two fresh hosts: sha256"),
+        Rule("port", "udp/68", "present on only one of two fresh hosts"),
+        Rule("user", "x", "differs between two fresh hosts: home, shell"),
     ]
 
 
 def test_save_then_load_round_trip(tmp_path: Path) -> None:
     entries = [
-        NoiseEntry("file", "/var/lib/apt-daily/*", "timer stamps: a: b"),
-        NoiseEntry("service", "apt-daily.timer", "starts at a random time"),
+        Rule("file", "/var/lib/apt-daily/*", "timer stamps: a: b"),
+        Rule("service", "apt-daily.timer", "starts at a random time"),
     ]
     path = tmp_path / "tdi-noise.yml"
     calibration.save(path, entries)

@@ -10,7 +10,7 @@ import pytest
 from tdi import config
 from tdi.config import CONFIG_NAME, DEFAULT_BASE_IMAGE, NOISE_NAME, ImageRecipe
 from tdi.errors import ConfigError
-from tdi.state.allow import AllowEntry
+from tdi.state.rules import Rule
 
 
 def write(root: Path, text: str) -> Path:
@@ -242,10 +242,14 @@ def test_parity_allow_entries(tmp_path: Path) -> None:
     write(tmp_path, ALLOW)
     allow = config.load(tmp_path).parity.allow
     assert allow == (
-        AllowEntry(
-            0, "file", "/etc/cron.d/*", "the cleanup job goes in 2.0", dt.date(2026, 12, 31)
+        Rule(
+            "file",
+            "/etc/cron.d/*",
+            "the cleanup job goes in 2.0",
+            dt.date(2026, 12, 31),
+            "parity.allow[0]",
         ),
-        AllowEntry(1, "package", "telnet", "kept for the support team", None),
+        Rule("package", "telnet", "kept for the support team", None, "parity.allow[1]"),
     )
 
 

@@ -24,11 +24,10 @@ from tdi.parity import (
     read_baseline,
     roots_and_ignores,
 )
-from tdi.state.allow import AllowEntry
 from tdi.state.capture import State
 from tdi.state.diff import Difference
-from tdi.state.kinds import NoiseEntry
-from tdi.state.noise import DEFAULT_IGNORE, DEFAULT_ROOTS
+from tdi.state.rules import Rule
+from tdi.state.scope import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 
 def state(**sections: dict[str, Any]) -> State:
@@ -131,11 +130,11 @@ def test_stale_package_with_its_files_folded_and_attributed() -> None:
 
 def test_noise_allow_and_expired_entries(tmp_path: Path) -> None:
     noise = tmp_path / "tdi-noise.yml"
-    calibration.save(noise, [NoiseEntry("file", "/var/lib/seed*", "random")])
+    calibration.save(noise, [Rule("file", "/var/lib/seed*", "random")])
     cfg = ParityConfig(
         allow=(
-            AllowEntry(0, "package", "telnet", "support needs it"),
-            AllowEntry(1, "user", "old", "gone soon", dt.date(2026, 1, 1)),
+            Rule("package", "telnet", "support needs it", None, "parity.allow[0]"),
+            Rule("user", "old", "gone soon", dt.date(2026, 1, 1), "parity.allow[1]"),
         ),
         noise=noise,
     )

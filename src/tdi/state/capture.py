@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from tdi.errors import TdiError
-from tdi.state.noise import DEFAULT_IGNORE, DEFAULT_ROOTS
+from tdi.state.scope import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 ExecFn = Callable[[list[str]], tuple[int, bytes]]
 """Runs an argument list in the container; returns (exit code, stdout)."""

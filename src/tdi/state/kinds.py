@@ -6,12 +6,12 @@ shows what the previous release left behind.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tdi.state.capture import Record, State
 from tdi.state.diff import Difference
+from tdi.state.rules import Rule
 
 STALE = "stale"  # on upgrade and in the baseline, not on fresh: no longer managed
 NOT_APPLIED = "not-applied"  # upgrade still holds the baseline's value
@@ -32,20 +32,6 @@ SECTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class NoiseEntry:
-    """A difference seen between two fresh hosts (tdi calibrate); ``key`` may be a glob."""
-
-    category: str
-    key: str
-    reason: str
-
-    def matches(self, difference: Difference) -> bool:
-        return self.category == difference.category and fnmatch.fnmatchcase(
-            difference.key, self.key
-        )
-
-
 def _kind(d: Difference, baseline: State | None) -> str:
     if d.upgrade is None:
         return MISSING
@@ -63,11 +49,11 @@ def _kind(d: Difference, baseline: State | None) -> str:
 def classify(
     differences: Sequence[Difference],
     baseline: State | None,
-    noise: Sequence[NoiseEntry] = (),
+    noise: Sequence[Rule] = (),
 ) -> list[Difference]:
     """Each difference with its kind; a match in the calibrated noise is nondeterministic."""
     out = []
     for d in differences:
-        noisy = any(entry.matches(d) for entry in noise)
+        noisy = any(rule.matches(d) for rule in noise)
         out.append(replace(d, kind=NONDETERMINISTIC if noisy else _kind(d, baseline)))
     return out

@@ -16,9 +16,9 @@ from tdi.state.kinds import (
     NONDETERMINISTIC,
     NOT_APPLIED,
     STALE,
-    NoiseEntry,
     classify,
 )
+from tdi.state.rules import Rule
 
 OLD: Record = {"type": "file", "mode": "0644", "owner": "root", "sha256": "old"}
 NEW: Record = {"type": "file", "mode": "0644", "owner": "root", "sha256": "new"}
@@ -121,14 +121,14 @@ def test_every_category_looks_in_its_own_baseline_section(
 
 
 def test_noise_match_is_nondeterministic_whatever_the_baseline() -> None:
-    noise = [NoiseEntry("file", "/var/lib/systemd/random-seed", "random")]
+    noise = [Rule("file", "/var/lib/systemd/random-seed", "random")]
     d = Difference("file", "/var/lib/systemd/random-seed", {"sha256": "a"}, {"sha256": "b"})
     assert classify([d], state(), noise)[0].kind == NONDETERMINISTIC
     assert classify([d], None, noise)[0].kind == NONDETERMINISTIC
 
 
 def test_noise_key_is_a_glob_within_its_category() -> None:
-    noise = [NoiseEntry("file", "/var/lib/apt-daily/*", "timer stamps")]
+    noise = [Rule("file", "/var/lib/apt-daily/*", "timer stamps")]
     matching = Difference("file", "/var/lib/apt-daily/stamp/x", None, {})
     other_key = Difference("file", "/var/lib/other", None, {})
     other_category = Difference("package", "/var/lib/apt-daily/x", None, {})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tdi.state.allow import AllowEntry, apply_allow
 from tdi.state.diff import Difference
+from tdi.state.rules import Rule, apply_allow
 
 TODAY = dt.date(2026, 6, 15)
 
@@ -15,7 +15,7 @@ def file_diff(path: str) -> Difference:
 
 
 def test_glob_key_allows_matching_differences() -> None:
-    entry = AllowEntry(0, "file", "/etc/cron.d/*", "cleanup job goes in 2.0")
+    entry = Rule("file", "/etc/cron.d/*", "cleanup job goes in 2.0", None, "parity.allow[0]")
     differences = [file_diff("/etc/cron.d/tidy"), file_diff("/etc/crontab")]
     out, expired = apply_allow(differences, [entry], TODAY)
     assert expired == []
@@ -26,7 +26,7 @@ def test_glob_key_allows_matching_differences() -> None:
 
 
 def test_category_must_match() -> None:
-    entry = AllowEntry(0, "package", "cron", "keep cron")
+    entry = Rule("package", "cron", "keep cron", None, "parity.allow[0]")
     service = Difference("service", "cron", None, {"enabled": True})
     package = Difference("package", "cron", None, {"version": "3.0"})
     out, _ = apply_allow([service, package], [entry], TODAY)
@@ -34,13 +34,16 @@ def test_category_must_match() -> None:
 
 
 def test_first_matching_entry_gives_the_reason() -> None:
-    entries = [AllowEntry(0, "file", "/srv/*", "first"), AllowEntry(1, "file", "*", "second")]
+    entries = [
+        Rule("file", "/srv/*", "first", None, "parity.allow[0]"),
+        Rule("file", "*", "second", None, "parity.allow[1]"),
+    ]
     out, _ = apply_allow([file_diff("/srv/a"), file_diff("/etc/a")], entries, TODAY)
     assert [d.allowed for d in out] == ["first", "second"]
 
 
 def test_expired_entry_allows_nothing_and_is_reported() -> None:
-    entry = AllowEntry(3, "file", "/etc/cron.d/*", "cleanup job", dt.date(2026, 6, 14))
+    entry = Rule("file", "/etc/cron.d/*", "cleanup job", dt.date(2026, 6, 14), "parity.allow[3]")
     out, expired = apply_allow([file_diff("/etc/cron.d/tidy")], [entry], TODAY)
     assert out[0].allowed == ""
     assert out[0].fails
@@ -50,7 +53,7 @@ def test_expired_entry_allows_nothing_and_is_reported() -> None:
 
 
 def test_expired_entry_is_reported_even_when_nothing_matches_it() -> None:
-    entry = AllowEntry(0, "user", "old", "gone", dt.date(2020, 1, 1))
+    entry = Rule("user", "old", "gone", dt.date(2020, 1, 1), "parity.allow[0]")
     out, expired = apply_allow([], [entry], TODAY)
     assert out == []
     assert len(expired) == 1
@@ -58,8 +61,8 @@ def test_expired_entry_is_reported_even_when_nothing_matches_it() -> None:
 
 def test_entry_is_live_on_its_until_day_and_without_one() -> None:
     entries = [
-        AllowEntry(0, "file", "/a", "until today", TODAY),
-        AllowEntry(1, "file", "/b", "no end"),
+        Rule("file", "/a", "until today", TODAY, "parity.allow[0]"),
+        Rule("file", "/b", "no end", None, "parity.allow[1]"),
     ]
     out, expired = apply_allow([file_diff("/a"), file_diff("/b")], entries, TODAY)
     assert expired == []
@@ -70,8 +73,8 @@ def test_entry_is_live_on_its_until_day_and_without_one() -> None:
 
 def test_an_expired_entry_does_not_hide_a_live_one() -> None:
     entries = [
-        AllowEntry(0, "file", "/a", "old", dt.date(2020, 1, 1)),
-        AllowEntry(1, "file", "/a", "renewed", dt.date(2030, 1, 1)),
+        Rule("file", "/a", "old", dt.date(2020, 1, 1), "parity.allow[0]"),
+        Rule("file", "/a", "renewed", dt.date(2030, 1, 1), "parity.allow[1]"),
     ]
     out, expired = apply_allow([file_diff("/a")], entries, TODAY)
     assert out[0].allowed == "renewed"
