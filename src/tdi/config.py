@@ -39,7 +39,7 @@ class ImageRecipe:
 @dataclass(frozen=True)
 class ParityConfig:
     roots: tuple[str, ...] | None = None  # None: the built-in default roots
-    ignore: tuple[str, ...] = ()  # added to the built-in noise list
+    ignore: tuple[str, ...] = ()  # added to the built-in ignores (state/scope.py)
     allow: tuple[Rule, ...] = ()
     noise: Path | None = None  # the calibrated noise file (tdi calibrate writes it)
 

@@ -55,7 +55,7 @@ class ParityResult:
 
 
 def roots_and_ignores(cfg: ParityConfig) -> tuple[list[str], list[str]]:
-    """Configured roots (or the defaults) and the built-in noise list plus configured ignores."""
+    """Configured roots (or the defaults) and the built-in ignores plus configured ones."""
     roots = list(cfg.roots) if cfg.roots is not None else list(DEFAULT_ROOTS)
     return roots, [*DEFAULT_IGNORE, *cfg.ignore]
 
