@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tdi.errors import AnsibleError
+from tdi.state.content import MAX_LINES, mask
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,35 @@ class TaskEvent:
     args: Mapping[str, Any]
     msg: str = ""
     handler: bool = False
+    diff: str = ""  # what a changed task changed (diff mode), or why the module says so
+
+
+@dataclass(frozen=True)
+class ChangedTask:
+    """A task that reported changed, and what it changed: Ansible's diff, secret-looking
+    values masked, or the module's reason where it has no diff."""
+
+    task: str
+    diff: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"task": self.task, "diff": self.diff}
+
+
+def changed_tasks(events: Sequence[TaskEvent]) -> list[ChangedTask]:
+    """Each changed task once, in order, with the diffs of all its results (loop items)."""
+    diffs: dict[str, list[str]] = {}
+    for e in events:
+        if e.status == "changed":
+            diffs.setdefault(e.task, []).extend([e.diff] if e.diff else [])
+    return [ChangedTask(task, _masked("\n".join(d))) for task, d in diffs.items()]
+
+
+def _masked(text: str) -> str:
+    lines = mask(text)[0].splitlines(keepends=True)
+    if len(lines) > MAX_LINES:
+        lines = [*lines[:MAX_LINES], f"... cut at {MAX_LINES} of {len(lines)} lines\n"]
+    return "".join(lines)
 
 
 @dataclass(frozen=True)
@@ -53,8 +83,8 @@ class PlaybookResult:
         return self.returncode == 0
 
     @property
-    def changed_tasks(self) -> list[str]:
-        return _unique(e.task for e in self.events if e.status == "changed")
+    def changed_tasks(self) -> list[ChangedTask]:
+        return changed_tasks(self.events)
 
     @property
     def failed_tasks(self) -> list[str]:
@@ -255,11 +285,14 @@ def run_playbook(
     hosts: Sequence[str],
     log_path: Path,
     extra_vars: Sequence[str] = (),
+    diff: bool = False,
 ) -> PlaybookResult:
-    """Converge ``hosts``; output goes to ``log_path``, events beside it."""
+    """Converge ``hosts``; output goes to ``log_path``, events beside it. ``diff``: in
+    Ansible's diff mode, so each changed task's event says what it changed."""
     events_path = log_path.with_suffix(".events.jsonl")
     events_path.unlink(missing_ok=True)
     argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
+    argv += ["--diff"] if diff else []
     with log_path.open("wb") as out:
         code = PROCESSES.run(
             [*argv, str(playbook)],

@@ -83,6 +83,8 @@ def _add_parity(junit: Path, result: ParityResult, name: str) -> None:
             tasks = f"; tasks: {', '.join(d.tasks)}" if d.tasks else ""
             node = ET.SubElement(case, "failure", message=f"{d.kind}: {d.key}{tasks}")
             node.text = json.dumps(d.to_dict(), indent=2, default=str)
+            if d.content_diff:
+                node.text += "\n\n" + d.content_diff
         else:
             reason = f"allowed: {d.allowed}" if d.allowed else d.kind
             ET.SubElement(case, "skipped", message=reason)

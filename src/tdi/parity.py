@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tdi import calibration
@@ -15,6 +15,7 @@ from tdi.config import ParityConfig
 from tdi.engine import Engine
 from tdi.state.attribution import attribute, fold_package_files
 from tdi.state.capture import State, capture
+from tdi.state.content import MAX_BYTES, as_text, unified
 from tdi.state.diff import Difference, diff, id_warnings
 from tdi.state.kinds import classify
 from tdi.state.rules import apply_allow
@@ -102,6 +103,36 @@ def _owned_files(
     return owned
 
 
+def _with_content(
+    engine: Engine, containers: Mapping[str, str], states: Mapping[str, State], d: Difference
+) -> Difference:
+    """A file difference with its content diff, when both sides are (or one side is) a
+    small, world-readable text file whose content differs. Read after the comparison,
+    only for such differences. A file others may not read is only said to differ."""
+    records = {side: states[side].files.get(d.key) for side in ("fresh", "upgrade")}
+    present = {side: r for side, r in records.items() if r is not None}
+    if (
+        d.category != "file"
+        or not present
+        or "sha256" not in {*(d.fresh or {}), *(d.upgrade or {})}
+    ):
+        return d
+    if any(r.get("type") != "file" for r in present.values()):
+        return d
+    if any(not int(str(r.get("mode", "0")), 8) & 0o004 for r in present.values()):
+        return replace(d, content_notes=("not world-readable: its content is not shown",))
+    texts: dict[str, str | None] = {side: None for side in records}
+    for side in present:
+        code, data, _ = engine.exec(containers[side], ["head", "-c", str(MAX_BYTES + 1), d.key])
+        text = as_text(data) if code == 0 else None
+        if text is None or len(data) > MAX_BYTES:
+            why = "over 256 KiB" if len(data) > MAX_BYTES else "binary or unreadable"
+            return replace(d, content_notes=(f"{side} side is {why}: its content is not shown",))
+        texts[side] = text
+    found = unified(d.key, texts["fresh"], texts["upgrade"])
+    return replace(d, content_diff=found.text, content_notes=found.notes)
+
+
 def compare(
     engine: Engine,
     containers: Mapping[str, str],
@@ -123,7 +154,7 @@ def compare(
     explained = attribute(kinds, events, baseline.events)
     allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today())
     return ParityResult(
-        differences=allowed,
+        differences=[_with_content(engine, containers, states, d) for d in allowed],
         expired=expired,
         warnings=id_warnings(states["fresh"], states["upgrade"]),
         three_way=baseline.state is not None,

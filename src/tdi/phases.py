@@ -83,7 +83,9 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
     def one(side: str) -> ansible.PlaybookResult:
         hosts = [n.host for n in sides[side]]
         inv, log_path = run.inventory(side), run.log(side, step)
-        return ansible.run_playbook(cfg.root, cfg.playbook, inv, hosts, log_path, cfg.extra_vars)
+        return ansible.run_playbook(
+            cfg.root, cfg.playbook, inv, hosts, log_path, cfg.extra_vars, step == "idempotence"
+        )
 
     with phase(step):
         results = dict(zip(sides, in_parallel(list(sides), one), strict=True))

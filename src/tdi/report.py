@@ -8,12 +8,12 @@ older link of a chain. Everything that shows parity iterates that one list.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tdi.ansible import TaskEvent
+from tdi.ansible import ChangedTask, TaskEvent
 from tdi.parity import Baseline, ParityResult
 from tdi.state.diff import Difference
 
@@ -30,7 +30,7 @@ class StateReport:
     converge: str = SKIPPED
     idempotence: str = SKIPPED
     verify: str = SKIPPED
-    changed_tasks: list[str] = field(default_factory=list)
+    changed_tasks: list[ChangedTask] = field(default_factory=list)  # idempotence run
     tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0})
     error: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)  # failing tests: id, message
@@ -49,7 +49,7 @@ class StateReport:
             "converge": self.converge,
             "idempotence": self.idempotence,
             "verify": self.verify,
-            "changed_tasks": list(self.changed_tasks),
+            "changed_tasks": [c.to_dict() for c in self.changed_tasks],
             "tests": {"passed": self.tests.get("passed", 0), "failed": self.tests.get("failed", 0)},
             "failures": list(self.failures),
             "error": self.error,
@@ -165,7 +165,9 @@ class Report:
             if s.error:
                 out.append(f"{pad} {s.error}")
             if s.idempotence == FAILED:
-                out.extend(f"{pad} not idempotent: {task}" for task in s.changed_tasks)
+                for c in s.changed_tasks:
+                    out.append(f"{pad} not idempotent: {c.task}")
+                    out.extend(f"{pad}   {line}" for line in _head(c.diff, []))
             out.extend(f"{pad} FAILED {f['id']}: {f['message']}" for f in s.failures)
         out.extend(self.parity_lines())
         out.append(f"result   {self.result}")
@@ -181,7 +183,9 @@ class Report:
             out.extend(f"    FAILED {f['id']}: {f['message']}" for f in c.failures)
             for heading, group in _grouped(c.differences):
                 out.append(f"    {heading}:")
-                out.extend(f"      {_row(d)}" for d in group)
+                for d in group:
+                    out.append(f"      {_row(d)}")
+                    out.extend(f"        {line}" for line in _content_head(d))
             if c.result:
                 out.extend(f"    expired: {msg}" for msg in c.result.expired)
                 out.extend(f"    warning: {msg}" for msg in c.result.warnings)
@@ -201,9 +205,9 @@ class Report:
             out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
         for name, s in self.states.items():
             if s.idempotence == FAILED:
-                out.append(
-                    f"\n**{name}** not idempotent: " + ", ".join(f"`{t}`" for t in s.changed_tasks)
-                )
+                tasks = ", ".join(f"`{c.task}`" for c in s.changed_tasks)
+                out.append(f"\n**{name}** not idempotent: {tasks}\n")
+                out += [x for c in s.changed_tasks for x in _details(c.task, c.diff, ())]
             if s.error:
                 out.append(f"\n**{name}**: {s.error}")
             out += [f"\n- ❌ `{f['id']}`: {f['message']}" for f in s.failures]
@@ -227,10 +231,14 @@ def _md_comparison(c: Comparison) -> list[str]:
         ]
         out += [_md_row(d) for d in group]
         out.append("")
+        out += [line for d in group for line in _md_content(d)]
     if c.result:
         out += [f"- expired allowlist entry: {m}" for m in c.result.expired]
         out += [f"- warning: {m}" for m in c.result.warnings]
     return [*out, ""]
+
+
+TERMINAL_DIFF_LINES = 8  # of a content diff, in the terminal summary
 
 
 def _grouped(differences: list[Difference]) -> Iterator[tuple[str, list[Difference]]]:
@@ -260,6 +268,34 @@ def _row(d: Difference) -> str:
         f"{d.kind or '-':16} {d.key}{files}: fresh={_short(d.fresh)} "
         f"upgrade={_short(d.upgrade)}{tasks}{status}"
     )
+
+
+def _content_head(d: Difference) -> list[str]:
+    return _head(d.content_diff, d.content_notes)
+
+
+def _head(text: str, notes: Sequence[str]) -> list[str]:
+    """The first lines of a diff, for the terminal; notes after them."""
+    lines = text.splitlines()
+    head = lines[:TERMINAL_DIFF_LINES]
+    if len(lines) > len(head):
+        head.append(f"... {len(lines) - len(head)} more lines in the JSON report")
+    return head + [f"({note})" for note in notes]
+
+
+def _md_content(d: Difference) -> list[str]:
+    return _details(f"<code>{d.key}</code>: content", d.content_diff, d.content_notes)
+
+
+def _details(title: str, text: str, notes: Sequence[str]) -> list[str]:
+    """A collapsed Markdown block with a diff."""
+    if not text and not notes:
+        return []
+    summary = title + "".join(f" ({note})" for note in notes)
+    out = ["<details>", f"<summary>{summary}</summary>", ""]
+    if text:
+        out += ["```diff", text.rstrip("\n"), "```", ""]
+    return [*out, "</details>", ""]
 
 
 def _md_row(d: Difference) -> str:

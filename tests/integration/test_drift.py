@@ -7,6 +7,7 @@ test drops or renames those things the way real changes do.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -52,8 +53,15 @@ PREVIOUS_RELEASE = """
 - name: Write the website settings
   ansible.builtin.copy:
     dest: /etc/website.conf
-    content: "cache=on\\n"
+    content: "cache=on\\napi_token=Prev-Token-0644\\n"
     mode: "0644"
+    force: false
+
+- name: Write the website credentials
+  ansible.builtin.copy:
+    dest: /etc/website-credentials.conf
+    content: "db_user=web\\nnote=Prev-Secret-0640\\n"
+    mode: "0640"
     force: false
 
 - name: Write the website defaults
@@ -98,8 +106,15 @@ THIS_RELEASE = """
 - name: Write the website settings
   ansible.builtin.copy:
     dest: /etc/website.conf
-    content: "cache=off\\n"
+    content: "cache=off\\napi_token=This-Token-0644\\n"
     mode: "0644"
+    force: false
+
+- name: Write the website credentials
+  ansible.builtin.copy:
+    dest: /etc/website-credentials.conf
+    content: "db_user=web\\nnote=This-Secret-0640\\n"
+    mode: "0640"
     force: false
 
 - name: Write the website defaults
@@ -141,6 +156,7 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
         ("file", "/etc/cron.d/website-cleanup"): "stale",
         ("file", "/etc/nginx/conf.d/status.conf"): "stale",
         ("file", "/etc/website-defaults.conf"): "diverged",
+        ("file", "/etc/website-credentials.conf"): "not-applied",
         ("file", "/etc/website-initialised"): "missing",
         ("file", "/etc/website.conf"): "not-applied",
         ("group", "crontab"): "stale",  # made by cron's postinst, left behind with it
@@ -192,12 +208,26 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     # The terminal table groups by heading and shows kind and task.
     assert "  cron:" in out.stderr
     assert "stale" in out.stderr and "<- baseline: website : Install cron" in out.stderr
+    # A changed text file shows its content diff everywhere, secret-looking values masked;
+    # a file others may not read shows none of its content.
+    settings = diffs[("file", "/etc/website.conf")]
+    assert "-cache=off\n+cache=on\n" in settings["content_diff"]
+    assert "values of 2 secret-looking lines masked" in settings["content_notes"]
+    assert diffs[("file", "/etc/website-credentials.conf")]["content_notes"] == [
+        "not world-readable: its content is not shown"
+    ]
+    junit_text = out.junit.read_text()
+    assert "        +cache=on" in out.stderr
+    assert "+cache=on" in summary and "+cache=on" in junit_text
+    outputs = [out.stderr, json.dumps(out.report), summary, junit_text]
+    for secret in ("Prev-Token-0644", "This-Token-0644", "Prev-Secret-0640", "This-Secret-0640"):
+        assert not any(secret in text for text in outputs), secret
 
 
 def test_allowlist_and_expiry(example: ExampleRepo) -> None:
     # Two entries in one run: one allows the difference, one is past its date.
     baseline = previous_release(example)
-    example.edit(TASKS, 'content: "cache=on\\n"', 'content: "cache=off\\n"')
+    example.edit(TASKS, "cache=on\\n", "cache=off\\n")
     tdi_yml = example.path / "tdi.yml"
     tdi_yml.write_text(
         tdi_yml.read_text()

@@ -107,6 +107,12 @@ def test_non_idempotent_task_is_named(example: ExampleRepo) -> None:
         """- name: Record the deployment
   ansible.builtin.command: touch /srv/website/deployed
 
+- name: Stamp the deployment time
+  ansible.builtin.copy:
+    dest: /srv/website/stamp
+    content: "{{ now(fmt='%H:%M:%S.%f') }}\\n"
+    mode: "0644"
+
 - name: Add the nginx virtual host""",
     )
     example.commit("record deployments")
@@ -116,4 +122,15 @@ def test_non_idempotent_task_is_named(example: ExampleRepo) -> None:
         state = out.state(name)
         assert state["converge"] == "passed"
         assert state["idempotence"] == "failed"
-        assert state["changed_tasks"] == ["website : Record the deployment"]
+        # Each changed task says what it changed: the diff of the second converge (diff
+        # mode), or the command it ran where the module has no diff.
+        record, stamp = state["changed_tasks"]
+        assert record == {
+            "task": "website : Record the deployment",
+            "diff": "ran: touch /srv/website/deployed",
+        }
+        assert stamp["task"] == "website : Stamp the deployment time"
+        assert "+++ after: /srv/website/stamp" in stamp["diff"]
+    assert "not idempotent: website : Stamp the deployment time" in out.stderr
+    assert "+++ after: /srv/website/stamp" in out.stderr
+    assert "<summary>website : Stamp the deployment time</summary>" in out.markdown.read_text()

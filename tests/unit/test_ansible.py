@@ -72,7 +72,11 @@ def test_changed_tasks_unique_and_in_order(tmp_path: Path) -> None:
         ],
     )
     result = PlaybookResult(0, ansible.read_events(path), tmp_path / "c.log")
-    assert result.changed_tasks == ["install nginx", "write config", "restart nginx"]
+    assert [c.task for c in result.changed_tasks] == [
+        "install nginx",
+        "write config",
+        "restart nginx",
+    ]
     assert result.failed_tasks == []
     assert result.ok
 
@@ -164,7 +168,7 @@ def test_for_host_fails_only_the_host_that_failed(tmp_path: Path) -> None:
     assert [e.task for e in web.events] == ["install", "copy site"]
     assert web.failure() == "task 'copy site' failed: no src"
     assert lb.ok
-    assert lb.changed_tasks == ["install"]
+    assert [c.task for c in lb.changed_tasks] == ["install"]
     assert lb.log == result.log
 
 
@@ -339,3 +343,18 @@ def test_for_host_a_rescued_failure_stays_ok_when_another_host_fails(tmp_path: P
     )
     assert not result.for_host("web1").ok
     assert result.for_host("lb").ok
+
+
+def test_changed_tasks_carry_their_diffs_masked_and_joined_per_task() -> None:
+    events = [
+        TaskEvent("web1", "write config", "copy", "changed", {}, diff="-a=1\n+a=2\n"),
+        TaskEvent(
+            "web1", "write config", "copy", "changed", {}, diff="-password=old\n+password=new\n"
+        ),
+        TaskEvent("web1", "run script", "command", "changed", {}, diff="ran: /bin/true"),
+        TaskEvent("web1", "gather", "setup", "ok", {}),
+    ]
+    first, second = ansible.changed_tasks(events)
+    assert first.task == "write config"
+    assert first.diff == "-a=1\n+a=2\n\n-password=****\n+password=****\n"
+    assert second.to_dict() == {"task": "run script", "diff": "ran: /bin/true"}

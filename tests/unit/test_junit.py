@@ -180,3 +180,16 @@ def test_a_comparison_that_did_not_run_adds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "junit.xml"
     junit.add_comparison(path, upgrade(None))
     assert not path.exists()
+
+
+def test_a_failing_file_difference_carries_its_content_diff(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(PYTEST_JUNIT, encoding="utf-8")
+    content = "--- fresh:/etc/a\n+++ upgrade:/etc/a\n@@ -1 +1 @@\n-one\n+two\n"
+    d = Difference(
+        "file", "/etc/a", {"sha256": "1"}, {"sha256": "2"}, "diverged", content_diff=content
+    )
+    junit.add_comparison(path, upgrade(ParityResult([d])))
+    failure = cases(suite(path, "tdi.parity"))["parity[file:/etc/a]"].find("failure")
+    assert failure is not None and failure.text is not None
+    assert failure.text.endswith("\n\n" + content)

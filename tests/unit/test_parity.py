@@ -43,10 +43,12 @@ class FakeEngine:
         states: Mapping[str, State],
         dpkg: Mapping[str, Sequence[str]] | None = None,
         files: Mapping[str, bytes] | None = None,
+        content: Mapping[tuple[str, str], bytes] | None = None,
     ) -> None:
         self.states = states
         self.dpkg = dpkg or {}
         self.files = files or {}
+        self.content = content or {}  # (container, path) -> what `head -c` prints
         self.calls: list[tuple[str, list[str]]] = []
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
@@ -62,6 +64,8 @@ class FakeEngine:
             return 0, "".join(f"{p}\n" for p in self.dpkg[argv[2]]).encode(), b""
         if argv[0] == "cat" and argv[1] in self.files:
             return 0, self.files[argv[1]], b""
+        if argv[0] == "head" and (container, argv[-1]) in self.content:
+            return 0, self.content[container, argv[-1]][: int(argv[2])], b""
         return 1, b"", b"No such file"
 
 
@@ -210,3 +214,61 @@ def test_read_baseline_without_one(tmp_path: Path) -> None:
 def test_baseline_name_is_a_file_name_per_node() -> None:
     assert baseline_name("upgrade") == "baseline-state.upgrade.json"
     assert baseline_name("upgrade-1/db") == "baseline-state.upgrade-1.db.json"
+
+
+def _text_file(mode: str, text: str) -> dict[str, str]:
+    return {**FILE, "mode": mode, "sha256": str(hash(text))}
+
+
+def test_a_changed_file_carries_its_content_diff_with_secrets_masked() -> None:
+    old = "listen 80\npassword = hunter2\n"
+    new = "listen 8080\npassword = s3cret-new\n"
+    engine = FakeEngine(
+        {
+            "c-fresh": state(files={"/etc/app.conf": _text_file("0644", new)}),
+            "c-upgrade": state(files={"/etc/app.conf": _text_file("0644", old)}),
+        },
+        content={
+            ("c-fresh", "/etc/app.conf"): new.encode(),
+            ("c-upgrade", "/etc/app.conf"): old.encode(),
+        },
+    )
+    (d,) = run_compare(engine).differences
+    assert "-listen 8080\n+listen 80\n" in d.content_diff
+    assert d.content_diff.startswith("--- fresh:/etc/app.conf\n+++ upgrade:/etc/app.conf\n")
+    assert "hunter2" not in d.content_diff and "s3cret" not in d.content_diff
+    assert d.content_notes == ("values of 2 secret-looking lines masked",)
+    assert d.to_dict()["content_diff"] == d.content_diff
+
+
+def test_a_file_others_may_not_read_is_only_said_to_differ() -> None:
+    engine = FakeEngine(
+        {
+            "c-fresh": state(files={"/etc/app.secret": _text_file("0640", "a")}),
+            "c-upgrade": state(files={"/etc/app.secret": _text_file("0640", "b")}),
+        },
+        content={("c-fresh", "/etc/app.secret"): b"token=a\n"},
+    )
+    (d,) = run_compare(engine).differences
+    assert d.content_diff == ""
+    assert d.content_notes == ("not world-readable: its content is not shown",)
+    assert not any(argv[0] == "head" for _, argv in engine.calls)
+
+
+def test_a_stale_file_shows_its_upgrade_content_and_binary_is_not_shown() -> None:
+    engine = FakeEngine(
+        {
+            "c-fresh": state(files={"/etc/blob": _text_file("0644", "x")}),
+            "c-upgrade": state(files={"/etc/old.conf": FILE, "/etc/blob": _text_file("0644", "y")}),
+        },
+        content={
+            ("c-upgrade", "/etc/old.conf"): b"left = behind\n",
+            ("c-fresh", "/etc/blob"): b"\0\1",
+            ("c-upgrade", "/etc/blob"): b"\0\2",
+        },
+    )
+    blob, old = run_compare(engine).differences
+    assert old.content_diff.startswith("--- /dev/null\n+++ upgrade:/etc/old.conf\n")
+    assert old.content_diff.endswith("+left = behind\n")
+    assert blob.content_diff == ""
+    assert blob.content_notes == ("fresh side is binary or unreadable: its content is not shown",)

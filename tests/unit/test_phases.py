@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from xml.etree import ElementTree as ET
@@ -59,9 +60,13 @@ def new_report(run: Run) -> Report:
     return report
 
 
+@dataclass
 class Call:
-    def __init__(self, inventory: Path, hosts: Sequence[str], log: Path, extra: Sequence[str]):
-        self.inventory, self.hosts, self.log, self.extra = inventory, list(hosts), log, list(extra)
+    inventory: Path
+    hosts: Sequence[str]
+    log: Path
+    extra: Sequence[str]
+    diff: bool
 
 
 def fake_playbooks(
@@ -77,8 +82,9 @@ def fake_playbooks(
         hosts: Sequence[str],
         log_path: Path,
         extra_vars: Sequence[str] = (),
+        diff: bool = False,
     ) -> PlaybookResult:
-        calls.append(Call(inventory, hosts, log_path, extra_vars))
+        calls.append(Call(inventory, list(hosts), log_path, list(extra_vars), diff))
         side = inventory.name.removeprefix("inventory.").removesuffix(".yml")
         return results[side]
 
@@ -102,7 +108,7 @@ def test_converge_records_pass_and_failure(
         (run.inventory("fresh"), run.log("fresh", "converge")),
         (run.inventory("upgrade"), run.log("upgrade", "converge")),
     ]
-    assert all(c.hosts == [SINGLE_HOST] and c.extra == ["release=2"] for c in calls)
+    assert all(c.hosts == [SINGLE_HOST] and c.extra == ["release=2"] and not c.diff for c in calls)
     assert report.states["fresh"].converge == PASSED
     assert report.states["fresh"].error == ""
     assert report.states["upgrade"].converge == FAILED
@@ -163,7 +169,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
     hosts = {c.inventory.name: c.hosts for c in calls}
     assert hosts == {"inventory.fresh.yml": ["lb", "web1"], "inventory.upgrade.yml": ["lb"]}
     assert {c.log.name for c in calls} == {"fresh.idempotence.log", "upgrade.idempotence.log"}
-    idem = {k: (s.idempotence, s.changed_tasks) for k, s in report.states.items()}
+    idem = {k: (s.idempotence, [c.task for c in s.changed_tasks]) for k, s in report.states.items()}
     assert idem == {
         "fresh/lb": (PASSED, []),
         "fresh/web1": (FAILED, ["install"]),
@@ -184,8 +190,9 @@ def test_idempotence_runs_only_where_converge_passed(
     report.states["upgrade"].converge = FAILED
     phases.converge(cfg, run, report, "idempotence")
     assert [c.inventory for c in calls] == [run.inventory("fresh")]
+    assert calls[0].diff  # the second converge runs in diff mode, to show what changed
     assert report.states["fresh"].idempotence == FAILED
-    assert report.states["fresh"].changed_tasks == ["restart"]
+    assert [c.task for c in report.states["fresh"].changed_tasks] == ["restart"]
     assert report.states["upgrade"].idempotence == SKIPPED
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tdi.ansible import ChangedTask
 from tdi.parity import ParityResult
 from tdi.report import FAILED, PASSED, PHASES, SKIPPED, Comparison, Report, StateReport
 from tdi.state.diff import Difference
@@ -87,7 +88,7 @@ def test_to_dict_schema() -> None:
         three_way=True,
         capture_seconds={"fresh": 1.5, "upgrade": 2.25},
     )
-    report.states["upgrade"].changed_tasks = ["restart nginx"]
+    report.states["upgrade"].changed_tasks = [ChangedTask("restart nginx")]
     report.states["upgrade"].tests = {"passed": 3, "failed": 1, "skipped": 2}
     data = report.to_dict()
     # The brief's schema, plus 'upgrade_source' and each state's 'error' (the
@@ -113,7 +114,7 @@ def test_to_dict_schema() -> None:
         "converge": PASSED,
         "idempotence": PASSED,
         "verify": PASSED,
-        "changed_tasks": ["restart nginx"],
+        "changed_tasks": [{"task": "restart nginx", "diff": ""}],
         "tests": {"passed": 3, "failed": 1},
         "failures": [],
         "error": "",
@@ -203,7 +204,7 @@ def test_lines_name_non_idempotent_tasks() -> None:
     report = passing()
     fresh = report.states["fresh"]
     fresh.idempotence = FAILED
-    fresh.changed_tasks = ["restart nginx", "write index"]
+    fresh.changed_tasks = [ChangedTask("restart nginx"), ChangedTask("write index")]
     lines = report.lines()
     assert any("not idempotent: restart nginx" in line for line in lines)
     assert any("not idempotent: write index" in line for line in lines)
@@ -212,7 +213,7 @@ def test_lines_name_non_idempotent_tasks() -> None:
 
 def test_lines_do_not_blame_tasks_of_an_idempotent_state() -> None:
     report = passing()
-    report.states["fresh"].changed_tasks = ["handler ran in the first converge"]
+    report.states["fresh"].changed_tasks = [ChangedTask("handler ran in the first converge")]
     assert not any("not idempotent" in line for line in report.lines())
 
 
@@ -326,7 +327,7 @@ def test_markdown_summary() -> None:
         warnings=("group 'web': gid 1 on fresh, 2 on upgrade",),
     )
     report.states["upgrade"].idempotence = FAILED
-    report.states["upgrade"].changed_tasks = ["restart nginx"]
+    report.states["upgrade"].changed_tasks = [ChangedTask("restart nginx")]
     report.states["upgrade"].error = "idempotence: task 'x' failed: boom"
     report.states["fresh"].tests = {"passed": 4, "failed": 0}
     text = report.markdown()
@@ -508,3 +509,56 @@ def test_kinds_are_mixed_when_comparisons_differ() -> None:
     report = chain_report()
     report.comparisons[0].result = ParityResult([], three_way=True)
     assert report.to_dict()["parity"]["kinds"] == "mixed"
+
+
+CONTENT = "".join(["--- fresh:/etc/a.conf\n", "+++ upgrade:/etc/a.conf\n", "@@ -1 +1 @@\n"])
+CONTENT += "".join(f"-new {i}\n+old {i}\n" for i in range(10))
+
+
+def content_difference() -> Difference:
+    return Difference(
+        "file",
+        "/etc/a.conf",
+        {"sha256": "a"},
+        {"sha256": "b"},
+        kind="diverged",
+        content_diff=CONTENT,
+        content_notes=("values of 1 secret-looking lines masked",),
+    )
+
+
+def test_a_content_diff_in_json_terminal_and_markdown() -> None:
+    report = passing(content_difference())
+    (data,) = report.to_dict()["parity"]["differences"]
+    assert data["content_diff"] == CONTENT
+    assert data["content_notes"] == ["values of 1 secret-looking lines masked"]
+    lines = report.lines()
+    at = lines.index(next(line for line in lines if "/etc/a.conf: fresh=" in line))
+    assert lines[at + 1 : at + 4] == [
+        "        --- fresh:/etc/a.conf",
+        "        +++ upgrade:/etc/a.conf",
+        "        @@ -1 +1 @@",
+    ]
+    assert "        ... 15 more lines in the JSON report" in lines
+    assert "        (values of 1 secret-looking lines masked)" in lines
+    md = report.markdown()
+    assert "<summary><code>/etc/a.conf</code>: content (values of 1" in md
+    assert "```diff\n--- fresh:/etc/a.conf\n" in md and "+old 9\n```" in md
+
+
+def test_an_idempotence_diff_in_json_terminal_and_markdown() -> None:
+    report = passing()
+    upgrade = report.states["upgrade"]
+    upgrade.idempotence = FAILED
+    upgrade.changed_tasks = [
+        ChangedTask("Record the deployment", "--- before\n+++ after\n-1\n+2\n")
+    ]
+    assert report.to_dict()["states"]["upgrade"]["changed_tasks"] == [
+        {"task": "Record the deployment", "diff": "--- before\n+++ after\n-1\n+2\n"}
+    ]
+    lines = report.lines()
+    at = lines.index(next(x for x in lines if x.endswith("not idempotent: Record the deployment")))
+    assert [x.strip() for x in lines[at + 1 : at + 5]] == ["--- before", "+++ after", "-1", "+2"]
+    md = report.markdown()
+    assert "<summary>Record the deployment</summary>" in md
+    assert "```diff\n--- before\n+++ after\n-1\n+2\n```" in md

@@ -39,6 +39,8 @@ class Difference:
     tasks: tuple[str, ...] = ()  # set by tdi.state.attribution.attribute
     files: tuple[str, ...] = ()  # a package's own file differences, folded under it
     allowed: str = ""  # the allowlist entry's reason, when one matches
+    content_diff: str = ""  # files: a unified diff of the content, fresh to upgrade
+    content_notes: tuple[str, ...] = ()  # files: what was masked or cut, or why not shown
 
     @property
     def heading(self) -> str:
@@ -60,6 +62,8 @@ class Difference:
             "heading": self.heading,
             "files": list(self.files),
             "allowed": self.allowed,
+            "content_diff": self.content_diff,
+            "content_notes": list(self.content_notes),
         }
 
 

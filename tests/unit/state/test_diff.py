@@ -194,6 +194,8 @@ def test_to_dict() -> None:
         "heading": "file",
         "files": [],
         "allowed": "",
+        "content_diff": "",
+        "content_notes": [],
     }
 
 

@@ -21,6 +21,14 @@ DOCUMENTATION = """
 _TARGET_ARGS = ("dest", "path", "name", "pkg", "src", "user", "group", "creates", "removes")
 
 
+# Characters of one task's diff; tdi cuts it further by lines.
+_MAX_DIFF = 64 * 1024
+
+
+def event_changed(status: str, payload: dict[str, Any]) -> bool:
+    return status == "ok" and bool(payload.get("changed"))
+
+
 def _payload(result: Any) -> dict[str, Any]:
     # ansible-core 2.19 exposes .result; older releases only ._result.
     data = result.result if hasattr(type(result), "result") else result._result
@@ -57,14 +65,26 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             "task": task.get_name(),
             "action": task.action,
             "handler": isinstance(task, Handler),
-            "status": "changed" if status == "ok" and payload.get("changed") else status,
+            "status": "changed" if event_changed(status, payload) else status,
             "args": _targets(task, payload),
             "msg": str(payload.get("msg", ""))[:2000]
             if status in ("failed", "unreachable")
             else "",
+            "diff": self._changes(payload) if event_changed(status, payload) else "",
         }
         self._out.write(json.dumps(event, default=str) + "\n")
         self._out.flush()
+
+    def _changes(self, payload: dict[str, Any]) -> str:
+        """What a changed task changed: its diff in diff mode, else the module's reason."""
+        if payload.get("diff"):
+            return str(self._get_diff(payload["diff"]))[:_MAX_DIFF]
+        if payload.get("msg"):
+            return str(payload["msg"])[:_MAX_DIFF]
+        if payload.get("cmd"):
+            cmd = payload["cmd"]
+            return "ran: " + (" ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))
+        return ""
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         # The recap: a failure that a rescue handled counts as rescued, not failed.
