@@ -250,16 +250,35 @@ def list_plays(
         argv, cwd=root, env=environment(root), capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        raise AnsibleError(f"{playbook}: syntax check failed: {_first_error(proc.stderr)}")
+        raise AnsibleError(syntax_error(root, playbook, proc.stderr))
     return parse_plays(proc.stdout)
 
 
-def _first_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+# Where Ansible says the error is: 2.19 prints `Origin: PATH:LINE:COL`, earlier releases
+# "The error appears to be in 'PATH': line N, column M".
+_ORIGIN = (
+    re.compile(r"^Origin: (?P<file>.+?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$"),
+    re.compile(r"appears to be in '(?P<file>[^']+)': line (?P<line>\d+), column (?P<col>\d+)"),
+)
+
+
+def syntax_error(root: Path, playbook: Path, stderr: str) -> str:
+    """One line for a playbook Ansible refused: Ansible's own FILE:LINE:COL (a role's task
+    file, say) and its first error, and the playbook when the error is in another file."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     first = next((i for i, ln in enumerate(lines) if ln.lstrip("[").startswith("ERROR")), 0)
     message = re.sub(r"^\[?ERROR\]?!?:?\s*", "", lines[first]) if lines else "no output"
-    origin = next((ln for ln in lines[first:] if ln.startswith("Origin:")), "")
-    return f"{message} ({origin.removeprefix('Origin:').strip()})" if origin else message
+    found = next((m for ln in lines[first:] for r in _ORIGIN if (m := r.search(ln))), None)
+    if found is None or found["file"].startswith("<"):
+        return f"{_relative(playbook, root)}: syntax check failed: {message}"
+    origin = Path(found["file"])
+    place = ":".join([_relative(origin, root), *(n for n in found.group("line", "col") if n)])
+    elsewhere = "" if origin == playbook else f" (playbook {_relative(playbook, root)})"
+    return f"{place}: syntax check failed: {message}{elsewhere}"
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def parse_plays(text: str) -> list[Play]:

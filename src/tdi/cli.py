@@ -194,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         cfg = config.load(Path(args.root), _overrides(args))
+        # The files this command writes: a bad path is found now, not after the run.
+        config.check_outputs(cfg, [k for k in config.OUTPUTS if hasattr(args, k)])
         if command.offline is not None:
             return command.offline(cfg, args)
         assert command.run is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import json
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -68,6 +69,13 @@ class Config:
     inventory: Path | None = None  # the repo's own inventory: its groups and variables
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
+    flags: frozenset[str] = frozenset()  # the keys the command line set
+
+    def where(self, key: str) -> str:
+        """Where ``key``'s value came from, for a message: its flag, or tdi.yml's key."""
+        if key in self.flags:
+            return flag(key)
+        return f"{self.source or self.root / CONFIG_NAME}: key '{key}'"
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the repo root, for messages and for git."""
@@ -98,21 +106,31 @@ def _key(error: jsonschema.ValidationError) -> str:
     return "".join(parts).lstrip(".") or "(top level)"
 
 
-def validate(data: object, source: Path) -> dict[str, Any]:
-    """Check ``data`` against the schema; raise one ConfigError naming file and key."""
-    if data is None:
-        return {}
+def validate(data: object, source: Path, flags: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check tdi.yml's ``data`` and the ``flags`` that override its keys as one document
+    against the schema; raise one ConfigError naming the file and key, or the flag."""
+    flags = dict(flags or {})
+    data = {} if data is None else data
+    document = {**data, **flags} if isinstance(data, dict) else data
     validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
+        top = err.absolute_path[0] if err.absolute_path else None
+        if isinstance(top, str) and top in flags:
+            raise ConfigError(f"{flag(top)}: {err.message}")
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
             key = f"{_key(err)}.{extra[0]}".removeprefix("(top level).") if extra else _key(err)
             raise ConfigError(f"{source}: unknown key '{key}'")
         raise ConfigError(f"{source}: key '{_key(err)}': {err.message}")
-    assert isinstance(data, dict)  # the schema's top level is an object
-    return data
+    assert isinstance(document, dict)  # the schema's top level is an object
+    return document
+
+
+def flag(key: str) -> str:
+    """The command-line flag of a tdi.yml key: ``base_image`` is ``--base-image``."""
+    return "--" + key.replace("_", "-")
 
 
 def _plain(data: Any) -> Any:
@@ -142,7 +160,7 @@ def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[Rule, ..
     return tuple(out)
 
 
-def _read(source: Path) -> dict[str, Any]:
+def _read(source: Path) -> Any:
     try:
         data = yaml.load(source.read_text(encoding="utf-8"), Loader=_TextDates)
     except yaml.YAMLError as exc:
@@ -152,7 +170,7 @@ def _read(source: Path) -> dict[str, Any]:
         raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from exc
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
-    return validate(_plain(data), source)
+    return _plain(data)
 
 
 def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
@@ -176,11 +194,11 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory: pass the repo with -C DIR")
     source = root / CONFIG_NAME
-    data = _read(source) if source.exists() else {}
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     scenario = flags.pop("scenario", DEFAULT_SCENARIO)
     cli_vars = tuple(flags.pop("extra_vars", ()))
-    validate(flags, Path("command line"))
+    # One document: the file, its scenarios, and the flags in place of the keys they set.
+    data = validate(_read(source) if source.exists() else None, source, flags)
     merged = {**data, **_scenario(data, scenario, source), **flags}
     parity = merged.get("parity", {})
     groups = tuple(merged.get("groups", ("all",)))
@@ -208,6 +226,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         package_cache=bool(merged.get("package_cache", True)),
+        flags=frozenset(flags),
     )
     return replace(
         cfg,
@@ -255,16 +274,53 @@ def _scenario(data: Mapping[str, Any], name: str, source: Path) -> dict[str, Any
     if name == DEFAULT_SCENARIO:
         return {}
     known = ", ".join(sorted(scenarios)) or "none"
-    raise ConfigError(f"{source}: key 'scenarios.{name}': no such scenario (known: {known})")
+    raise ConfigError(f"--scenario {name}: {source} has no such scenario (known: {known})")
 
 
 def scenarios(root: Path) -> list[str]:
     """The scenario names of ``root/tdi.yml``; just "default" when it names none."""
     source = root.resolve() / CONFIG_NAME
-    data = _read(source) if source.exists() else {}
+    data = validate(_read(source) if source.exists() else None, source)
     return list(data.get("scenarios") or {DEFAULT_SCENARIO: {}})
 
 
 def _path(root: Path, value: str | None) -> Path | None:
     # Flags arrive as absolute paths; tdi.yml's are relative to the repo root.
     return None if value is None else root / value
+
+
+OUTPUTS = ("report", "junit", "markdown")  # the files a run writes where it is told
+
+
+def check_outputs(cfg: Config, keys: Iterable[str]) -> None:
+    """Fail before anything starts when an output file of ``keys`` could not be written;
+    leaves nothing behind."""
+    for key in keys:
+        path: Path | None = getattr(cfg, key)
+        problem = _unwritable(path) if path is not None else None
+        if problem:
+            raise ConfigError(f"{cfg.where(key)}: cannot write {path}: {problem}")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` could not be written (its missing directories made), or None."""
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        try:
+            with path.open("ab"):  # appends nothing: the file stays as it is
+                pass
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=parent):  # removed when closed
+            pass
+    except OSError as exc:
+        return f"directory {parent} is not writable ({exc.strerror or exc})"
+    return None

@@ -24,6 +24,14 @@ class EngineError(TdiError):
     """The Docker daemon is unreachable or refused a request."""
 
 
+class HostGoneError(EngineError):
+    """A test host's container was removed or stopped, by something else, during a run."""
+
+    def __init__(self, container: str, node: str, phase: str, what: str = "disappeared"):
+        super().__init__(f"container {container} ({node}) {what} during {phase}")
+        self.container, self.node, self.phase = container, node, phase
+
+
 class ImageError(TdiError):
     """An image is missing, cannot be pulled, or failed to build."""
 

@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 
 
 def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise BaselineError("git is not installed: tdi reads the baseline from git") from None
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise BaselineError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")
@@ -23,11 +26,25 @@ def git(root: Path, *args: str) -> str:
 def check_repo(root: Path) -> None:
     """A baseline needs git history: say so plainly where there is none."""
     try:
-        git(root, "rev-parse", "--git-dir")
+        top = Path(git(root, "rev-parse", "--show-toplevel"))
+    except BaselineError as exc:
+        if "not a git repository" not in str(exc):
+            raise  # git's own reason: a repository of another owner, say
+        top = None
+    # A directory inside another repository is not one either: the baseline is read from
+    # the top of a commit's tree.
+    if top is None or top.resolve() != root.resolve():
+        inside = f" (it is inside {top})" if top else ""
+        raise BaselineError(
+            f"{root} is not a git repository{inside}: tdi makes the upgrade state from the "
+            "playbook at an earlier commit; run it in a clone, or pass --production-image"
+        )
+    try:
+        git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     except BaselineError:
         raise BaselineError(
-            f"{root} is not a git repository: tdi makes the upgrade state from the playbook "
-            "at an earlier commit; run it in a clone, or pass --production-image"
+            f"{root} is a git repository without commits: commit the playbook first, or "
+            "pass --production-image"
         ) from None
 
 

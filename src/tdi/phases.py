@@ -18,7 +18,7 @@ from pathlib import Path
 from tdi import ansible, calibration, images, inventory, junit, requirements, verify
 from tdi.config import Config
 from tdi.engine import Engine
-from tdi.errors import ConfigError, TdiError, VerifyError
+from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
 from tdi.inventory import RepoInventory
 from tdi.parity import baseline_name, capture_container, compare, read_baseline
 from tdi.report import FAILED, PASSED, Report, StateReport
@@ -95,6 +95,25 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
             log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
         report.events.extend(result.events)
         log.info("%s log of %s: %s", step, side, result.log)
+
+
+def check_hosts(engine: Engine, run: Run, report: Report, step: str) -> None:
+    """After ``step`` failed somewhere: a host whose container is gone is named as such,
+    not reported as a failed task or test."""
+    failed = (
+        any(c.error for c in report.comparisons)
+        if step == "parity"
+        else any(getattr(s, step) == FAILED for s in report.states.values())
+    )
+    if not failed:
+        return
+    present = set(engine.containers(run.id))
+    for node in run.nodes.values():
+        where = f"{node.side}/{node.host}"
+        if node.container not in present:
+            raise HostGoneError(node.container, where, step)
+        if not engine.is_running(node.container):
+            raise HostGoneError(node.container, where, step, "stopped")
 
 
 def _verdict(entry: StateReport, step: str) -> str:
@@ -201,8 +220,9 @@ def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
     run = plan(cfg, {FRESH: fresh, "fresh-2": fresh}, repo)
     report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
     with lifecycle(engine, cfg, run):
-        converge(cfg, run, report)
-        converge(cfg, run, report, "idempotence")
+        for step in ("converge", "idempotence"):
+            converge(cfg, run, report, step)
+            check_hosts(engine, run, report, step)
         failed = [k for k, r in report.states.items() if r.converge != PASSED]
         if failed:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")

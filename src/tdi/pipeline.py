@@ -32,21 +32,32 @@ def upgrade_sides(
             sides = {UPGRADE if i == 0 else f"{UPGRADE}-{i}": link for i, link in enumerate(links)}
             return sides, f"production image {', '.join(links[0].values())}"
         log.info("production image %s is not present and cannot be pulled", cfg.production_image)
-    if cfg.chain > 1:
-        raise TdiError(
-            f"--chain {cfg.chain} needs a production image (production_image or "
-            "--production-image); there is none"
-        )
+    check_baseline(cfg)
     ref = cfg.baseline or git.merge_base(cfg.root, cfg.main_branch)
     tags = baseline.snapshot(engine, cfg, fresh, ref, run_id)
     commit = git.resolve_commit(cfg.root, ref)
     return {UPGRADE: tags}, f"snapshot of baseline {ref} ({commit[:12]})"
 
 
+def check_baseline(cfg: Config) -> None:
+    """What a baseline snapshot needs: one link, and a git repository (with the ref)."""
+    if cfg.chain > 1:
+        raise TdiError(
+            f"--chain {cfg.chain} needs a production image (production_image or "
+            "--production-image); there is none"
+        )
+    if cfg.baseline:
+        git.resolve_commit(cfg.root, cfg.baseline)
+    else:
+        git.check_repo(cfg.root)
+
+
 def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
     """Check the input, resolve every side's images and plan the run; starts no test host."""
     repo = inventory.load(cfg.root, cfg.inventory)
     phases.preflight(cfg, repo)
+    if not cfg.production_image:  # the upgrade side will be a baseline snapshot
+        check_baseline(cfg)
     run_id = new_id()
     with phases.phase("images"):
         fresh = images.resolve_hosts(engine, cfg)
@@ -72,8 +83,11 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     junit = phases.junit_path(cfg, run)
     with lifecycle(engine, cfg, run, keep):
         phases.load_baselines(engine, run, report)
-        phases.converge(cfg, run, report)
-        phases.converge(cfg, run, report, "idempotence")
+        for step in ("converge", "idempotence"):
+            phases.converge(cfg, run, report, step)
+            phases.check_hosts(engine, run, report, step)
         phases.run_verify(cfg, run, report, junit)
+        phases.check_hosts(engine, run, report, "verify")
         phases.run_parity(engine, cfg, run, report, junit)
+        phases.check_hosts(engine, run, report, "parity")
     return run, report

@@ -132,8 +132,9 @@ def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
 
 
 def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
-    """Collect the tests against the planned nodes, before any container starts: a test
-    file that does not import, or a ``testinfra_hosts`` that matches no host, is bad input."""
+    """Collect the tests against the planned nodes and resolve their fixtures, before any
+    container starts: a test file or conftest that does not import, a fixture that does
+    not exist, or a ``testinfra_hosts`` that matches no host, is bad input."""
     planned = [
         Node(cfg.topology.key(side, h), side, h, "none", "none")
         for side in (FRESH, UPGRADE)
@@ -141,8 +142,9 @@ def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
     ]
     comparisons = [Comparison(n.side, n.host, n.key, "none") for n in planned if n.side != FRESH]
     nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp)
+    # --setup-plan: collect, then look every fixture up without running one or any test.
     proc = subprocess.run(
-        _argv(cfg, nodes, tmp, "--collect-only", "-q"),
+        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
         cwd=cfg.root,
         env=child_environment(),
         capture_output=True,
@@ -152,34 +154,51 @@ def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
     if proc.returncode == 5:
         raise VerifyError(f"pytest collected no tests in {cfg.tests}")
     if proc.returncode != 0:
-        raise VerifyError(
-            f"the tests in {cfg.rel(cfg.tests)} do not collect: {_why(proc.stdout + proc.stderr)}"
-        )
+        why = _why(proc.stdout + proc.stderr, cfg.root)
+        raise VerifyError(f"the tests in {cfg.rel(cfg.tests)} do not collect: {why}")
 
 
-_COLLECTING = re.compile(r"ERROR collecting (\S+)")
-_AT_LINE = re.compile(r'File "[^"]*", line (\d+)')
+# Where a block of pytest's output starts: a test file, a test, or a conftest.
+_BLOCK = re.compile(
+    r"ERROR collecting (\S+)|ERROR at setup of (\S+)|ImportError while loading conftest '([^']+)'"
+)
+# Where the error is, best first: a SyntaxError's own place; the definition of the
+# fixture or test whose fixture is missing; the last traceback frame in the repo (pytest
+# prints those relative to the repo, the others absolute).
+_PLACES = (
+    re.compile(r'^E\s+File "(?P<file>[^"]+)", line (?P<line>\d+)'),
+    re.compile(r"^file (?P<file>.+), line (?P<line>\d+)$"),
+    re.compile(r"^(?P<file>[^/<\s][^:]*):(?P<line>\d+): in "),
+)
 
 
-def _why(output: str) -> str:
-    """The first collection error as ``FILE[:LINE]: ERROR``, from pytest's output."""
+def _why(output: str, root: Path) -> str:
+    """The first error as ``FILE:LINE: ERROR``, from pytest's output."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     usage = [ln.removeprefix("ERROR: ") for ln in lines if ln.startswith("ERROR: ")]
     if usage:
         return usage[0]
-    start = next((i for i, ln in enumerate(lines) if _COLLECTING.search(ln)), None)
+    start = next((i for i, ln in enumerate(lines) if _BLOCK.search(ln)), None)
     if start is None:
         return lines[-1] if lines else "no output"
-    found = _COLLECTING.search(lines[start])
-    where = found[1] if found else "a test file"
+    found = _BLOCK.search(lines[start])
+    where = next((g for g in found.groups() if g), "a test file") if found else "a test file"
     block = []
     for ln in lines[start + 1 :]:
-        if _COLLECTING.search(ln) or ln.startswith("="):
+        if _BLOCK.search(ln) or ln.startswith("="):
             break
         block.append(ln)
-    at = next((m[1] for ln in block if (m := _AT_LINE.search(ln))), None)
+    for pattern in _PLACES:
+        places = [m for ln in block if (m := pattern.search(ln))]
+        if places:
+            where = f"{_relative(places[-1]['file'], root)}:{places[-1]['line']}"
+            break
     errors = [ln.removeprefix("E").strip() for ln in block if ln.startswith("E ")]
-    return f"{where}{':' + at if at else ''}: {errors[-1] if errors else 'cannot be imported'}"
+    return f"{_relative(where, root)}: {errors[-1] if errors else 'cannot be imported'}"
+
+
+def _relative(path: str, root: Path) -> str:
+    return path.removeprefix(f"{root}/")
 
 
 def run(

@@ -5,8 +5,10 @@ The ``example`` fixture fails the test if any container labelled tdi.run is left
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -41,7 +43,7 @@ def test_missing_playbook(example: ExampleRepo, run_cli: Cli) -> None:
 def test_playbook_yaml_error(example: ExampleRepo, run_cli: Cli) -> None:
     (example.path / "playbooks" / "site.yml").write_text("- hosts: web\n  roles: [website\n")
     line = one_error_line(run_cli("test", cwd=example.path))
-    assert "site.yml: syntax check failed" in line
+    assert "playbooks/site.yml:3:1: syntax check failed: YAML parsing failed" in line
 
 
 def test_playbook_unknown_module(example: ExampleRepo, run_cli: Cli) -> None:
@@ -96,7 +98,7 @@ def test_chain_needs_a_production_image(example: ExampleRepo, run_cli: Cli) -> N
 
 def test_unknown_scenario(example: ExampleRepo, run_cli: Cli) -> None:
     line = one_error_line(run_cli("test", "--scenario", "nope", cwd=example.path))
-    assert "key 'scenarios.nope': no such scenario" in line
+    assert f"--scenario nope: {example.path / 'tdi.yml'} has no such scenario" in line
 
 
 def test_a_play_that_matches_no_host(example: ExampleRepo, run_cli: Cli) -> None:
@@ -149,10 +151,126 @@ def test_testinfra_hosts_that_match_no_host(example: ExampleRepo, run_cli: Cli) 
     assert "test_db.py" in line
 
 
-def test_a_test_file_that_does_not_import(example: ExampleRepo, run_cli: Cli) -> None:
-    (example.path / "tests" / "infra" / "test_broken.py").write_text("def test_x(host:\n")
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("test_broken.py", "def test_x(host:\n", "test_broken.py:1: SyntaxError: "),
+        ("test_broken.py", "X = 1\nimport no_such_mod\n", "test_broken.py:2: ModuleNotFoundError"),
+        (
+            "conftest.py",
+            "X = 1\n\nraise RuntimeError('boom')\n",
+            "conftest.py:3: RuntimeError: boom",
+        ),
+        (
+            "test_broken.py",
+            "def test_x(host, nope):\n    pass\n",
+            "test_broken.py:1: fixture 'nope'",
+        ),
+    ],
+    ids=["syntax", "import", "conftest", "fixture"],
+)
+def test_a_test_file_that_cannot_run_is_named_with_its_line(
+    example: ExampleRepo, run_cli: Cli, name: str, text: str, expected: str
+) -> None:
+    (example.path / "tests" / "infra" / name).write_text(text)
     line = one_error_line(run_cli("test", cwd=example.path))
-    assert "do not collect" in line and "test_broken.py" in line
+    assert f"the tests in tests/infra do not collect: tests/infra/{expected}" in line
+
+
+def test_an_error_in_a_role_names_the_roles_file_and_line(
+    example: ExampleRepo, run_cli: Cli
+) -> None:
+    tasks = example.path / "roles" / "website" / "tasks" / "main.yml"
+    lines = tasks.read_text().splitlines()
+    tasks.write_text("\n".join([*lines, "- name: Broken", "  bogus_keyword: 1", ""]))
+    line = one_error_line(run_cli("test", cwd=example.path))
+    where = f"roles/website/tasks/main.yml:{len(lines) + 1}:3: syntax check failed"
+    assert where in line
+    assert "(playbook playbooks/site.yml)" in line
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_chain_below_one(example: ExampleRepo, run_cli: Cli, value: str) -> None:
+    line = one_error_line(run_cli("test", "--chain", value, cwd=example.path))
+    assert f"--chain: {value} is less than the minimum of 1" in line
+
+
+def test_a_directory_that_is_not_a_git_repository(example: ExampleRepo, run_cli: Cli) -> None:
+    shutil.rmtree(example.path / ".git")
+    env = {"GIT_CEILING_DIRECTORIES": str(example.path.parent)}
+    line = one_error_line(run_cli("test", cwd=example.path, env=env))
+    assert f"{example.path} is not a git repository" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "where", "expected"),
+    [
+        (["test", "--report", "{file}/report.json"], "--report", "{file} is not a directory"),
+        (["test", "--junit", "{dir}"], "--junit", "it is a directory"),
+        (["test", "--markdown", "/sys/summary.md"], "--markdown", "directory /sys is not writable"),
+        (["verify", "--junit", "{file}/a/junit.xml"], "--junit", "{file} is not a directory"),
+        (["snapshot", "--report", "{file}/r.json"], "--report", "{file} is not a directory"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written(
+    example: ExampleRepo, run_cli: Cli, argv: list[str], where: str, expected: str
+) -> None:
+    paths = {"file": example.path / "notes.txt", "dir": example.path / "tests"}
+    paths["file"].write_text("a file\n")
+    before = sorted(example.path.rglob("*"))
+    args = [arg.format(**paths) for arg in argv]
+    line = one_error_line(run_cli(*args, cwd=example.path))
+    assert f"{where}: cannot write {args[2]}: {expected.format(**paths)}" in line
+    assert sorted(example.path.rglob("*")) == before  # found at once: nothing was written
+
+
+def test_an_output_path_of_tdi_yml_names_its_key(example: ExampleRepo, run_cli: Cli) -> None:
+    (example.path / "tdi.yml").write_text("groups: [web]\nreport: tdi.yml/report.json\n")
+    line = one_error_line(run_cli("test", cwd=example.path))
+    assert f"{example.path / 'tdi.yml'}: key 'report': cannot write" in line
+
+
+WAIT = """- name: Wait
+  hosts: web
+  gather_facts: false
+  tasks:
+    - name: Wait while the container is removed
+      ansible.builtin.command: sleep 20
+"""
+
+
+def test_a_container_removed_during_converge_is_named(
+    example: ExampleRepo, docker_client: Any
+) -> None:
+    (example.path / "tdi.yml").write_text("groups: [web]\ninit: tini\n")
+    (example.path / "playbooks" / "site.yml").write_text(WAIT)
+    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", example.baseline]
+    proc = subprocess.Popen(argv, cwd=example.path, stderr=subprocess.PIPE, text=True)
+    try:
+        container = _wait_for_the_task(example.path, docker_client)
+        name, host = container.name, container.labels["tdi.host"]
+        container.remove(force=True)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # the fixture then finds what it left
+            proc.wait()
+    line = one_error_line(CompletedProcess(argv, proc.returncode, "", stderr))
+    assert f"container {name} (fresh/{host}) disappeared during converge" in line
+
+
+def _wait_for_the_task(repo: Path, docker_client: Any) -> Any:
+    """The fresh container, once its converge runs the waiting task."""
+    deadline = time.monotonic() + 300  # a first run makes the baseline snapshot
+    while time.monotonic() < deadline:
+        for log in repo.glob(".tdi/runs/*/fresh.converge.log"):
+            if "TASK [Wait while the container is removed]" in log.read_text():
+                label = f"tdi.run={log.parent.name}"
+                found = docker_client.containers.list(filters={"label": [label, "tdi.side=fresh"]})
+                if found:
+                    return found[0]
+        time.sleep(0.5)
+    raise AssertionError("the converge never reached the waiting task")
 
 
 def test_init_systemd_on_an_image_without_systemd(

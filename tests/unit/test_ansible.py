@@ -252,16 +252,44 @@ def test_list_plays_error_names_ansibles_first_error(tmp_path: Path) -> None:
     with pytest.raises(AnsibleError) as info:
         ansible.list_plays(tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml")
     message = str(info.value)
-    assert message.startswith(f"{tmp_path / 'site.yml'}: syntax check failed: ")
+    assert message.startswith("site.yml:3:7: syntax check failed: ")  # Ansible's place
     assert "no_such_module_here" in message
     assert "\n" not in message
 
 
-def test_first_error_keeps_the_origin() -> None:
-    text = "[WARNING]: something\n[ERROR]: conflicting action statements\nOrigin: /r/site.yml:3:7\n"
-    assert ansible._first_error(text) == "conflicting action statements (/r/site.yml:3:7)"
-    assert ansible._first_error("ERROR! bad thing\n") == "bad thing"
-    assert ansible._first_error("") == "no output"
+ROOT, PLAYBOOK = Path("/r"), Path("/r/playbooks/site.yml")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (  # Ansible 2.19, an error in a role: its file first, then the playbook
+            "[WARNING]: x\n[ERROR]: conflicting action statements: file, bogus\n"
+            "Origin: /r/roles/web/tasks/main.yml:46:3\n\n46 - name: broken\n",
+            "roles/web/tasks/main.yml:46:3: syntax check failed: conflicting action "
+            "statements: file, bogus (playbook playbooks/site.yml)",
+        ),
+        (
+            "[ERROR]: YAML parsing failed: bad\nOrigin: /r/playbooks/site.yml:3:1\n",
+            "playbooks/site.yml:3:1: syntax check failed: YAML parsing failed: bad",
+        ),
+        (  # before 2.19
+            "ERROR! no action detected in task\n\nThe error appears to be in "
+            "'/r/roles/web/tasks/main.yml': line 4, column 3, but may\nbe elsewhere\n",
+            "roles/web/tasks/main.yml:4:3: syntax check failed: no action detected in task "
+            "(playbook playbooks/site.yml)",
+        ),
+        (  # outside the repo, no line
+            "[ERROR]: bad vars file\nOrigin: /etc/vars.yml\n",
+            "/etc/vars.yml: syntax check failed: bad vars file (playbook playbooks/site.yml)",
+        ),
+        ("ERROR! bad thing\n", "playbooks/site.yml: syntax check failed: bad thing"),
+        ("[ERROR]: odd\nOrigin: <unknown>\n", "playbooks/site.yml: syntax check failed: odd"),
+        ("", "playbooks/site.yml: syntax check failed: no output"),
+    ],
+)
+def test_syntax_error_keeps_ansibles_file_and_line(stderr: str, expected: str) -> None:
+    assert ansible.syntax_error(ROOT, PLAYBOOK, stderr) == expected
 
 
 def test_run_playbook_limits_to_the_hosts_and_passes_extra_vars(

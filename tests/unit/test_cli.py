@@ -190,9 +190,39 @@ def test_chain_below_one_is_rejected_on_the_command_line(
 ) -> None:
     assert cli.main(["test", "-C", str(tmp_path), "--chain", value]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tdi: error: command line: key 'chain': ")
-    assert "minimum of 1" in err
-    assert err.count("\n") == 1
+    assert err == f"tdi: error: --chain: {value} is less than the minimum of 1\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["test", "--report"], "--report"),
+        (["test", "--junit"], "--junit"),
+        (["test", "--markdown"], "--markdown"),
+        (["verify", "--junit"], "--junit"),
+        (["diff", "--junit"], "--junit"),
+        (["snapshot", "--report"], "--report"),
+    ],
+)
+def test_an_output_under_a_file_is_refused_before_the_daemon_is_asked(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    flag: str,
+) -> None:
+    (tmp_path / "afile").touch()
+    out = tmp_path / "afile" / "out.xml"
+
+    def connect() -> Engine:
+        raise AssertionError("the daemon was asked")
+
+    monkeypatch.setattr(Engine, "connect", staticmethod(connect))
+    assert cli.main([*argv, str(out), "-C", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"tdi: error: {flag}: cannot write {out}: {tmp_path / 'afile'} is not a directory\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -439,6 +440,78 @@ def test_schema_errors_of_the_new_keys(tmp_path: Path, text: str, key: str, expe
 
 
 def test_command_line_values_are_checked_too(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^command line: key 'chain': 0 is less than"):
+    with pytest.raises(ConfigError, match=r"^--chain: 0 is less than the minimum of 1$"):
         config.load(tmp_path, {"chain": 0})
     assert config.load(tmp_path, {"chain": 3}).chain == 3
+
+
+def test_the_file_and_the_flags_are_one_document(tmp_path: Path) -> None:
+    # A flag sets a key in place of the file's: the document checked is the one used.
+    source = write(tmp_path, "chain: 0\nbase_image: ''\n")
+    assert config.load(tmp_path, {"chain": 2, "base_image": "x"}).chain == 2
+    # An error names where its value came from: the flag, or the file and its key.
+    with pytest.raises(ConfigError, match=r"^--production-image: '' should be non-empty"):
+        config.load(tmp_path, {"chain": 2, "base_image": "x", "production_image": ""})
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path, {"chain": 2})
+    assert str(info.value).startswith(f"{source.resolve()}: key 'base_image': ")
+
+
+def test_a_scenario_is_checked_where_it_is_written(tmp_path: Path) -> None:
+    source = write(tmp_path, "scenarios:\n  web: {init: upstart}\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path, {"scenario": "web", "playbook": "/p.yml"})
+    assert str(info.value).startswith(f"{source.resolve()}: key 'scenarios.web.init': ")
+
+
+def test_an_unknown_scenario_names_the_flag(tmp_path: Path) -> None:
+    write(tmp_path, "scenarios:\n  web: {}\n")
+    with pytest.raises(ConfigError, match=r"^--scenario db: .*tdi.yml has no such scenario"):
+        config.load(tmp_path, {"scenario": "db"})
+
+
+def test_where_a_value_came_from(tmp_path: Path) -> None:
+    source = write(tmp_path, "report: r.json\n")
+    cfg = config.load(tmp_path, {"junit": "/j.xml", "base_image": "b"})
+    assert cfg.where("junit") == "--junit"
+    assert cfg.where("base_image") == "--base-image"
+    assert cfg.where("report") == f"{source.resolve()}: key 'report'"
+
+
+@pytest.mark.parametrize(
+    ("make", "output", "expected"),
+    [
+        (lambda d: (d / "f").touch(), "f/r.json", "{d}/f is not a directory"),
+        (lambda d: (d / "f").touch(), "f/deeper/r.json", "{d}/f is not a directory"),
+        (lambda d: (d / "out").mkdir(), "out", "it is a directory"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused(
+    tmp_path: Path, make: Callable[[Path], object], output: str, expected: str
+) -> None:
+    make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    cfg = config.load(tmp_path, {"report": str(tmp_path / output)})
+    with pytest.raises(ConfigError) as info:
+        config.check_outputs(cfg, ["report"])
+    message = str(info.value)
+    assert message == (f"--report: cannot write {tmp_path / output}: {expected.format(d=tmp_path)}")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing left behind
+
+
+def test_an_output_in_a_directory_that_is_not_writable(tmp_path: Path) -> None:
+    # /sys refuses new files even to root (chmod would not stop root).
+    cfg = config.load(tmp_path, {"markdown": "/sys/tdi-summary.md"})
+    with pytest.raises(ConfigError, match=r"^--markdown: cannot write .*directory /sys is not"):
+        config.check_outputs(cfg, ["markdown"])
+
+
+def test_outputs_that_can_be_written_pass_and_stay_as_they_were(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text("kept", encoding="utf-8")
+    write(tmp_path, "junit: new/dirs/junit.xml\nmarkdown: /sys/not-checked.md\n")
+    cfg = config.load(tmp_path, {"report": str(tmp_path / "old.json")})
+    config.check_outputs(cfg, ["report", "junit"])  # markdown: not this command's
+    assert (tmp_path / "old.json").read_text(encoding="utf-8") == "kept"
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(ConfigError, match=r"tdi.yml: key 'markdown': cannot write"):
+        config.check_outputs(cfg, ["markdown"])

@@ -90,6 +90,29 @@ def test_outside_a_repository_says_so(
         ask(tmp_path, "main")
 
 
+def test_a_directory_inside_a_repository_is_not_one(repo: Path) -> None:
+    inner = repo / "infra"
+    inner.mkdir()
+    with pytest.raises(BaselineError) as info:
+        tdi_git.check_repo(inner)
+    assert str(info.value).startswith(f"{inner} is not a git repository (it is inside {repo})")
+
+
+def test_a_repository_without_commits_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    git(tmp_path, "init", "-q")
+    with pytest.raises(BaselineError, match=r"is a git repository without commits"):
+        tdi_git.merge_base(tmp_path, "main")
+
+
+def test_git_own_reason_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
+    with pytest.raises(BaselineError, match=r"^git is not installed"):
+        tdi_git.check_repo(tmp_path)
+
+
 def test_export_reads_the_commit_not_the_work_tree(
     repo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

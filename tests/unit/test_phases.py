@@ -13,7 +13,7 @@ import pytest
 from tdi import ansible, config, phases, verify
 from tdi.ansible import Play, PlaybookResult, TaskEvent
 from tdi.engine import Engine
-from tdi.errors import ConfigError, TdiError, VerifyError
+from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
 from tdi.inventory import RepoInventory
 from tdi.parity import Baseline, ParityResult, baseline_name
 from tdi.report import FAILED, PASSED, SKIPPED, Comparison, Report, StateReport
@@ -574,3 +574,50 @@ def test_junit_path_default_and_configured(cfg: config.Config, run: Run, tmp_pat
     assert phases.junit_path(cfg, run) == run.workdir / "junit.xml"
     configured = config.load(tmp_path, {"junit": str(tmp_path / "j.xml")})
     assert phases.junit_path(configured, run) == tmp_path / "j.xml"
+
+
+class Containers:
+    """An engine that knows which of a run's containers exist and which run."""
+
+    def __init__(self, present: Sequence[str], running: Sequence[str]) -> None:
+        self.present, self.running = list(present), set(running)
+        self.asked = 0
+
+    def containers(self, run_id: str | None = None) -> list[str]:
+        self.asked += 1
+        return self.present
+
+    def is_running(self, name: str) -> bool:
+        return name in self.running
+
+
+@pytest.mark.parametrize("step", ["converge", "idempotence", "verify"])
+def test_a_container_removed_during_a_failed_step_is_named(
+    topo_run: Run, step: str, tmp_path: Path
+) -> None:
+    report = new_report(topo_run)
+    setattr(report.states["upgrade/web1"], step, FAILED)
+    gone = topo_run.containers["upgrade/web1"]
+    others = [c for k, c in topo_run.containers.items() if k != "upgrade/web1"]
+    engine = cast(Engine, Containers(others, others))
+    with pytest.raises(HostGoneError) as info:
+        phases.check_hosts(engine, topo_run, report, step)
+    assert str(info.value) == f"container {gone} (upgrade/web1) disappeared during {step}"
+    assert info.value.exit_code == 2
+
+
+def test_a_stopped_container_is_named_and_a_failure_with_every_host_up_is_not(
+    run: Run,
+) -> None:
+    report = new_report(run)
+    report.comparisons[0].error = "capture failed"
+    names = list(run.containers.values())
+    with pytest.raises(HostGoneError, match=r"\(fresh/tdi-host\) stopped during parity"):
+        phases.check_hosts(cast(Engine, Containers(names, names[1:])), run, report, "parity")
+    phases.check_hosts(cast(Engine, Containers(names, names)), run, report, "parity")
+
+
+def test_hosts_are_not_asked_after_a_step_that_passed(run: Run) -> None:
+    engine = Containers([], [])
+    phases.check_hosts(cast(Engine, engine), run, new_report(run), "converge")
+    assert engine.asked == 0

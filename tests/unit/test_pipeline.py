@@ -44,6 +44,7 @@ def fake_baseline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(baseline, "snapshot", snapshot)
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: "c0ffee" * 7)
     monkeypatch.setattr(git, "merge_base", lambda root, branch: f"merge-base-of-{branch}")
+    monkeypatch.setattr(git, "check_repo", lambda root: None)
     return refs
 
 
@@ -102,7 +103,7 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "tdi.yml").write_text("hosts:\n  lb: {}\n  web1: {}\n", encoding="utf-8")
-    cfg = config.load(tmp_path)
+    cfg = config.load(tmp_path, {"production_image": "app"})
     base = ImageInfo("sha256:base", (), {}, None, None)
     sides = {
         "upgrade": {"lb": "app/lb:production", "web1": "app/web1:production"},
@@ -137,3 +138,23 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
         ("upgrade-1", "lb", "upgrade-1/lb", "app/lb:r1"),
         ("upgrade-1", "web1", "upgrade-1/web1", "app/web1:r1"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({}, "is not a git repository"),
+        ({"baseline": "v9"}, "is not a git repository"),
+        ({"chain": 2}, "--chain 2 needs a production image"),
+    ],
+)
+def test_what_a_baseline_needs_is_checked_before_any_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any], expected: str
+) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.setattr(phases, "preflight", lambda cfg, repo: None)
+    resolved: list[str] = []
+    monkeypatch.setattr(images, "resolve_hosts", lambda engine, cfg: resolved.append("x"))
+    with pytest.raises(TdiError, match=expected):
+        pipeline.prepare(ENGINE, config.load(tmp_path, flags))
+    assert resolved == []

@@ -118,18 +118,86 @@ E   ModuleNotFoundError: No module named 'nosuchmod'
 """
 
 
+CONFTEST = """\
+ImportError while loading conftest '/tmp/coll/t/conftest.py'.
+/usr/lib/python3.11/ast.py:50: in parse
+    return compile(source, filename, mode, flags,
+E     File "/tmp/coll/t/conftest.py", line 4
+E       def x(:
+E   SyntaxError: invalid syntax
+"""
+HELPER = """\
+____________________ ERROR collecting t/test_h.py ____________________
+ImportError while importing test module '/tmp/coll/t/test_h.py'.
+/usr/lib/python3.11/importlib/__init__.py:126: in import_module
+    return _bootstrap._gcd_import(name[level:], package, level)
+t/test_h.py:1: in <module>
+    import helper_mod
+t/helper_mod.py:2: in <module>
+    import nope_mod
+E   ModuleNotFoundError: No module named 'nope_mod'
+"""
+FIXTURE = """\
+_______________________ ERROR at setup of test_x[fresh] ________________________
+file /tmp/coll/t/test_f.py, line 1
+  def test_x(myfix):
+file /tmp/coll/t/conftest.py, line 4
+  @pytest.fixture
+  def myfix(host, nope):
+E       fixture 'nope' not found
+>       available fixtures: host, myfix
+>       use 'pytest --fixtures [testpath]' for help on them.
+
+/tmp/coll/t/conftest.py:4
+______________________ ERROR at setup of test_x[upgrade] _______________________
+"""
+
+
 @pytest.mark.parametrize(
     ("output", "why"),
     [
         ("ERROR: file or directory not found: x\n", "file or directory not found: x"),
         (SYNTAX, "t/test_broken.py:1: SyntaxError: '(' was never closed"),
-        (IMPORT, "t/test_db.py: ModuleNotFoundError: No module named 'nosuchmod'"),
+        (IMPORT, "t/test_db.py:1: ModuleNotFoundError: No module named 'nosuchmod'"),
+        (CONFTEST, "t/conftest.py:4: SyntaxError: invalid syntax"),
+        (HELPER, "t/helper_mod.py:2: ModuleNotFoundError: No module named 'nope_mod'"),
+        (FIXTURE, "t/conftest.py:4: fixture 'nope' not found"),
         ("just this\n", "just this"),
         ("", "no output"),
     ],
 )
 def test_why_the_tests_do_not_collect(output: str, why: str) -> None:
-    assert verify._why(output) == why
+    assert verify._why(output, Path("/tmp/coll")) == why
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"test_x.py": "def test_x(host:\n"}, "test_x.py:1: SyntaxError: "),
+        ({"test_x.py": "import nope_mod\n"}, "test_x.py:1: ModuleNotFoundError: "),
+        (
+            {"conftest.py": "X = 1\nraise RuntimeError('boom')\n"},
+            "conftest.py:2: RuntimeError: boom",
+        ),
+        (
+            {"test_x.py": "\n\ndef test_x(host, nope):\n    pass\n"},
+            "test_x.py:3: fixture 'nope' not found",
+        ),
+    ],
+)
+def test_collect_names_the_file_and_line_of_what_cannot_run(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    tests = tmp_path / "tests" / "infra"
+    tests.mkdir(parents=True)
+    (tests / "test_ok.py").write_text("def test_ok(host):\n    pass\n")
+    for name, text in files.items():
+        (tests / name).write_text(text)
+    with pytest.raises(VerifyError) as info:
+        verify.collect(config.load(tmp_path), RepoInventory(), tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"the tests in tests/infra do not collect: tests/infra/{expected}")
+    assert "\n" not in message
 
 
 def test_collect_refuses_a_testinfra_hosts_entry_that_matches_no_host(
