@@ -86,12 +86,14 @@ def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     for state in report.states.values():
         state.converge = "skipped"
     phases.converge(cfg, run, report)
+    phases.check_hosts(engine, run, report, "converge")
     return _print_states(report, "converge")
 
 
 def cmd_verify(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
     phases.run_verify(cfg, run, report, phases.junit_path(cfg, run))
+    phases.check_hosts(engine, run, report, "verify")
     return _print_states(report, "verify")
 
 
@@ -105,6 +107,7 @@ def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     run, report = _current(cfg)
     phases.load_baselines(engine, run, report)
     phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
+    phases.check_hosts(engine, run, report, "parity")
     for line in report.parity_lines():
         print(line, file=sys.stderr)
     differences = [d for c in report.comparisons for d in c.difference_dicts()]
