@@ -21,7 +21,7 @@ from tdi.engine import Engine
 from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
 from tdi.inventory import RepoInventory
 from tdi.parity import baseline_name, capture_container, compare, read_baseline
-from tdi.report import FAILED, PASSED, Report, StateReport
+from tdi.report import FAILED, PASSED, Report, Span, StateReport
 from tdi.run import Node, Run, in_parallel, lifecycle, plan
 from tdi.state.diff import Difference, diff
 from tdi.topology import FRESH
@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def phase(name: str) -> Iterator[None]:
+def phase(name: str, timeline: list[Span] | None = None, who: str = "run") -> Iterator[None]:
+    """Log a phase's start and duration; add it to ``timeline`` when it ends."""
     start = time.monotonic()
     log.info("%s ...", name)
     yield
     log.info("%s done in %.1f s", name, time.monotonic() - start)
+    if timeline is not None:
+        timeline.append(Span.since(name, who, start))
 
 
 def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> None:
@@ -83,9 +86,12 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
     def one(side: str) -> ansible.PlaybookResult:
         hosts = [n.host for n in sides[side]]
         inv, log_path = run.inventory(side), run.log(side, step)
-        return ansible.run_playbook(
+        start = time.monotonic()
+        result = ansible.run_playbook(
             cfg.root, cfg.playbook, inv, hosts, log_path, cfg.extra_vars, step == "idempotence"
         )
+        report.timeline.append(Span.since(step, side, start))
+        return result
 
     with phase(step):
         results = dict(zip(sides, in_parallel(list(sides), one), strict=True))
@@ -94,6 +100,7 @@ def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> N
             _record(report.states[node.key], node, result, step)
             log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
         report.events.extend(result.events)
+        report.logs[f"{side} {step}"] = str(result.log)
         log.info("%s log of %s: %s", step, side, result.log)
 
 
@@ -147,7 +154,7 @@ def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
     outcome = verify.Outcome()
     if ready:
         try:
-            with phase("verify"):
+            with phase("verify", report.timeline):
                 outcome = verify.run(cfg, run, ready, report.comparisons, junit_file)
         except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
             log.error("verify: %s", exc)
@@ -177,6 +184,7 @@ def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file
     ]
     with phase("parity"):
         for c in todo:
+            start = time.monotonic()
             pair = {
                 "fresh": run.containers[cfg.topology.key(FRESH, c.host)],
                 "upgrade": run.containers[c.key],
@@ -191,6 +199,7 @@ def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file
                 continue
             seconds = result.capture_seconds
             c.result = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
+            report.timeline.append(Span.since("parity", c.key, start))
             log.info("parity %s: %s, %d differences", c.key, c.status, len(c.differences))
     for c in report.comparisons:
         junit.add_comparison(junit_file, c)

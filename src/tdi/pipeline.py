@@ -7,12 +7,13 @@ a baseline snapshot (baseline.py) of the merge-base or ``--baseline``.
 from __future__ import annotations
 
 import logging
+import time
 
 from tdi import baseline, boot, git, images, inventory, phases, production
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import TdiError
-from tdi.report import Comparison, Report, StateReport
+from tdi.report import Comparison, Report, Span, StateReport
 from tdi.run import Run, lifecycle, new_id, plan
 from tdi.topology import FRESH, UPGRADE
 
@@ -59,14 +60,16 @@ def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
     if not cfg.production_image:  # the upgrade side will be a baseline snapshot
         check_baseline(cfg)
     run_id = new_id()
-    with phases.phase("images"):
+    timeline: list[Span] = []
+    with phases.phase("images", timeline):
         fresh = images.resolve_hosts(engine, cfg)
         for host in cfg.topology.hosts:  # an init the image cannot run: before any container
             key = cfg.topology.key(FRESH, host.name)
             boot.init_of(engine, host.settings, fresh[host.name][0], key)
         sides, source = upgrade_sides(engine, cfg, fresh, run_id)
     run = plan(cfg, {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **sides}, repo, run_id)
-    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()}, upgrade_source=source)
+    states = {k: StateReport(n.image) for k, n in run.nodes.items()}
+    report = Report(states, upgrade_source=source, timeline=timeline)
     report.comparisons = [
         Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
     ]
@@ -81,7 +84,9 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
     junit = phases.junit_path(cfg, run)
+    start = time.monotonic()
     with lifecycle(engine, cfg, run, keep):
+        report.timeline.append(Span.since("create", "run", start))
         phases.load_baselines(engine, run, report)
         for step in ("converge", "idempotence"):
             phases.converge(cfg, run, report, step)

@@ -8,6 +8,7 @@ older link of a chain. Everything that shows parity iterates that one list.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,12 +109,28 @@ class Comparison:
         }
 
 
+@dataclass(frozen=True)
+class Span:
+    """How long one phase took on one side (or comparison, or the whole run)."""
+
+    phase: str
+    who: str  # a side, a comparison's key, or "run"
+    start: float  # time.monotonic() when it began
+    seconds: float
+
+    @classmethod
+    def since(cls, phase: str, who: str, start: float) -> Span:
+        return cls(phase, who, start, time.monotonic() - start)
+
+
 @dataclass
 class Report:
     states: dict[str, StateReport]  # node key -> its phases
     comparisons: list[Comparison] = field(default_factory=list)
     upgrade_source: str = ""
     events: list[TaskEvent] = field(default_factory=list)  # input to attribution
+    timeline: list[Span] = field(default_factory=list)  # in the order phases ended
+    logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
 
     @property
     def parity(self) -> str:
@@ -146,7 +163,23 @@ class Report:
                 "error": "; ".join(f"{c.key}: {c.error}" for c in self.comparisons if c.error),
             },
             "comparisons": each,
+            "timeline": self.timeline_dicts(),
+            "logs": dict(self.logs),
         }
+
+    def timeline_dicts(self) -> list[dict[str, Any]]:
+        """Each span with its start in seconds since the first began, in order of start."""
+        first = min((s.start for s in self.timeline), default=0.0)
+        spans = sorted(self.timeline, key=lambda s: s.start)
+        return [
+            {
+                "phase": s.phase,
+                "who": s.who,
+                "start": round(s.start - first, 2),
+                "seconds": round(s.seconds, 2),
+            }
+            for s in spans
+        ]
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

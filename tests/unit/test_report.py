@@ -9,7 +9,16 @@ import pytest
 
 from tdi.ansible import ChangedTask
 from tdi.parity import ParityResult
-from tdi.report import FAILED, PASSED, PHASES, SKIPPED, Comparison, Report, StateReport
+from tdi.report import (
+    FAILED,
+    PASSED,
+    PHASES,
+    SKIPPED,
+    Comparison,
+    Report,
+    Span,
+    StateReport,
+)
 from tdi.state.diff import Difference
 
 
@@ -93,7 +102,15 @@ def test_to_dict_schema() -> None:
     data = report.to_dict()
     # The brief's schema, plus 'upgrade_source' and each state's 'error' (the
     # integration tests read states.<name>.error).
-    assert set(data) == {"result", "upgrade_source", "states", "parity", "comparisons"}
+    assert set(data) == {
+        "result",
+        "upgrade_source",
+        "states",
+        "parity",
+        "comparisons",
+        "timeline",
+        "logs",
+    }
     assert data["result"] == FAILED
     assert data["upgrade_source"] == "snapshot of baseline main"
     assert set(data["states"]) == {"fresh", "upgrade"}
@@ -562,3 +579,17 @@ def test_an_idempotence_diff_in_json_terminal_and_markdown() -> None:
     md = report.markdown()
     assert "<summary>Record the deployment</summary>" in md
     assert "```diff\n--- before\n+++ after\n-1\n+2\n```" in md
+
+
+def test_the_timeline_starts_at_the_first_span_and_is_in_order_of_start() -> None:
+    report = passing()
+    report.timeline = [
+        Span("converge", "upgrade", 105.0, 20.0),
+        Span("images", "run", 100.0, 2.5),
+        Span("converge", "fresh", 104.0, 10.0),
+    ]
+    assert report.to_dict()["timeline"] == [
+        {"phase": "images", "who": "run", "start": 0.0, "seconds": 2.5},
+        {"phase": "converge", "who": "fresh", "start": 4.0, "seconds": 10.0},
+        {"phase": "converge", "who": "upgrade", "start": 5.0, "seconds": 20.0},
+    ]
