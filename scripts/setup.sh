@@ -15,6 +15,8 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 # in libvirt and qemu.
 lean=()
 command -v vagrant >/dev/null || lean+=(vagrant)
+# A real browser, headless, for the HTML report's test; without recommends too.
+command -v chromium >/dev/null || lean+=(chromium fonts-dejavu-core)
 if ((${#need[@]} + ${#lean[@]})); then
     echo "setup: installing ${need[*]} ${lean[*]}" >&2
     apt-get update -qq

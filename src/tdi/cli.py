@@ -67,6 +67,7 @@ def _junit(p: argparse.ArgumentParser) -> None:
 def _reports(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--markdown", help="write a Markdown summary here (a CI job summary)")
+    p.add_argument("--html", help="write a self-contained HTML report here")
 
 
 def _keep(p: argparse.ArgumentParser) -> None:
@@ -139,7 +140,7 @@ COMMANDS: dict[str, Command] = {
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
-PATHS = ("playbook", "tests", "report", "junit", "markdown")
+PATHS = ("playbook", "tests", "report", "junit", "markdown", "html")
 KEYS = ("base_image", "production_image", "baseline", "chain", "scenario", "extra_vars")
 
 

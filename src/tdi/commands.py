@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from tdi import calibration, config, images, phases, pipeline, production
+from tdi import calibration, config, html_report, images, phases, pipeline, production
 from tdi.ansible import read_events
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -37,6 +37,9 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
         cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
         cfg.markdown.write_text(report.markdown(), encoding="utf-8")
         log.info("markdown summary: %s", cfg.markdown)
+    if cfg.html:
+        html_report.write(report.to_dict(), cfg.html)
+        log.info("HTML report: %s", cfg.html)
     if args.keep:
         for state, shell in phases.shells(run).items():
             print(f"{state}: {shell}", file=sys.stderr)

@@ -63,6 +63,7 @@ class Config:
     report: Path | None = None
     junit: Path | None = None
     markdown: Path | None = None
+    html: Path | None = None
     images: Mapping[str, ImageRecipe] = field(default_factory=dict)
     parity: ParityConfig = ParityConfig()
     topology: Topology = field(default_factory=lambda: from_config({}, ("all",), None))
@@ -233,6 +234,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         report=_path(root, merged.get("report")),
         junit=_path(root, merged.get("junit")),
         markdown=_path(root, merged.get("markdown")),
+        html=_path(root, merged.get("html")),
     )
 
 
@@ -289,7 +291,7 @@ def _path(root: Path, value: str | None) -> Path | None:
     return None if value is None else root / value
 
 
-OUTPUTS = ("report", "junit", "markdown")  # the files a run writes where it is told
+OUTPUTS = ("report", "junit", "markdown", "html")  # the files a run writes where it is told
 
 
 def check_outputs(cfg: Config, keys: Iterable[str]) -> None:

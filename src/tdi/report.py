@@ -105,6 +105,7 @@ class Comparison:
             "warnings": list(pr.warnings) if pr else [],
             "capture_seconds": dict(pr.capture_seconds) if pr else {},
             "tests": dict(self.tests),
+            "failures": list(self.failures),
             "error": self.error,
         }
 

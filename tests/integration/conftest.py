@@ -73,6 +73,7 @@ class Outcome:
     report: dict[str, Any]
     junit: Path
     markdown: Path
+    html: Path
 
     def state(self, name: str) -> dict[str, Any]:
         states: dict[str, Any] = self.report["states"]
@@ -117,7 +118,7 @@ class ExampleRepo:
 
     def tdi(self, *args: str) -> Outcome:
         report, junit = self.path / "report.json", self.path / "junit.xml"
-        markdown = self.path / "summary.md"
+        markdown, html = self.path / "summary.md", self.path / "report.html"
         report.unlink(missing_ok=True)
         argv = [
             str(Path(sys.executable).parent / "tdi"),
@@ -128,11 +129,13 @@ class ExampleRepo:
             str(junit),
             "--markdown",
             str(markdown),
+            "--html",
+            str(html),
         ]
         proc = subprocess.run(argv, cwd=self.path, capture_output=True, text=True, check=False)
         sys.stderr.write(proc.stderr)  # shown by pytest when a test fails
         data = json.loads(report.read_text()) if report.exists() else {}
-        return Outcome(proc.returncode, proc.stderr, data, junit, markdown)
+        return Outcome(proc.returncode, proc.stderr, data, junit, markdown, html)
 
 
 # The modules whose tests take minutes: run first, so that xdist's workers do not wait at

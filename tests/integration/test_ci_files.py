@@ -89,7 +89,9 @@ def test_pull_request_reports_reach_the_artifact_and_summary_after_failure() -> 
         for argv in commands(step)
         if argv[0].endswith("/tdi") and argv[1] == "test"
     )
-    reports = {flag: tdi[tdi.index(flag) + 1] for flag in ("--report", "--junit", "--markdown")}
+    reports = {
+        flag: tdi[tdi.index(flag) + 1] for flag in ("--report", "--junit", "--markdown", "--html")
+    }
     upload = next(s for s in all_steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     summary = next(s for s in all_steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
     for step in (upload, summary):

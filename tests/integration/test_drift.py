@@ -8,7 +8,11 @@ test drops or renames those things the way real changes do.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 from conftest import ExampleRepo
@@ -138,6 +142,25 @@ def previous_release(example: ExampleRepo) -> str:
     return example.commit("previous release: cron, deploy user, status page, settings")
 
 
+def chromium(page: Path, screenshot: Path) -> str:
+    """Render ``page`` in headless Chromium: returns the DOM it drew, saves a screenshot.
+
+    TDI_SCREENSHOT_DIR=docs keeps the screenshot, as docs/report.png, for README."""
+    binary = shutil.which("chromium")
+    assert binary, "chromium is missing: scripts/setup.sh installs it"
+    flags = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,1600"]
+    url = page.resolve().as_uri()
+    dom = subprocess.run(
+        [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    )
+    subprocess.run(
+        [*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=True
+    )
+    if keep := os.environ.get("TDI_SCREENSHOT_DIR"):
+        shutil.copy(screenshot, Path(keep) / "report.png")
+    return dom.stdout
+
+
 def by_key(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(d["category"], d["key"]): d for d in report["parity"]["differences"]}
 
@@ -220,8 +243,15 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     assert "        +cache=on" in out.stderr
     assert "+cache=on" in summary and "+cache=on" in junit_text
     outputs = [out.stderr, json.dumps(out.report), summary, junit_text]
+    page = out.html.read_text()
+    assert "<span class=add>+cache=on</span>" in page
+    outputs = [*outputs, page]
     for secret in ("Prev-Token-0644", "This-Token-0644", "Prev-Secret-0640", "This-Secret-0640"):
         assert not any(secret in text for text in outputs), secret
+    # The page renders in a real browser, from disk: what Chromium drew holds the drift.
+    dom = chromium(out.html, out.html.with_suffix(".png"))
+    assert "/etc/website-credentials.conf" in dom and "not-applied" in dom
+    assert out.html.with_suffix(".png").stat().st_size > 10_000
 
 
 def test_allowlist_and_expiry(example: ExampleRepo) -> None:

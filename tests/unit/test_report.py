@@ -180,6 +180,7 @@ def test_to_dict_schema() -> None:
         "warnings": parity["warnings"],
         "capture_seconds": {"fresh": 1.5, "upgrade": 2.25},
         "tests": {"passed": 0, "failed": 0},
+        "failures": [],
         "error": "",
     }
     json.dumps(data)  # the whole report is JSON as it stands

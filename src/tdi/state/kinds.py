@@ -22,6 +22,17 @@ NONDETERMINISTIC = "nondeterministic"  # differs between two fresh hosts as well
 EXTRA = "extra"  # on upgrade, not on fresh
 CHANGED = "changed"  # on both, different
 
+# What each kind means, for legends (the HTML report's).
+MEANING = {
+    STALE: "on the upgrade host and in the baseline, not on a fresh host: no longer managed",
+    NOT_APPLIED: "the upgrade host still holds the baseline's value: this change never reached it",
+    DIVERGED: "the upgrade host matches neither a fresh host nor the baseline",
+    MISSING: "on a fresh host, not on the upgrade host",
+    NONDETERMINISTIC: "differs between two fresh hosts as well (tdi-noise.yml): not a failure",
+    EXTRA: "on the upgrade host, not on a fresh host (no baseline state to say why)",
+    CHANGED: "on both, different (no baseline state to say why)",
+}
+
 SECTIONS = {
     "file": "files",
     "package": "packages",

@@ -1,0 +1,236 @@
+"""The HTML report: one self-contained page (no script, no network) drawn from the JSON
+report, readable opened from disk.
+
+It shows the verdict, a timeline of phases, the hosts' phases, the failing tests, what
+non-idempotent tasks changed and the drift: grouped by comparison, heading and kind,
+each content diff in a collapsed block. What is equal is not shown.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from tdi.state.kinds import MEANING
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 16px 40px;
+color:#1f2328}
+h1{margin:18px 0 4px}h2{border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:28px}
+.passed{color:#1a7f37}.failed{color:#cf222e}.skipped{color:#6e7781}
+.badge{border-radius:10px;padding:1px 8px;font-size:12px;color:#fff;white-space:nowrap}
+.b-passed{background:#1a7f37}.b-failed{background:#cf222e}.b-skipped{background:#6e7781}
+.k{border-radius:4px;padding:0 6px;font-size:12px;border:1px solid #8c959f;white-space:nowrap}
+table{border-collapse:collapse;width:100%;margin:8px 0;table-layout:fixed}
+td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}code{font-size:12px;overflow-wrap:anywhere}
+.bar-row{display:flex;align-items:center;margin:2px 0}
+.bar-label{width:230px;font-size:12px;flex:none}.bar-track{position:relative;flex:1;height:16px}
+.bar{position:absolute;height:16px;border-radius:3px;background:#54aeff;font-size:11px;
+color:#fff;padding-left:3px;box-sizing:border-box;white-space:nowrap;min-width:2px}
+.bar.converge{background:#0969da}.bar.idempotence{background:#8250df}
+.bar.verify{background:#1a7f37}.bar.parity{background:#bf8700}.bar.create{background:#57606a}
+pre.diff{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px;margin:4px 0}
+.add{color:#1a7f37}.del{color:#cf222e}.hunk{color:#8250df}
+.muted{color:#6e7781}details{margin:4px 0}
+"""
+
+
+OPEN_LINES = 12  # diffs up to this long are shown open
+
+
+def render(data: Mapping[str, Any], page: Path) -> str:
+    """The page for the JSON report ``data``; log links are relative to ``page``."""
+    result = str(data["result"])
+    body = [
+        f"<h1>tdi: <span class={result}>{escape(result)}</span></h1>",
+        f"<p class=muted>Upgrade from: {escape(str(data.get('upgrade_source') or '-'))}</p>",
+        *_timeline(data.get("timeline", [])),
+        *_hosts(data["states"]),
+        *_failing_tests(data),
+        *_idempotence(data["states"]),
+        *_drift(data["comparisons"]),
+        *_logs(data.get("logs", {}), page),
+    ]
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>tdi: {escape(result)}</title><style>{CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write(data: Mapping[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(data, path), encoding="utf-8")
+
+
+def _badge(status: str) -> str:
+    return f"<span class='badge b-{escape(status)}'>{escape(status)}</span>"
+
+
+def _timeline(spans: list[dict[str, Any]]) -> list[str]:
+    if not spans:
+        return []
+    end = max(s["start"] + s["seconds"] for s in spans) or 1.0
+    out = [f"<h2>Timeline</h2><p class=muted>{end:.1f} s from the first phase to the last</p>"]
+    for s in spans:
+        left, width = 100 * s["start"] / end, 100 * s["seconds"] / end
+        label = f"{s['phase']} · {s['who']}"
+        out.append(
+            f"<div class=bar-row><div class=bar-label>{escape(label)}</div><div class=bar-track>"
+            f"<div class='bar {escape(s['phase'])}' style='left:{left:.2f}%;width:{width:.2f}%'>"
+            f"{s['seconds']:.1f} s</div></div></div>"
+        )
+    return out
+
+
+def _hosts(states: Mapping[str, Any]) -> list[str]:
+    rows = [
+        f"<tr><td>{escape(name)}</td>"
+        + "".join(f"<td>{_badge(s[p])}</td>" for p in ("converge", "idempotence", "verify"))
+        + f"<td>{s['tests']['passed']} passed, {s['tests']['failed']} failed</td>"
+        + f"<td>{escape(s.get('error') or '')}</td></tr>"
+        for name, s in states.items()
+    ]
+    head = "<tr><th>host</th><th>converge</th><th>idempotence</th><th>verify</th>"
+    return ["<h2>Hosts</h2><table>", head + "<th>tests</th><th>error</th></tr>", *rows, "</table>"]
+
+
+def _failing_tests(data: Mapping[str, Any]) -> list[str]:
+    found = [(name, f) for name, s in data["states"].items() for f in s.get("failures", [])]
+    found += [(c["side"] + "/" + c["host"], f) for c in data["comparisons"] for f in c["failures"]]
+    if not found:
+        return []
+    items = [
+        f"<li><code>{escape(f['id'])}</code> on {escape(where)}"
+        f"<pre class=diff>{escape(f['message'])}</pre></li>"
+        for where, f in found
+    ]
+    return ["<h2>Failing tests</h2><ul>", *items, "</ul>"]
+
+
+def _idempotence(states: Mapping[str, Any]) -> list[str]:
+    out = []
+    for name, s in states.items():
+        if s["idempotence"] != "failed" or not s["changed_tasks"]:
+            continue
+        out.append(f"<h3>{escape(name)}: not idempotent</h3>")
+        for task in s["changed_tasks"]:
+            out += _details(f"<code>{escape(task['task'])}</code> changed", task["diff"], [])
+    return ["<h2>Idempotence</h2>", *out] if out else []
+
+
+def _drift(comparisons: list[dict[str, Any]]) -> list[str]:
+    out = ["<h2>Drift</h2>"]
+    kinds: set[str] = set()
+    quiet = [c for c in comparisons if not c["differences"] and not c["error"]]
+    if quiet:
+        names = ", ".join(f"{c['side']}/{c['host']}" for c in quiet)
+        out.append(f"<p class=muted>No difference: {escape(names)}.</p>")
+    for c in comparisons:
+        if c["error"]:
+            out.append(f"<h3>{escape(c['side'])}/{escape(c['host'])}</h3>")
+            out.append(f"<p class=failed>{escape(c['error'])}</p>")
+        if c["differences"]:
+            out += _comparison(c)
+            kinds |= {d["kind"] for d in c["differences"]}
+    return out + _legend(kinds) if len(out) > 1 else []
+
+
+def _comparison(c: Mapping[str, Any]) -> list[str]:
+    out = [f"<h3>{escape(c['side'])}/{escape(c['host'])} {_badge(c['result'])}</h3>"]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for d in sorted(c["differences"], key=lambda d: (d["heading"], d["kind"], d["key"])):
+        groups.setdefault((d["heading"], d["kind"]), []).append(d)
+    for (heading, kind), group in groups.items():
+        out.append(f"<h4>{escape(heading)} · <span class=k>{escape(kind or '-')}</span></h4>")
+        out.append("<table><tr><th>key</th><th>fresh</th><th>upgrade</th><th>tasks</th></tr>")
+        for d in group:
+            out.append(_row(d))
+        out.append("</table>")
+    return out
+
+
+def _row(d: Mapping[str, Any]) -> str:
+    allowed = (
+        f"<br><span class=muted>allowed: {escape(d['allowed'])}</span>" if d["allowed"] else ""
+    )
+    content = "".join(_details("content", d.get("content_diff", ""), d.get("content_notes", [])))
+    cells = [
+        f"<code>{escape(d['key'])}</code>{allowed}",
+        f"<code>{_fields(d['fresh'])}</code>",
+        f"<code>{_fields(d['upgrade'])}</code>",
+        "<br>".join(escape(t) for t in d["tasks"]),
+    ]
+    row = "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    # The content diff spans the table's width, under its row.
+    return row + (f"<tr><td colspan=4>{content}</td></tr>" if content else "")
+
+
+def _fields(value: object) -> str:
+    """A record as one ``field: value`` line each; long digests cut to 12 characters."""
+    if value is None:
+        return "-"
+    if not isinstance(value, Mapping):
+        return escape(str(value))
+    lines = []
+    for key, item in value.items():
+        text = str(item)
+        if len(text) > 24 and all(c in "0123456789abcdef" for c in text):
+            text = text[:12] + "…"
+        lines.append(f"{escape(str(key))}: {escape(text)}")
+    return "<br>".join(lines)
+
+
+def _details(title: str, text: str, notes: Iterable[str]) -> list[str]:
+    notes = list(notes)
+    if not text and not notes:
+        return []
+    said = "".join(f" <span class=muted>({escape(n)})</span>" for n in notes)
+    body = f"<pre class=diff>{_colored(text)}</pre>" if text else ""
+    # A short diff is open: it is what the reader came for. A long one waits for a click.
+    opened = " open" if text and text.count("\n") <= OPEN_LINES else ""
+    return [f"<details{opened}><summary>{title}{said}</summary>{body}</details>"]
+
+
+def _colored(diff: str) -> str:
+    out = []
+    for line in diff.splitlines():
+        css = (
+            "hunk"
+            if line.startswith("@@")
+            else "add"
+            if line.startswith("+") and not line.startswith("+++")
+            else "del"
+            if line.startswith("-") and not line.startswith("---")
+            else ""
+        )
+        out.append(f"<span class={css}>{escape(line)}</span>" if css else escape(line))
+    return "\n".join(out)
+
+
+def _legend(kinds: set[str]) -> list[str]:
+    rows = [
+        f"<tr><td><span class=k>{escape(k)}</span></td><td>{escape(MEANING[k])}</td></tr>"
+        for k in MEANING
+        if k in kinds
+    ]
+    return ["<h3>Kinds</h3><table>", *rows, "</table>"] if rows else []
+
+
+def _logs(logs: Mapping[str, str], page: Path) -> list[str]:
+    if not logs:
+        return []
+    items = [
+        f"<li><a href='{escape(_link(path, page))}'>{escape(name)}</a></li>"
+        for name, path in logs.items()
+    ]
+    return ["<h2>Logs</h2><ul>", *items, "</ul>"]
+
+
+def _link(path: str, page: Path) -> str:
+    """A link from the page's directory to ``path``: relative, so it works from disk."""
+    return os.path.relpath(Path(path).resolve(), page.resolve().parent)

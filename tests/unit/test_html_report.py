@@ -1,0 +1,70 @@
+"""The HTML report: self-contained, escaped, equal things hidden."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tdi import html_report
+from tdi.ansible import ChangedTask
+from tdi.parity import ParityResult
+from tdi.report import FAILED, PASSED, Comparison, Report, Span, StateReport
+from tdi.state.diff import Difference
+
+
+def report(tmp_path: Path) -> Report:
+    states = {
+        "fresh": StateReport("img", converge=PASSED, idempotence=PASSED, verify=PASSED),
+        "upgrade": StateReport("img", converge=PASSED, idempotence=FAILED, verify=FAILED),
+    }
+    states["upgrade"].changed_tasks = [ChangedTask("Stamp", "--- before\n+++ after\n-1\n+2\n")]
+    states["upgrade"].failures = [
+        {"id": "test_web.py::test_port[upgrade]", "message": "assert 1 == 2"}
+    ]
+    diff = Difference(
+        "file",
+        "/etc/<script>.conf",
+        {"sha256": "a"},
+        {"sha256": "b"},
+        kind="not-applied",
+        content_diff="--- fresh:/etc/a\n+++ upgrade:/etc/a\n@@ -1 +1 @@\n-cache=off\n+cache=on\n",
+        content_notes=("values of 1 secret-looking lines masked",),
+    )
+    upgrade = Comparison("upgrade", "tdi-host", "upgrade", "img", result=ParityResult([diff]))
+    log = tmp_path / "runs" / "r1" / "upgrade.converge.log"
+    return Report(
+        states,
+        [upgrade],
+        upgrade_source="snapshot of baseline main",
+        timeline=[Span("converge", "fresh", 10.0, 5.0), Span("converge", "upgrade", 10.0, 8.0)],
+        logs={"upgrade converge": str(log)},
+    )
+
+
+def test_the_page_shows_verdict_timeline_tests_idempotence_and_drift(tmp_path: Path) -> None:
+    page = html_report.render(report(tmp_path).to_dict(), tmp_path / "out" / "report.html")
+    assert "<title>tdi: failed</title>" in page
+    assert "width:62.50%" in page and "5.0 s" in page  # fresh took 5 of the 8 seconds
+    assert "test_web.py::test_port[upgrade]" in page and "assert 1 == 2" in page
+    assert "<code>Stamp</code> changed" in page
+    assert "<span class=add>+cache=on</span>" in page
+    assert "values of 1 secret-looking lines masked" in page
+    assert "the upgrade host still holds the baseline" in page  # the legend of its kind
+    assert "stale" not in page  # a kind that did not occur has no legend row
+    assert "&lt;script&gt;" in page and "<script" not in page
+    assert "href='../runs/r1/upgrade.converge.log'" in page  # relative: works from disk
+
+
+def test_the_page_needs_no_network(tmp_path: Path) -> None:
+    page = html_report.render(report(tmp_path).to_dict(), tmp_path / "report.html")
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)
+    assert "@import" not in page
+
+
+def test_comparisons_without_differences_are_one_line(tmp_path: Path) -> None:
+    data = report(tmp_path).to_dict()
+    for c in data["comparisons"]:
+        c["differences"] = []
+    page = html_report.render(data, tmp_path / "report.html")
+    assert "No difference: upgrade/tdi-host." in page
+    assert "<table><tr><th>key</th>" not in page
