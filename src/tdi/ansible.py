@@ -312,6 +312,8 @@ def run_playbook(
     events_path.unlink(missing_ok=True)
     argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
     argv += ["--diff"] if diff else []
+    # The live display follows the events file while the playbook runs.
+    log.debug("ansible-playbook: %s", log_path, extra={"events": str(events_path)})
     with log_path.open("wb") as out:
         code = PROCESSES.run(
             [*argv, str(playbook)],
@@ -320,6 +322,9 @@ def run_playbook(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    log.debug(
+        "ansible-playbook done: %s", log_path, extra={"events": str(events_path), "done": True}
+    )
     text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
     return PlaybookResult(code, parse_events(text), log_path, parse_failed(text))
 
@@ -332,7 +337,7 @@ def read_events(path: Path) -> tuple[TaskEvent, ...]:
 
 def parse_events(text: str) -> tuple[TaskEvent, ...]:
     records = (json.loads(line) for line in text.splitlines() if line.strip())
-    return tuple(TaskEvent(**r) for r in records if "recap" not in r)
+    return tuple(TaskEvent(**r) for r in records if "host" in r)  # not recap, not starts
 
 
 def parse_failed(text: str) -> tuple[str, ...] | None:

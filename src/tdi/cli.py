@@ -13,8 +13,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rich.console import Console
+
 from tdi import commands as cmd
-from tdi import config
+from tdi import config, progress
 from tdi.engine import Engine, trust
 from tdi.errors import TdiError
 
@@ -175,13 +177,22 @@ class _Elapsed(logging.Formatter):
         return f"[{time.monotonic() - self.start:6.1f}s] {record.getMessage()}"
 
 
-def _logging(verbose: int, quiet: int) -> None:
-    level = logging.INFO - 10 * verbose + 10 * quiet
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Elapsed())
+def _logging(verbose: int, quiet: int) -> progress.LiveHandler | None:
+    """Timestamped lines on stderr; on a terminal, above a live display (returned), unless
+    ``-q``. Off a terminal (CI) the lines alone."""
+    level = max(logging.DEBUG, logging.INFO - 10 * verbose + 10 * quiet)
     root = logging.getLogger()
+    live = None
+    if sys.stderr.isatty() and not quiet:
+        live = progress.LiveHandler(Console(stderr=True), _Elapsed(), level)
+        handler: logging.Handler = live
+        root.setLevel(logging.DEBUG)  # the display reads the playbooks' debug records
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Elapsed())
+        root.setLevel(level)
     root.handlers[:] = [handler]
-    root.setLevel(max(logging.DEBUG, level))
+    return live
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -190,8 +201,17 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    command: Command = args.command_spec
-    _logging(args.verbose, args.quiet)
+    live = _logging(args.verbose, args.quiet)
+    if live is None:
+        return _main(args, args.command_spec)
+    live.start()
+    try:
+        return _main(args, args.command_spec)
+    finally:
+        live.stop()
+
+
+def _main(args: argparse.Namespace, command: Command) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         cfg = config.load(Path(args.root), _overrides(args))

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def phase(name: str, timeline: list[Span] | None = None, who: str = "run") -> Iterator[None]:
     """Log a phase's start and duration; add it to ``timeline`` when it ends."""
     start = time.monotonic()
-    log.info("%s ...", name)
+    log.info("%s ...", name, extra={"phase": name, "who": who})  # the live display's row
     yield
     log.info("%s done in %.1f s", name, time.monotonic() - start)
     if timeline is not None:

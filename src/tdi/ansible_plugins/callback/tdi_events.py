@@ -86,6 +86,18 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             return "ran: " + (" ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))
         return ""
 
+    def _started(self, task: Any) -> None:
+        # For the live display only: which task runs now. parse_events skips these.
+        if self._out is not None:
+            self._out.write(json.dumps({"started": task.get_name()}) + "\n")
+            self._out.flush()
+
+    def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
+        self._started(task)
+
+    def v2_playbook_on_handler_task_start(self, task: Any) -> None:
+        self._started(task)
+
     def v2_playbook_on_stats(self, stats: Any) -> None:
         # The recap: a failure that a rescue handled counts as rescued, not failed.
         if self._out is None:

@@ -1,0 +1,123 @@
+"""Live progress on a terminal: for the run and each side, its phase, the Ansible task it
+runs, how many task results it has had and for how long.
+
+Fed by log records, so no phase needs to know about it: a phase logs its start with
+``extra={"phase": ..., "who": ...}``, and ``ansible.run_playbook`` logs the events file
+that its tdi_events callback grows a line per task (and per task start). Off a terminal
+(CI) nothing here runs: tdi prints plain timestamped lines instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+RUN = "run"
+
+
+@dataclass
+class Row:
+    who: str  # "run", a side, or a baseline snapshot
+    phase: str
+    started: float
+    task: str = ""  # the Ansible task running, or the last thing the run logged
+    results: int = 0  # task results so far, on every host of the side
+    events: Path | None = None  # the file the callback grows, while a playbook runs
+    offset: int = 0  # how much of it has been read
+    ended: float | None = None  # when its playbook finished: its time stops there
+
+
+class Board:
+    """What the display shows; updated from log records, read by the refresh thread."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+        self.lock = threading.Lock()
+
+    def update(self, record: logging.LogRecord) -> None:
+        with self.lock:
+            if events := getattr(record, "events", None):
+                self._playbook(Path(events), getattr(record, "done", False))
+            elif phase := getattr(record, "phase", None):
+                who = getattr(record, "who", RUN)
+                self.rows[who] = Row(who, phase, time.monotonic())
+            elif RUN in self.rows and record.levelno >= logging.INFO:
+                self.rows[RUN].task = record.getMessage()
+
+    def _playbook(self, events: Path, done: bool) -> None:
+        # The log beside it is SIDE.STEP.log: that names the row and the phase.
+        who, _, step = events.name.removesuffix(".events.jsonl").rpartition(".")
+        row = self.rows.get(who)
+        if done and row is not None:
+            self._read(row)
+            row.phase, row.task, row.events = f"{step} done", "", None
+            row.ended = time.monotonic()
+        elif not done:
+            self.rows[who] = Row(who, step, time.monotonic(), events=events)
+
+    def _read(self, row: Row) -> None:
+        if row.events is None or not row.events.exists():
+            return
+        with row.events.open("rb") as f:
+            f.seek(row.offset)
+            chunk = f.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line being written waits
+        row.offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            event: dict[str, Any] = json.loads(line) if line.strip() else {}
+            if "started" in event:
+                row.task = str(event["started"])
+            elif "host" in event:
+                row.results += 1
+
+    def table(self) -> Table:
+        with self.lock:
+            table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+            for column in ("", "phase", "task", "results", "elapsed"):
+                table.add_column(column, no_wrap=True, overflow="ellipsis")
+            now = time.monotonic()
+            for row in self.rows.values():
+                self._read(row)
+                results = str(row.results) if row.results else ""
+                elapsed = f"{(row.ended or now) - row.started:5.0f} s"
+                table.add_row(row.who, row.phase, row.task[:80], results, elapsed)
+            return table
+
+
+class LiveHandler(logging.Handler):
+    """Log lines printed above a live table of the board."""
+
+    def __init__(self, console: Console, formatter: logging.Formatter, shown: int) -> None:
+        super().__init__()  # every record reaches the board; lines from ``shown`` up print
+        self.shown = shown
+        self.board = Board()
+        self.console = console
+        self.setFormatter(formatter)
+        self.live = Live(
+            get_renderable=self.board.table,
+            console=console,
+            refresh_per_second=4,
+            transient=True,
+            redirect_stdout=True,
+            redirect_stderr=True,
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.board.update(record)
+        if record.levelno >= self.shown:
+            self.console.print(self.format(record), markup=False, highlight=False)
+
+    def start(self) -> None:
+        self.live.start()
+
+    def stop(self) -> None:
+        self.live.stop()
