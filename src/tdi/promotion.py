@@ -45,7 +45,8 @@ def promote(engine: Engine, repository: str, targets: Mapping[str, str]) -> None
 
 def _check_unchanged(engine: Engine, target: str) -> None:
     """Refuse to push ``target`` over other content under the same commit tag; the same
-    image again (a retried promotion) is fine."""
+    image again (a retried promotion) is fine. A refused image is dropped, and the tag
+    here points at the registry's again."""
     local = engine.image(target)
     try:
         held = registry.manifest(target)
@@ -54,6 +55,9 @@ def _check_unchanged(engine: Engine, target: str) -> None:
         return
     if held is None or local is None or local.id in held.images:
         return
+    with signals.deferred(), contextlib.suppress(TdiError):
+        engine.fetch(target)
+        engine.remove_image(local.id)
     raise TdiError(
         f"{target} is immutable: the registry holds {held.digest} (image "
         f"{', '.join(held.images)}) under it, this snapshot is image {local.id}; "

@@ -47,6 +47,7 @@ class FakeEngine:
         self.error = error
         self.pushes: list[str] = []
         self.blocked: list[bool] = []  # per tag(): were SIGINT and SIGTERM held back?
+        self.removed: list[str] = []
 
     def manifest(self, ref: str) -> Manifest | None:
         """registry.manifest, of this fake registry."""
@@ -80,6 +81,9 @@ class FakeEngine:
 
     def untag(self, ref: str) -> None:
         self.local.pop(ref, None)
+
+    def remove_image(self, ref: str) -> None:
+        self.removed.append(ref)
 
 
 def as_engine(fake: FakeEngine) -> Engine:
@@ -345,6 +349,8 @@ def test_promote_refuses_other_content_under_a_pushed_commit_tag(
         "(image c3-web1) under it, this snapshot is image c3-web1-retry"
     )
     assert engine.pushes == [] and engine.registry == before
+    # The tag here is the registry's again; the refused image is gone.
+    assert engine.local[TARGETS["web1"]] == "c3-web1" and engine.removed == ["c3-web1-retry"]
 
 
 def test_promote_pushes_the_same_image_again(monkeypatch: pytest.MonkeyPatch) -> None:
