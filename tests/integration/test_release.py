@@ -320,8 +320,6 @@ def test_an_interrupted_promotion_leaves_local_tags_as_the_registry_has_them(
         assert docker_client.images.get(f"{repo}:production").id == older
         again = one_error(run_cli(*rollback, cwd=example.path))
         assert f"{repo}:production already is :production-previous" in again
-    finally:
-        for ref in {t for i in docker_client.images.list(name=repo) for t in i.tags} | {
-            t for i in docker_client.images.list(name=direct) for t in i.tags
-        }:
-            docker_client.images.remove(ref)
+    finally:  # every image of the repository, by id: tags and pulled digests alike
+        for image_id in {i.id for n in (repo, direct) for i in docker_client.images.list(name=n)}:
+            docker_client.images.remove(image_id, force=True)
