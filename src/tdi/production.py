@@ -122,7 +122,7 @@ def _walk(engine: Engine, first: str, info: ImageInfo, length: int) -> list[str]
     while len(links) < length:
         ref, image = links[-1]
         parent = image.labels.get(PARENT)
-        if not parent and ref.endswith(f":{PRODUCTION}"):
+        if not parent and parse(ref).tag == PRODUCTION:
             parent = with_tag(ref, PREVIOUS)
         if not parent:
             break
