@@ -4,18 +4,22 @@ commit, one image per host. The upgrade side runs it when there is no production
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
+import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tdi import ansible, git, inventory
+from tdi import ansible, git, inventory, signals
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
-from tdi.errors import BaselineError
+from tdi.errors import BaselineError, TdiError
 from tdi.parity import capture_container, store_baseline
 from tdi.run import Run, lifecycle, plan, work_dir
 
@@ -41,18 +45,53 @@ class Snapshot:
     def labels(self, base: ImageInfo) -> dict[str, str]:
         return {COMMIT_LABEL: self.commit, BASE_LABEL: base.id, KEY_LABEL: self.key}
 
+    @property
+    def name(self) -> str:
+        """What names its lock and its logs in the repo's .tdi directory."""
+        return f"baseline-{self.commit[:12]}-{self.key[:12]}"
+
 
 def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) -> dict[str, str]:
-    """Every host's baseline snapshot of ``ref`` (host -> image), made unless cached."""
+    """Every host's baseline snapshot of ``ref`` (host -> image), made unless cached.
+
+    One run makes it; others that need it at the same time wait for that one and reuse it.
+    """
     commit = git.resolve_commit(cfg.root, ref)
     key = _key(cfg, commit, fresh)
     snap = Snapshot(commit, key, {h: _tag(cfg, h, commit, key) for h in cfg.topology.names})
-    cached = [engine.image(t) for t in snap.tags.values()]
-    if all(found and found.labels.get(KEY_LABEL) == key for found in cached):
-        log.info("reusing the snapshot of baseline %s: %s", ref, ", ".join(snap.tags.values()))
-    else:
-        make(engine, cfg, fresh, snap, run_id)
+    if not _cached(engine, snap):
+        with _builder(cfg, snap, run_id):
+            # Another run (or a clone of this repo on the same daemon) may have made it.
+            if not _cached(engine, snap):
+                make(engine, cfg, fresh, snap, run_id)
+                return dict(snap.tags)
+    log.info("reusing the snapshot of baseline %s: %s", ref, ", ".join(snap.tags.values()))
     return dict(snap.tags)
+
+
+def _cached(engine: Engine, snap: Snapshot) -> bool:
+    found = [engine.image(t) for t in snap.tags.values()]
+    return all(info and info.labels.get(KEY_LABEL) == snap.key for info in found)
+
+
+@contextmanager
+def _builder(cfg: Config, snap: Snapshot, run_id: str) -> Iterator[None]:
+    """Hold the snapshot's lock (a file in .tdi/locks), waiting for the run that holds it."""
+    locks = work_dir(cfg.root) / "locks"
+    locks.mkdir(exist_ok=True)
+    with (locks / f"{snap.name}.lock").open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run"
+            log.info("waiting for %s to make the baseline snapshot %s", holder, snap.commit[:12])
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"run {run_id} (pid {os.getpid()})\n")
+        lock.flush()
+        yield  # closing the file releases the lock
 
 
 def _tag(cfg: Config, host: str, commit: str, key: str) -> str:
@@ -90,14 +129,34 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
         path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
         repo = inventory.load(tree, path if path and path.exists() else None)
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, repo, run_id)
-        with lifecycle(engine, cfg, run):
-            _converge_and_commit(engine, old, run, snap, fresh, work_dir(cfg.root))
+        _discard(engine, snap)  # what an interrupted build may have left
+        try:
+            with lifecycle(engine, cfg, run):
+                _converge_and_commit(engine, old, run, snap, fresh, work_dir(cfg.root))
+        except BaseException:
+            _discard(engine, snap)
+            raise
+
+
+def _discard(engine: Engine, snap: Snapshot) -> None:
+    """Remove the snapshot's images of an unfinished build: none is tagged half-made, none
+    is left behind. SIGINT and SIGTERM wait until it is done."""
+    with signals.deferred():
+        for tag in snap.tags.values():
+            found = engine.image(tag)
+            if found is None or found.labels.get(COMMIT_LABEL) != snap.commit:
+                continue
+            try:
+                engine.remove_image(tag)
+                log.info("removed %s of an unfinished baseline snapshot", tag)
+            except TdiError as exc:
+                log.warning("could not remove %s: %s", tag, exc)
 
 
 def _converge_and_commit(
     engine: Engine, old: Config, run: Run, snap: Snapshot, fresh: Images, logs: Path
 ) -> None:
-    log_path = logs / f"baseline-{snap.commit[:12]}.converge.log"
+    log_path = run.log(SIDE, "converge")  # this run's own, events beside it
     nodes = run.on(SIDE)
     result = ansible.run_playbook(
         old.root,
@@ -117,3 +176,19 @@ def _converge_and_commit(
         base = fresh[node.host][1]
         engine.commit(node.container, snap.tags[node.host], snap.labels(base), base)
         log.info("baseline snapshot of %s: %s", node.host, snap.tags[node.host])
+    for path in (log_path, log_path.with_suffix(".events.jsonl")):
+        _publish(path, logs / f"{snap.name}{''.join(path.suffixes)}")
+
+
+def _publish(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` at once: a reader sees the old file or the new one."""
+    if not source.exists():
+        return
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -11,7 +11,16 @@ import logging
 import sys
 from pathlib import Path
 
-from tdi import calibration, config, html_report, images, phases, pipeline, production
+from tdi import (
+    calibration,
+    config,
+    html_report,
+    images,
+    phases,
+    pipeline,
+    production,
+    promotion,
+)
 from tdi.ansible import read_events
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -143,11 +152,11 @@ def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) ->
 def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     repository = production.repository_of(cfg, args.image)
     if args.action == "rollback":
-        production.rollback(engine, cfg, repository, args.push)
+        promotion.rollback(engine, cfg, repository, args.push)
         return 0
     targets = production.make(engine, cfg, repository, args.source, args.push, cfg.report)
     if args.push:
-        production.promote(engine, repository, targets)
+        promotion.promote(engine, repository, targets)
     for target in targets.values():
         print(target)
     return 0

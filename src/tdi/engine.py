@@ -21,6 +21,7 @@ import docker.errors
 import requests
 
 from tdi.errors import EngineError, ImageError, RegistryError
+from tdi.refs import registry_of, split
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +68,6 @@ class ImageInfo:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "no reason given"
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """Repository and tag of ``ref``; a registry's port is not a tag (host:5000/app)."""
-    repository, sep, tag = ref.rpartition(":")
-    if not sep or "/" in tag:
-        return ref, "latest"
-    return repository, tag
-
-
-def registry_of(ref: str) -> str | None:
-    """The registry host of an image reference, or None for a local name (or Docker Hub)."""
-    first, sep, _ = ref.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return None
 
 
 # Registries that may receive TDI_REGISTRY_USERNAME/PASSWORD: the configured repository's.
@@ -205,7 +190,7 @@ class Engine:
 
     def push(self, ref: str) -> str:
         """Push ``ref``; returns the digest the registry gave it."""
-        repo, tag = split_ref(ref)
+        repo, tag = split(ref)
         digest = ""
         try:
             stream = self._client.images.push(
@@ -226,13 +211,13 @@ class Engine:
             log.debug("untag %s: %s", ref, exc)
 
     def tag(self, image_id: str, ref: str) -> None:
-        repo, tag = split_ref(ref)
+        repo, tag = split(ref)
         with _wrapped(f"tag {ref}"):
             self._client.images.get(image_id).tag(repo, tag)
 
     def import_rootfs(self, tarball: Path, ref: str, labels: Mapping[str, str]) -> str:
         """``docker import`` a root file system tarball; returns the image id."""
-        repo, tag = split_ref(ref)
+        repo, tag = split(ref)
         changes = [f"LABEL {k}={v}" for k, v in labels.items()] + ['CMD ["sleep", "infinity"]']
         with _wrapped(f"import {tarball} as {ref}"):
             self._client.api.import_image_from_file(
@@ -420,7 +405,7 @@ class Engine:
     def commit(self, container: str, ref: str, labels: Mapping[str, str], image: ImageInfo) -> str:
         """Commit a container as ``ref``, restoring the image's own CMD, ENTRYPOINT and
         environment (a test host's own, the package cache's say, is not frozen)."""
-        repo, tag = split_ref(ref)
+        repo, tag = split(ref)
         # The daemon adds the container's own labels (tdi.run, ...) unless they are set here.
         ours = dict.fromkeys((RUN_LABEL, STATE_LABEL, SIDE_LABEL, HOST_LABEL), "")
         conf: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """The production snapshot set: one image per host, what the last release left on the
 servers. `tdi test` upgrades from it (and from its chain of earlier releases); `tdi
-snapshot` makes the next one along the real upgrade path, and promotes it or rolls back.
+snapshot` makes the next one along the real upgrade path (promotion.py moves its tags).
 
 Images are ``REPOSITORY:TAG`` for one host, ``REPOSITORY/HOST:TAG`` for a topology, with
 the tags ``<commit>``, ``production`` and ``production-previous``.
@@ -8,20 +8,19 @@ the tags ``<commit>``, ``production`` and ``production-previous``.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from tdi import images, inventory, phases
+from tdi import images, inventory, phases, registry
 from tdi.config import Config
-from tdi.engine import Engine, ImageInfo, registry_of, split_ref
-from tdi.errors import RegistryError, SnapshotError, TdiError
+from tdi.engine import Engine, ImageInfo
+from tdi.errors import ConfigError, RegistryError, SnapshotError, TdiError
 from tdi.git import git
 from tdi.parity import capture_container, store_baseline
-from tdi.registry import tags
+from tdi.refs import parse, registry_of, with_tag
 from tdi.report import Report, StateReport
 from tdi.run import Run, lifecycle, plan
 
@@ -68,15 +67,26 @@ def current(engine: Engine, cfg: Config) -> Found | None:
     A set whose hosts carry different revisions is a half-promoted release: refused.
     """
     assert cfg.production_image
-    repository, tag = split_ref(cfg.production_image)
-    if tag == "latest" and not cfg.production_image.endswith(":latest"):
-        tag = PRODUCTION  # a repository means its :production tag
-    wanted = refs(cfg, repository, tag)
+    wanted = _wanted(cfg, cfg.production_image)
     found = {h: fetch_or_local(engine, ref) for h, ref in wanted.items()}
     if all(info is None for info in found.values()):
         return None
     _check_set(wanted, found)
     return {h: (wanted[h], info) for h, info in found.items() if info is not None}
+
+
+def _wanted(cfg: Config, image: str) -> dict[str, str]:
+    """Every host's reference for ``production_image``: a repository means its
+    :production tag; an image by digest is one host's."""
+    ref = parse(image)
+    if not ref.digest:
+        return refs(cfg, ref.repository, ref.tag or PRODUCTION)
+    if cfg.topology.named:
+        raise ConfigError(
+            f"production_image {image}: a digest names one image, and hosts: has "
+            f"{len(cfg.topology.names)}; give the repository"
+        )
+    return {cfg.topology.names[0]: image}
 
 
 def _check_set(wanted: Mapping[str, str], found: Mapping[str, ImageInfo | None]) -> None:
@@ -112,8 +122,8 @@ def _walk(engine: Engine, first: str, info: ImageInfo, length: int) -> list[str]
     while len(links) < length:
         ref, image = links[-1]
         parent = image.labels.get(PARENT)
-        if not parent and ref.endswith(f":{PRODUCTION}"):
-            parent = f"{split_ref(ref)[0]}:{PREVIOUS}"
+        if not parent and parse(ref).tag == PRODUCTION:
+            parent = with_tag(ref, PREVIOUS)
         if not parent:
             break
         found = fetch_or_local(engine, parent)
@@ -123,13 +133,13 @@ def _walk(engine: Engine, first: str, info: ImageInfo, length: int) -> list[str]
     return [ref for ref, _ in links]
 
 
-def _lookup(engine: Engine, ref: str, remote: bool) -> ImageInfo | None:
+def lookup(engine: Engine, ref: str, remote: bool) -> ImageInfo | None:
     """``ref`` fresh from its registry when ``remote`` (errors are RegistryErrors), else the
     local image."""
     return engine.fetch(ref) if remote else engine.image(ref)
 
 
-def _remote(repository: str, push: bool) -> bool:
+def is_remote(repository: str, push: bool) -> bool:
     # A name without a registry host is local, unless it is pushed: then it is Docker Hub's.
     return push or registry_of(repository) is not None
 
@@ -153,8 +163,8 @@ def start_images(
             raise SnapshotError(f"--from {source}: no such image, here or in its registry")
         return {h: (source, found) for h in cfg.topology.names}
     wanted = refs(cfg, repository, PRODUCTION)
-    remote = _remote(repository, push)
-    have = {h: _lookup(engine, ref, remote) for h, ref in wanted.items()}
+    remote = is_remote(repository, push)
+    have = {h: lookup(engine, ref, remote) for h, ref in wanted.items()}
     if any(info is not None for info in have.values()):
         _check_set(wanted, have)
         return {h: (wanted[h], info) for h, info in have.items() if info is not None}
@@ -168,8 +178,8 @@ def _check_first_release(repository: str, wanted: list[str]) -> None:
     """A first release only when the registry says it is empty: never because tdi could
     not tell (a token-auth registry, Docker Hub)."""
     for ref in wanted:
-        repo = split_ref(ref)[0]
-        others = tags(repo)
+        repo = parse(ref).repository
+        others = registry.tags(repo)
         if others is None:
             raise RegistryError(
                 f"cannot list the tags of {repo} to tell whether it is new: for its "
@@ -185,7 +195,7 @@ def _check_first_release(repository: str, wanted: list[str]) -> None:
 
 def _labels(cfg: Config, commit: str, start_ref: str, start: ImageInfo) -> dict[str, str]:
     parent = start.labels.get(REVISION)
-    repository, _ = split_ref(start_ref)
+    repository = parse(start_ref).repository
     return {
         REVISION: commit,
         CREATED: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -271,84 +281,8 @@ def _commit(
     store_baseline(engine, container, state, [e for e in report.events if e.host == host])
 
 
-def promote(engine: Engine, repository: str, targets: Mapping[str, str]) -> None:
-    """All or nothing across hosts: push every host's commit tag; then move every
-    production-previous; then every production. A failure part way puts back every tag
-    already moved, here and in the registry. (A tag that did not exist before cannot be
-    deleted from a registry: it is untagged here, and `tdi test` refuses the incomplete
-    set it leaves, naming it.)"""
-    moved: list[tuple[str, ImageInfo | None]] = []  # (tag, what it pointed at before)
-    olds = {h: _lookup(engine, _sibling(t, PRODUCTION), remote=True) for h, t in targets.items()}
-    for target in targets.values():
-        # The registry's own production-previous, so that a failure puts back that one.
-        # One it cannot give is no reason to stop: this daemon's own copy is the fallback.
-        with contextlib.suppress(RegistryError):
-            _lookup(engine, _sibling(target, PREVIOUS), remote=True)
-    try:
-        for target in targets.values():
-            log.info("push %s: %s", target, engine.push(target))
-        for host, target in targets.items():
-            if (old := olds[host]) is not None:
-                _move(engine, _sibling(target, PREVIOUS), old.id, moved)
-        for target in targets.values():
-            _move(engine, _sibling(target, PRODUCTION), target, moved)
-    except BaseException:
-        _restore(engine, moved)
-        raise
-
-
-def _sibling(ref: str, tag: str) -> str:
-    return f"{split_ref(ref)[0]}:{tag}"
-
-
-def _move(engine: Engine, ref: str, image: str, moved: list[tuple[str, ImageInfo | None]]) -> None:
-    """Point the tag ``ref`` at ``image`` and push it; recorded so it can be put back."""
-    moved.append((ref, engine.image(ref)))
-    engine.tag(image, ref)
-    log.info("push %s: %s", ref, engine.push(ref))
-
-
-def _restore(engine: Engine, moved: list[tuple[str, ImageInfo | None]]) -> None:
-    for ref, old in reversed(moved):
-        try:
-            if old is None:
-                engine.untag(ref)
-                continue
-            engine.tag(old.id, ref)
-            engine.push(ref)
-        except TdiError as exc:
-            log.error("could not put %s back: %s", ref, exc)
-
-
-def rollback(engine: Engine, cfg: Config, repository: str, push: bool) -> None:
-    """Move every host's production back to production-previous."""
-    remote = _remote(repository, push)
-    previous = {h: _lookup(engine, r, remote) for h, r in refs(cfg, repository, PREVIOUS).items()}
-    missing = [h for h, info in previous.items() if info is None]
-    if missing:
-        raise TdiError(
-            f"{repository} has no :{PREVIOUS} for {', '.join(missing)}: nothing to roll back to"
-        )
-    moved: list[tuple[str, ImageInfo | None]] = []
-    move: Callable[[str, str], None] = (
-        (lambda ref, image: _move(engine, ref, image, moved))
-        if push
-        else (lambda ref, image: engine.tag(image, ref))
-    )
-    try:
-        for host, ref in refs(cfg, repository, PRODUCTION).items():
-            info = previous[host]
-            assert info is not None
-            move(ref, info.id)
-            log.info("%s now points at %s", ref, info.labels.get(REVISION, info.id))
-    except BaseException:
-        _restore(engine, moved)
-        raise
-
-
 def repository_of(cfg: Config, given: str | None) -> str:
     value = given or cfg.production_image
     if not value:
         raise TdiError("no image repository: pass --image REPOSITORY or set production_image")
-    repository, _ = split_ref(value)
-    return repository
+    return parse(value).repository

@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -90,6 +91,16 @@ class Registry:
             raise
         return headers.get("Docker-Content-Digest")
 
+    def image_id(self, name: str, tag: str) -> str | None:
+        """The image id (config digest) the registry holds for name:tag, or None."""
+        try:
+            _, body = self._get(f"{name}/manifests/{tag}")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return str(json.loads(body)["config"]["digest"])
+
     def tags(self, name: str) -> list[str]:
         try:
             _, body = self._get(f"{name}/tags/list")
@@ -106,3 +117,57 @@ class Registry:
         self.proc.terminate()
         self.proc.wait(timeout=30)
         self.log.close()
+
+
+class StallingProxy:
+    """A TCP proxy in front of a registry that holds back the first request that starts
+    with ``stall_on`` (it is never forwarded) and sets ``stalled``: a test acts while the
+    pushing daemon waits. Everything else, the same request again included, goes through.
+    """
+
+    def __init__(self, upstream: str, stall_on: bytes) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.stall_on = stall_on
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self._once = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # stopped
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, socket.create_connection(self.upstream) as upstream:
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            tail = b""
+            try:
+                while chunk := client.recv(65536):
+                    if self.stall_on in tail + chunk and self._once.acquire(blocking=False):
+                        self.stalled.set()
+                        self.release.wait()
+                        return  # the held request is dropped with its connection
+                    tail = (tail + chunk)[-len(self.stall_on) :]
+                    upstream.sendall(chunk)
+            except OSError:
+                return
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+            target.shutdown(socket.SHUT_WR)  # the registry closed: let the client see it
+        except OSError:
+            return
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.close()

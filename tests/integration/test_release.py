@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import signal
 import subprocess
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
 from conftest import ExampleRepo
-from registry import Registry
+from registry import Registry, StallingProxy
+from tiny import make_tiny, release
 
 Cli = Callable[..., CompletedProcess[str]]
 TASKS = "roles/website/tasks/main.yml"
@@ -238,3 +243,83 @@ def test_a_topology_is_promoted_all_or_nothing(
     line = one_error(refused)
     assert "half-promoted" in line
     assert f"lb runs {second[:12]}" in line and f"web1 runs {first[:12]}" in line
+
+
+@pytest.fixture
+def stalling(registry: Registry) -> Iterator[Callable[[str], StallingProxy]]:
+    """Proxies to ``registry`` that hold back the first push of one repository's
+    :production manifest, that is, the moment between promotion's pushes."""
+    made: list[StallingProxy] = []
+
+    def proxy(name: str) -> StallingProxy:
+        made.append(StallingProxy(registry.host, f"PUT /v2/{name}/manifests/production ".encode()))
+        return made[-1]
+
+    yield proxy
+    for one in made:
+        one.stop()
+
+
+def release_image(docker_client: Any, base_image: str, revision: str, ref: str) -> str:
+    """An image that says it is ``revision`` (no new layer), pushed as ``ref``; its id."""
+    dockerfile = io.BytesIO(f"FROM {base_image}\n".encode())
+    labels = {"org.opencontainers.image.revision": revision}
+    image, _ = docker_client.images.build(fileobj=dockerfile, labels=labels, rm=True)
+    repository, tag = ref.rsplit(":", 1)
+    image.tag(repository, tag)
+    docker_client.images.push(repository, tag=tag)
+    return str(image.id)
+
+
+def test_an_interrupted_promotion_leaves_local_tags_as_the_registry_has_them(
+    example: ExampleRepo,
+    registry: Registry,
+    stalling: Callable[[str], StallingProxy],
+    run_cli: Cli,
+    docker_client: Any,
+    base_image: str,
+) -> None:
+    name = fresh_name("interrupted")
+    proxy = stalling(name)
+    repo, direct = f"{proxy.host}/{name}", f"{registry.host}/{name}"
+    # Production runs r1, production-previous the example before it: pushed by hand.
+    r1 = make_tiny(example, name)
+    previous = f"{direct}:production-previous"
+    older = release_image(docker_client, base_image, example.baseline, previous)
+    r1_image = release_image(docker_client, base_image, r1, f"{direct}:{r1}")
+    docker_client.images.get(r1_image).tag(direct, "production")
+    docker_client.images.push(direct, tag="production")
+    r2 = release(example, "two")
+    try:
+        # SIGTERM while the registry holds the push of :production: the commit tag and
+        # production-previous are pushed, production is not.
+        argv = [str(Path(sys.executable).parent / "tdi"), "snapshot", "--image", repo, "--push"]
+        snapshot = subprocess.Popen(argv, cwd=example.path, stderr=subprocess.PIPE, text=True)
+        assert proxy.stalled.wait(600), "the promotion never pushed :production"
+        snapshot.send_signal(signal.SIGTERM)
+        _, err = snapshot.communicate(timeout=300)
+        sys.stderr.write(err)
+        assert snapshot.returncode == 130, err
+        assert "could not put" not in err
+        tags = (r2, "production", "production-previous")
+        held = {t: registry.image_id(name, t) for t in tags}
+        assert held["production"] == r1_image and held["production-previous"] == older
+        assert {t: docker_client.images.get(f"{repo}:{t}").id for t in tags} == held
+
+        # A retry makes another image of r2: it is refused before anything moves.
+        retry = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
+        line = one_error(retry)
+        assert f"{repo}:{r2} is immutable" in line and str(held[r2]) in line
+        assert {t: registry.image_id(name, t) for t in tags} == held
+        assert {t: docker_client.images.get(f"{repo}:{t}").id for t in tags} == held
+
+        # Rollback moves production to production-previous, here and there; once.
+        rollback = ("snapshot", "rollback", "--image", repo, "--push")
+        assert run_cli(*rollback, cwd=example.path).returncode == 0
+        assert registry.image_id(name, "production") == older
+        assert docker_client.images.get(f"{repo}:production").id == older
+        again = one_error(run_cli(*rollback, cwd=example.path))
+        assert f"{repo}:production already is :production-previous" in again
+    finally:  # every image of the repository, by id: tags and pulled digests alike
+        for image_id in {i.id for n in (repo, direct) for i in docker_client.images.list(name=n)}:
+            docker_client.images.remove(image_id, force=True)

@@ -1,15 +1,23 @@
-"""The baseline snapshot's tags, its cache key, and when it is reused; no image is made."""
+"""The baseline snapshot's tags, its cache key, when it is reused, its builder's lock, and
+what an unfinished build leaves (nothing); no container is started."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from tdi import baseline, config, git
+from tdi import baseline, config, git, inventory
 from tdi.engine import Engine, ImageInfo
+from tdi.errors import BaselineError
+from tdi.run import Run
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -98,6 +106,9 @@ class FakeEngine:
     def image(self, ref: str) -> ImageInfo | None:
         return self.present.get(ref)
 
+    def remove_image(self, ref: str) -> None:
+        del self.present[ref]
+
 
 def snapshot_with(
     monkeypatch: pytest.MonkeyPatch, cfg: config.Config, present: Mapping[str, ImageInfo]
@@ -113,7 +124,7 @@ def snapshot_with(
 
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
     monkeypatch.setattr(baseline, "make", make)
-    engine = cast(Engine, FakeEngine(present))
+    engine = as_engine(FakeEngine(present))
     return baseline.snapshot(engine, cfg, fresh_of(cfg), "main", "r1"), made
 
 
@@ -159,3 +170,104 @@ def test_snapshot_with_another_key_label_is_remade(
     tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
     _, made = snapshot_with(monkeypatch, cfg, {tag: info("x", {baseline.KEY_LABEL: "stale"})})
     assert made == [{"tdi-host": tag}]
+
+
+def as_engine(fake: FakeEngine) -> Engine:
+    return cast(Engine, fake)
+
+
+class Waiting(logging.Handler):
+    """Sets ``seen`` when a run logs that it waits for another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "waiting for" in record.getMessage():
+            self.seen.set()
+
+
+def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = load(tmp_path)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
+    engine = FakeEngine({})
+    made: list[object] = []
+    monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
+    monkeypatch.setattr(baseline, "make", lambda *args: made.append(args))
+    handler = Waiting()
+    logging.getLogger("tdi.baseline").addHandler(handler)
+    caplog.set_level(logging.INFO, logger="tdi.baseline")
+    lock = tmp_path / ".tdi" / "locks" / f"{baseline.Snapshot(COMMIT, key, {}).name}.lock"
+    lock.parent.mkdir(parents=True)
+    got: list[dict[str, str]] = []
+    try:
+        with lock.open("w") as held:  # the run that makes it
+            fcntl.flock(held, fcntl.LOCK_EX)
+            held.write("run r0 (pid 7)\n")
+            held.flush()
+            other = threading.Thread(
+                target=lambda: got.append(
+                    baseline.snapshot(as_engine(engine), cfg, fresh_of(cfg), "main", "r1")
+                )
+            )
+            other.start()
+            assert handler.seen.wait(30)
+            engine.present[tag] = info("sha256:made", {baseline.KEY_LABEL: key})
+        other.join(30)
+    finally:
+        logging.getLogger("tdi.baseline").removeHandler(handler)
+    assert got == [{"tdi-host": tag}] and made == []
+    assert "waiting for run r0 (pid 7) to make the baseline snapshot 0123456789ab" in caplog.text
+    assert lock.read_text() == f"run r1 (pid {os.getpid()})\n"
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, BaselineError])
+def test_an_unfinished_build_leaves_no_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    cfg = load(tmp_path, TWO_HOSTS)
+    (tmp_path / "playbooks").mkdir()
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    snap = baseline.Snapshot(
+        COMMIT, key, {h: baseline._tag(cfg, h, COMMIT, key) for h in cfg.topology.names}
+    )
+    labels = snap.labels(info("sha256:base"))
+    # An earlier build was cut after DB's commit; another snapshot is not ours to remove.
+    engine = FakeEngine(
+        {snap.tags["DB"]: info("sha256:half", labels), "tdi-snapshot/db:other": info("o")}
+    )
+
+    def export(root: Path, commit: str, tree: Path) -> None:
+        (tree / "playbooks").mkdir(parents=True)
+        (tree / "playbooks" / "site.yml").write_text("[]\n", encoding="utf-8")
+
+    @contextlib.contextmanager
+    def lifecycle(*args: object) -> Iterator[None]:
+        yield
+
+    def converge_and_commit(engine: FakeEngine, old: object, run: Run, *rest: object) -> None:
+        assert snap.tags["DB"] not in engine.present  # the half-made set is gone first
+        engine.present[snap.tags["DB"]] = info("sha256:db", labels)
+        raise error("stopped after DB")
+
+    monkeypatch.setattr(git, "export", export)
+    monkeypatch.setattr(inventory, "load", lambda *args: None)
+    monkeypatch.setattr(baseline, "plan", lambda *args: None)
+    monkeypatch.setattr(baseline, "lifecycle", lifecycle)
+    monkeypatch.setattr(baseline, "_converge_and_commit", converge_and_commit)
+    with pytest.raises(error):
+        baseline.make(as_engine(engine), cfg, fresh_of(cfg), snap, "r1")
+    assert list(engine.present) == ["tdi-snapshot/db:other"]
+
+
+def test_publish_replaces_the_file_at_once(tmp_path: Path) -> None:
+    source, target = tmp_path / "run.log", tmp_path / "shared.log"
+    source.write_text("new\n", encoding="utf-8")
+    target.write_text("old\n", encoding="utf-8")
+    baseline._publish(source, target)
+    assert target.read_text(encoding="utf-8") == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.log", "shared.log"]

@@ -1,18 +1,20 @@
 """The production snapshot set: its references, its checks, its chain, and promotion that
-is all or nothing, against a fake engine with a fake registry."""
+is all or nothing (promotion.py), against a fake engine with a fake registry."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from tdi import config, production
+from tdi import config, production, promotion, registry
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import RegistryError, TdiError
 from tdi.production import PARENT, PREVIOUS, PRODUCTION, REVISION
+from tdi.registry import Manifest
 
 TWO_HOSTS = "hosts:\n  lb: {}\n  Web1: {}\n"
 
@@ -28,7 +30,7 @@ def image(image_id: str, revision: str | None = None, parent: str | None = None)
 
 class FakeEngine:
     """Local tags and a registry's tags, both pointing at images by id. A push copies the
-    local tag to the registry; the ``fail_at``-th push raises instead."""
+    local tag to the registry; the ``fail_at``-th push raises ``error`` instead."""
 
     def __init__(
         self,
@@ -36,12 +38,21 @@ class FakeEngine:
         local: Mapping[str, str] | None = None,
         registry: Mapping[str, str] | None = None,
         fail_at: int = 0,
+        error: BaseException | None = None,
     ) -> None:
         self.by_id = {i.id: i for i in images}
         self.local = dict(local or {})
         self.registry = dict(registry or {})
         self.fail_at = fail_at
+        self.error = error
         self.pushes: list[str] = []
+        self.blocked: list[bool] = []  # per tag(): were SIGINT and SIGTERM held back?
+        self.removed: list[str] = []
+
+    def manifest(self, ref: str) -> Manifest | None:
+        """registry.manifest, of this fake registry."""
+        found = self.registry.get(ref)
+        return Manifest(f"sha256:manifest-of-{found}", (found,)) if found else None
 
     def image(self, ref: str) -> ImageInfo | None:
         found = self.local.get(ref, ref)
@@ -59,15 +70,20 @@ class FakeEngine:
     def push(self, ref: str) -> str:
         self.pushes.append(ref)
         if len(self.pushes) == self.fail_at:
-            raise RegistryError(f"push {ref}: connection reset")
+            raise self.error or RegistryError(f"push {ref}: connection reset")
         self.registry[ref] = self.local[ref]
         return f"sha256:{self.local[ref]}"
 
     def tag(self, image_id: str, ref: str) -> None:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.blocked.append({signal.SIGINT, signal.SIGTERM} <= held)
         self.local[ref] = self.by_id[self.local.get(image_id, image_id)].id
 
     def untag(self, ref: str) -> None:
         self.local.pop(ref, None)
+
+    def remove_image(self, ref: str) -> None:
+        self.removed.append(ref)
 
 
 def as_engine(fake: FakeEngine) -> Engine:
@@ -229,23 +245,32 @@ TARGETS = {"lb": "reg.example/app/lb:c3", "web1": "reg.example/app/web1:c3"}
 MOVED = [f"reg.example/app/{h}:{tag}" for tag in (PRODUCTION, PREVIOUS) for h in ("lb", "web1")]
 
 
-def promoting(fail_at: int, previous_here: bool = True) -> FakeEngine:
+def promoting(
+    fail_at: int, previous_here: bool = True, error: BaseException | None = None
+) -> FakeEngine:
     """c3 made here for both hosts; the registry has production (c2) and
     production-previous (c1); this daemon has production-previous if ``previous_here``."""
     images = [image(f"{r}-{h}", r) for r in ("c1", "c2", "c3") for h in ("lb", "web1")]
-    registry = {}
+    remote = {}
     local = {t: f"c3-{h}" for h, t in TARGETS.items()}
     for h in ("lb", "web1"):
-        registry[f"reg.example/app/{h}:{PRODUCTION}"] = f"c2-{h}"
-        registry[f"reg.example/app/{h}:{PREVIOUS}"] = f"c1-{h}"
+        remote[f"reg.example/app/{h}:{PRODUCTION}"] = f"c2-{h}"
+        remote[f"reg.example/app/{h}:{PREVIOUS}"] = f"c1-{h}"
         if previous_here:
             local[f"reg.example/app/{h}:{PREVIOUS}"] = f"c1-{h}"
-    return FakeEngine(images, local, registry, fail_at)
+    return FakeEngine(images, local, remote, fail_at, error)
 
 
-def test_promote_moves_every_hosts_tags() -> None:
+def promote(
+    monkeypatch: pytest.MonkeyPatch, engine: FakeEngine, targets: Mapping[str, str] = TARGETS
+) -> None:
+    monkeypatch.setattr(registry, "manifest", engine.manifest)
+    promotion.promote(as_engine(engine), "reg.example/app", targets)
+
+
+def test_promote_moves_every_hosts_tags(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = promoting(fail_at=0)
-    production.promote(as_engine(engine), "reg.example/app", TARGETS)
+    promote(monkeypatch, engine)
     for h in ("lb", "web1"):
         assert engine.registry[f"reg.example/app/{h}:c3"] == f"c3-{h}"
         assert engine.registry[f"reg.example/app/{h}:{PRODUCTION}"] == f"c3-{h}"
@@ -255,13 +280,17 @@ def test_promote_moves_every_hosts_tags() -> None:
     assert engine.pushes[-2:] == [f"reg.example/app/{h}:{PRODUCTION}" for h in ("lb", "web1")]
 
 
+@pytest.mark.parametrize("error", [RegistryError("connection reset"), KeyboardInterrupt()])
 @pytest.mark.parametrize("fail_at", range(1, 7))
-def test_promote_that_fails_part_way_puts_every_tag_back(fail_at: int) -> None:
-    engine = promoting(fail_at)
+def test_promote_that_stops_part_way_puts_every_tag_back(
+    monkeypatch: pytest.MonkeyPatch, fail_at: int, error: BaseException
+) -> None:
+    # A registry error, or SIGINT/SIGTERM (tdi's CLI raises KeyboardInterrupt for both).
+    engine = promoting(fail_at, error=error)
     before = {ref: engine.registry[ref] for ref in MOVED}
     local_before = {ref: engine.local.get(ref) for ref in MOVED}
-    with pytest.raises(RegistryError, match="connection reset"):
-        production.promote(as_engine(engine), "reg.example/app", TARGETS)
+    with pytest.raises(type(error)):
+        promote(monkeypatch, engine)
     assert {ref: engine.registry[ref] for ref in MOVED} == before
     # Here too: production as fetched before, production-previous as it was.
     assert {ref: engine.local.get(ref) for ref in MOVED} == {
@@ -270,36 +299,110 @@ def test_promote_that_fails_part_way_puts_every_tag_back(fail_at: int) -> None:
     }
 
 
-def test_promote_of_a_first_release_untags_what_did_not_exist() -> None:
+def test_promote_puts_tags_back_with_sigint_and_sigterm_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = promoting(fail_at=6, error=KeyboardInterrupt())  # web1's production push
+    with pytest.raises(KeyboardInterrupt):
+        promote(monkeypatch, engine)
+    # 2 production-previous and lb's and web1's production moved unblocked; 4 put back held.
+    assert engine.blocked == [False] * 4 + [True] * 4
+
+
+def test_promote_of_a_first_release_untags_what_did_not_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     images = [image("c1-lb", "c1"), image("c1-web1", "c1")]
     local = {t.replace("c3", "c1"): f"c1-{h}" for h, t in TARGETS.items()}
     targets = {h: t.replace("c3", "c1") for h, t in TARGETS.items()}
     # Pushes: lb:c1, web1:c1, lb:production, then web1:production fails.
     engine = FakeEngine(images, local, {}, fail_at=4)
     with pytest.raises(RegistryError):
-        production.promote(as_engine(engine), "reg.example/app", targets)
+        promote(monkeypatch, engine, targets)
     assert "reg.example/app/lb:production" not in engine.local
     assert "reg.example/app/web1:production" not in engine.local
     assert not any(PREVIOUS in ref for ref in engine.local)
 
 
-def test_promote_puts_back_a_previous_tag_this_daemon_never_pulled() -> None:
+def test_promote_puts_back_a_previous_tag_this_daemon_never_pulled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Pushes: 2 commit tags, 2 production-previous, lb's production, web1's fails.
     engine = promoting(fail_at=6, previous_here=False)
     with pytest.raises(RegistryError):
-        production.promote(as_engine(engine), "reg.example/app", TARGETS)
+        promote(monkeypatch, engine)
     assert engine.registry["reg.example/app/lb:production-previous"] == "c1-lb"
 
 
-def test_rollback_moves_production_back_to_previous(tmp_path: Path) -> None:
+def test_promote_refuses_other_content_under_a_pushed_commit_tag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = promoting(fail_at=0)
+    engine.by_id["c3-web1-retry"] = image("c3-web1-retry", "c3")
+    engine.registry[TARGETS["web1"]] = "c3-web1"  # an earlier, interrupted promotion
+    engine.local[TARGETS["web1"]] = "c3-web1-retry"  # this retry made it again
+    before = dict(engine.registry)
+    with pytest.raises(TdiError) as info:
+        promote(monkeypatch, engine)
+    assert str(info.value).startswith(
+        "reg.example/app/web1:c3 is immutable: the registry holds sha256:manifest-of-c3-web1 "
+        "(image c3-web1) under it, this snapshot is image c3-web1-retry"
+    )
+    assert engine.pushes == [] and engine.registry == before
+    # The tag here is the registry's again; the refused image is gone.
+    assert engine.local[TARGETS["web1"]] == "c3-web1" and engine.removed == ["c3-web1-retry"]
+
+
+def test_promote_pushes_the_same_image_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = promoting(fail_at=0)
+    engine.registry[TARGETS["lb"]] = "c3-lb"  # a retry of an interrupted promotion
+    promote(monkeypatch, engine)
+    assert engine.registry[f"reg.example/app/lb:{PRODUCTION}"] == "c3-lb"
+
+
+def rolled(tmp_path: Path) -> tuple[config.Config, FakeEngine]:
     cfg = load(tmp_path, TWO_HOSTS)
     engine = promoting(0)
     for h in ("lb", "web1"):
         engine.local[f"reg.example/app/{h}:{PRODUCTION}"] = f"c2-{h}"
-    production.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
+    return cfg, engine
+
+
+def test_rollback_moves_production_back_to_previous_once(tmp_path: Path) -> None:
+    cfg, engine = rolled(tmp_path)
+    promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
     for h in ("lb", "web1"):
         assert engine.registry[f"reg.example/app/{h}:{PRODUCTION}"] == f"c1-{h}"
         assert engine.local[f"reg.example/app/{h}:{PRODUCTION}"] == f"c1-{h}"
+    pushes = len(engine.pushes)
+    with pytest.raises(TdiError) as info:
+        promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
+    assert str(info.value) == (
+        "reg.example/app:production already is :production-previous (c1) for lb, Web1: "
+        "rolled back already, nothing to roll back to"
+    )
+    assert len(engine.pushes) == pushes
+
+
+def test_rollback_here_only_is_put_back_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, engine = rolled(tmp_path)
+    for h in ("lb", "web1"):
+        engine.local[f"reg.example/app/{h}:{PREVIOUS}"] = f"c1-{h}"
+    calls = []
+
+    def tag(image_id: str, ref: str) -> None:
+        calls.append(ref)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        engine.local[ref] = image_id
+
+    monkeypatch.setattr(engine, "tag", tag)
+    with pytest.raises(KeyboardInterrupt):
+        promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=False)
+    assert engine.local["reg.example/app/lb:production"] == "c2-lb"
+    assert engine.pushes == []
 
 
 def test_rollback_without_previous_names_the_hosts(tmp_path: Path) -> None:
@@ -308,7 +411,7 @@ def test_rollback_without_previous_names_the_hosts(tmp_path: Path) -> None:
         [image("c1-lb", "c1")], registry={f"reg.example/app/lb:{PREVIOUS}": "c1-lb"}
     )
     with pytest.raises(TdiError, match=r"reg\.example/app has no :production-previous for Web1"):
-        production.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
+        promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
     assert engine.pushes == []
 
 
