@@ -76,9 +76,12 @@ def _cached(engine: Engine, snap: Snapshot) -> bool:
 
 @contextmanager
 def _builder(cfg: Config, snap: Snapshot, run_id: str) -> Iterator[None]:
-    """Hold the snapshot's lock (a file in .tdi/locks), waiting for the run that holds it."""
-    locks = work_dir(cfg.root) / "locks"
-    locks.mkdir(exist_ok=True)
+    """Hold the snapshot's lock, waiting for the run that holds it.
+
+    The lock is the machine's, not the clone's: clones of one repo (CI jobs, xdist
+    workers, a developer's worktrees) share the Docker daemon and so the snapshot's tag.
+    """
+    locks = lock_dir()
     with (locks / f"{snap.name}.lock").open("a+", encoding="utf-8") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,6 +95,13 @@ def _builder(cfg: Config, snap: Snapshot, run_id: str) -> Iterator[None]:
         lock.write(f"run {run_id} (pid {os.getpid()})\n")
         lock.flush()
         yield  # closing the file releases the lock
+
+
+def lock_dir() -> Path:
+    """This user's lock directory on this machine (TMPDIR/tdi-UID/locks), made on first use."""
+    path = Path(tempfile.gettempdir()) / f"tdi-{os.getuid()}" / "locks"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def _tag(cfg: Config, host: str, commit: str, key: str) -> str:

@@ -201,7 +201,8 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
     handler = Waiting()
     logging.getLogger("tdi.baseline").addHandler(handler)
     caplog.set_level(logging.INFO, logger="tdi.baseline")
-    lock = tmp_path / ".tdi" / "locks" / f"{baseline.Snapshot(COMMIT, key, {}).name}.lock"
+    monkeypatch.setattr(baseline, "lock_dir", lambda: tmp_path / "locks")
+    lock = tmp_path / "locks" / f"{baseline.Snapshot(COMMIT, key, {}).name}.lock"
     lock.parent.mkdir(parents=True)
     got: list[dict[str, str]] = []
     try:
