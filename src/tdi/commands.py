@@ -154,7 +154,11 @@ def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     if args.action == "rollback":
         promotion.rollback(engine, cfg, repository, args.push)
         return 0
-    targets = production.make(engine, cfg, repository, args.source, args.push, cfg.report)
+    # A push stopped between its commit tags and production is finished, not made again.
+    resumed = args.push and not args.source and promotion.unfinished(engine, cfg, repository)
+    targets = resumed or production.make(
+        engine, cfg, repository, args.source, args.push, cfg.report
+    )
     if args.push:
         promotion.promote(engine, repository, targets)
     for target in targets.values():

@@ -13,6 +13,7 @@ from tdi import registry, signals
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import RegistryError, TdiError
+from tdi.git import git
 from tdi.production import PREVIOUS, PRODUCTION, REVISION, is_remote, lookup, refs
 from tdi.refs import with_tag
 
@@ -41,6 +42,31 @@ def promote(engine: Engine, repository: str, targets: Mapping[str, str]) -> None
                 tags.move(with_tag(target, PREVIOUS), old.id)
         for target in targets.values():
             tags.move(with_tag(target, PRODUCTION), target)
+
+
+def unfinished(engine: Engine, cfg: Config, repository: str) -> dict[str, str] | None:
+    """HEAD's snapshot set when an earlier `tdi snapshot --push` of HEAD pushed every
+    host's commit tag but was stopped before production moved to it (each was made and
+    tested before its push): fetched here, to be promoted as it is. None otherwise: none
+    pushed, part of it (a new make is then refused as immutable), already promoted, or a
+    registry that cannot be asked."""
+    commit = git(cfg.root, "rev-parse", "HEAD")
+    targets = refs(cfg, repository, commit)
+    try:
+        held = {h: registry.manifest(t) for h, t in targets.items()}
+        production = {h: registry.manifest(t) for h, t in refs(cfg, repository, PRODUCTION).items()}
+    except RegistryError:
+        return None
+    pushed = {h: m for h, m in held.items() if m is not None}
+    if len(pushed) < len(targets) or all(production[h] == m for h, m in pushed.items()):
+        return None
+    for target in targets.values():
+        engine.fetch(target)
+    log.info(
+        "%s: pushed by an earlier run that stopped before promoting it: promoting it as it is",
+        ", ".join(targets.values()),
+    )
+    return targets
 
 
 def _check_unchanged(engine: Engine, target: str) -> None:

@@ -306,18 +306,21 @@ def test_an_interrupted_promotion_leaves_local_tags_as_the_registry_has_them(
         assert held["production"] == r1_image and held["production-previous"] == older
         assert {t: docker_client.images.get(f"{repo}:{t}").id for t in tags} == held
 
-        # A retry makes another image of r2: it is refused before anything moves.
+        # The retry finishes that promotion with the image already pushed under r2 (made
+        # and tested before its push), instead of making another: the commit tag keeps
+        # its image, production moves to it and production-previous to r1.
         retry = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
-        line = one_error(retry)
-        assert f"{repo}:{r2} is immutable" in line and str(held[r2]) in line
-        assert {t: registry.image_id(name, t) for t in tags} == held
-        assert {t: docker_client.images.get(f"{repo}:{t}").id for t in tags} == held
+        assert retry.returncode == 0, retry.stderr
+        assert "stopped before promoting it: promoting it as it is" in retry.stderr
+        promoted = {r2: held[r2], "production": held[r2], "production-previous": r1_image}
+        assert {t: registry.image_id(name, t) for t in tags} == promoted
+        assert {t: docker_client.images.get(f"{repo}:{t}").id for t in tags} == promoted
 
         # Rollback moves production to production-previous, here and there; once.
         rollback = ("snapshot", "rollback", "--image", repo, "--push")
         assert run_cli(*rollback, cwd=example.path).returncode == 0
-        assert registry.image_id(name, "production") == older
-        assert docker_client.images.get(f"{repo}:production").id == older
+        assert registry.image_id(name, "production") == r1_image
+        assert docker_client.images.get(f"{repo}:production").id == r1_image
         again = one_error(run_cli(*rollback, cwd=example.path))
         assert f"{repo}:production already is :production-previous" in again
     finally:  # every image of the repository, by id: tags and pulled digests alike

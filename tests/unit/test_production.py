@@ -423,3 +423,36 @@ def test_repository_of(tmp_path: Path) -> None:
     assert production.repository_of(configured, None) == "127.0.0.1:5000/app"
     with pytest.raises(TdiError, match="no image repository"):
         production.repository_of(load(tmp_path), None)
+
+
+@pytest.mark.parametrize(
+    ("pushed", "production_at", "resumed"),
+    [
+        (("lb", "web1"), "c2", True),  # stopped after the commit tags: finish it
+        (("lb",), "c2", False),  # part of the set: nothing to finish with
+        ((), "c2", False),  # nothing pushed: make it
+        (("lb", "web1"), "c3", False),  # promoted already
+    ],
+)
+def test_an_unfinished_promotion_of_head_is_found(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pushed: tuple[str, ...],
+    production_at: str,
+    resumed: bool,
+) -> None:
+    cfg = load(tmp_path, "hosts:\n  lb: {}\n  web1: {}\n")
+    engine = promoting(fail_at=0)
+    engine.local.clear()  # another machine made c3: this daemon has none of it
+    for h in ("lb", "web1"):
+        engine.registry[f"reg.example/app/{h}:{PRODUCTION}"] = f"{production_at}-{h}"
+        if h in pushed:
+            engine.registry[TARGETS[h]] = f"c3-{h}"
+    monkeypatch.setattr(registry, "manifest", engine.manifest)
+    monkeypatch.setattr(promotion, "git", lambda root, *args: "c3")
+    found = promotion.unfinished(as_engine(engine), cfg, "reg.example/app")
+    assert found == (TARGETS if resumed else None)
+    if resumed:  # fetched, so that promote pushes and moves what the registry holds
+        assert {t: engine.local[t] for t in TARGETS.values()} == {
+            t: f"c3-{h}" for h, t in TARGETS.items()
+        }
