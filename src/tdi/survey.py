@@ -211,8 +211,8 @@ def _requirements(root: Path) -> tuple[tuple[str, ...], str]:
 
 def survey(root: Path, playbook: str | None = None) -> Survey:
     """What ``root`` holds. ``playbook`` (repo-relative) replaces the one init would find."""
-    if playbook is not None and not (root / playbook).is_file():
-        raise ConfigError(f"--playbook: {root / playbook} does not exist")
+    if playbook is not None and (Path(playbook).is_absolute() or not (root / playbook).is_file()):
+        raise ConfigError(f"--playbook: {playbook} is not a file in the repo {root}")
     cfg = _ansible_cfg(root)
     role = role_name(root)
     playbook = playbook or find_playbook(root, role)

@@ -138,9 +138,13 @@ def test_survey_says_why_requirements_would_be_refused(tmp_path: Path) -> None:
     assert "'geerlingguy.git' can only come from Galaxy" in survey.survey(root).requirements_problem
 
 
-def test_a_given_playbook_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"--playbook: .*/nope.yml does not exist"):
-        survey.survey(write(tmp_path, {"site.yml": PLAY}), "nope.yml")
+def test_a_given_playbook_must_be_a_file_in_the_repo(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"site.yml": PLAY})
+    with pytest.raises(ConfigError, match=r"--playbook: nope.yml is not a file in the repo "):
+        survey.survey(root, "nope.yml")
+    outside = write(tmp_path, {"other.yml": PLAY}) / "other.yml"
+    with pytest.raises(ConfigError, match=r"--playbook: /.*/other.yml is not a file in the repo"):
+        survey.survey(root, str(outside))
 
 
 def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
