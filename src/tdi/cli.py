@@ -93,6 +93,13 @@ def _build(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["build"], help="build: build the base image")
 
 
+def _init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--playbook", help="the playbook tdi.yml names (default: the one found)")
+    p.add_argument(
+        "--requirement", help="what pip installs as tdi in the tox env and CI (default: guessed)"
+    )
+
+
 HOSTS: tuple[Flags, ...] = (_playbook, _tests, _images, _upgrade)
 
 
@@ -132,6 +139,12 @@ COMMANDS: dict[str, Command] = {
         "print the scenarios as JSON, for a CI matrix",
         (),
         offline=cmd.cmd_matrix,
+        starts_hosts=False,
+    ),
+    "init": Command(
+        "write tdi.yml, a tox env, CI workflows and a starter test for this repo",
+        (_init,),
+        offline=cmd.cmd_init,
         starts_hosts=False,
     ),
     "images": Command(

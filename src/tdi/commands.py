@@ -20,6 +20,8 @@ from tdi import (
     pipeline,
     production,
     promotion,
+    scaffold,
+    survey,
 )
 from tdi.ansible import read_events
 from tdi.engine import Engine
@@ -185,4 +187,18 @@ def matrix(root: Path) -> dict[str, list[dict[str, str]]]:
 def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     ref, _ = images.resolve_base(engine, cfg)
     print(ref)
+    return 0
+
+
+def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
+    given = cfg.rel(cfg.playbook) if "playbook" in cfg.flags else None
+    found = survey.survey(cfg.root, given)
+    spec, note = scaffold.requirement(args.requirement)
+    log.info("%s", scaffold.found(found))
+    for line in scaffold.write(cfg.root, scaffold.plan(found, spec)):
+        print(line)
+    for warning in (found.requirements_problem, note):
+        if warning:
+            log.warning("%s", warning)
+    print("next: commit these files, then run `tdi test`")
     return 0
