@@ -138,7 +138,7 @@ def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) ->
     count = 0
     if kept is not None:
         removed = destroy(engine, kept.workdir, kept.id)
-        log.info("removed kept run %s: %s", kept.id, ", ".join(removed.containers) or "none left")
+        log.info("removed kept run %s: %s", kept.id, removed)
         count = len(removed.containers)
     Run.forget(cfg.root)
     count += reap(engine, cfg.root)

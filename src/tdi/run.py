@@ -8,7 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -197,9 +197,21 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
 
 
 def in_parallel(items: list[T], work: Callable[[T], R]) -> list[R]:
-    """``work`` on every item at the same time; the first error is raised."""
+    """``work`` on every item at the same time; the first error is raised as soon as it
+    happens, once the children the others wait on (ansible-playbook, say) are stopped."""
     with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
-        return list(pool.map(work, items))
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for failed in (f for f in futures if f in done and f.exception()):
+                failed.result()
+            return [f.result() for f in futures]
+        except BaseException:
+            # The pool's exit waits for every worker: stop their children, even one that
+            # starts late, or an interrupt or a failure waits for a whole converge.
+            while wait(futures, timeout=0.2).not_done:
+                PROCESSES.terminate()
+            raise
 
 
 @contextmanager
@@ -234,8 +246,14 @@ def lifecycle(engine: Engine, cfg: Config, run: Run, keep: bool = False) -> Iter
 
 @dataclass(frozen=True)
 class Removed:
+    """What ``destroy`` found and removed."""
+
     containers: list[str]
     networks: list[str]
+
+    def __str__(self) -> str:
+        found = [(what, names) for what, names in self.__dict__.items() if names]
+        return "; ".join(f"{what} {', '.join(names)}" for what, names in found) or "nothing"
 
 
 def destroy(engine: Engine, workdir: Path, run_id: str) -> Removed:
@@ -274,7 +292,7 @@ def reap(engine: Engine, root: Path) -> int:
             "removed run %s, whose tdi (pid %d) is gone: %s",
             dead.run,
             dead.owner.pid,
-            ", ".join([*removed.containers, *removed.networks]) or "nothing was left",
+            removed,
         )
         count += len(removed.containers)
     return count

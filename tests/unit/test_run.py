@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tdi import config, packages, records, run
+from tdi.ansible import PROCESSES
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
 from tdi.errors import TdiError
 from tdi.inventory import RepoInventory
@@ -304,8 +305,8 @@ def test_reap_removes_what_dead_runs_of_this_repo_left(
         assert run.reap(engine_of(engine), root) == 1
     assert sorted(engine.containers()) == ["tdi-clone-fresh", "tdi-kept-fresh", "tdi-live-fresh"]
     assert sorted(engine.nets) == ["tdi-clone-fresh", "tdi-kept-fresh", "tdi-live-fresh"]
-    line = f"removed run dead, whose tdi (pid {here.pid}) is gone: tdi-dead-fresh, tdi-dead-fresh"
-    assert caplog.messages == [line]
+    left = "containers tdi-dead-fresh; networks tdi-dead-fresh"
+    assert caplog.messages == [f"removed run dead, whose tdi (pid {here.pid}) is gone: {left}"]
     assert (records.read(dead) or pytest.fail()).removed == ("tdi-dead-fresh",)
     # Recorded as removed: the next start does not look again.
     asked = list(engine.removed)
@@ -381,3 +382,14 @@ def test_interrupted_names_kept_containers_and_is_silent_without_any(tmp_path: P
     assert run.interrupted(cfg.root) == (
         "kept tdi-r1-fresh-lb, tdi-r1-fresh-web1 (`tdi destroy` removes them)"
     )
+
+
+def test_in_parallel_stops_the_children_of_the_others_when_one_fails() -> None:
+    def work(item: str) -> int:
+        if item == "fails":
+            raise RuntimeError("one side failed")
+        return PROCESSES.run(["sleep", "300"])  # stopped, or this test takes 5 minutes
+
+    assert run.in_parallel([1, 2, 3], lambda i: 2 * i) == [2, 4, 6]
+    with pytest.raises(RuntimeError, match="one side failed"):
+        run.in_parallel(["sleeps", "fails"], work)
