@@ -16,6 +16,8 @@ from typing import IO, Any
 
 from conftest import ExampleRepo
 
+from tdi import records
+
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -109,8 +111,8 @@ HOLD = """  pre_tasks:
   roles:"""
 
 
-def hold_in_converge(repo: ExampleRepo) -> None:
-    repo.edit("playbooks/site.yml", "  roles:", HOLD)
+def tini(repo: ExampleRepo) -> None:
+    """Hosts that boot at once: no systemd."""
     repo.edit("tdi.yml", "base_image: tdi-base", "base_image: tdi-base\ninit: tini")
 
 
@@ -173,7 +175,8 @@ def both(run_id: str) -> str:
 def test_nothing_outlives_a_killed_tdi(
     example: ExampleRepo, run_cli: Cli, docker_client: Any, tmp_path: Path
 ) -> None:
-    hold_in_converge(example)
+    tini(example)
+    example.edit("playbooks/site.yml", "  roles:", HOLD)
     log = tmp_path / "tdi.log"
     with log.open("w") as out:
         proc, run_id = held(example, out)
@@ -216,3 +219,50 @@ def test_nothing_outlives_a_killed_tdi(
     assert f"removed run {dead_id}, whose tdi (pid {killed.pid}) is gone: {dead_left}" in stderr
     assert stderr.splitlines()[-1] == f"tdi: interrupted; removed {both(later_id)}"
     assert left_by(docker_client, dead_id) == left_by(docker_client, later_id) == "nothing"
+
+
+def created(client: Any, run_id: str, since: float) -> list[str]:
+    """The containers the daemon made for the run, as its events say."""
+    filters = {"type": "container", "event": "create", "label": f"tdi.run={run_id}"}
+    events = client.events(since=int(since), until=int(time.time()) + 1, filters=filters)
+    return sorted(json.loads(e)["Actor"]["Attributes"]["name"] for e in events)
+
+
+def create_then_interrupt(repo: ExampleRepo, delay: float) -> tuple[int, str, str, float]:
+    """`tdi create`, SIGINT ``delay`` seconds after its run recorded itself (just before
+    its first network): exit code, stderr, run id, and when it started."""
+    argv = [str(Path(sys.executable).parent / "tdi"), "create", "--baseline", repo.baseline]
+    runs = repo.path / ".tdi" / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+
+    def recorded() -> list[Path]:
+        return [p.parent for p in runs.glob(f"*/{records.RECORD}") if p.parent not in before]
+
+    since = time.time()
+    proc = subprocess.Popen(argv, cwd=repo.path, stderr=subprocess.PIPE, text=True)
+    until(lambda: bool(recorded()), "the run recorded itself", proc)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr, recorded()[0].name, since
+
+
+def test_an_interrupt_around_container_creation_leaves_nothing(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any
+) -> None:
+    tini(example)
+    interrupted = 0
+    # From the run's record to past its hosts' boot, a second or two later.
+    for delay in (0.0, 0.25, 0.5, 0.8, 1.2, 1.7, 2.4):
+        code, stderr, run_id, since = create_then_interrupt(example, delay)
+        made = ", ".join(created(docker_client, run_id, since))
+        last = stderr.splitlines()[-1]
+        if code == 0 or " kept " in last:  # made before the signal, so kept
+            assert code == 0 or last.startswith(f"tdi: interrupted; kept {made} ")
+            assert run_cli("destroy", cwd=example.path).returncode == 0
+            continue
+        interrupted += 1
+        assert code == 130, stderr
+        assert last == (f"tdi: interrupted; removed {made}" if made else "tdi: interrupted")
+        assert left_by(docker_client, run_id) == "nothing", f"SIGINT after {delay} s"
+    assert interrupted >= 4  # most signals came while the run was being made
