@@ -220,15 +220,9 @@ def lifecycle(engine: Engine, cfg: Config, run: Run, keep: bool = False) -> Iter
     containers; on any exit stop its child processes and, unless ``keep`` (once all were
     created), remove all it made. The one lifecycle of every command that starts hosts."""
     reap(engine, cfg.root)
-    networks = tuple(network(run.id, side) for side in run.sides)
-    owner = records.me()
-    if owner is not None:  # no /proc: nothing could tell a dead run from a live one
-        record = records.Record(
-            run.id, str(cfg.root), owner, tuple(run.containers.values()), networks
-        )
-        records.write(run.workdir, record)
     created = False
-    try:
+    try:  # from the record on: an interrupt just after it writes still removes the run
+        write_record(cfg, run)
         start = time.monotonic()
         create(engine, cfg, run)
         created = True
@@ -238,10 +232,21 @@ def lifecycle(engine: Engine, cfg: Config, run: Run, keep: bool = False) -> Iter
         PROCESSES.terminate()
         raise
     finally:
-        if not (keep and created):
-            destroy(engine, run.workdir, run.id)
-            if keep_id(cfg.root) == run.id:
-                Run.forget(cfg.root)  # a kept run that never was
+        with interrupts.deferred():  # a second Ctrl-C must not skip the removal
+            if not (keep and created):
+                destroy(engine, run.workdir, run.id)
+                if keep_id(cfg.root) == run.id:
+                    Run.forget(cfg.root)  # a kept run that never was
+
+
+def write_record(cfg: Config, run: Run) -> None:
+    """Record the run, with the names of all it will create, before it creates any."""
+    owner = records.me()
+    if owner is None:  # no /proc: nothing could tell a dead run from a live one
+        return
+    networks = tuple(network(run.id, side) for side in run.sides)
+    containers = tuple(run.containers.values())
+    records.write(run.workdir, records.Record(run.id, str(cfg.root), owner, containers, networks))
 
 
 @dataclass(frozen=True)
@@ -263,9 +268,9 @@ def destroy(engine: Engine, workdir: Path, run_id: str) -> Removed:
 
     SIGINT and SIGTERM wait until it is done: a second Ctrl-C must not leave half of them.
     """
-    record = records.read(workdir)
-    names = set(record.containers) if record else set()
     with interrupts.deferred():
+        record = records.read(workdir)
+        names = set(record.containers) if record else set()
         present = sorted(set(engine.containers(run_id)) | (names & set(engine.containers())))
         engine.remove(sorted(names | set(present)))
         nets = sorted(engine.networks(run_id))

@@ -393,3 +393,24 @@ def test_in_parallel_stops_the_children_of_the_others_when_one_fails() -> None:
     assert run.in_parallel([1, 2, 3], lambda i: 2 * i) == [2, 4, 6]
     with pytest.raises(RuntimeError, match="one side failed"):
         run.in_parallel(["sleeps", "fails"], work)
+
+
+def test_an_interrupt_just_after_the_record_is_written_still_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = topology_cfg(tmp_path)
+    r = plan(cfg, {"fresh": {"lb": "a", "web1": "a"}}, RepoInventory(), "r1")
+    write = records.write
+
+    def then_interrupted(workdir: Path, record: records.Record) -> None:
+        write(workdir, record)
+        if record.removed is None:  # the first write; not the one that says removed
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(records, "write", then_interrupted)
+    engine = FakeEngine()
+    with pytest.raises(KeyboardInterrupt), lifecycle(engine_of(engine), cfg, r, keep=True):
+        pytest.fail("the run was not created")
+    assert engine.specs == {} and engine.nets == {}
+    assert (records.read(r.workdir) or pytest.fail()).removed == ()
+    assert run.interrupted(cfg.root) == ""  # no container was made: nothing to say
