@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tdi import guard
 from tdi.errors import AnsibleError
 from tdi.state.content import MAX_LINES, mask
 
@@ -117,14 +118,16 @@ def _unique(names: Any) -> list[str]:
 
 
 class Processes:
-    """Child processes still running, so that an interrupt can stop them."""
+    """Child processes still running, so that an interrupt can stop them. Each runs under
+    tdi's guard (guard.py): whatever it forks dies with it, and with tdi, even when tdi
+    is killed with SIGKILL."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen[bytes]] = set()
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> int:
-        proc = subprocess.Popen(argv, **kwargs)
+        proc = subprocess.Popen(guard.command(argv), **kwargs)
         with self._lock:
             self._procs.add(proc)
         try:
@@ -138,8 +141,9 @@ class Processes:
                 if proc.poll() is not None:
                     self._procs.discard(proc)
 
-    def terminate(self, grace: float = 10.0) -> None:
-        """Stop every child still running: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    def terminate(self, grace: float = 2 * guard.GRACE) -> None:
+        """Stop every child still running: SIGTERM (the guard stops the child's whole
+        process group), then SIGKILL after ``grace`` seconds."""
         with self._lock:
             procs = list(self._procs)
         for proc in procs:

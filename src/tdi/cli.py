@@ -19,6 +19,7 @@ from tdi import commands as cmd
 from tdi import config, progress
 from tdi.engine import Engine, trust
 from tdi.errors import TdiError
+from tdi.run import interrupted
 
 Flags = Callable[[argparse.ArgumentParser], None]
 ABOUT = """\
@@ -226,10 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, command: Command) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
+    root: Path | None = None
     try:
         cfg = config.load(Path(args.root), _overrides(args))
         # The files this command writes: a bad path is found now, not after the run.
         config.check_outputs(cfg, [k for k in config.OUTPUTS if hasattr(args, k)])
+        root = cfg.root
         if command.offline is not None:
             return command.offline(cfg, args)
         assert command.run is not None
@@ -240,8 +243,9 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         print(f"tdi: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        removed = "; the run's containers were removed" if command.starts_hosts else ""
-        print(f"tdi: interrupted{removed}", file=sys.stderr)
+        # What the runs of this process removed or kept, as their records say.
+        left = interrupted(root) if root is not None else ""
+        print(f"tdi: interrupted{'; ' if left else ''}{left}", file=sys.stderr)
         return 130
 
 

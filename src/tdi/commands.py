@@ -27,7 +27,7 @@ from tdi.ansible import read_events
 from tdi.engine import Engine
 from tdi.errors import TdiError
 from tdi.report import PASSED, Comparison, Report, StateReport
-from tdi.run import Run, destroy, lifecycle
+from tdi.run import Run, destroy, lifecycle, reap
 from tdi.topology import FRESH
 
 log = logging.getLogger("tdi")
@@ -74,7 +74,7 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
         try:
             phases.load_baselines(engine, run, report)
         except BaseException:
-            destroy(engine, run.id)
+            destroy(engine, run.workdir, run.id)
             Run.forget(cfg.root)
             raise
     for state, shell in phases.shells(run).items():
@@ -141,12 +141,18 @@ def cmd_calibrate(engine: Engine, cfg: config.Config, args: argparse.Namespace) 
 
 
 def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    """Remove the kept run, and what runs whose tdi is gone (killed, say) left."""
     try:
-        run_id = Run.load(cfg.root).id
+        kept = Run.load(cfg.root)
     except TdiError:
-        run_id = None
-    count = destroy(engine, run_id) if run_id else 0
+        kept = None
+    count = 0
+    if kept is not None:
+        removed = destroy(engine, kept.workdir, kept.id)
+        log.info("removed kept run %s: %s", kept.id, removed)
+        count = len(removed.containers)
     Run.forget(cfg.root)
+    count += reap(engine, cfg.root)
     log.info("removed %d containers", count)
     return 0
 

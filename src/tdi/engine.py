@@ -20,6 +20,7 @@ import docker.auth
 import docker.errors
 import requests
 
+from tdi import interrupts
 from tdi.errors import EngineError, ImageError, RegistryError
 from tdi.refs import registry_of, split
 
@@ -292,8 +293,9 @@ class Engine:
             return str(self._client.info().get("CgroupVersion") or "1")
 
     def has_path(self, image: str, path: str) -> bool:
-        """Whether ``image`` holds ``path``; looks without starting a container."""
-        with _wrapped(f"look for {path} in {image}"):
+        """Whether ``image`` holds ``path``; looks without starting a container. An
+        interrupt waits: the container it makes has no name or label to find it by."""
+        with interrupts.deferred(), _wrapped(f"look for {path} in {image}"):
             box = self._client.containers.create(image, command=["true"], entrypoint=[])
             try:
                 self._client.api.get_archive(box.id, path)[0].close()

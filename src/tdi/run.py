@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from tdi import boot, inventory, packages
+from tdi import boot, interrupts, inventory, packages, records
 from tdi.ansible import PROCESSES
 from tdi.config import Config
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
@@ -28,6 +27,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 WORK_DIR = ".tdi"
 CURRENT = "current.json"
+RUNS = "runs"
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,19 @@ class Run:
         (root / WORK_DIR / CURRENT).unlink(missing_ok=True)
 
 
+def runs_dir(root: Path) -> Path:
+    """Where each run's work directory and record are: ``.tdi/runs/<id>/``."""
+    return root / WORK_DIR / RUNS
+
+
+def keep_id(root: Path) -> str | None:
+    """The id of the kept run (.tdi/current.json), if any."""
+    try:
+        return str(json.loads((root / WORK_DIR / CURRENT).read_text(encoding="utf-8"))["id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def work_dir(root: Path) -> Path:
     """The repo's .tdi directory, made on first use."""
     path = root / WORK_DIR
@@ -114,7 +127,8 @@ def plan(
     """Name a run's containers (``images``: side -> host -> image) and write each side's
     inventory; starts nothing."""
     run_id = run_id or new_id()
-    workdir = work_dir(cfg.root) / "runs" / run_id
+    work_dir(cfg.root)
+    workdir = runs_dir(cfg.root) / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     topo = cfg.topology
     nodes = {
@@ -158,7 +172,8 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
     cache = packages.ensure(engine, cfg)
     for side in run.sides:
         net = network(run.id, side)
-        engine.create_network(net, {RUN_LABEL: run.id, SIDE_LABEL: side})
+        with interrupts.deferred():  # a create cut off may still make it, unseen
+            engine.create_network(net, {RUN_LABEL: run.id, SIDE_LABEL: side})
         if cache:
             engine.attach(net, packages.NAME, packages.NAME)
     for node in run.nodes.values():
@@ -172,7 +187,8 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             env={"APT_CONFIG": packages.APT_CONFIG} if cache else {},
         )
         settings = cfg.topology.host(node.host).settings
-        engine.run(boot.spec(init[node.key], settings, cgroups, identity))
+        with interrupts.deferred():
+            engine.run(boot.spec(init[node.key], settings, cgroups, identity))
         if cache:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
@@ -181,40 +197,119 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
 
 
 def in_parallel(items: list[T], work: Callable[[T], R]) -> list[R]:
-    """``work`` on every item at the same time; the first error is raised."""
+    """``work`` on every item at the same time; the first error is raised as soon as it
+    happens, once the children the others wait on (ansible-playbook, say) are stopped."""
     with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
-        return list(pool.map(work, items))
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for failed in (f for f in futures if f in done and f.exception()):
+                failed.result()
+            return [f.result() for f in futures]
+        except BaseException:
+            # The pool's exit waits for every worker: stop their children, even one that
+            # starts late, or an interrupt or a failure waits for a whole converge.
+            while wait(futures, timeout=0.2).not_done:
+                PROCESSES.terminate()
+            raise
 
 
 @contextmanager
 def lifecycle(engine: Engine, cfg: Config, run: Run, keep: bool = False) -> Iterator[Run]:
-    """Create the run's containers; on any exit stop its child processes and, unless
-    ``keep``, remove all it made. The one lifecycle of every command that starts hosts."""
-    try:
+    """Remove what dead runs of this repo left, record this run, then create its
+    containers; on any exit stop its child processes and, unless ``keep`` (once all were
+    created), remove all it made. The one lifecycle of every command that starts hosts."""
+    reap(engine, cfg.root)
+    created = False
+    try:  # from the record on: an interrupt just after it writes still removes the run
+        write_record(cfg, run)
         start = time.monotonic()
         create(engine, cfg, run)
+        created = True
         log.info("create done in %.1f s", time.monotonic() - start)
         yield run
     except BaseException:
         PROCESSES.terminate()
         raise
     finally:
-        if not keep:
-            destroy(engine, run.id)
+        with interrupts.deferred():  # a second Ctrl-C must not skip the removal
+            if not (keep and created):
+                destroy(engine, run.workdir, run.id)
+                if keep_id(cfg.root) == run.id:
+                    Run.forget(cfg.root)  # a kept run that never was
 
 
-def destroy(engine: Engine, run_id: str) -> int:
-    """Remove every container and network labelled with ``run_id``; returns how many
-    containers.
+def write_record(cfg: Config, run: Run) -> None:
+    """Record the run, with the names of all it will create, before it creates any."""
+    owner = records.me()
+    if owner is None:  # no /proc: nothing could tell a dead run from a live one
+        return
+    networks = tuple(network(run.id, side) for side in run.sides)
+    containers = tuple(run.containers.values())
+    records.write(run.workdir, records.Record(run.id, str(cfg.root), owner, containers, networks))
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What ``destroy`` found and removed."""
+
+    containers: list[str]
+    networks: list[str]
+
+    def __str__(self) -> str:
+        found = [(what, names) for what, names in self.__dict__.items() if names]
+        return "; ".join(f"{what} {', '.join(names)}" for what, names in found) or "nothing"
+
+
+def destroy(engine: Engine, workdir: Path, run_id: str) -> Removed:
+    """Remove a run's containers and networks, by the names its record holds and by its
+    label; returns those that were there. The record says they were removed only once the
+    daemon lists none of them.
 
     SIGINT and SIGTERM wait until it is done: a second Ctrl-C must not leave half of them.
     """
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        names = engine.containers(run_id)
-        engine.remove(names)
-        engine.remove_networks(engine.networks(run_id))
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    return len(names)
+    with interrupts.deferred():
+        record = records.read(workdir)
+        names = set(record.containers) if record else set()
+        present = sorted(set(engine.containers(run_id)) | (names & set(engine.containers())))
+        engine.remove(sorted(names | set(present)))
+        nets = sorted(engine.networks(run_id))
+        engine.remove_networks(sorted({*nets, *(record.networks if record else ())}))
+        left = sorted(set(engine.containers(run_id)) | (names & set(engine.containers())))
+        left += engine.networks(run_id)
+        if record is not None and not left:
+            records.write(workdir, replace(record, removed=tuple(present)))
+    if left:
+        log.warning("run %s: could not remove %s", run_id, ", ".join(left))
+    return Removed([c for c in present if c not in left], [n for n in nets if n not in left])
+
+
+def reap(engine: Engine, root: Path) -> int:
+    """Remove what the runs of ``root`` left whose tdi is gone (killed, say), one log line
+    per run; returns how many containers. Live runs, here or in another repo, and the kept
+    run are left alone."""
+    here = records.me()
+    found = records.scan(runs_dir(root))
+    count = 0
+    for dead in records.dead(found, root, keep_id(root), lambda o: records.alive(o, here)):
+        removed = destroy(engine, runs_dir(root) / dead.run, dead.run)
+        log.info(
+            "removed run %s, whose tdi (pid %d) is gone: %s",
+            dead.run,
+            dead.owner.pid,
+            removed,
+        )
+        count += len(removed.containers)
+    return count
+
+
+def interrupted(root: Path) -> str:
+    """What this process's runs left, for the message of an interrupt: the containers it
+    removed, or kept; "" when it created none."""
+    mine = records.mine(records.scan(runs_dir(root)), records.me())
+    removed = [c for r in mine if r.removed for c in r.removed]
+    kept = [c for r in mine if r.removed is None for c in r.containers]
+    parts = [f"removed {', '.join(removed)}"] if removed else []
+    if kept:
+        parts.append(f"kept {', '.join(kept)} (`tdi destroy` removes them)")
+    return "; ".join(parts)

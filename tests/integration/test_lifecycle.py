@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from conftest import ExampleRepo
+
+from tdi import records
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -94,3 +99,170 @@ def test_keep_leaves_containers_and_says_how_to_enter(
         assert f"{state}: docker exec -it {name} bash" in kept.stderr
         assert docker_client.containers.get(name).status == "running"
     assert run_cli("destroy", cwd=example.path).returncode == 0
+
+
+# A converge that holds in its first task while TDI_TEST_HOLD is set: a tdi to kill there.
+# The baseline commit has no such task, so its cached snapshot serves every test.
+HOLD = """  pre_tasks:
+    - name: Hold here, to be killed
+      ansible.builtin.command: sleep 300
+      changed_when: false
+      when: lookup('env', 'TDI_TEST_HOLD') != ''
+  roles:"""
+
+
+def tini(repo: ExampleRepo) -> None:
+    """Hosts that boot at once: no systemd."""
+    repo.edit("tdi.yml", "base_image: tdi-base", "base_image: tdi-base\ninit: tini")
+
+
+def processes_with(fragment: str) -> dict[int, str]:
+    """Processes whose command line holds ``fragment``: pid -> command line."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # exited meanwhile, or not a process
+        if fragment in cmdline and proc.name.isdigit():
+            found[int(proc.name)] = cmdline
+    return found
+
+
+def until(check: Callable[[], bool], what: str, proc: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + 180
+    while not check():
+        assert proc is None or proc.poll() is None, f"tdi exited ({proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+
+
+def held(repo: ExampleRepo, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
+    """A `tdi test` held in its converge, with ansible-playbook running on both sides; and
+    its run id."""
+    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", repo.baseline]
+    env = {**os.environ, "TDI_TEST_HOLD": "1"}
+    proc = subprocess.Popen(argv, cwd=repo.path, env=env, stderr=log, text=True)
+    runs = repo.path / ".tdi" / "runs"
+    pattern = re.compile(rf"{re.escape(str(runs))}/(\w+)/inventory\.fresh\.yml")
+
+    def converging() -> list[str]:
+        found = (pattern.search(cmdline) for cmdline in processes_with(f"{runs}/").values())
+        return [m[1] for m in found if m]
+
+    until(lambda: bool(converging()), "ansible-playbook ran", proc)
+    run_id = converging()[0]
+    until(
+        lambda: bool(processes_with(f"{runs / run_id}/inventory.upgrade.yml")), "both sides", proc
+    )
+    return proc, run_id
+
+
+def left_by(client: Any, run_id: str) -> str:
+    """The containers and networks labelled with the run, as tdi names them in its log."""
+    label = {"label": f"tdi.run={run_id}"}
+    found = {
+        "containers": sorted(c.name for c in client.containers.list(all=True, filters=label)),
+        "networks": sorted(n.name for n in client.networks.list(filters=label)),
+    }
+    return "; ".join(f"{k} {', '.join(v)}" for k, v in found.items() if v) or "nothing"
+
+
+def both(run_id: str) -> str:
+    return f"tdi-{run_id}-fresh, tdi-{run_id}-upgrade"
+
+
+def test_nothing_outlives_a_killed_tdi(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any, tmp_path: Path
+) -> None:
+    tini(example)
+    example.edit("playbooks/site.yml", "  roles:", HOLD)
+    log = tmp_path / "tdi.log"
+    with log.open("w") as out:
+        proc, run_id = held(example, out)
+        workdir = example.path / ".tdi" / "runs" / run_id
+        left = left_by(docker_client, run_id)
+        assert left == f"containers {both(run_id)}; networks {both(run_id)}"
+        # A live run is not touched, neither from this repo nor from a copy of it.
+        clone = tmp_path / "clone"
+        shutil.copytree(example.path, clone, symlinks=True)
+        for repo in (example.path, clone):
+            destroyed = run_cli("destroy", cwd=repo)
+            assert destroyed.returncode == 0, destroyed.stderr
+            assert "removed 0 containers" in destroyed.stderr
+        assert left_by(docker_client, run_id) == left
+
+        proc.kill()
+        proc.wait()
+    # Nothing tdi started survives it: ansible-playbook and the workers it forked.
+    until(lambda: not processes_with(str(workdir)), "ansible-playbook is gone")
+    assert left_by(docker_client, run_id) == left  # the containers wait for a later tdi
+
+    destroyed = run_cli("destroy", cwd=example.path)
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert f"removed run {run_id}, whose tdi (pid {proc.pid}) is gone: {left}" in destroyed.stderr
+    assert "removed 2 containers" in destroyed.stderr
+    assert left_by(docker_client, run_id) == "nothing"
+
+    # The next run's start removes what a killed one left, then goes on.
+    with log.open("w") as out:
+        killed, dead_id = held(example, out)
+        dead_left = left_by(docker_client, dead_id)
+        killed.kill()
+        killed.wait()
+        dead_dir = str(example.path / ".tdi" / "runs" / dead_id)
+        until(lambda: not processes_with(dead_dir), "the killed run's ansible-playbook is gone")
+        later, later_id = held(example, out)
+        later.send_signal(signal.SIGTERM)
+        assert later.wait(timeout=120) == 130
+    stderr = log.read_text()
+    assert f"removed run {dead_id}, whose tdi (pid {killed.pid}) is gone: {dead_left}" in stderr
+    assert stderr.splitlines()[-1] == f"tdi: interrupted; removed {both(later_id)}"
+    assert left_by(docker_client, dead_id) == left_by(docker_client, later_id) == "nothing"
+
+
+def created(client: Any, run_id: str, since: float) -> list[str]:
+    """The containers the daemon made for the run, as its events say."""
+    filters = {"type": "container", "event": "create", "label": f"tdi.run={run_id}"}
+    events = client.events(since=int(since), until=int(time.time()) + 1, filters=filters)
+    return sorted(json.loads(e)["Actor"]["Attributes"]["name"] for e in events)
+
+
+def create_then_interrupt(repo: ExampleRepo, delay: float) -> tuple[int, str, str, float]:
+    """`tdi create`, SIGINT ``delay`` seconds after its run recorded itself (just before
+    its first network): exit code, stderr, run id, and when it started."""
+    argv = [str(Path(sys.executable).parent / "tdi"), "create", "--baseline", repo.baseline]
+    runs = repo.path / ".tdi" / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+
+    def recorded() -> list[Path]:
+        return [p.parent for p in runs.glob(f"*/{records.RECORD}") if p.parent not in before]
+
+    since = time.time()
+    proc = subprocess.Popen(argv, cwd=repo.path, stderr=subprocess.PIPE, text=True)
+    until(lambda: bool(recorded()), "the run recorded itself", proc)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr, recorded()[0].name, since
+
+
+def test_an_interrupt_around_container_creation_leaves_nothing(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any
+) -> None:
+    tini(example)
+    interrupted = 0
+    # From the run's record to past its hosts' boot, a second or two later.
+    for delay in (0.0, 0.25, 0.5, 0.8, 1.2, 1.7, 2.4):
+        code, stderr, run_id, since = create_then_interrupt(example, delay)
+        made = ", ".join(created(docker_client, run_id, since))
+        last = stderr.splitlines()[-1]
+        if code == 0 or " kept " in last:  # made before the signal, so kept
+            assert code == 0 or last.startswith(f"tdi: interrupted; kept {made} ")
+            assert run_cli("destroy", cwd=example.path).returncode == 0
+            continue
+        interrupted += 1
+        assert code == 130, stderr
+        assert last == (f"tdi: interrupted; removed {made}" if made else "tdi: interrupted")
+        assert left_by(docker_client, run_id) == "nothing", f"SIGINT after {delay} s"
+    assert interrupted >= 4  # most signals came while the run was being made

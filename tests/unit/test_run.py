@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import cast
 import pytest
 import yaml
 
-from tdi import config, packages, run
+from tdi import config, packages, records, run
+from tdi.ansible import PROCESSES
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
 from tdi.errors import TdiError
 from tdi.inventory import RepoInventory
@@ -32,6 +35,9 @@ class FakeEngine:
         self.looked: list[str] = []
         self.cache = cache  # the package cache answers
         self.attached: list[tuple[str, str, str]] = []
+        self.removed: list[str] = []  # every name removal was asked for
+        self.stuck: set[str] = set()  # containers the daemon fails to remove
+        self.interrupt_at = ""  # a container whose start is cut off by Ctrl-C
 
     def is_running(self, name: str) -> bool:
         return name == packages.NAME and self.cache
@@ -51,6 +57,8 @@ class FakeEngine:
 
     def run(self, spec: ContainerSpec) -> str:
         self.specs[spec.name] = spec
+        if spec.name == self.interrupt_at:  # made, but tdi never heard back
+            raise KeyboardInterrupt
         return spec.name
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
@@ -60,18 +68,25 @@ class FakeEngine:
         return 0, b"running", b""
 
     def containers(self, run_id: str | None = None) -> list[str]:
-        return [n for n, s in self.specs.items() if s.labels.get(RUN_LABEL) == run_id]
+        """As the daemon's label filter: ``tdi.run=ID``, or any ``tdi.run``."""
+        return [
+            n
+            for n, s in self.specs.items()
+            if RUN_LABEL in s.labels and run_id in (None, s.labels[RUN_LABEL])
+        ]
 
     def remove(self, names: list[str]) -> None:
+        self.removed.extend(names)
         for name in names:
-            del self.specs[name]
+            if name not in self.stuck:
+                self.specs.pop(name, None)  # an absent one is fine, as on the daemon
 
     def networks(self, run_id: str) -> list[str]:
         return [n for n, lab in self.nets.items() if lab.get(RUN_LABEL) == run_id]
 
     def remove_networks(self, names: list[str]) -> None:
         for name in names:
-            del self.nets[name]
+            self.nets.pop(name, None)
 
 
 def engine_of(fake: FakeEngine) -> Engine:
@@ -242,9 +257,160 @@ def test_lifecycle_removes_what_it_made_unless_kept(tmp_path: Path) -> None:
     with lifecycle(engine_of(engine), cfg, r, keep=True):
         pass
     assert len(engine.containers("r1")) == 2
-    assert destroy(engine_of(engine), "r1") == 2
+    removed = destroy(engine_of(engine), r.workdir, "r1")
+    assert removed.containers == ["tdi-r1-fresh-lb", "tdi-r1-fresh-web1"]
+    assert removed.networks == ["tdi-r1-fresh"]
     assert engine.containers("r1") == [] and engine.nets == {}
 
 
 def test_network_name() -> None:
     assert run.network("r1", "upgrade-1") == "tdi-r1-upgrade-1"
+
+
+def dead_owner() -> records.Owner:
+    """This process's pid with another start time: a pid reused since its tdi died."""
+    here = records.me()
+    assert here is not None
+    return replace(here, started=here.started - 1)
+
+
+def leftover(engine: FakeEngine, root: Path, run_id: str, owner: records.Owner) -> Path:
+    """A run of ``root`` recorded by ``owner``, with its container and network still there."""
+    name = f"tdi-{run_id}-fresh"
+    engine.specs[name] = ContainerSpec("img", name, "h", name, {RUN_LABEL: run_id})
+    engine.nets[name] = {RUN_LABEL: run_id}
+    workdir = run.runs_dir(root) / run_id
+    workdir.mkdir(parents=True)
+    records.write(workdir, records.Record(run_id, str(root), owner, (name,), (name,)))
+    return workdir
+
+
+def test_reap_removes_what_dead_runs_of_this_repo_left(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, engine = tmp_path / "repo", FakeEngine()
+    here = records.me()
+    assert here is not None
+    dead = leftover(engine, root, "dead", dead_owner())
+    leftover(engine, root, "live", here)  # this process: alive
+    leftover(engine, root, "kept", dead_owner())
+    (root / WORK_DIR / CURRENT).write_text(json.dumps({"id": "kept"}), encoding="utf-8")
+    # A record copied from another clone names that clone's root: not this repo's run.
+    leftover(engine, root, "clone", dead_owner())
+    records.write(
+        run.runs_dir(root) / "clone",
+        replace(records.read(run.runs_dir(root) / "clone") or pytest.fail(), root="/elsewhere"),
+    )
+    with caplog.at_level(logging.INFO, logger="tdi.run"):
+        assert run.reap(engine_of(engine), root) == 1
+    assert sorted(engine.containers()) == ["tdi-clone-fresh", "tdi-kept-fresh", "tdi-live-fresh"]
+    assert sorted(engine.nets) == ["tdi-clone-fresh", "tdi-kept-fresh", "tdi-live-fresh"]
+    left = "containers tdi-dead-fresh; networks tdi-dead-fresh"
+    assert caplog.messages == [f"removed run dead, whose tdi (pid {here.pid}) is gone: {left}"]
+    assert (records.read(dead) or pytest.fail()).removed == ("tdi-dead-fresh",)
+    # Recorded as removed: the next start does not look again.
+    asked = list(engine.removed)
+    assert run.reap(engine_of(engine), root) == 0
+    assert engine.removed == asked
+
+
+def test_a_run_is_recorded_removed_only_once_the_daemon_lists_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = FakeEngine()
+    workdir = leftover(engine, tmp_path, "dead", dead_owner())
+    engine.stuck = {"tdi-dead-fresh"}
+    assert run.reap(engine_of(engine), tmp_path) == 0
+    assert "run dead: could not remove tdi-dead-fresh" in caplog.messages
+    assert (records.read(workdir) or pytest.fail()).removed is None
+    engine.stuck = set()  # the daemon recovers: the next start removes it
+    assert run.reap(engine_of(engine), tmp_path) == 1
+    assert engine.specs == {}
+
+
+def test_destroy_removes_by_recorded_name_and_by_label(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    workdir = leftover(engine, tmp_path, "r1", dead_owner())
+    # One the record does not name, found by its label; one recorded, not (yet) listed.
+    engine.specs["tdi-r1-extra"] = ContainerSpec("img", "tdi-r1-extra", "h", "n", {RUN_LABEL: "r1"})
+    record = records.read(workdir) or pytest.fail()
+    records.write(workdir, replace(record, containers=(*record.containers, "tdi-r1-upgrade")))
+    removed = destroy(engine_of(engine), workdir, "r1")
+    assert removed.containers == ["tdi-r1-extra", "tdi-r1-fresh"]
+    assert "tdi-r1-upgrade" in engine.removed
+    assert engine.specs == {} and engine.nets == {}
+
+
+def test_lifecycle_records_every_container_before_it_creates_one(tmp_path: Path) -> None:
+    cfg = topology_cfg(tmp_path)
+    r = plan(cfg, {"fresh": {"lb": "a", "web1": "a"}}, RepoInventory(), "r1")
+    recorded: list[tuple[str, ...]] = []
+
+    class Recorded(FakeEngine):
+        def run(self, spec: ContainerSpec) -> str:
+            recorded.append((records.read(r.workdir) or pytest.fail()).containers)
+            return super().run(spec)
+
+    with lifecycle(engine_of(Recorded()), cfg, r):
+        pass
+    assert recorded == [("tdi-r1-fresh-lb", "tdi-r1-fresh-web1")] * 2
+
+
+def test_an_interrupt_while_creating_a_kept_run_removes_it_and_says_so(tmp_path: Path) -> None:
+    cfg = topology_cfg(tmp_path)
+    r = plan(cfg, {"fresh": {"lb": "a", "web1": "a"}}, RepoInventory(), "r1")
+    r.save(cfg.root)  # `tdi create` keeps its run
+    engine = FakeEngine()
+    engine.interrupt_at = "tdi-r1-fresh-web1"  # the daemon made it; tdi never heard back
+    with pytest.raises(KeyboardInterrupt), lifecycle(engine_of(engine), cfg, r, keep=True):
+        pytest.fail("the run was not created")
+    assert engine.specs == {} and engine.nets == {}
+    assert (records.read(r.workdir) or pytest.fail()).removed == (
+        "tdi-r1-fresh-lb",
+        "tdi-r1-fresh-web1",
+    )
+    assert run.interrupted(cfg.root) == "removed tdi-r1-fresh-lb, tdi-r1-fresh-web1"
+    assert run.keep_id(cfg.root) is None  # a kept run that never was
+
+
+def test_interrupted_names_kept_containers_and_is_silent_without_any(tmp_path: Path) -> None:
+    cfg = topology_cfg(tmp_path)
+    assert run.interrupted(cfg.root) == ""
+    r = plan(cfg, {"fresh": {"lb": "a", "web1": "a"}}, RepoInventory(), "r1")
+    with lifecycle(engine_of(FakeEngine()), cfg, r, keep=True):
+        pass
+    assert run.interrupted(cfg.root) == (
+        "kept tdi-r1-fresh-lb, tdi-r1-fresh-web1 (`tdi destroy` removes them)"
+    )
+
+
+def test_in_parallel_stops_the_children_of_the_others_when_one_fails() -> None:
+    def work(item: str) -> int:
+        if item == "fails":
+            raise RuntimeError("one side failed")
+        return PROCESSES.run(["sleep", "300"])  # stopped, or this test takes 5 minutes
+
+    assert run.in_parallel([1, 2, 3], lambda i: 2 * i) == [2, 4, 6]
+    with pytest.raises(RuntimeError, match="one side failed"):
+        run.in_parallel(["sleeps", "fails"], work)
+
+
+def test_an_interrupt_just_after_the_record_is_written_still_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = topology_cfg(tmp_path)
+    r = plan(cfg, {"fresh": {"lb": "a", "web1": "a"}}, RepoInventory(), "r1")
+    write = records.write
+
+    def then_interrupted(workdir: Path, record: records.Record) -> None:
+        write(workdir, record)
+        if record.removed is None:  # the first write; not the one that says removed
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(records, "write", then_interrupted)
+    engine = FakeEngine()
+    with pytest.raises(KeyboardInterrupt), lifecycle(engine_of(engine), cfg, r, keep=True):
+        pytest.fail("the run was not created")
+    assert engine.specs == {} and engine.nets == {}
+    assert (records.read(r.workdir) or pytest.fail()).removed == ()
+    assert run.interrupted(cfg.root) == ""  # no container was made: nothing to say

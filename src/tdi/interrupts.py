@@ -1,0 +1,36 @@
+"""Steps that an interrupt must not cut in half: creating a container (a create request
+cut off may still make it, after tdi looked for it) and removing a run's containers."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then act as they would have.
+
+    Python handlers, not a signal mask: Python runs them in the main thread whichever
+    thread the kernel picked, so a mask on one thread would not hold them back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers run in the main thread only: none can interrupt this one
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for pending in dict.fromkeys(caught):
+            signal.raise_signal(pending)
