@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tdi import ansible, git, inventory, signals
+from tdi import ansible, git, interrupts, inventory
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError, TdiError
@@ -151,7 +151,7 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
 def _discard(engine: Engine, snap: Snapshot) -> None:
     """Remove the snapshot's images of an unfinished build: none is tagged half-made, none
     is left behind. SIGINT and SIGTERM wait until it is done."""
-    with signals.deferred():
+    with interrupts.deferred():
         for tag in snap.tags.values():
             found = engine.image(tag)
             if found is None or found.labels.get(COMMIT_LABEL) != snap.commit:

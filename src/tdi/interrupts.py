@@ -1,5 +1,6 @@
 """Steps that an interrupt must not cut in half: creating a container (a create request
-cut off may still make it, after tdi looked for it) and removing a run's containers."""
+cut off may still make it, after tdi looked for it), removing a run's containers,
+putting back the tags of a stopped promotion, removing an unfinished snapshot's images."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from contextlib import contextmanager
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_depth = [0]  # deferred() blocks the main thread is in
+
+
+def held() -> bool:
+    """Whether SIGINT and SIGTERM wait now (the main thread is in a deferred block)."""
+    return _depth[0] > 0
 
 
 @contextmanager
@@ -27,9 +34,11 @@ def deferred() -> Iterator[None]:
         caught.append(signum)
 
     previous = {s: signal.signal(s, hold) for s in SIGNALS}
+    _depth[0] += 1
     try:
         yield
     finally:
+        _depth[0] -= 1
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         for pending in dict.fromkeys(caught):

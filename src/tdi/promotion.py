@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 
-from tdi import registry, signals
+from tdi import interrupts, registry
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import RegistryError, TdiError
@@ -81,7 +81,7 @@ def _check_unchanged(engine: Engine, target: str) -> None:
         return
     if held is None or local is None or local.id in held.images:
         return
-    with signals.deferred(), contextlib.suppress(TdiError):
+    with interrupts.deferred(), contextlib.suppress(TdiError):
         engine.fetch(target)
         engine.remove_image(local.id)
     raise TdiError(
@@ -108,7 +108,7 @@ class _Tags:
     def restore(self) -> None:
         """Put every moved tag back, newest first. SIGINT and SIGTERM wait: a second
         Ctrl-C must not leave half of them."""
-        with signals.deferred():
+        with interrupts.deferred():
             for ref, old in reversed(self.moved):
                 try:
                     if old is None:

@@ -3,14 +3,13 @@ is all or nothing (promotion.py), against a fake engine with a fake registry."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from tdi import config, production, promotion, registry
+from tdi import config, interrupts, production, promotion, registry
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import RegistryError, TdiError
 from tdi.production import PARENT, PREVIOUS, PRODUCTION, REVISION
@@ -75,8 +74,7 @@ class FakeEngine:
         return f"sha256:{self.local[ref]}"
 
     def tag(self, image_id: str, ref: str) -> None:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-        self.blocked.append({signal.SIGINT, signal.SIGTERM} <= held)
+        self.blocked.append(interrupts.held())
         self.local[ref] = self.by_id[self.local.get(image_id, image_id)].id
 
     def untag(self, ref: str) -> None:
