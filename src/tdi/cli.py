@@ -110,7 +110,6 @@ class Command:
     flags: tuple[Flags, ...]
     run: Callable[[Engine, config.Config, argparse.Namespace], int] | None = None
     offline: Callable[[config.Config, argparse.Namespace], int] | None = None  # no daemon
-    starts_hosts: bool = True
 
 
 COMMANDS: dict[str, Command] = {
@@ -125,7 +124,7 @@ COMMANDS: dict[str, Command] = {
     "diff": Command(
         "compare the kept hosts; print the differences as JSON", (_junit,), cmd.cmd_diff
     ),
-    "destroy": Command("remove the kept hosts", (), cmd.cmd_destroy, starts_hosts=False),
+    "destroy": Command("remove the kept hosts", (), cmd.cmd_destroy),
     "calibrate": Command(
         "converge fresh hosts twice; record how they differ as noise",
         (_playbook, _images),
@@ -140,19 +139,16 @@ COMMANDS: dict[str, Command] = {
         "print the scenarios as JSON, for a CI matrix",
         (),
         offline=cmd.cmd_matrix,
-        starts_hosts=False,
     ),
     "init": Command(
         "write tdi.yml, a tox env, CI workflows and a starter test for this repo",
         (_init,),
         offline=cmd.cmd_init,
-        starts_hosts=False,
     ),
     "images": Command(
         "build the base image; print its reference",
         (_images, _build),
         cmd.cmd_images_build,
-        starts_hosts=False,
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
