@@ -17,7 +17,8 @@ from rich.console import Console
 
 from tdi import commands as cmd
 from tdi import config, progress
-from tdi.engine import Engine, trust
+from tdi.docker_engine import DockerEngine, trust
+from tdi.engine import Engine
 from tdi.errors import TdiError
 from tdi.run import interrupted
 
@@ -234,7 +235,7 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         assert command.run is not None
         # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
         trust(getattr(args, "image", None) or cfg.production_image)
-        return command.run(Engine.connect(), cfg, args)
+        return command.run(DockerEngine.connect(), cfg, args)
     except TdiError as exc:
         print(f"tdi: error: {exc}", file=sys.stderr)
         return exc.exit_code

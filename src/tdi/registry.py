@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tdi import refs
-from tdi.engine import basic_auth
+from tdi.docker_engine import basic_auth
 from tdi.errors import RegistryError
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from fakes import NullEngine
 
 from tdi import baseline, config, git, inventory
 from tdi.engine import Engine, ImageInfo
@@ -99,7 +100,7 @@ def test_key_changes_with_what_the_snapshot_depends_on(tmp_path: Path, change: s
     assert baseline._key(cfg, commit, fresh) != before
 
 
-class FakeEngine:
+class FakeEngine(NullEngine):
     def __init__(self, present: Mapping[str, ImageInfo]) -> None:
         self.present = dict(present)
 
@@ -124,7 +125,7 @@ def snapshot_with(
 
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
     monkeypatch.setattr(baseline, "make", make)
-    engine = as_engine(FakeEngine(present))
+    engine = FakeEngine(present)
     return baseline.snapshot(engine, cfg, fresh_of(cfg), "main", "r1"), made
 
 
@@ -172,10 +173,6 @@ def test_snapshot_with_another_key_label_is_remade(
     assert made == [{"tdi-host": tag}]
 
 
-def as_engine(fake: FakeEngine) -> Engine:
-    return cast(Engine, fake)
-
-
 class Waiting(logging.Handler):
     """Sets ``seen`` when a run logs that it waits for another."""
 
@@ -212,7 +209,7 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
             held.flush()
             other = threading.Thread(
                 target=lambda: got.append(
-                    baseline.snapshot(as_engine(engine), cfg, fresh_of(cfg), "main", "r1")
+                    baseline.snapshot(engine, cfg, fresh_of(cfg), "main", "r1")
                 )
             )
             other.start()
@@ -261,7 +258,7 @@ def test_an_unfinished_build_leaves_no_image(
     monkeypatch.setattr(baseline, "lifecycle", lifecycle)
     monkeypatch.setattr(baseline, "_converge_and_commit", converge_and_commit)
     with pytest.raises(error):
-        baseline.make(as_engine(engine), cfg, fresh_of(cfg), snap, "r1")
+        baseline.make(engine, cfg, fresh_of(cfg), snap, "r1")
     assert list(engine.present) == ["tdi-snapshot/db:other"]
 
 

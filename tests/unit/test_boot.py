@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import pytest
+from fakes import NullEngine
 
 from tdi import boot
-from tdi.engine import ContainerSpec, Engine
+from tdi.engine import ContainerSpec
 from tdi.errors import TdiError
 from tdi.topology import Settings
 
@@ -76,7 +76,7 @@ def test_privileged_is_passed_on() -> None:
     assert boot.spec("tini", Settings(privileged=True), "1", NODE).privileged is True
 
 
-class FakeEngine:
+class FakeEngine(NullEngine):
     """Images that have /lib/systemd/systemd, and what has_path was asked."""
 
     def __init__(self, with_systemd: Sequence[str]) -> None:
@@ -99,7 +99,7 @@ class FakeEngine:
 )
 def test_init_of(init: str, image: str, expected: str) -> None:
     engine = FakeEngine(["with-systemd"])
-    found = boot.init_of(cast(Engine, engine), Settings(init=init), image, "fresh/db")
+    found = boot.init_of(engine, Settings(init=init), image, "fresh/db")
     assert found == expected
     # tini is what was asked for: the image is not inspected.
     assert engine.asked == ([] if init == "tini" else [(image, boot.SYSTEMD)])
@@ -108,7 +108,7 @@ def test_init_of(init: str, image: str, expected: str) -> None:
 def test_init_systemd_without_systemd_says_how_to_add_it() -> None:
     engine = FakeEngine([])
     with pytest.raises(boot.BootError) as info:
-        boot.init_of(cast(Engine, engine), Settings(init="systemd"), "debian:12", "fresh/db")
+        boot.init_of(engine, Settings(init="systemd"), "debian:12", "fresh/db")
     message = str(info.value)
     assert message.startswith("fresh/db: init: systemd, but image debian:12 has no ")
     assert "/lib/systemd/systemd" in message
@@ -117,7 +117,7 @@ def test_init_systemd_without_systemd_says_how_to_add_it() -> None:
     assert isinstance(info.value, TdiError) and info.value.exit_code == 2
 
 
-class BootingEngine:
+class BootingEngine(NullEngine):
     """Answers `systemctl is-system-running` with the next of ``states``; runs nothing else."""
 
     def __init__(self, states: Sequence[str], sysv: str = "") -> None:
@@ -137,7 +137,7 @@ class BootingEngine:
 
 def test_ready_systemd_waits_then_starts_default_target() -> None:
     engine = BootingEngine(["starting", "running", "running"])
-    boot.ready(cast(Engine, engine), "c", "systemd", "fresh")
+    boot.ready(engine, "c", "systemd", "fresh")
     dropin = next(s for s in engine.scripts if boot.DROPIN_DIR in s)
     assert "PrivateUsers=no" in dropin
     assert dropin.endswith("systemctl start --no-block default.target")
@@ -147,7 +147,7 @@ def test_ready_systemd_waits_then_starts_default_target() -> None:
 def test_ready_tini_starts_the_images_enabled_services(caplog: pytest.LogCaptureFixture) -> None:
     engine = BootingEngine([], sysv="cron !nginx ssh")
     with caplog.at_level("INFO", logger="tdi.boot"):
-        boot.ready(cast(Engine, engine), "c", "tini", "upgrade")
+        boot.ready(engine, "c", "tini", "upgrade")
     assert engine.scripts == [boot.SYSV_START]
     assert "upgrade: started the image's enabled services: cron, ssh" in caplog.messages
     assert "upgrade: enabled services that did not start: nginx" in caplog.messages
@@ -163,4 +163,4 @@ def test_systemd_that_never_runs_names_its_failed_units(monkeypatch: pytest.Monk
             return 0, b"starting", b""
 
     with pytest.raises(boot.BootError, match=r"fresh: systemd is 'starting' .*failed units: nginx"):
-        boot.ready(cast(Engine, Stuck([])), "c", "systemd", "fresh")
+        boot.ready(Stuck([]), "c", "systemd", "fresh")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tdi import cli, config
+from tdi.docker_engine import DockerEngine
 from tdi.engine import Engine
 from tdi.errors import ConfigError, EngineError, SnapshotError
 
@@ -75,7 +76,7 @@ def test_engine_error_prints_one_line(
     def refuse() -> Engine:
         raise EngineError("no Docker daemon answers")
 
-    monkeypatch.setattr(Engine, "connect", staticmethod(refuse))
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(refuse))
     assert cli.main(["verify", "-C", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "tdi: error: no Docker daemon answers\n"
 
@@ -83,13 +84,13 @@ def test_engine_error_prints_one_line(
 def test_handler_error_uses_its_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def connected() -> Engine:
-        return Engine(client=None)
+    def connected() -> DockerEngine:
+        return DockerEngine(client=None)
 
     def refused(engine: Engine, cfg: config.Config, args: object) -> int:
         raise SnapshotError("snapshot not made: idempotence failed")
 
-    monkeypatch.setattr(Engine, "connect", staticmethod(connected))
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(connected))
     monkeypatch.setitem(cli.COMMANDS, "destroy", replace(cli.COMMANDS["destroy"], run=refused))
     assert cli.main(["destroy", "-C", str(tmp_path)]) == 1
     assert capsys.readouterr().err == "tdi: error: snapshot not made: idempotence failed\n"
@@ -104,7 +105,7 @@ def test_handler_receives_flags_as_overrides(
         seen.append(cfg)
         return 7
 
-    monkeypatch.setattr(Engine, "connect", staticmethod(lambda: Engine(client=None)))
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(lambda: DockerEngine(client=None)))
     monkeypatch.setitem(cli.COMMANDS, "test", replace(cli.COMMANDS["test"], run=record))
     monkeypatch.chdir(tmp_path)
     code = cli.main(["test", "-C", str(tmp_path), "--playbook", "p.yml", "--base-image", "b"])
@@ -177,7 +178,7 @@ def test_extra_vars_from_tdi_yml_then_the_command_line(
         seen.append(cfg)
         return 0
 
-    monkeypatch.setattr(Engine, "connect", staticmethod(lambda: Engine(client=None)))
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(lambda: DockerEngine(client=None)))
     monkeypatch.setitem(cli.COMMANDS, "converge", replace(cli.COMMANDS["converge"], run=record))
     assert cli.main(["converge", "-C", str(tmp_path), "-e", "release=2"]) == 0
     # ansible-playbook lets the last -e win: the command line's.
@@ -217,7 +218,7 @@ def test_an_output_under_a_file_is_refused_before_the_daemon_is_asked(
     def connect() -> Engine:
         raise AssertionError("the daemon was asked")
 
-    monkeypatch.setattr(Engine, "connect", staticmethod(connect))
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(connect))
     assert cli.main([*argv, str(out), "-C", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert (

@@ -5,12 +5,12 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 import pytest
+from fakes import NullEngine
 
 from tdi import config, images
-from tdi.engine import Engine, ImageInfo
+from tdi.engine import ImageInfo
 from tdi.errors import ImageError
 
 DEB822 = """\
@@ -87,7 +87,7 @@ def test_apt_mirror_first_source_wins(tmp_path: Path) -> None:
     assert images.apt_mirror("bookworm", (first, second.parent)) == "http://first.invalid/debian"
 
 
-class FakeEngine:
+class FakeEngine(NullEngine):
     """The Engine methods images.py calls, over a dict of images."""
 
     def __init__(self, present: Mapping[str, ImageInfo] | None = None) -> None:
@@ -114,10 +114,6 @@ class FakeEngine:
         self.tags.append((image_id, ref))
 
 
-def as_engine(fake: FakeEngine) -> Engine:
-    return cast(Engine, fake)
-
-
 def info(image_id: str, labels: Mapping[str, str]) -> ImageInfo:
     return ImageInfo(id=image_id, tags=(), labels=dict(labels), cmd=None, entrypoint=None)
 
@@ -132,7 +128,7 @@ def test_root_image_without_mirror_says_how_to_set_one(
     monkeypatch.delenv("TDI_MIRROR", raising=False)
     monkeypatch.setattr(images, "apt_mirror", lambda suite: None)
     with pytest.raises(ImageError) as exc:
-        images.root_image(as_engine(FakeEngine()), recipe(tmp_path))
+        images.root_image(FakeEngine(), recipe(tmp_path))
     message = str(exc.value)
     assert "bookworm" in message
     assert "images.tdi-base.mirror" in message
@@ -153,7 +149,7 @@ def test_root_image_cached_by_label_skips_debootstrap(
     key = root_key()
     cached = info("sha256:root", {images.ROOT_LABEL: key})
     engine = FakeEngine({f"tdi-root:bookworm-{key[:8]}": cached})
-    assert images.root_image(as_engine(engine), recipe(tmp_path)) == cached
+    assert images.root_image(engine, recipe(tmp_path)) == cached
 
 
 def test_root_image_with_another_key_is_not_reused(
@@ -166,12 +162,12 @@ def test_root_image_with_another_key_is_not_reused(
     stale = info("sha256:old", {images.ROOT_LABEL: "0" * 16})
     engine = FakeEngine({f"tdi-root:bookworm-{key[:8]}": stale})
     with pytest.raises(ImageError, match="no Debian mirror"):
-        images.root_image(as_engine(engine), recipe(tmp_path))
+        images.root_image(engine, recipe(tmp_path))
 
 
 def test_build_without_dockerfile(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="Dockerfile does not exist"):
-        images.build(as_engine(FakeEngine()), recipe(tmp_path / "ctx"))
+        images.build(FakeEngine(), recipe(tmp_path / "ctx"))
 
 
 def test_build_once_then_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +177,7 @@ def test_build_once_then_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(images, "root_image", lambda engine, rec: root)
     engine = FakeEngine()
 
-    first = images.build(as_engine(engine), recipe(context))
+    first = images.build(engine, recipe(context))
     assert len(engine.built) == 1
     built_context, ref, buildargs, labels = engine.built[0]
     assert built_context == context
@@ -190,12 +186,12 @@ def test_build_once_then_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert first.labels[images.BUILD_LABEL] == labels[images.BUILD_LABEL]
     assert engine.tags[-1] == (ref, "tdi-base:latest")
 
-    again = images.build(as_engine(engine), recipe(context))
+    again = images.build(engine, recipe(context))
     assert len(engine.built) == 1  # nothing changed: a lookup, no build
     assert again == first
 
     write(context / "extra.conf", "changed\n")
-    images.build(as_engine(engine), recipe(context))
+    images.build(engine, recipe(context))
     assert len(engine.built) == 2  # the context's content is part of the key
     assert engine.built[1][1] != ref
 
@@ -205,7 +201,7 @@ def test_resolve_base_recipe_is_built(tmp_path: Path, monkeypatch: pytest.Monkey
     write(tmp_path / "images" / "base" / "Dockerfile", "ARG BASE\nFROM $BASE\n")
     monkeypatch.setattr(images, "root_image", lambda engine, rec: info("sha256:root", {}))
     engine = FakeEngine()
-    ref, found = images.resolve_base(as_engine(engine), config.load(tmp_path))
+    ref, found = images.resolve_base(engine, config.load(tmp_path))
     key = found.labels[images.BUILD_LABEL]
     assert ref == f"tdi-base:{key[:12]}"
 
@@ -213,7 +209,7 @@ def test_resolve_base_recipe_is_built(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_resolve_base_present_reference(tmp_path: Path) -> None:
     cfg = config.load(tmp_path, {"base_image": "debian:12"})
     engine = FakeEngine({"debian:12": info("sha256:deb", {})})
-    assert images.resolve_base(as_engine(engine), cfg) == ("debian:12", engine.images["debian:12"])
+    assert images.resolve_base(engine, cfg) == ("debian:12", engine.images["debian:12"])
     assert engine.pulled == []
 
 
@@ -221,19 +217,19 @@ def test_resolve_base_absent_reference(tmp_path: Path) -> None:
     cfg = config.load(tmp_path, {"base_image": "nowhere:1"})
     engine = FakeEngine()
     with pytest.raises(ImageError, match=r"'nowhere:1' is not present, cannot be pulled"):
-        images.resolve_base(as_engine(engine), cfg)
+        images.resolve_base(engine, cfg)
     assert engine.pulled == ["nowhere:1"]
 
 
 def test_root_image_pulled_instead_of_debootstrap(tmp_path: Path) -> None:
     pulled = config.ImageRecipe("tdi-base", tmp_path, root_image="debian:bookworm")
     engine = FakeEngine({"debian:bookworm": info("sha256:debian", {})})
-    assert images.root_image(as_engine(engine), pulled).id == "sha256:debian"
+    assert images.root_image(engine, pulled).id == "sha256:debian"
 
 
 def test_root_image_that_cannot_be_pulled_names_the_key(tmp_path: Path) -> None:
     pulled = config.ImageRecipe("tdi-base", tmp_path, root_image="debian:nope")
     engine = FakeEngine()
     with pytest.raises(ImageError, match=r"images\.tdi-base\.root_image 'debian:nope'"):
-        images.root_image(as_engine(engine), pulled)
+        images.root_image(engine, pulled)
     assert engine.pulled == ["debian:nope"]

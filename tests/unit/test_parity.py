@@ -6,14 +6,14 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from fakes import NullEngine
 
 from tdi import ansible, calibration
 from tdi.ansible import TaskEvent
 from tdi.config import ParityConfig
-from tdi.engine import Engine
 from tdi.parity import (
     BASELINE_EVENTS,
     BASELINE_STATE,
@@ -35,7 +35,7 @@ def state(**sections: dict[str, Any]) -> State:
     return State(**{name: sections.get(name, {}) for name in fields})
 
 
-class FakeEngine:
+class FakeEngine(NullEngine):
     """Answers the probe with a prepared state per container, dpkg-query and cat from dicts."""
 
     def __init__(
@@ -81,7 +81,7 @@ def run_compare(
     baseline: Baseline | None = None,
 ) -> ParityResult:
     return compare(
-        cast(Engine, engine),
+        engine,
         CONTAINERS,
         cfg or ParityConfig(),
         events,
@@ -198,7 +198,7 @@ def test_read_baseline_copies_state_and_events(tmp_path: Path) -> None:
         },
     )
     name = baseline_name("upgrade-1/db")
-    baseline = read_baseline(cast(Engine, engine), "c-upgrade", tmp_path, name)
+    baseline = read_baseline(engine, "c-upgrade", tmp_path, name)
     assert baseline == Baseline(recorded, events)
     # verify passes this copy to the plugin's baseline_state fixture, one per comparison.
     assert State.from_json((tmp_path / name).read_text()) == recorded
@@ -206,7 +206,7 @@ def test_read_baseline_copies_state_and_events(tmp_path: Path) -> None:
 
 def test_read_baseline_without_one(tmp_path: Path) -> None:
     name = baseline_name("upgrade")
-    baseline = read_baseline(cast(Engine, FakeEngine({})), "c-upgrade", tmp_path, name)
+    baseline = read_baseline(FakeEngine({}), "c-upgrade", tmp_path, name)
     assert baseline == Baseline()
     assert not (tmp_path / name).exists()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
+from fakes import NullEngine
 
 from tdi import ansible, config, phases, verify
 from tdi.ansible import Play, PlaybookResult, TaskEvent
@@ -362,7 +363,7 @@ def test_parity_skipped_unless_both_converged(cfg: config.Config, run: Run, tmp_
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
     junit = tmp_path / "junit.xml"
-    phases.run_parity(cast(Engine, None), cfg, run, report, junit)
+    phases.run_parity(NullEngine(), cfg, run, report, junit)
     assert report.parity == SKIPPED
     assert report.comparisons[0].result is None
     assert not junit.exists()
@@ -401,7 +402,7 @@ def test_parity_result_follows_differences(
     for state in report.states.values():
         state.converge = PASSED
     junit = tmp_path / "junit.xml"
-    phases.run_parity(cast(Engine, None), cfg, run, report, junit)
+    phases.run_parity(NullEngine(), cfg, run, report, junit)
     pair = {"fresh": run.containers["fresh"], "upgrade": run.containers["upgrade"]}
     assert seen == [pair, cfg.parity, events, baseline]
     assert report.parity == (FAILED if found else PASSED)
@@ -433,7 +434,7 @@ def test_parity_compares_each_host_with_its_fresh_twin(
     for state in report.states.values():
         state.converge = PASSED
     junit = tmp_path / "junit.xml"
-    phases.run_parity(cast(Engine, None), topo_cfg, topo_run, report, junit)
+    phases.run_parity(NullEngine(), topo_cfg, topo_run, report, junit)
     assert seen == [
         ({"fresh": "tdi-r2-fresh-lb", "upgrade": "tdi-r2-upgrade-lb"}, ["lb"]),
         ({"fresh": "tdi-r2-fresh-web1", "upgrade": "tdi-r2-upgrade-web1"}, ["web1"]),
@@ -462,7 +463,7 @@ def test_parity_skips_a_host_whose_fresh_twin_failed(
     for state in report.states.values():
         state.converge = PASSED
     report.states["fresh/lb"].converge = FAILED
-    phases.run_parity(cast(Engine, None), topo_cfg, topo_run, report, tmp_path / "j.xml")
+    phases.run_parity(NullEngine(), topo_cfg, topo_run, report, tmp_path / "j.xml")
     assert compared == ["tdi-r2-upgrade-web1"]
     assert [c.status for c in report.comparisons] == [SKIPPED, PASSED]
 
@@ -479,7 +480,7 @@ def test_load_baselines_reads_each_compared_container(
 
     monkeypatch.setattr(phases, "read_baseline", read_baseline)
     report = new_report(topo_run)
-    phases.load_baselines(cast(Engine, None), topo_run, report)
+    phases.load_baselines(NullEngine(), topo_run, report)
     assert calls == [
         ("tdi-r2-upgrade-lb", topo_run.workdir, baseline_name("upgrade/lb")),
         ("tdi-r2-upgrade-web1", topo_run.workdir, baseline_name("upgrade/web1")),
@@ -576,7 +577,7 @@ def test_junit_path_default_and_configured(cfg: config.Config, run: Run, tmp_pat
     assert phases.junit_path(configured, run) == tmp_path / "j.xml"
 
 
-class Containers:
+class Containers(NullEngine):
     """An engine that knows which of a run's containers exist and which run."""
 
     def __init__(self, present: Sequence[str], running: Sequence[str]) -> None:
@@ -599,7 +600,7 @@ def test_a_container_removed_during_a_failed_step_is_named(
     setattr(report.states["upgrade/web1"], step, FAILED)
     gone = topo_run.containers["upgrade/web1"]
     others = [c for k, c in topo_run.containers.items() if k != "upgrade/web1"]
-    engine = cast(Engine, Containers(others, others))
+    engine = Containers(others, others)
     with pytest.raises(HostGoneError) as info:
         phases.check_hosts(engine, topo_run, report, step)
     assert str(info.value) == f"container {gone} (upgrade/web1) disappeared during {step}"
@@ -613,11 +614,11 @@ def test_a_stopped_container_is_named_and_a_failure_with_every_host_up_is_not(
     report.comparisons[0].error = "capture failed"
     names = list(run.containers.values())
     with pytest.raises(HostGoneError, match=r"\(fresh/tdi-host\) stopped during parity"):
-        phases.check_hosts(cast(Engine, Containers(names, names[1:])), run, report, "parity")
-    phases.check_hosts(cast(Engine, Containers(names, names)), run, report, "parity")
+        phases.check_hosts(Containers(names, names[1:]), run, report, "parity")
+    phases.check_hosts(Containers(names, names), run, report, "parity")
 
 
 def test_hosts_are_not_asked_after_a_step_that_passed(run: Run) -> None:
     engine = Containers([], [])
-    phases.check_hosts(cast(Engine, engine), run, new_report(run), "converge")
+    phases.check_hosts(engine, run, new_report(run), "converge")
     assert engine.asked == 0

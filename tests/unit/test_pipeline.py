@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from fakes import NullEngine
 
 from tdi import baseline, boot, config, git, images, phases, pipeline, production
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import TdiError
 
-ENGINE = cast(Engine, None)
+ENGINE = NullEngine()  # these tests stub every step that would ask the daemon
 FRESH = {"tdi-host": ("tdi-base:1", ImageInfo("sha256:base", (), {}, None, None))}
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 import pytest
+from fakes import NullEngine
 
 from tdi import config, interrupts, production, promotion, registry
-from tdi.engine import Engine, ImageInfo
+from tdi.engine import ImageInfo
 from tdi.errors import RegistryError, TdiError
 from tdi.production import PARENT, PREVIOUS, PRODUCTION, REVISION
 from tdi.registry import Manifest
@@ -27,7 +27,7 @@ def image(image_id: str, revision: str | None = None, parent: str | None = None)
     return ImageInfo(image_id, (), labels, None, None)
 
 
-class FakeEngine:
+class FakeEngine(NullEngine):
     """Local tags and a registry's tags, both pointing at images by id. A push copies the
     local tag to the registry; the ``fail_at``-th push raises ``error`` instead."""
 
@@ -82,10 +82,6 @@ class FakeEngine:
 
     def remove_image(self, ref: str) -> None:
         self.removed.append(ref)
-
-
-def as_engine(fake: FakeEngine) -> Engine:
-    return cast(Engine, fake)
 
 
 def load(root: Path, text: str = "", **flags: object) -> config.Config:
@@ -144,7 +140,7 @@ def test_current_of_a_repository_means_its_production_tag(tmp_path: Path) -> Non
         [image("a", "r1"), image("b", "r1")],
         registry={"reg.example/app/lb:production": "a", "reg.example/app/web1:production": "b"},
     )
-    found = production.current(as_engine(engine), cfg)
+    found = production.current(engine, cfg)
     assert found is not None
     assert {h: (ref, info.id) for h, (ref, info) in found.items()} == {
         "lb": ("reg.example/app/lb:production", "a"),
@@ -154,7 +150,7 @@ def test_current_of_a_repository_means_its_production_tag(tmp_path: Path) -> Non
 
 def test_current_is_none_when_no_host_has_one(tmp_path: Path) -> None:
     cfg = load(tmp_path, TWO_HOSTS, production_image="reg.example/app:production")
-    assert production.current(as_engine(FakeEngine([])), cfg) is None
+    assert production.current(FakeEngine([]), cfg) is None
 
 
 def test_current_refuses_a_half_promoted_set(tmp_path: Path) -> None:
@@ -164,14 +160,14 @@ def test_current_refuses_a_half_promoted_set(tmp_path: Path) -> None:
         registry={"reg.example/app/lb:production": "a", "reg.example/app/web1:production": "b"},
     )
     with pytest.raises(TdiError, match="half-promoted: lb runs r1, Web1 runs r2"):
-        production.current(as_engine(engine), cfg)
+        production.current(engine, cfg)
 
 
 def test_current_refuses_an_incomplete_set(tmp_path: Path) -> None:
     cfg = load(tmp_path, TWO_HOSTS, production_image="reg.example/app:production")
     engine = FakeEngine([image("a", "r1")], registry={"reg.example/app/lb:production": "a"})
     with pytest.raises(TdiError, match=r"incomplete: reg\.example/app/web1:production not found"):
-        production.current(as_engine(engine), cfg)
+        production.current(engine, cfg)
 
 
 def releases(host: str) -> tuple[list[ImageInfo], dict[str, str]]:
@@ -203,7 +199,7 @@ def test_chain_follows_parents_and_stops_at_the_base(
     start = {
         h: (f"app/{h}:production", image(f"r3-{h}", "r3", f"app/{h}:r2")) for h in ("lb", "web1")
     }
-    links = production.chain(as_engine(engine), cfg, start)
+    links = production.chain(engine, cfg, start)
     expected = [
         {"lb": "app/lb:production", "web1": "app/web1:production"},
         {"lb": "app/lb:r2", "web1": "app/web1:r2"},
@@ -218,9 +214,7 @@ def test_chain_without_a_parent_label_uses_production_previous(tmp_path: Path) -
         [image("new", "r2"), image("old", "r1")],
         registry={"app:production": "new", f"app:{PREVIOUS}": "old"},
     )
-    links = production.chain(
-        as_engine(engine), cfg, {"tdi-host": ("app:production", image("new", "r2"))}
-    )
+    links = production.chain(engine, cfg, {"tdi-host": ("app:production", image("new", "r2"))})
     assert links == [{"tdi-host": "app:production"}, {"tdi-host": f"app:{PREVIOUS}"}]
 
 
@@ -234,7 +228,7 @@ def test_chain_is_as_long_as_the_shortest_hosts(tmp_path: Path) -> None:
         "lb": ("app/lb:production", image("r3-lb", "r3", "app/lb:r2")),
         "web1": ("app/web1:production", web),
     }
-    assert production.chain(as_engine(engine), cfg, start) == [
+    assert production.chain(engine, cfg, start) == [
         {"lb": "app/lb:production", "web1": "app/web1:production"}
     ]
 
@@ -263,7 +257,7 @@ def promote(
     monkeypatch: pytest.MonkeyPatch, engine: FakeEngine, targets: Mapping[str, str] = TARGETS
 ) -> None:
     monkeypatch.setattr(registry, "manifest", engine.manifest)
-    promotion.promote(as_engine(engine), "reg.example/app", targets)
+    promotion.promote(engine, "reg.example/app", targets)
 
 
 def test_promote_moves_every_hosts_tags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -368,13 +362,13 @@ def rolled(tmp_path: Path) -> tuple[config.Config, FakeEngine]:
 
 def test_rollback_moves_production_back_to_previous_once(tmp_path: Path) -> None:
     cfg, engine = rolled(tmp_path)
-    promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
+    promotion.rollback(engine, cfg, "reg.example/app", push=True)
     for h in ("lb", "web1"):
         assert engine.registry[f"reg.example/app/{h}:{PRODUCTION}"] == f"c1-{h}"
         assert engine.local[f"reg.example/app/{h}:{PRODUCTION}"] == f"c1-{h}"
     pushes = len(engine.pushes)
     with pytest.raises(TdiError) as info:
-        promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
+        promotion.rollback(engine, cfg, "reg.example/app", push=True)
     assert str(info.value) == (
         "reg.example/app:production already is :production-previous (c1) for lb, Web1: "
         "rolled back already, nothing to roll back to"
@@ -398,7 +392,7 @@ def test_rollback_here_only_is_put_back_when_interrupted(
 
     monkeypatch.setattr(engine, "tag", tag)
     with pytest.raises(KeyboardInterrupt):
-        promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=False)
+        promotion.rollback(engine, cfg, "reg.example/app", push=False)
     assert engine.local["reg.example/app/lb:production"] == "c2-lb"
     assert engine.pushes == []
 
@@ -409,7 +403,7 @@ def test_rollback_without_previous_names_the_hosts(tmp_path: Path) -> None:
         [image("c1-lb", "c1")], registry={f"reg.example/app/lb:{PREVIOUS}": "c1-lb"}
     )
     with pytest.raises(TdiError, match=r"reg\.example/app has no :production-previous for Web1"):
-        promotion.rollback(as_engine(engine), cfg, "reg.example/app", push=True)
+        promotion.rollback(engine, cfg, "reg.example/app", push=True)
     assert engine.pushes == []
 
 
@@ -448,7 +442,7 @@ def test_an_unfinished_promotion_of_head_is_found(
             engine.registry[TARGETS[h]] = f"c3-{h}"
     monkeypatch.setattr(registry, "manifest", engine.manifest)
     monkeypatch.setattr(promotion, "git", lambda root, *args: "c3")
-    found = promotion.unfinished(as_engine(engine), cfg, "reg.example/app")
+    found = promotion.unfinished(engine, cfg, "reg.example/app")
     assert found == (TARGETS if resumed else None)
     if resumed:  # fetched, so that promote pushes and moves what the registry holds
         assert {t: engine.local[t] for t in TARGETS.values()} == {

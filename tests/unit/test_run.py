@@ -7,10 +7,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
 
 import pytest
 import yaml
+from fakes import NullEngine
 
 from tdi import config, packages, records, run
 from tdi.ansible import PROCESSES
@@ -22,7 +22,7 @@ from tdi.run import CURRENT, WORK_DIR, Node, Run, create, destroy, labels, lifec
 TOPOLOGY = "groups: [web]\nhosts:\n  lb: {groups: [loadbalancer], init: tini}\n  web1: {}\n"
 
 
-class FakeEngine:
+class FakeEngine(NullEngine):
     """Containers and networks by name; images with systemd; boot answers at once."""
 
     def __init__(
@@ -75,7 +75,7 @@ class FakeEngine:
             if RUN_LABEL in s.labels and run_id in (None, s.labels[RUN_LABEL])
         ]
 
-    def remove(self, names: list[str]) -> None:
+    def remove(self, names: Sequence[str]) -> None:
         self.removed.extend(names)
         for name in names:
             if name not in self.stuck:
@@ -84,13 +84,13 @@ class FakeEngine:
     def networks(self, run_id: str) -> list[str]:
         return [n for n, lab in self.nets.items() if lab.get(RUN_LABEL) == run_id]
 
-    def remove_networks(self, names: list[str]) -> None:
+    def remove_networks(self, names: Sequence[str]) -> None:
         for name in names:
             self.nets.pop(name, None)
 
 
 def engine_of(fake: FakeEngine) -> Engine:
-    return cast(Engine, fake)
+    return fake
 
 
 def topology_cfg(root: Path) -> config.Config:

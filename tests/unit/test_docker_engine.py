@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tdi.engine import ContainerSpec, Engine
+from tdi.docker_engine import DockerEngine
+from tdi.engine import ContainerSpec
 from tdi.errors import EngineError
 
 
@@ -72,7 +73,7 @@ SPEC = ContainerSpec(
 
 def test_run_creates_the_container_the_spec_says() -> None:
     client = FakeClient()
-    assert Engine(client).run(SPEC) == "tdi-r1-fresh-db"
+    assert DockerEngine(client).run(SPEC) == "tdi-r1-fresh-db"
     ((args, kwargs),) = client.created
     assert args == ("tdi-base:1",)
     assert kwargs == {
@@ -98,7 +99,7 @@ def test_run_creates_the_container_the_spec_says() -> None:
 
 def test_run_leaves_empty_settings_to_docker() -> None:
     client = FakeClient()
-    Engine(client).run(ContainerSpec("img", "c", "h", "n", {}))
+    DockerEngine(client).run(ContainerSpec("img", "c", "h", "n", {}))
     ((_, kwargs),) = client.created
     assert kwargs["command"] == ["sleep", "infinity"]
     assert kwargs["init"] is True
@@ -109,17 +110,17 @@ def test_run_leaves_empty_settings_to_docker() -> None:
 
 def test_run_of_a_container_that_exits_at_once() -> None:
     with pytest.raises(EngineError, match=r"tdi-r1-fresh-db from tdi-base:1 exited at once: exec"):
-        Engine(FakeClient(status="exited")).run(SPEC)
+        DockerEngine(FakeClient(status="exited")).run(SPEC)
 
 
 @pytest.mark.parametrize(("reported", "version"), [("2", "2"), ("1", "1"), (None, "1")])
 def test_cgroup_version(reported: str | None, version: str) -> None:
-    assert Engine(FakeClient(cgroups=reported)).cgroup_version() == version
+    assert DockerEngine(FakeClient(cgroups=reported)).cgroup_version() == version
 
 
 def test_has_path_looks_in_a_container_it_removes() -> None:
     client = FakeClient()
-    assert Engine(client).has_path("tdi-base:1", "/lib/systemd/systemd") is True
+    assert DockerEngine(client).has_path("tdi-base:1", "/lib/systemd/systemd") is True
     ((args, kwargs),) = client.created
     assert args == ("tdi-base:1",)
     assert kwargs == {"command": ["true"], "entrypoint": []}
@@ -140,10 +141,10 @@ class RacyBox:
         return SimpleNamespace(exit_code=0, output=(b"out", None))
 
 
-def _racy(misreads: int) -> tuple[Engine, RacyBox]:
+def _racy(misreads: int) -> tuple[DockerEngine, RacyBox]:
     box = RacyBox(misreads)
     client = SimpleNamespace(containers=SimpleNamespace(get=lambda name: box))
-    return Engine(client), box
+    return DockerEngine(client), box
 
 
 def test_exec_reads_again_when_the_sdk_misreads_the_stream() -> None:
