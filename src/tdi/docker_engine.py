@@ -390,10 +390,15 @@ class DockerEngine:
         return str(committed.id)
 
     def containers(self, run_id: str | None = None) -> list[str]:
+        """The names of the containers of run ``run_id`` (of every run when None).
+
+        The daemon's list as it answers it: the SDK's ``containers.list`` inspects each one
+        after listing, and fails with "No such container" on one another run removes in
+        between (seen with 8 runs at once)."""
         label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
         with _wrapped("list containers"):
-            found = self._client.containers.list(all=True, filters={"label": label})
-        return [c.name for c in found]
+            found = self._client.api.containers(all=True, filters={"label": label})
+        return [str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")]
 
     def remove(self, names: Sequence[str]) -> None:
         for name in names:

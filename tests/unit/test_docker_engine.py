@@ -158,3 +158,20 @@ def test_exec_gives_up_with_one_line_after_every_try_misreads() -> None:
     with pytest.raises(EngineError, match=r"^exec in c: the Docker SDK could not read .* 3 tries"):
         engine.exec("c", ["true"])
     assert box.calls == 3
+
+
+def test_containers_are_listed_as_the_daemon_answers_without_inspecting_each() -> None:
+    asked: list[dict[str, Any]] = []
+
+    def listed(**kwargs: Any) -> list[dict[str, Any]]:
+        asked.append(kwargs)
+        return [{"Id": "a1", "Names": ["/tdi-r1-fresh"]}, {"Id": "b2", "Names": []}]
+
+    def inspect(name: str) -> None:  # what the SDK's containers.list does for each one
+        raise AssertionError("a container another run removes meanwhile would fail this")
+
+    client = SimpleNamespace(
+        api=SimpleNamespace(containers=listed), containers=SimpleNamespace(get=inspect)
+    )
+    assert DockerEngine(client).containers("r1") == ["tdi-r1-fresh"]
+    assert asked == [{"all": True, "filters": {"label": "tdi.run=r1"}}]
