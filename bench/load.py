@@ -69,25 +69,25 @@ def start(root: Path, out: Path, commit: str, image: str, index: int) -> Proc:
 
 
 def wait_all(procs: list[Proc], timeout: int) -> list[int]:
-    """Wait for every run; stop those still going after ``timeout``. Returns them."""
+    """Wait for every run, noting when each ends; stop those still going after ``timeout``.
+    Returns the indexes of those stopped."""
     deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(p.code is None for p in procs):
+        for proc in procs:
+            if proc.code is None and (code := proc.popen.poll()) is not None:
+                proc.code, proc.seconds = code, time.monotonic() - proc.start
+        time.sleep(0.5)
+    stopped = [p.index for p in procs if p.code is None]
     for proc in procs:
-        try:
-            proc.code = proc.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            break
-        proc.seconds = time.monotonic() - proc.start
-    stopped = [p.index for p in procs if p.popen.poll() is None]
-    for proc in procs:
-        if proc.popen.poll() is None:
+        if proc.code is None:
             proc.popen.send_signal(signal.SIGTERM)
     for proc in procs:
-        try:
-            proc.code = proc.popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.code = proc.popen.wait()
-        if not proc.seconds:
+        if proc.code is None:
+            try:
+                proc.code = proc.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.code = proc.popen.wait()
             proc.seconds = time.monotonic() - proc.start
     return stopped
 
@@ -115,6 +115,7 @@ def figures(procs: list[Proc], wall: float, stopped: list[int]) -> dict[str, Any
         "baseline_builders": sum(1 for t in texts if MAKING.search(t)),
         "leftovers": leftovers(run_ids),
         "wall_seconds": round(wall, 1),
+        "run_seconds_min": round(min(seconds), 1),
         "run_seconds_median": round(statistics.median(seconds), 1),
         "run_seconds_max": round(max(seconds), 1),
     }
