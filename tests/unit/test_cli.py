@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -255,3 +256,13 @@ def test_top_help_is_written_for_users(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "Run `tdi COMMAND --help`" in out
     assert "each command in one table" not in out  # the module's docstring is for developers
+
+
+def test_a_live_display_only_on_a_terminal_and_never_with_q(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli._logging(verbose=0, quiet=0) is not None
+    assert cli._logging(verbose=0, quiet=1) is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli._logging(verbose=0, quiet=0) is None
