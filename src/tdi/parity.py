@@ -18,7 +18,7 @@ from tdi.state.capture import State, capture
 from tdi.state.content import MAX_BYTES, as_text, unified
 from tdi.state.diff import Difference, diff, id_warnings
 from tdi.state.kinds import classify
-from tdi.state.rules import apply_allow
+from tdi.state.rules import Rule, apply_allow
 from tdi.state.scope import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,28 @@ def _with_content(
     return replace(d, content_diff=found.text, content_notes=found.notes)
 
 
+@dataclass
+class Captures:
+    """One run's captures, each container's once, however many comparisons it is in (the
+    fresh host of a chain), and the calibrated noise, read once."""
+
+    cfg: ParityConfig
+    states: dict[str, tuple[State, float]] = field(default_factory=dict)
+    noise: list[Rule] | None = None
+
+    def of(self, engine: Engine, container: str) -> tuple[State, float]:
+        if container not in self.states:
+            start = time.monotonic()
+            state = capture_container(engine, container, self.cfg)
+            self.states[container] = state, round(time.monotonic() - start, 3)
+        return self.states[container]
+
+    def noise_rules(self) -> list[Rule]:
+        if self.noise is None:
+            self.noise = calibration.load(self.cfg.noise)
+        return self.noise
+
+
 def compare(
     engine: Engine,
     containers: Mapping[str, str],
@@ -140,17 +162,18 @@ def compare(
     events: Sequence[TaskEvent] = (),
     baseline: Baseline | None = None,
     today: dt.date | None = None,
+    captures: Captures | None = None,
 ) -> ParityResult:
-    """Differences between ``containers['fresh']`` and ``containers['upgrade']``, explained."""
-    states, seconds = {}, {}
-    for name in ("fresh", "upgrade"):
-        start = time.monotonic()
-        states[name] = capture_container(engine, containers[name], cfg)
-        seconds[name] = round(time.monotonic() - start, 3)
+    """Differences between ``containers['fresh']`` and ``containers['upgrade']``, explained.
+    ``captures`` shares captures and the noise file between a run's comparisons."""
+    captures = captures or Captures(cfg)
+    found = {name: captures.of(engine, containers[name]) for name in ("fresh", "upgrade")}
+    states = {name: state for name, (state, _) in found.items()}
+    seconds = {name: secs for name, (_, secs) in found.items()}
     baseline = baseline or Baseline()
     raw = diff(states["fresh"], states["upgrade"])
     folded = fold_package_files(raw, _owned_files(engine, containers, raw))
-    kinds = classify(folded, baseline.state, calibration.load(cfg.noise))
+    kinds = classify(folded, baseline.state, captures.noise_rules())
     explained = attribute(kinds, events, baseline.events)
     allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today())
     return ParityResult(

@@ -20,7 +20,7 @@ from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
 from tdi.inventory import RepoInventory
-from tdi.parity import baseline_name, capture_container, compare, read_baseline
+from tdi.parity import Captures, baseline_name, capture_container, compare, read_baseline
 from tdi.report import FAILED, PASSED, Report, Span, StateReport
 from tdi.run import Node, Run, in_parallel, lifecycle, plan
 from tdi.state.diff import Difference, diff
@@ -182,6 +182,7 @@ def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file
         for c in report.comparisons
         if c.host in fresh_ok and report.states[c.key].converge == PASSED
     ]
+    captures = Captures(cfg.parity)  # fresh is captured once, however long the chain
     with phase("parity"):
         for c in todo:
             start = time.monotonic()
@@ -192,7 +193,7 @@ def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file
             events = [e for e in report.events if e.host == c.host]
             pair_keys = (("fresh", cfg.topology.key(FRESH, c.host)), ("upgrade", c.key))
             try:
-                result = compare(engine, pair, cfg.parity, events, c.baseline)
+                result = compare(engine, pair, cfg.parity, events, c.baseline, captures=captures)
             except TdiError as exc:  # a capture that failed: this comparison failed
                 log.error("parity %s: %s", c.key, exc)
                 c.error = str(exc)

@@ -18,6 +18,7 @@ from tdi.parity import (
     BASELINE_EVENTS,
     BASELINE_STATE,
     Baseline,
+    Captures,
     ParityResult,
     baseline_name,
     compare,
@@ -272,3 +273,25 @@ def test_a_stale_file_shows_its_upgrade_content_and_binary_is_not_shown() -> Non
     assert old.content_diff.endswith("+left = behind\n")
     assert blob.content_diff == ""
     assert blob.content_notes == ("fresh side is binary or unreadable: its content is not shown",)
+
+
+def test_a_runs_comparisons_capture_fresh_once_and_read_the_noise_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = state(files={"/etc/a": FILE})
+    engine = FakeEngine({"c-fresh": same, "c-upgrade": same, "c-upgrade-1": same})
+    reads: list[object] = []
+
+    def load(path: object) -> list[Rule]:
+        reads.append(path)
+        return []
+
+    monkeypatch.setattr(calibration, "load", load)
+    cfg = ParityConfig(noise=tmp_path / "tdi-noise.yml")
+    captures = Captures(cfg)
+    for upgrade in ("c-upgrade", "c-upgrade-1"):  # a chain of two links
+        pair = {"fresh": "c-fresh", "upgrade": upgrade}
+        assert compare(engine, pair, cfg, captures=captures).passed
+    probes = [c for c, argv in engine.calls if argv[0] == "python3"]
+    assert probes == ["c-fresh", "c-upgrade", "c-upgrade-1"]
+    assert len(reads) == 1

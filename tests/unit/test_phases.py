@@ -16,7 +16,7 @@ from tdi.ansible import Play, PlaybookResult, TaskEvent
 from tdi.engine import Engine
 from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
 from tdi.inventory import RepoInventory
-from tdi.parity import Baseline, ParityResult, baseline_name
+from tdi.parity import Baseline, Captures, ParityResult, baseline_name
 from tdi.report import FAILED, PASSED, SKIPPED, Comparison, Report, StateReport
 from tdi.run import Node, Run, plan
 from tdi.state.capture import State
@@ -391,6 +391,7 @@ def test_parity_result_follows_differences(
         parity: config.ParityConfig,
         events: Sequence[TaskEvent],
         baseline: Baseline,
+        captures: Captures,
     ) -> ParityResult:
         seen.extend([dict(containers), parity, list(events), baseline])
         return ParityResult(list(found), capture_seconds={"fresh": 1.0, "upgrade": 2.0})
@@ -422,6 +423,7 @@ def test_parity_compares_each_host_with_its_fresh_twin(
         parity: config.ParityConfig,
         events: Sequence[TaskEvent],
         baseline: Baseline,
+        captures: Captures,
     ) -> ParityResult:
         seen.append((dict(containers), [e.host for e in events]))
         if containers["upgrade"].endswith("-lb"):
@@ -454,7 +456,9 @@ def test_parity_skips_a_host_whose_fresh_twin_failed(
 ) -> None:
     compared: list[str] = []
 
-    def compare(engine: Engine, containers: Mapping[str, str], *a: object) -> ParityResult:
+    def compare(
+        engine: Engine, containers: Mapping[str, str], *a: object, **kw: object
+    ) -> ParityResult:
         compared.append(containers["upgrade"])
         return ParityResult([], capture_seconds={"fresh": 0.5, "upgrade": 0.5})
 
