@@ -7,6 +7,7 @@ Reading only: nothing here writes a file (scaffold.py does, from a Survey).
 from __future__ import annotations
 
 import configparser
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,12 @@ def role_name(root: Path) -> str | None:
     info = data.get("galaxy_info") if isinstance(data, dict) else None
     info = info if isinstance(info, dict) else {}
     name = str(info.get("role_name") or _dir_role_name(root))
-    namespace = info.get("namespace")
-    return f"{namespace}.{name}" if namespace else name
+    # As ansible-compat (Molecule's prerun) does: no namespace, then the author, when it
+    # is a valid one (geerlingguy's roles say author, not namespace).
+    namespace = info.get("namespace") or info.get("author")
+    if namespace and re.fullmatch(r"[a-z0-9_]+", str(namespace)):
+        return f"{namespace}.{name}"
+    return name
 
 
 def _dir_role_name(root: Path) -> str:

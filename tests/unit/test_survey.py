@@ -36,6 +36,15 @@ def test_role_name_is_namespace_dot_role_name(tmp_path: Path) -> None:
     assert survey.role_name(write(tmp_path, ROLE)) == "example.less"
 
 
+def test_role_name_without_namespace_takes_the_author_as_molecule_does(tmp_path: Path) -> None:
+    meta = "galaxy_info:\n  role_name: memcached\n  author: geerlingguy\n"
+    assert survey.role_name(write(tmp_path, {**ROLE, "meta/main.yml": meta})) == (
+        "geerlingguy.memcached"
+    )
+    meta = "galaxy_info:\n  role_name: memcached\n  author: Jeff Geerling\n"  # not a namespace
+    assert survey.role_name(write(tmp_path, {"meta/main.yml": meta})) == "memcached"
+
+
 def test_role_name_without_namespace_or_name(tmp_path: Path) -> None:
     root = write(tmp_path / "ansible-role-my-app", {**ROLE, "meta/main.yml": "galaxy_info: {}\n"})
     assert survey.role_name(root) == "my_app"
