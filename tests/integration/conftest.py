@@ -140,7 +140,13 @@ class ExampleRepo:
 
 # The modules whose tests take minutes: run first, so that xdist's workers do not wait at
 # the end on one long test.
-SLOW_FIRST = ("test_release.py", "test_drift.py", "test_topologies.py", "test_lifecycle.py")
+SLOW_FIRST = (
+    "test_release.py",
+    "test_drift.py",
+    "test_topologies.py",
+    "test_init.py",
+    "test_lifecycle.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
