@@ -204,6 +204,9 @@ def example(tmp_path: Path, docker_client: Any, base_image: str) -> Iterator[Exa
         for n in docker_client.networks.list(filters={"label": f"tdi.run={run_id}"})
     ]
     for network in networks:
+        network.reload()
+        for attached in network.containers:  # the package cache, which outlives runs
+            network.disconnect(attached, force=True)
         network.remove()
     assert not leaked, f"tdi left containers behind: {[c.name for c in leaked]}"
     assert not networks, f"tdi left networks behind: {[n.name for n in networks]}"

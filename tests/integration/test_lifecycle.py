@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -221,16 +223,36 @@ def test_nothing_outlives_a_killed_tdi(
     assert left_by(docker_client, dead_id) == left_by(docker_client, later_id) == "nothing"
 
 
-def created(client: Any, run_id: str, since: float) -> list[str]:
-    """The containers the daemon made for the run, as its events say."""
-    filters = {"type": "container", "event": "create", "label": f"tdi.run={run_id}"}
-    events = client.events(since=int(since), until=int(time.time()) + 1, filters=filters)
-    return sorted(json.loads(e)["Actor"]["Attributes"]["name"] for e in events)
+class Created:
+    """The containers the daemon creates while it watches, as its event stream says them.
+
+    Live, not the daemon's past events: those are a ring of 256 that a busy daemon (exec
+    events of parallel tests) overwrites within seconds."""
+
+    def __init__(self, client: Any) -> None:
+        filters = {"type": "container", "event": "create", "label": "tdi.run"}
+        self.stream = client.events(decode=True, filters=filters)
+        self.seen: list[dict[str, str]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends when closed
+            for event in self.stream:
+                self.seen.append(event["Actor"]["Attributes"])
+
+    def of(self, run_id: str) -> list[str]:
+        time.sleep(1)  # events of the last instant arrive
+        self.stream.close()
+        self.thread.join(10)
+        return sorted(a["name"] for a in self.seen if a.get("tdi.run") == run_id)
 
 
-def create_then_interrupt(repo: ExampleRepo, delay: float) -> tuple[int, str, str, float]:
+def create_then_interrupt(
+    repo: ExampleRepo, delay: float, client: Any
+) -> tuple[int, str, str, list[str]]:
     """`tdi create`, SIGINT ``delay`` seconds after its run recorded itself (just before
-    its first network): exit code, stderr, run id, and when it started."""
+    its first network): exit code, stderr, run id, and the containers the daemon made."""
     argv = [str(Path(sys.executable).parent / "tdi"), "create", "--baseline", repo.baseline]
     runs = repo.path / ".tdi" / "runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
@@ -238,13 +260,14 @@ def create_then_interrupt(repo: ExampleRepo, delay: float) -> tuple[int, str, st
     def recorded() -> list[Path]:
         return [p.parent for p in runs.glob(f"*/{records.RECORD}") if p.parent not in before]
 
-    since = time.time()
+    watch = Created(client)
     proc = subprocess.Popen(argv, cwd=repo.path, stderr=subprocess.PIPE, text=True)
     until(lambda: bool(recorded()), "the run recorded itself", proc)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
-    return proc.returncode, stderr, recorded()[0].name, since
+    run_id = recorded()[0].name
+    return proc.returncode, stderr, run_id, watch.of(run_id)
 
 
 def test_an_interrupt_around_container_creation_leaves_nothing(
@@ -254,8 +277,8 @@ def test_an_interrupt_around_container_creation_leaves_nothing(
     interrupted = 0
     # From the run's record to past its hosts' boot, a second or two later.
     for delay in (0.0, 0.25, 0.5, 0.8, 1.2, 1.7, 2.4):
-        code, stderr, run_id, since = create_then_interrupt(example, delay)
-        made = ", ".join(created(docker_client, run_id, since))
+        code, stderr, run_id, containers = create_then_interrupt(example, delay, docker_client)
+        made = ", ".join(containers)
         last = stderr.splitlines()[-1]
         if code == 0 or " kept " in last:  # made before the signal, so kept
             assert code == 0 or last.startswith(f"tdi: interrupted; kept {made} ")

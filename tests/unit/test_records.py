@@ -29,7 +29,7 @@ def test_process_start_reads_proc_stat_whatever_the_command_name(tmp_path: Path)
     try:
         started = records.process_start(proc.pid)
         uptime = float(Path("/proc/uptime").read_text(encoding="utf-8").split()[0])
-        now = uptime * os.sysconf("SC_CLK_TCK")
+        now = uptime * os.sysconf("SC_CLK_TCK") + 1  # /proc/uptime has 1/100 s: one tick
         assert started is not None and here().started <= started <= now
     finally:
         proc.kill()
