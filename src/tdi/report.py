@@ -219,7 +219,7 @@ class Report:
                 out.append(f"    {heading}:")
                 for d in group:
                     out.append(f"      {_row(d)}")
-                    out.extend(f"        {line}" for line in _content_head(d))
+                    out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
             if c.result:
                 out.extend(f"    expired: {msg}" for msg in c.result.expired)
                 out.extend(f"    warning: {msg}" for msg in c.result.warnings)
@@ -265,7 +265,11 @@ def _md_comparison(c: Comparison) -> list[str]:
         ]
         out += [_md_row(d) for d in group]
         out.append("")
-        out += [line for d in group for line in _md_content(d)]
+        out += [
+            line
+            for d in group
+            for line in _details(f"<code>{d.key}</code>: content", d.content_diff, d.content_notes)
+        ]
     if c.result:
         out += [f"- expired allowlist entry: {m}" for m in c.result.expired]
         out += [f"- warning: {m}" for m in c.result.warnings]
@@ -304,10 +308,6 @@ def _row(d: Difference) -> str:
     )
 
 
-def _content_head(d: Difference) -> list[str]:
-    return _head(d.content_diff, d.content_notes)
-
-
 def _head(text: str, notes: Sequence[str]) -> list[str]:
     """The first lines of a diff, for the terminal; notes after them."""
     lines = text.splitlines()
@@ -315,10 +315,6 @@ def _head(text: str, notes: Sequence[str]) -> list[str]:
     if len(lines) > len(head):
         head.append(f"... {len(lines) - len(head)} more lines in the JSON report")
     return head + [f"({note})" for note in notes]
-
-
-def _md_content(d: Difference) -> list[str]:
-    return _details(f"<code>{d.key}</code>: content", d.content_diff, d.content_notes)
 
 
 def _details(title: str, text: str, notes: Sequence[str]) -> list[str]:
