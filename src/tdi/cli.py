@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from tdi import commands as cmd
-from tdi import config, progress
+from tdi import config, interrupts, progress
 from tdi.docker_engine import DockerEngine, trust
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -213,13 +213,19 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     live = _logging(args.verbose, args.quiet)
-    if live is None:
-        return _main(args, args.command_spec)
-    live.start()
     try:
-        return _main(args, args.command_spec)
+        if live is None:
+            return _main(args, args.command_spec)
+        live.start()
+        try:
+            return _main(args, args.command_spec)
+        finally:
+            live.stop()
     finally:
-        live.stop()
+        # The command is done and has said what it did: a signal now would only turn its
+        # exit code into a traceback (seen in CI: SIGINT just after `tdi create` returned).
+        for signum in interrupts.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _main(args: argparse.Namespace, command: Command) -> int:

@@ -21,14 +21,23 @@ from tdi.errors import ConfigError, EngineError, SnapshotError
 
 @pytest.fixture(autouse=True)
 def restore_process_state() -> Iterator[None]:
-    """main() installs a root log handler and a SIGTERM handler; put pytest's back."""
+    """main() installs a root log handler and signal handlers; put pytest's back."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    sigterm = signal.getsignal(signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    signal.signal(signal.SIGTERM, sigterm)
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+def test_a_signal_after_the_command_returned_cannot_change_its_exit_code(
+    tmp_path: Path,
+) -> None:
+    assert cli.main(["matrix", "-C", str(tmp_path)]) == 0
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
