@@ -1,4 +1,4 @@
-"""Drift: every category, each kind, attribution, calibration and the allowlist.
+"""Drift: every category, each kind, attribution, the allowlist, and calibration.
 
 The baseline here is the example plus what a previous release added (cron, a user and
 a group, a cron job, a status page on port 8081, two settings files). The release under
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ExampleRepo
+from tiny import make_tiny
 
 TASKS = "roles/website/tasks/main.yml"
 
@@ -169,6 +170,14 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     baseline = previous_release(example)
     text = (example.path / TASKS).read_text()
     (example.path / TASKS).write_text(text.replace(PREVIOUS_RELEASE, THIS_RELEASE))
+    # Two allowlist entries: one allows a difference, one is past its date.
+    with (example.path / "tdi.yml").open("a") as tdi_yml:
+        tdi_yml.write(
+            "parity:\n  allow:\n    - category: file\n      key: /etc/website-def*.conf\n"
+            "      reason: settings are migrated by hand, ticket 42\n      until: 2999-12-31\n"
+            "    - category: package\n      key: telnet*\n"
+            "      reason: removed by the ops runbook\n      until: 2020-01-01\n"
+        )
     example.commit("this release")
     out = example.tdi("test", "--baseline", baseline)
     assert out.code == 1
@@ -219,9 +228,16 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     assert tasks[("user", "deploy")] == ["website : Create the deploy user"]
     assert tasks[("group", "webadmins")] == ["baseline: website : Create the webadmins group"]
     assert "website : Ensure nginx is started and enabled at boot" in tasks[("port", "tcp/8081")]
-    # Each difference is a failing JUnit case, beside the Testinfra results.
+    # Each difference is a failing JUnit case, beside the Testinfra results; an allowed
+    # one is skipped, with its reason. An expired entry fails the run, by name.
     cases = {c.get("name", ""): c for c in ET.parse(out.junit).getroot().iter("testcase")}
     assert cases["parity[file:/etc/website.conf]"].find("failure") is not None
+    defaults = diffs[("file", "/etc/website-defaults.conf")]
+    assert defaults["allowed"] == "settings are migrated by hand, ticket 42"
+    assert cases["parity[file:/etc/website-defaults.conf]"].find("skipped") is not None
+    (expired,) = out.report["parity"]["expired_allow"]
+    assert expired.startswith("parity.allow[1] (package:telnet*) expired on 2020-01-01")
+    assert "expired: parity.allow[1]" in out.stderr
     assert "parity[package:cron]" in cases
     assert any(name.endswith("[fresh]") for name in cases)
     # The Markdown summary, for a CI job summary, groups the same way.
@@ -254,43 +270,17 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
     assert out.html.with_suffix(".png").stat().st_size > 10_000
 
 
-def test_allowlist_and_expiry(example: ExampleRepo) -> None:
-    # Two entries in one run: one allows the difference, one is past its date.
-    baseline = previous_release(example)
-    example.edit(TASKS, "cache=on\\n", "cache=off\\n")
-    tdi_yml = example.path / "tdi.yml"
-    tdi_yml.write_text(
-        tdi_yml.read_text()
-        + "parity:\n  allow:\n    - category: file\n      key: /etc/website*.conf\n"
-        + "      reason: settings are migrated by hand, ticket 42\n      until: 2999-12-31\n"
-        + "    - category: package\n      key: telnet*\n"
-        + "      reason: removed by the ops runbook\n      until: 2020-01-01\n"
-    )
-    example.commit("cache off, on new hosts only")
-    out = example.tdi("test", "--baseline", baseline)
-    diff = by_key(out.report)[("file", "/etc/website.conf")]
-    assert diff["kind"] == "not-applied"
-    assert diff["allowed"] == "settings are migrated by hand, ticket 42"
-    cases = {c.get("name", ""): c for c in ET.parse(out.junit).getroot().iter("testcase")}
-    assert cases["parity[file:/etc/website.conf]"].find("skipped") is not None
-    # The allowed difference alone would pass; the expired entry fails the run, by name.
-    assert out.code == 1
-    (expired,) = out.report["parity"]["expired_allow"]
-    assert expired.startswith("parity.allow[1] (package:telnet*) expired on 2020-01-01")
-    assert "expired: parity.allow[1]" in out.stderr
-
-
 def test_calibrate_learns_nondeterministic_files(example: ExampleRepo, run_cli: Any) -> None:
-    example.edit(
-        TASKS,
-        "- name: Add the nginx virtual host",
-        """- name: Generate the session secret
-  ansible.builtin.shell: head -c 12 /dev/urandom | base64 > /etc/website-secret
-  args:
-    creates: /etc/website-secret
-
-- name: Add the nginx virtual host""",
-    )
+    baseline = make_tiny(example, "calibrate")
+    with (example.path / "playbooks" / "site.yml").open("a") as playbook:
+        playbook.write(
+            """
+    - name: Generate the session secret
+      ansible.builtin.shell: head -c 12 /dev/urandom | base64 > /etc/website-secret
+      args:
+        creates: /etc/website-secret
+"""
+        )
     example.commit("a session secret per host")
     calibrated = run_cli("calibrate", cwd=example.path)
     assert calibrated.returncode == 0, calibrated.stderr
@@ -298,7 +288,7 @@ def test_calibrate_learns_nondeterministic_files(example: ExampleRepo, run_cli: 
     assert "key: /etc/website-secret" in noise
     assert "reason: 'differs between two fresh hosts: sha256'" in noise
     example.commit("calibrated noise")
-    out = example.tdi("test", "--baseline", example.baseline)
+    out = example.tdi("test", "--baseline", baseline)
     assert out.code == 0, out.stderr
     diffs = by_key(out.report)
     assert diffs[("file", "/etc/website-secret")]["kind"] == "nondeterministic"
@@ -309,6 +299,7 @@ def test_production_image_without_baseline_state_gets_two_way_kinds(
     example: ExampleRepo, base_image: str
 ) -> None:
     # The base image stands in for a production image made elsewhere, without tdi's records.
+    make_tiny(example, "two-way")
     out = example.tdi("test", "--production-image", base_image)
     assert out.code == 0, out.stderr
     assert out.report["upgrade_source"] == f"production image {base_image}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from conftest import ExampleRepo
+from tiny import make_tiny
 
 from tdi import records
 
@@ -56,7 +57,8 @@ def test_sigterm_removes_the_containers(example: ExampleRepo, docker_client: Any
 
 
 def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_client: Any) -> None:
-    created = run_cli("create", "--baseline", example.baseline, cwd=example.path)
+    baseline = make_tiny(example, "phases")
+    created = run_cli("create", "--baseline", baseline, cwd=example.path)
     assert created.returncode == 0, created.stderr
     run = json.loads((example.path / ".tdi" / "current.json").read_text())
     containers = {n["key"]: n["container"] for n in run["nodes"]}
@@ -75,15 +77,11 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     assert verified.returncode == 0, verified.stderr
 
     # Drift made by hand on one host shows in `tdi diff`.
-    docker_client.containers.get(containers["upgrade"]).exec_run(
-        ["touch", "/etc/nginx/conf.d/stale.conf"]
-    )
+    docker_client.containers.get(containers["upgrade"]).exec_run(["touch", "/etc/stale.conf"])
     diffed = run_cli("diff", cwd=example.path)
     assert diffed.returncode == 1
     differences = json.loads(diffed.stdout)
-    assert [(d["category"], d["key"]) for d in differences] == [
-        ("file", "/etc/nginx/conf.d/stale.conf")
-    ]
+    assert [(d["category"], d["key"]) for d in differences] == [("file", "/etc/stale.conf")]
 
     destroyed = run_cli("destroy", cwd=example.path)
     assert destroyed.returncode == 0, destroyed.stderr
@@ -94,7 +92,8 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
 def test_keep_leaves_containers_and_says_how_to_enter(
     example: ExampleRepo, run_cli: Cli, docker_client: Any
 ) -> None:
-    kept = run_cli("test", "--keep", "--baseline", example.baseline, cwd=example.path)
+    baseline = make_tiny(example, "keep")
+    kept = run_cli("test", "--keep", "--baseline", baseline, cwd=example.path)
     assert kept.returncode == 0, kept.stderr
     run = json.loads((example.path / ".tdi" / "current.json").read_text())
     for state, name in ((n["key"], n["container"]) for n in run["nodes"]):

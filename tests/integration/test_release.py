@@ -18,11 +18,9 @@ import docker.errors
 import pytest
 from conftest import ExampleRepo
 from registry import Registry, StallingProxy
-from tiny import make_tiny, release
+from tiny import broken_release, make_tiny, release
 
 Cli = Callable[..., CompletedProcess[str]]
-TASKS = "roles/website/tasks/main.yml"
-START_TASK = "- name: Ensure nginx is started"
 
 
 def fresh_name(prefix: str) -> str:
@@ -37,21 +35,12 @@ def one_error(proc: CompletedProcess[str], code: int = 2) -> str:
     return errors[0]
 
 
-def benign_change(example: ExampleRepo, text: str) -> str:
-    example.edit(
-        "roles/website/templates/vhost.conf.j2",
-        "    location / {",
-        f"    add_header X-Release {text};\n\n    location / {{",
-    )
-    return example.commit(f"release {text}")
-
-
 def test_first_release_failed_upgrade_promotion_and_rollback(
     example: ExampleRepo, registry: Registry, run_cli: Cli, docker_client: Any
 ) -> None:
     name = fresh_name("lifecycle")
     repo = f"{registry.host}/{name}"
-    first = example.baseline
+    first = make_tiny(example, name)
 
     # First release: nothing in the registry yet, so it starts from the base image.
     made = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
@@ -70,12 +59,7 @@ def test_first_release_failed_upgrade_promotion_and_rollback(
     assert config["Cmd"] == ["sleep", "infinity"]  # the image's own, not the test container's
 
     # A failing upgrade changes nothing: no commit, no tag, no push.
-    example.edit(
-        TASKS,
-        START_TASK,
-        "- name: Break the upgrade\n  ansible.builtin.command: /bin/false\n\n" + START_TASK,
-    )
-    broken = example.commit("a release that breaks")
+    broken = broken_release(example)
     failed = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
     line = one_error(failed, code=1)
     assert "snapshot not made" in line and "Break the upgrade" in line
@@ -85,7 +69,7 @@ def test_first_release_failed_upgrade_promotion_and_rollback(
 
     # A good upgrade is promoted, and the old production is kept as production-previous.
     example.git("revert", "--no-edit", "HEAD")
-    good = benign_change(example, "two")
+    good = release(example, "two")
     promoted = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
     assert promoted.returncode == 0, promoted.stderr
     assert registry.digest(name, "production") == registry.digest(name, good)
@@ -123,9 +107,10 @@ def test_a_push_that_fails_halfway_leaves_production(
 ) -> None:
     name = fresh_name("halfway")
     repo = f"{registry.host}/{name}"
+    make_tiny(example, name)
     assert run_cli("snapshot", "--image", repo, "--push", cwd=example.path).returncode == 0
     production = registry.digest(name, "production")
-    good = benign_change(example, "halfway")
+    good = release(example, "halfway")
     # The registry cannot store the production-previous tag: step 2 of 3 fails for real.
     (registry.tag_dir(name) / "production-previous").write_text("in the way\n")
     failed = run_cli("snapshot", "--image", repo, "--push", cwd=example.path)
@@ -140,6 +125,7 @@ def test_htpasswd_registry_credentials_from_the_environment(
 ) -> None:
     name = fresh_name("private")
     repo = f"{auth_registry.host}/{name}"
+    make_tiny(example, name)
     password = auth_registry.password
     assert password
     env = {"TDI_REGISTRY_USERNAME": auth_registry.user or "", "TDI_REGISTRY_PASSWORD": password}
@@ -215,15 +201,15 @@ def test_a_topology_is_promoted_all_or_nothing(
         return {h: registry.digest(f"{name}/{h}", tag) for h in hosts}
 
     # First release: one image per host, REPOSITORY/HOST:<commit>, each promoted.
+    first = make_tiny(example, name)
     made = run_cli(*snapshot, cwd=example.path)
     assert made.returncode == 0, made.stderr
-    first = example.baseline
     assert made.stdout.split() == [f"{repo}/{h}:{first}" for h in hosts]
     assert digests("production") == digests(first)
 
     # Second release: the registry can read web1's production but not move it, so step 3
     # fails on the last host, after lb's production moved. lb's is put back.
-    second = benign_change(example, "two")
+    second = release(example, "two")
     index = registry.tag_dir(f"{name}/web1") / "production" / "index"
     shutil.rmtree(index)
     index.write_text("in the way\n")

@@ -42,65 +42,38 @@ def test_benign_change_passes_with_zero_differences(example: ExampleRepo) -> Non
     assert any(name.endswith("[upgrade]") for name in cases), cases
 
 
-def test_fails_only_on_a_new_host(example: ExampleRepo) -> None:
+def test_a_break_on_new_hosts_and_a_break_on_upgrades_are_each_named(
+    example: ExampleRepo,
+) -> None:
+    # Two breaks in one release, one per side (tests/integration/test_topologies.py has
+    # them on two hosts, with the side that passes):
     # nginx leaves the package list: hosts that already have it keep working, new ones break.
     example.edit("roles/website/defaults/main.yml", "  - nginx\n", "")
-    example.commit("nginx is on every server already")
+    # The document root becomes a link: fine on a new host, refused over the old directory.
+    example.edit(TASKS, DOC_ROOT_TASK, DOC_ROOT_LINK)
+    example.commit("nginx is on every server already; the document root behind a link")
     out = example.tdi("test", "--baseline", example.baseline)
     assert out.code == 1
     assert out.state("fresh")["converge"] == "failed"
     assert "Add the nginx virtual host" in out.state("fresh")["error"]
     assert out.state("fresh")["verify"] == "skipped"
-    assert out.state("upgrade")["converge"] == "passed"
-    assert out.state("upgrade")["verify"] == "passed"
+    assert out.state("upgrade")["converge"] == "failed"
+    assert "Point the website document root" in out.state("upgrade")["error"]
     assert out.report["parity"]["result"] == "skipped"
     assert out.report["result"] == "failed"
 
 
-def test_fails_only_when_upgrading(example: ExampleRepo) -> None:
-    # The document root becomes a link: fine on a new host, refused over the old directory.
-    example.edit(
-        TASKS,
-        DOC_ROOT_TASK,
-        DOC_ROOT_LINK,
-    )
-    example.commit("move the document root behind a link")
-    out = example.tdi("test", "--baseline", example.baseline)
-    assert out.code == 1
-    assert out.state("fresh")["converge"] == "passed"
-    assert out.state("fresh")["verify"] == "passed"
-    assert out.state("upgrade")["converge"] == "failed"
-    assert "Point the website document root" in out.state("upgrade")["error"]
-    assert out.report["parity"]["result"] == "skipped"
-
-
-def test_renamed_file_is_stale_on_upgrade(example: ExampleRepo) -> None:
+def test_a_renamed_file_is_stale_on_upgrade_and_a_non_idempotent_task_is_named(
+    example: ExampleRepo,
+) -> None:
+    # Two faults in one release, each seen by its own check: drift by parity, the tasks
+    # that change on every run by idempotence.
     for name in ("sites-available", "sites-enabled"):
         example.edit(
             TASKS,
             f"/etc/nginx/{name}/{{{{ website_name }}}}\n",
             f"/etc/nginx/{name}/{{{{ website_name }}}}.conf\n",
         )
-    example.commit("rename the vhost to website.conf")
-    out = example.tdi("test", "--baseline", example.baseline)
-    assert out.code == 1
-    for name in ("fresh", "upgrade"):
-        state = out.state(name)
-        assert (state["converge"], state["idempotence"]) == ("passed", "passed")
-    # tests/infra's same_on_both check of `nginx -T` sees the extra vhost too: it counts
-    # once, under parity, not as a failure of either side.
-    assert out.state("upgrade")["verify"] == "passed"
-    (comparison,) = out.report["comparisons"]
-    assert comparison["tests"]["failed"] == 1
-    diffs = {(d["category"], d["key"]): d for d in out.report["parity"]["differences"]}
-    stale = diffs[("file", "/etc/nginx/sites-enabled/website")]
-    assert stale["fresh"] is None and stale["upgrade"] is not None
-    assert ("file", "/etc/nginx/sites-available/website") in diffs
-    assert ("file", "/etc/nginx/sites-available/website.conf") not in diffs
-    assert out.report["parity"]["result"] == "failed"
-
-
-def test_non_idempotent_task_is_named(example: ExampleRepo) -> None:
     example.edit(
         TASKS,
         "- name: Add the nginx virtual host",
@@ -115,7 +88,7 @@ def test_non_idempotent_task_is_named(example: ExampleRepo) -> None:
 
 - name: Add the nginx virtual host""",
     )
-    example.commit("record deployments")
+    example.commit("rename the vhost to website.conf; record deployments")
     out = example.tdi("test", "--baseline", example.baseline)
     assert out.code == 1
     for name in ("fresh", "upgrade"):
@@ -134,3 +107,14 @@ def test_non_idempotent_task_is_named(example: ExampleRepo) -> None:
     assert "not idempotent: website : Stamp the deployment time" in out.stderr
     assert "+++ after: /srv/website/stamp" in out.stderr
     assert "<summary>website : Stamp the deployment time</summary>" in out.markdown.read_text()
+    # tests/infra's same_on_both check of `nginx -T` sees the extra vhost too: it counts
+    # once, under parity, not as a failure of either side.
+    assert out.state("upgrade")["verify"] == "passed"
+    (comparison,) = out.report["comparisons"]
+    assert comparison["tests"]["failed"] == 1
+    diffs = {(d["category"], d["key"]): d for d in out.report["parity"]["differences"]}
+    stale = diffs[("file", "/etc/nginx/sites-enabled/website")]
+    assert stale["fresh"] is None and stale["upgrade"] is not None
+    assert ("file", "/etc/nginx/sites-available/website") in diffs
+    assert ("file", "/etc/nginx/sites-available/website.conf") not in diffs
+    assert out.report["parity"]["result"] == "failed"
