@@ -90,7 +90,7 @@ def _current(cfg: config.Config) -> tuple[Run, Report]:
         Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
     ]
     for side in run.sides:
-        for step in ("converge", "idempotence"):
+        for step in phases.STEPS:
             report.events.extend(read_events(run.log(side, step).with_suffix(".events.jsonl")))
     return run, report
 
@@ -99,8 +99,7 @@ def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     run, report = _current(cfg)
     for state in report.states.values():
         state.converge = "skipped"
-    phases.converge(cfg, run, report)
-    phases.check_hosts(engine, run, report, "converge")
+    phases.converge(engine, cfg, run, report, ("converge",))
     return _print_states(report, "converge")
 
 

@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 def phase(name: str, timeline: list[Span] | None = None, who: str = "run") -> Iterator[None]:
     """Log a phase's start and duration; add it to ``timeline`` when it ends."""
     start = time.monotonic()
-    log.info("%s ...", name, extra={"phase": name, "who": who})  # the live display's row
+    label = name if who == "run" else f"{name} of {who}"
+    log.info("%s ...", label, extra={"phase": name, "who": who})  # the live display's row
     yield
-    log.info("%s done in %.1f s", name, time.monotonic() - start)
+    log.info("%s done in %.1f s", label, time.monotonic() - start)
     if timeline is not None:
         timeline.append(Span.since(name, who, start))
 
@@ -72,36 +73,49 @@ def _check_plays(cfg: Config, plays: list[ansible.Play]) -> None:
             )
 
 
-def converge(cfg: Config, run: Run, report: Report, step: str = "converge") -> None:
-    """Converge the nodes still passing, a playbook run per side; ``step`` 'idempotence'
-    is the second converge."""
+STEPS = ("converge", "idempotence")
 
-    def eligible(node: Node) -> bool:
+
+def converge(
+    engine: Engine, cfg: Config, run: Run, report: Report, steps: tuple[str, ...] = STEPS
+) -> None:
+    """Run ``steps`` on every side: a playbook run per side and step ('idempotence' is
+    the second converge). Each side goes on to its next step as soon as its own run ends:
+    the sides wait for each other only at the end. A host whose container went away is
+    then named as such (HostGoneError), not as a failed task."""
+
+    def eligible(node: Node, step: str) -> bool:
         entry = report.states[node.key]
         return entry.converge == PASSED if step == "idempotence" else entry.converge != FAILED
 
-    sides = {s: [n for n in run.on(s) if eligible(n)] for s in run.sides}
-    sides = {s: nodes for s, nodes in sides.items() if nodes}
+    def one(side: str) -> list[ansible.TaskEvent]:
+        events: list[ansible.TaskEvent] = []
+        for step in steps:
+            nodes = [n for n in run.on(side) if eligible(n, step)]
+            if not nodes:
+                break
+            with phase(step, report.timeline, who=side):
+                result = ansible.run_playbook(
+                    cfg.root,
+                    cfg.playbook,
+                    run.inventory(side),
+                    [n.host for n in nodes],
+                    run.log(side, step),
+                    cfg.extra_vars,
+                    step == "idempotence",
+                )
+            for node in nodes:
+                _record(report.states[node.key], node, result, step)
+                log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
+            events += result.events
+            report.logs[f"{side} {step}"] = str(result.log)
+            log.info("%s log of %s: %s", step, side, result.log)
+        return events
 
-    def one(side: str) -> ansible.PlaybookResult:
-        hosts = [n.host for n in sides[side]]
-        inv, log_path = run.inventory(side), run.log(side, step)
-        start = time.monotonic()
-        result = ansible.run_playbook(
-            cfg.root, cfg.playbook, inv, hosts, log_path, cfg.extra_vars, step == "idempotence"
-        )
-        report.timeline.append(Span.since(step, side, start))
-        return result
-
-    with phase(step):
-        results = dict(zip(sides, in_parallel(list(sides), one), strict=True))
-    for side, result in results.items():
-        for node in sides[side]:
-            _record(report.states[node.key], node, result, step)
-            log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
-        report.events.extend(result.events)
-        report.logs[f"{side} {step}"] = str(result.log)
-        log.info("%s log of %s: %s", step, side, result.log)
+    for events in in_parallel(list(run.sides), one):  # in the sides' order, whoever ended first
+        report.events.extend(events)
+    for step in steps:
+        check_hosts(engine, run, report, step)
 
 
 def check_hosts(engine: Engine, run: Run, report: Report, step: str) -> None:
@@ -230,9 +244,7 @@ def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
     run = plan(cfg, {FRESH: fresh, "fresh-2": fresh}, repo)
     report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
     with lifecycle(engine, cfg, run):
-        for step in ("converge", "idempotence"):
-            converge(cfg, run, report, step)
-            check_hosts(engine, run, report, step)
+        converge(engine, cfg, run, report)
         failed = [k for k, r in report.states.items() if r.converge != PASSED]
         if failed:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")

@@ -254,8 +254,7 @@ def make(
     targets = refs(cfg, repository, commit)
     try:
         with lifecycle(engine, cfg, run):
-            phases.converge(cfg, run, report)
-            phases.converge(cfg, run, report, "idempotence")
+            phases.converge(engine, cfg, run, report)
             phases.run_verify(cfg, run, report, run.workdir / "junit.xml")
             _check(report, run)
             for node in run.nodes.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,43 @@ def fake_playbooks(
     return calls
 
 
+def up(run: Run) -> Engine:
+    """An engine on which every container of ``run`` exists and runs."""
+    names = list(run.containers.values())
+    return Containers(names, names)
+
+
+def test_each_side_goes_on_to_idempotence_without_waiting_for_the_other(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fresh's converge ends only once upgrade's idempotence has started: with a barrier
+    # between the steps, upgrade would wait for fresh, and the wait would time out.
+    upgrade_went_on = threading.Event()
+    calls: list[tuple[str, str]] = []
+
+    def run_playbook(*args: Any, **kwargs: Any) -> PlaybookResult:
+        inventory, log_path = args[2], args[4]
+        side = inventory.name.removeprefix("inventory.").removesuffix(".yml")
+        step = log_path.name.split(".")[1]
+        calls.append((side, step))
+        if (side, step) == ("upgrade", "idempotence"):
+            upgrade_went_on.set()
+        if (side, step) == ("fresh", "converge"):
+            assert upgrade_went_on.wait(10), "upgrade waited for fresh's converge"
+        return PlaybookResult(0, (ev("t", "ok"),), log_path, ())
+
+    monkeypatch.setattr(ansible, "run_playbook", run_playbook)
+    report = new_report(run)
+    phases.converge(up(run), cfg, run, report)
+    assert calls.index(("upgrade", "idempotence")) < calls.index(("fresh", "idempotence"))
+    assert {(k, s.converge, s.idempotence) for k, s in report.states.items()} == {
+        ("fresh", PASSED, PASSED),
+        ("upgrade", PASSED, PASSED),
+    }
+    spans = {(s.phase, s.who) for s in report.timeline}
+    assert spans == {(step, side) for step in phases.STEPS for side in SIDES}
+
+
 def test_converge_records_pass_and_failure(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -104,7 +142,7 @@ def test_converge_records_pass_and_failure(
         },
     )
     report = new_report(run)
-    phases.converge(cfg, run, report)
+    phases.converge(up(run), cfg, run, report, ("converge",))
     assert sorted((c.inventory, c.log) for c in calls) == [
         (run.inventory("fresh"), run.log("fresh", "converge")),
         (run.inventory("upgrade"), run.log("upgrade", "converge")),
@@ -123,7 +161,7 @@ def test_converge_where_no_task_ran_says_why(
     ok = PlaybookResult(0, (), tmp_path / "l")
     fake_playbooks(monkeypatch, {"fresh": ok, "upgrade": ok})
     report = new_report(run)
-    phases.converge(cfg, run, report)
+    phases.converge(up(run), cfg, run, report, ("converge",))
     assert report.states["fresh"].converge == FAILED
     assert report.states["fresh"].error == (
         "converge: no task ran on fresh: does a play's `hosts:` match host tdi-host's groups?"
@@ -147,7 +185,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
     )
     calls = fake_playbooks(monkeypatch, {"fresh": fresh, "upgrade": upgrade})
     report = new_report(topo_run)
-    phases.converge(topo_cfg, topo_run, report)
+    phases.converge(up(topo_run), topo_cfg, topo_run, report, ("converge",))
     assert sorted((c.inventory.name, tuple(c.hosts)) for c in calls) == [
         ("inventory.fresh.yml", ("lb", "web1")),
         ("inventory.upgrade.yml", ("lb", "web1")),
@@ -166,7 +204,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
         0, (ev("install", "ok", host="lb"), ev("install", "changed", host="web1")), tmp_path / "a"
     )
     calls = fake_playbooks(monkeypatch, {"fresh": again, "upgrade": again})
-    phases.converge(topo_cfg, topo_run, report, "idempotence")
+    phases.converge(up(topo_run), topo_cfg, topo_run, report, ("idempotence",))
     hosts = {c.inventory.name: c.hosts for c in calls}
     assert hosts == {"inventory.fresh.yml": ["lb", "web1"], "inventory.upgrade.yml": ["lb"]}
     assert {c.log.name for c in calls} == {"fresh.idempotence.log", "upgrade.idempotence.log"}
@@ -189,7 +227,7 @@ def test_idempotence_runs_only_where_converge_passed(
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    phases.converge(cfg, run, report, "idempotence")
+    phases.converge(up(run), cfg, run, report, ("idempotence",))
     assert [c.inventory for c in calls] == [run.inventory("fresh")]
     assert calls[0].diff  # the second converge runs in diff mode, to show what changed
     assert report.states["fresh"].idempotence == FAILED
@@ -205,7 +243,7 @@ def test_idempotence_passes_without_changes(
     report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
-    phases.converge(cfg, run, report, "idempotence")
+    phases.converge(up(run), cfg, run, report, ("idempotence",))
     assert all(s.idempotence == PASSED for s in report.states.values())
 
 
@@ -217,7 +255,7 @@ def test_idempotence_run_that_fails_records_why(
     report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
-    phases.converge(cfg, run, report, "idempotence")
+    phases.converge(up(run), cfg, run, report, ("idempotence",))
     assert report.states["fresh"].idempotence == FAILED
     assert report.states["fresh"].error == "idempotence: task 'x' failed: boom"
 
