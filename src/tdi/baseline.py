@@ -4,19 +4,17 @@ commit, one image per host. The upgrade side runs it when there is no production
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tdi import ansible, git, interrupts, inventory
+from tdi import ansible, git, interrupts, inventory, locks
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError, TdiError
@@ -60,7 +58,8 @@ def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) 
     key = _key(cfg, commit, fresh)
     snap = Snapshot(commit, key, {h: _tag(cfg, h, commit, key) for h in cfg.topology.names})
     if not _cached(engine, snap):
-        with _builder(cfg, snap, run_id):
+        making = f"make the baseline snapshot {snap.commit[:12]}"
+        with locks.exclusive(snap.name, making, f"run {run_id}"):
             # Another run (or a clone of this repo on the same daemon) may have made it.
             if not _cached(engine, snap):
                 make(engine, cfg, fresh, snap, run_id)
@@ -72,36 +71,6 @@ def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) 
 def _cached(engine: Engine, snap: Snapshot) -> bool:
     found = [engine.image(t) for t in snap.tags.values()]
     return all(info and info.labels.get(KEY_LABEL) == snap.key for info in found)
-
-
-@contextmanager
-def _builder(cfg: Config, snap: Snapshot, run_id: str) -> Iterator[None]:
-    """Hold the snapshot's lock, waiting for the run that holds it.
-
-    The lock is the machine's, not the clone's: clones of one repo (CI jobs, xdist
-    workers, a developer's worktrees) share the Docker daemon and so the snapshot's tag.
-    """
-    locks = lock_dir()
-    with (locks / f"{snap.name}.lock").open("a+", encoding="utf-8") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another run"
-            log.info("waiting for %s to make the baseline snapshot %s", holder, snap.commit[:12])
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"run {run_id} (pid {os.getpid()})\n")
-        lock.flush()
-        yield  # closing the file releases the lock
-
-
-def lock_dir() -> Path:
-    """This user's lock directory on this machine (TMPDIR/tdi-UID/locks), made on first use."""
-    path = Path(tempfile.gettempdir()) / f"tdi-{os.getuid()}" / "locks"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
 
 
 def _tag(cfg: Config, host: str, commit: str, key: str) -> str:

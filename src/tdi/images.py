@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tdi import locks
 from tdi.config import Config, ImageRecipe
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import ImageError
@@ -75,6 +76,12 @@ def root_image(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
     found = _cached(engine, ref, ROOT_LABEL, key)
     if found is not None:
         return found
+    with locks.exclusive(f"image-{ref.replace(':', '-')}", f"debootstrap {ref}"):
+        # Another tdi on this machine may have made it meanwhile.
+        return _cached(engine, ref, ROOT_LABEL, key) or _debootstrap(engine, recipe, ref, key)
+
+
+def _debootstrap(engine: Engine, recipe: ImageRecipe, ref: str, key: str) -> ImageInfo:
     mirror = recipe.mirror or os.environ.get("TDI_MIRROR") or apt_mirror(recipe.suite)
     if not mirror:
         raise ImageError(
@@ -128,8 +135,10 @@ def build(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
     key = _digest(root.id, _context_digest(recipe.context))
     ref = f"{recipe.name}:{key[:12]}"
     if _cached(engine, ref, BUILD_LABEL, key) is None:
-        log.info("building %s from %s", ref, dockerfile)
-        engine.build(recipe.context, ref, {"BASE": root.id}, {BUILD_LABEL: key})
+        with locks.exclusive(f"image-{ref.replace(':', '-')}", f"build {ref}"):
+            if _cached(engine, ref, BUILD_LABEL, key) is None:
+                log.info("building %s from %s", ref, dockerfile)
+                engine.build(recipe.context, ref, {"BASE": root.id}, {BUILD_LABEL: key})
     engine.tag(ref, f"{recipe.name}:latest")
     info = engine.image(ref)
     assert info is not None

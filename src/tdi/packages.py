@@ -14,7 +14,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from tdi import images
+from tdi import images, locks
 from tdi.config import DEFAULT_BASE_IMAGE, Config
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -44,11 +44,9 @@ def ensure(engine: Engine, cfg: Config) -> bool:
         return False
     try:
         if not engine.is_running(NAME):
-            recipe = cfg.images.get(cfg.base_image) or cfg.images[DEFAULT_BASE_IMAGE]
-            root = images.root_image(engine, recipe)
-            ref = _build(engine, root.id)
-            engine.run_service(NAME, ref, volume=f"{NAME}:/var/cache/apt-cacher-ng", label=LABEL)
-            log.info("package cache: started %s (apt-cacher-ng, kept running)", NAME)
+            with locks.exclusive(NAME, f"start {NAME}"):
+                if not engine.is_running(NAME):  # or another tdi started it meanwhile
+                    _start(engine, cfg)
         if _listening(engine):
             return True
         reason = f"{NAME} does not answer on port {PORT}"
@@ -58,6 +56,13 @@ def ensure(engine: Engine, cfg: Config) -> bool:
         _WARNED.add(reason)
         log.warning("package cache unavailable (%s): hosts use the mirror directly", reason)
     return False
+
+
+def _start(engine: Engine, cfg: Config) -> None:
+    recipe = cfg.images.get(cfg.base_image) or cfg.images[DEFAULT_BASE_IMAGE]
+    ref = _build(engine, images.root_image(engine, recipe).id)
+    engine.run_service(NAME, ref, volume=f"{NAME}:/var/cache/apt-cacher-ng", label=LABEL)
+    log.info("package cache: started %s (apt-cacher-ng, kept running)", NAME)
 
 
 def _build(engine: Engine, root: str) -> str:

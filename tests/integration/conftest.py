@@ -7,13 +7,11 @@ commits a mutation on top, and runs the real `tdi` command.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,10 +173,9 @@ def docker_client() -> Iterator[Any]:
 def base_image(docker_client: Any) -> str:
     """The example's base image, built (or found) by `tdi images build`."""
     argv = [str(Path(sys.executable).parent / "tdi"), "images", "build", "-C", str(REPO)]
-    # One build for all xdist workers: the others wait, then find it cached.
-    with open(Path(tempfile.gettempdir()) / "tdi-tests-images.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # One build for all xdist workers (and tox environments): tdi's own machine lock makes
+    # the others wait, then find it made.
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip().splitlines()[-1]
 

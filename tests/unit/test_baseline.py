@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fakes import NullEngine
 
-from tdi import baseline, config, git, inventory
+from tdi import baseline, config, git, inventory, locks
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError
 from tdi.run import Run
@@ -196,9 +196,9 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
     monkeypatch.setattr(baseline, "make", lambda *args: made.append(args))
     handler = Waiting()
-    logging.getLogger("tdi.baseline").addHandler(handler)
-    caplog.set_level(logging.INFO, logger="tdi.baseline")
-    monkeypatch.setattr(baseline, "lock_dir", lambda: tmp_path / "locks")
+    logging.getLogger("tdi.locks").addHandler(handler)
+    caplog.set_level(logging.INFO, logger="tdi.locks")
+    monkeypatch.setattr(locks, "lock_dir", lambda: tmp_path / "locks")
     lock = tmp_path / "locks" / f"{baseline.Snapshot(COMMIT, key, {}).name}.lock"
     lock.parent.mkdir(parents=True)
     got: list[dict[str, str]] = []
@@ -217,7 +217,7 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
             engine.present[tag] = info("sha256:made", {baseline.KEY_LABEL: key})
         other.join(30)
     finally:
-        logging.getLogger("tdi.baseline").removeHandler(handler)
+        logging.getLogger("tdi.locks").removeHandler(handler)
     assert got == [{"tdi-host": tag}] and made == []
     assert "waiting for run r0 (pid 7) to make the baseline snapshot 0123456789ab" in caplog.text
     assert lock.read_text() == f"run r1 (pid {os.getpid()})\n"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import platform
+import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import NullEngine
 
-from tdi import config, images
+from tdi import config, images, locks
 from tdi.engine import ImageInfo
 from tdi.errors import ImageError
 
@@ -194,6 +196,38 @@ def test_build_once_then_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     images.build(engine, recipe(context))
     assert len(engine.built) == 2  # the context's content is part of the key
     assert engine.built[1][1] != ref
+
+
+def test_two_runs_building_at_once_build_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parallel tox environments or CI jobs on one daemon: the second waits for the first's
+    # build under the machine's lock, then finds the image made.
+    context = tmp_path / "ctx"
+    write(context / "Dockerfile", "ARG BASE\nFROM $BASE\n")
+    monkeypatch.setattr(images, "root_image", lambda engine, rec: info("sha256:root", {}))
+    monkeypatch.setattr(locks, "lock_dir", lambda: tmp_path)
+    engine = FakeEngine()
+    building, go_on = threading.Event(), threading.Event()
+    build = engine.build
+
+    def slow_build(*args: Any) -> str:
+        building.set()
+        assert go_on.wait(10)
+        return build(*args)
+
+    monkeypatch.setattr(engine, "build", slow_build)
+    first = threading.Thread(target=images.build, args=(engine, recipe(context)))
+    first.start()
+    assert building.wait(10)
+    second = threading.Thread(target=images.build, args=(engine, recipe(context)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting for the lock, not building
+    go_on.set()
+    first.join(10)
+    second.join(10)
+    assert len(engine.built) == 1
 
 
 def test_resolve_base_recipe_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
