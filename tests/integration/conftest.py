@@ -7,6 +7,7 @@ commits a mutation on top, and runs the real `tdi` command.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 from registry import Registry
 
@@ -228,16 +230,46 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def registry(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[Registry]:
     """A real registry on 127.0.0.1, no auth."""
     server = Registry(tmp_path_factory.mktemp("registry"))
     yield server
     server.stop()
+    forget_images(docker_client, server)
 
 
 @pytest.fixture(scope="session")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def auth_registry(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any
+) -> Iterator[Registry]:
     """A real registry on 127.0.0.1 that wants htpasswd credentials."""
     server = Registry(tmp_path_factory.mktemp("auth-registry"), "tdi-ci", "correct-horse-42")
     yield server
     server.stop()
+    forget_images(docker_client, server)
+
+
+def forget_images(docker_client: Any, server: Registry) -> None:
+    """The local images tagged for ``server`` (tdi snapshot tags what it pushes): its
+    port dies with it, so no later run can use them."""
+    prefix = f"{server.host}/"
+    mine = [i for i in docker_client.images.list() if any(t.startswith(prefix) for t in i.tags)]
+    with contextlib.suppress(AssertionError):  # tidying only: a test's own checks come first
+        remove_images(docker_client, {i.id for i in mine})
+
+
+def remove_images(docker_client: Any, ids: set[str]) -> None:
+    """Remove these images; a parent waits for a pass after its children (r2 is committed
+    from a container of r1, so r1 has a child), in whatever order the set gives them."""
+    for _ in range(len(ids) + 1):
+        for image_id in sorted(ids):
+            try:
+                docker_client.images.remove(image_id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:  # 409: it still has a child
+                continue
+            ids.discard(image_id)
+        if not ids:
+            return
+    raise AssertionError(f"images left: {sorted(ids)}")
