@@ -172,10 +172,12 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
     cache = packages.ensure(engine, cfg)
     for side in run.sides:
         net = network(run.id, side)
-        with interrupts.deferred():  # a create cut off may still make it, unseen
+        # A request cut off may still be carried out, unseen: a network made, or the cache
+        # attached to it, which would keep the network from being removed (seen in CI).
+        with interrupts.deferred():
             engine.create_network(net, {RUN_LABEL: run.id, SIDE_LABEL: side})
-        if cache:
-            engine.attach(net, packages.NAME, packages.NAME)
+            if cache:
+                engine.attach(net, packages.NAME, packages.NAME)
     for node in run.nodes.values():
         identity = ContainerSpec(
             image=node.image,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,8 @@ class FakeEngine(NullEngine):
         return name == packages.NAME and self.cache
 
     def attach(self, network: str, container: str, alias: str) -> None:
+        if self.interrupt_at == network:  # Ctrl-C while the daemon attaches the cache
+            signal.raise_signal(signal.SIGINT)
         self.attached.append((network, container, alias))
 
     def has_path(self, image: str, path: str) -> bool:
@@ -217,6 +220,19 @@ def test_create_starts_every_node_on_its_sides_network(tmp_path: Path) -> None:
     assert sorted(n for n, _, _ in engine.attached) == ["tdi-r1-fresh", "tdi-r1-upgrade"]
     assert web.env["APT_CONFIG"] == packages.APT_CONFIG
     assert packages.DIR in web.tmpfs
+
+
+def test_an_interrupt_while_the_cache_is_attached_waits_for_the_attach(tmp_path: Path) -> None:
+    # Cut off, the request is carried out unseen: the cache stays attached, and the network
+    # cannot be removed (seen in CI). Held back, it is done, then the interrupt acts.
+    cfg = topology_cfg(tmp_path)
+    r = plan(cfg, {"fresh": {"lb": "base", "web1": "base"}}, RepoInventory(), "r1")
+    engine = FakeEngine(with_systemd=["base"])
+    engine.interrupt_at = "tdi-r1-fresh"
+    with pytest.raises(KeyboardInterrupt):
+        create(engine_of(engine), cfg, r)
+    assert [n for n, _, _ in engine.attached] == ["tdi-r1-fresh"]
+    assert engine.specs == {}  # no host was started after it
 
 
 def test_create_without_the_package_cache(tmp_path: Path) -> None:
