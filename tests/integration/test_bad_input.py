@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import ExampleRepo
+from tiny import make_tiny
 
 Cli = Callable[..., CompletedProcess[str]]
 
@@ -242,9 +243,9 @@ WAIT = """- name: Wait
 def test_a_container_removed_during_converge_is_named(
     example: ExampleRepo, docker_client: Any
 ) -> None:
-    (example.path / "tdi.yml").write_text("groups: [web]\ninit: tini\n")
+    baseline = make_tiny(example, "removed")  # a baseline snapshot made in seconds
     (example.path / "playbooks" / "site.yml").write_text(WAIT)
-    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", example.baseline]
+    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", baseline]
     proc = subprocess.Popen(argv, cwd=example.path, stderr=subprocess.PIPE, text=True)
     try:
         container = _wait_for_the_task(example.path, docker_client)

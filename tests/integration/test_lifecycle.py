@@ -102,19 +102,14 @@ def test_keep_leaves_containers_and_says_how_to_enter(
     assert run_cli("destroy", cwd=example.path).returncode == 0
 
 
-# A converge that holds in its first task while TDI_TEST_HOLD is set: a tdi to kill there.
-# The baseline commit has no such task, so its cached snapshot serves every test.
+# A converge of the tiny example that holds in its first task while TDI_TEST_HOLD is set:
+# a tdi to kill there. The baseline commit has no such task.
 HOLD = """  pre_tasks:
     - name: Hold here, to be killed
       ansible.builtin.command: sleep 300
       changed_when: false
       when: lookup('env', 'TDI_TEST_HOLD') != ''
-  roles:"""
-
-
-def tini(repo: ExampleRepo) -> None:
-    """Hosts that boot at once: no systemd."""
-    repo.edit("tdi.yml", "base_image: tdi-base", "base_image: tdi-base\ninit: tini")
+  tasks:"""
 
 
 def processes_with(fragment: str) -> dict[int, str]:
@@ -138,10 +133,10 @@ def until(check: Callable[[], bool], what: str, proc: subprocess.Popen[str] | No
         time.sleep(0.05)
 
 
-def held(repo: ExampleRepo, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
+def held(repo: ExampleRepo, baseline: str, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
     """A `tdi test` held in its converge, with ansible-playbook running on both sides; and
     its run id."""
-    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", repo.baseline]
+    argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", baseline]
     env = {**os.environ, "TDI_TEST_HOLD": "1"}
     proc = subprocess.Popen(argv, cwd=repo.path, env=env, stderr=log, text=True)
     runs = repo.path / ".tdi" / "runs"
@@ -176,11 +171,11 @@ def both(run_id: str) -> str:
 def test_nothing_outlives_a_killed_tdi(
     example: ExampleRepo, run_cli: Cli, docker_client: Any, tmp_path: Path
 ) -> None:
-    tini(example)
-    example.edit("playbooks/site.yml", "  roles:", HOLD)
+    baseline = make_tiny(example, "killed")
+    example.edit("playbooks/site.yml", "  tasks:", HOLD)
     log = tmp_path / "tdi.log"
     with log.open("w") as out:
-        proc, run_id = held(example, out)
+        proc, run_id = held(example, baseline, out)
         workdir = example.path / ".tdi" / "runs" / run_id
         left = left_by(docker_client, run_id)
         assert left == f"containers {both(run_id)}; networks {both(run_id)}"
@@ -207,13 +202,13 @@ def test_nothing_outlives_a_killed_tdi(
 
     # The next run's start removes what a killed one left, then goes on.
     with log.open("w") as out:
-        killed, dead_id = held(example, out)
+        killed, dead_id = held(example, baseline, out)
         dead_left = left_by(docker_client, dead_id)
         killed.kill()
         killed.wait()
         dead_dir = str(example.path / ".tdi" / "runs" / dead_id)
         until(lambda: not processes_with(dead_dir), "the killed run's ansible-playbook is gone")
-        later, later_id = held(example, out)
+        later, later_id = held(example, baseline, out)
         later.send_signal(signal.SIGTERM)
         assert later.wait(timeout=120) == 130
     stderr = log.read_text()
@@ -248,11 +243,11 @@ class Created:
 
 
 def create_then_interrupt(
-    repo: ExampleRepo, delay: float, client: Any
+    repo: ExampleRepo, baseline: str, delay: float, client: Any
 ) -> tuple[int, str, str, list[str]]:
     """`tdi create`, SIGINT ``delay`` seconds after its run recorded itself (just before
     its first network): exit code, stderr, run id, and the containers the daemon made."""
-    argv = [str(Path(sys.executable).parent / "tdi"), "create", "--baseline", repo.baseline]
+    argv = [str(Path(sys.executable).parent / "tdi"), "create", "--baseline", baseline]
     runs = repo.path / ".tdi" / "runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
 
@@ -272,12 +267,18 @@ def create_then_interrupt(
 def test_an_interrupt_around_container_creation_leaves_nothing(
     example: ExampleRepo, run_cli: Cli, docker_client: Any
 ) -> None:
-    tini(example)
-    interrupted = 0
+    baseline = make_tiny(example, "interrupt")
+    # The baseline snapshot first: the signals are for the hosts' creation, not its build.
+    assert run_cli("create", "--baseline", baseline, cwd=example.path).returncode == 0
+    assert run_cli("destroy", cwd=example.path).returncode == 0
+    interrupted = made_some = 0
     # From the run's record to past its hosts' boot, a second or two later.
     for delay in (0.0, 0.25, 0.5, 0.8, 1.2, 1.7, 2.4):
-        code, stderr, run_id, containers = create_then_interrupt(example, delay, docker_client)
+        code, stderr, run_id, containers = create_then_interrupt(
+            example, baseline, delay, docker_client
+        )
         made = ", ".join(containers)
+        made_some += bool(made)
         last = stderr.splitlines()[-1]
         if code == 0 or " kept " in last:  # made before the signal, so kept
             assert code == 0 or last.startswith(f"tdi: interrupted; kept {made} ")
@@ -288,3 +289,4 @@ def test_an_interrupt_around_container_creation_leaves_nothing(
         assert last == (f"tdi: interrupted; removed {made}" if made else "tdi: interrupted")
         assert left_by(docker_client, run_id) == "nothing", f"SIGINT after {delay} s"
     assert interrupted >= 4  # most signals came while the run was being made
+    assert made_some  # and some once the daemon had made hosts
