@@ -62,9 +62,29 @@ def diffs(report: dict[str, Any], host: str) -> dict[tuple[str, str], dict[str, 
 def test_benign_change_and_a_hardened_unit_pass_with_zero_differences(
     example: ExampleRepo,
 ) -> None:
-    example.edit("roles/website/defaults/main.yml", "  - tree\n", "  - tree\n  - redis-server\n")
+    # What a benign release does: a header, a new file, new packages (one of them a
+    # hardened service). No false positive: nothing differs between new and upgraded hosts.
+    example.edit(
+        "roles/website/templates/vhost.conf.j2",
+        "    location / {",
+        "    add_header X-Served-By tdi;\n\n    location / {",
+    )
+    example.edit(
+        WEBSITE_TASKS,
+        "- name: Add the nginx virtual host",
+        """- name: Write robots.txt
+  ansible.builtin.copy:
+    dest: "{{ website_root }}/robots.txt"
+    content: "User-agent: *\\nDisallow:\\n"
+    mode: "0644"
+
+- name: Add the nginx virtual host""",
+    )
+    example.edit(
+        "roles/website/defaults/main.yml", "  - tree\n", "  - tree\n  - less\n  - redis-server\n"
+    )
     (example.path / "tests" / "topology" / "test_redis.py").write_text(REDIS_TEST)
-    example.commit("benign: redis on the web servers")
+    example.commit("benign: a header, a robots.txt, less and redis on the web servers")
     out = example.tdi("test", *TOPOLOGY, "--baseline", example.baseline)
     assert out.code == 0, out.stderr
     assert set(out.report["states"]) == NODES
