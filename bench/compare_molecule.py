@@ -293,7 +293,8 @@ def run_tdi(bench: Bench, label: str, name: str = "tdi") -> Sample:
 
 def make_chain(bench: Bench) -> None:
     """Three releases of the example, each snapshotted onto the one before it, in a local
-    repository (nothing is pushed): the production image "tdi-chain3" upgrades."""
+    repository: the production image "tdi-chain3" upgrades. Nothing is pushed, so the bench
+    moves :production itself, as `tdi snapshot --push` would in a registry."""
     bench.chain = f"tdi-bench-chain-{os.getpid()}"
     for release in range(1, 4):
         if release > 1:
@@ -301,9 +302,12 @@ def make_chain(bench: Bench) -> None:
         print(f"bench: snapshot of release {release} ...", file=sys.stderr, flush=True)
         argv = [tool("tdi"), "snapshot", "--image", bench.chain, "--base-image", bench.image]
         log = bench.out / f"snapshot-{release}.log"
-        check(
-            "tdi snapshot", f"release {release}", run_logged(argv, bench.root, env(bench), log), log
-        )
+        done = run_logged(argv, bench.root, env(bench), log)
+        check("tdi snapshot", f"release {release}", done, log)
+        made = f"{bench.chain}:{git(bench.root, 'rev-parse', 'HEAD')}"
+        tag = ["docker", "tag", made, f"{bench.chain}:production"]
+        if subprocess.run(tag, capture_output=True, check=False).returncode != 0:
+            raise BenchError(f"tdi snapshot made no {made} [log: {log}]")
 
 
 def remove_chain(bench: Bench) -> None:
