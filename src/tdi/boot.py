@@ -105,9 +105,9 @@ def _wait(engine: Engine, container: str, node: str, want: tuple[str, ...]) -> s
     deadline = time.monotonic() + BOOT_TIMEOUT
     while True:
         # --wait answers once the boot is over: one exec, not one every 0.2 s (each costs
-        # the daemon about 50 ms of CPU). It fails at once while systemd cannot be asked.
-        left = max(1, int(deadline - time.monotonic()))
-        wait = f"timeout {left} systemctl is-system-running --wait 2>/dev/null"
+        # the daemon about 50 ms of CPU). It fails at once while systemd cannot be asked;
+        # 5 s at most per exec, so that an interrupt never waits long for a worker.
+        wait = "timeout 5 systemctl is-system-running --wait 2>/dev/null"
         _, state = _sh(engine, container, wait)
         if state in want:
             return state
