@@ -57,14 +57,15 @@ def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) 
     commit = git.resolve_commit(cfg.root, ref)
     key = _key(cfg, commit, fresh)
     snap = Snapshot(commit, key, {h: _tag(cfg, h, commit, key) for h in cfg.topology.names})
-    if not _cached(engine, snap):
-        making = f"make the baseline snapshot {snap.commit[:12]}"
-        with locks.exclusive(snap.name, making, f"run {run_id}"):
-            # Another run (or a clone of this repo on the same daemon) may have made it.
-            if not _cached(engine, snap):
-                make(engine, cfg, fresh, snap, run_id)
-                return dict(snap.tags)
-    log.info("reusing the snapshot of baseline %s: %s", ref, ", ".join(snap.tags.values()))
+    made = locks.once(
+        snap.name,
+        f"make the baseline snapshot {snap.commit[:12]}",
+        lambda: _cached(engine, snap),
+        lambda: make(engine, cfg, fresh, snap, run_id),
+        f"run {run_id}",
+    )
+    if not made:
+        log.info("reusing the snapshot of baseline %s: %s", ref, ", ".join(snap.tags.values()))
     return dict(snap.tags)
 
 

@@ -213,19 +213,17 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     live = _logging(args.verbose, args.quiet)
-    try:
-        if live is None:
-            return _main(args, args.command_spec)
+    if live is not None:
         live.start()
-        try:
-            return _main(args, args.command_spec)
-        finally:
-            live.stop()
+    try:
+        return _main(args, args.command_spec)
     finally:
         # The command is done and has said what it did: a signal now would only turn its
         # exit code into a traceback (seen in CI: SIGINT just after `tdi create` returned).
         for signum in interrupts.SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
+        if live is not None:
+            live.stop()
 
 
 def _main(args: argparse.Namespace, command: Command) -> int:

@@ -73,15 +73,22 @@ def root_image(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
         return found
     key = _digest(recipe.suite, "minbase", ",".join(sorted(recipe.include)), platform.machine())
     ref = f"tdi-root:{recipe.suite}-{key[:8]}"
+    locks.once(
+        _lock(ref),
+        f"debootstrap {ref}",
+        lambda: _cached(engine, ref, ROOT_LABEL, key) is not None,
+        lambda: _debootstrap(engine, recipe, ref, key),
+    )
     found = _cached(engine, ref, ROOT_LABEL, key)
-    if found is not None:
-        return found
-    with locks.exclusive(f"image-{ref.replace(':', '-')}", f"debootstrap {ref}"):
-        # Another tdi on this machine may have made it meanwhile.
-        return _cached(engine, ref, ROOT_LABEL, key) or _debootstrap(engine, recipe, ref, key)
+    assert found is not None  # import_rootfs checked it
+    return found
 
 
-def _debootstrap(engine: Engine, recipe: ImageRecipe, ref: str, key: str) -> ImageInfo:
+def _lock(ref: str) -> str:
+    return f"image-{ref.replace(':', '-')}"
+
+
+def _debootstrap(engine: Engine, recipe: ImageRecipe, ref: str, key: str) -> None:
     mirror = recipe.mirror or os.environ.get("TDI_MIRROR") or apt_mirror(recipe.suite)
     if not mirror:
         raise ImageError(
@@ -108,9 +115,6 @@ def _debootstrap(engine: Engine, recipe: ImageRecipe, ref: str, key: str) -> Ima
         )
         _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], "tar")
         engine.import_rootfs(tarball, ref, {ROOT_LABEL: key})
-    info = engine.image(ref)
-    assert info is not None  # import_rootfs checked it
-    return info
 
 
 def _cached(engine: Engine, ref: str, label: str, key: str) -> ImageInfo | None:
@@ -134,11 +138,14 @@ def build(engine: Engine, recipe: ImageRecipe) -> ImageInfo:
     root = root_image(engine, recipe)
     key = _digest(root.id, _context_digest(recipe.context))
     ref = f"{recipe.name}:{key[:12]}"
-    if _cached(engine, ref, BUILD_LABEL, key) is None:
-        with locks.exclusive(f"image-{ref.replace(':', '-')}", f"build {ref}"):
-            if _cached(engine, ref, BUILD_LABEL, key) is None:
-                log.info("building %s from %s", ref, dockerfile)
-                engine.build(recipe.context, ref, {"BASE": root.id}, {BUILD_LABEL: key})
+
+    def make() -> None:
+        log.info("building %s from %s", ref, dockerfile)
+        engine.build(recipe.context, ref, {"BASE": root.id}, {BUILD_LABEL: key})
+
+    locks.once(
+        _lock(ref), f"build {ref}", lambda: _cached(engine, ref, BUILD_LABEL, key) is not None, make
+    )
     engine.tag(ref, f"{recipe.name}:latest")
     info = engine.image(ref)
     assert info is not None

@@ -13,7 +13,7 @@ import fcntl
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,3 +46,17 @@ def exclusive(name: str, making: str, holder: str = "") -> Iterator[None]:
         lock.write(f"{holder or 'tdi'} (pid {os.getpid()})\n")
         lock.flush()
         yield  # closing the file releases the lock
+
+
+def once(
+    name: str, making: str, exists: Callable[[], bool], make: Callable[[], None], holder: str = ""
+) -> bool:
+    """``make()`` unless ``exists()``, under the lock ``name``, looking again once it is
+    held: another tdi may have made it while this one waited. True when this one made it."""
+    if exists():
+        return False
+    with exclusive(name, making, holder):
+        if exists():
+            return False
+        make()
+        return True

@@ -43,10 +43,9 @@ def ensure(engine: Engine, cfg: Config) -> bool:
     if not cfg.package_cache:
         return False
     try:
-        if not engine.is_running(NAME):
-            with locks.exclusive(NAME, f"start {NAME}"):
-                if not engine.is_running(NAME):  # or another tdi started it meanwhile
-                    _start(engine, cfg)
+        locks.once(
+            NAME, f"start {NAME}", lambda: engine.is_running(NAME), lambda: _start(engine, cfg)
+        )
         if _listening(engine):
             return True
         reason = f"{NAME} does not answer on port {PORT}"

@@ -93,6 +93,6 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         phases.check_hosts(engine, run, report, "verify")
         phases.run_parity(engine, cfg, run, report, junit)
         phases.check_hosts(engine, run, report, "parity")
-        start = time.monotonic()
-    report.timeline.append(Span.since("destroy", "run", start))
+        destroyed_from = time.monotonic()  # the lifecycle's exit removes the hosts
+    report.timeline.append(Span.since("destroy", "run", destroyed_from))
     return run, report

@@ -259,20 +259,3 @@ def forget_images(docker_client: Any, server: Registry) -> None:
     for tag in tags:
         with contextlib.suppress(docker.errors.APIError):  # tidying only
             docker_client.images.remove(tag)
-
-
-def remove_images(docker_client: Any, ids: set[str]) -> None:
-    """Remove these images; a parent waits for a pass after its children (r2 is committed
-    from a container of r1, so r1 has a child), in whatever order the set gives them."""
-    for _ in range(len(ids) + 1):
-        for image_id in sorted(ids):
-            try:
-                docker_client.images.remove(image_id, force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError:  # 409: it still has a child
-                continue
-            ids.discard(image_id)
-        if not ids:
-            return
-    raise AssertionError(f"images left: {sorted(ids)}")

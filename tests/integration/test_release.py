@@ -14,8 +14,9 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+import docker.errors
 import pytest
-from conftest import ExampleRepo, remove_images
+from conftest import ExampleRepo
 from registry import Registry, StallingProxy
 from tiny import broken_release, make_tiny, release
 
@@ -313,3 +314,20 @@ def test_an_interrupted_promotion_leaves_local_tags_as_the_registry_has_them(
         remove_images(
             docker_client, {i.id for n in (repo, direct) for i in docker_client.images.list(name=n)}
         )
+
+
+def remove_images(docker_client: Any, ids: set[str]) -> None:
+    """Remove these images; a parent waits for a pass after its children (r2 is committed
+    from a container of r1, so r1 has a child), in whatever order the set gives them."""
+    for _ in range(len(ids) + 1):
+        for image_id in sorted(ids):
+            try:
+                docker_client.images.remove(image_id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:  # 409: it still has a child
+                continue
+            ids.discard(image_id)
+        if not ids:
+            return
+    raise AssertionError(f"images left: {sorted(ids)}")
