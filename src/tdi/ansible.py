@@ -126,10 +126,14 @@ class Processes:
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen[bytes]] = set()
 
-    def run(self, argv: Sequence[str], **kwargs: Any) -> int:
+    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it."""
         proc = subprocess.Popen(guard.command(argv), **kwargs)
         with self._lock:
             self._procs.add(proc)
+        return proc
+
+    def wait(self, proc: subprocess.Popen[bytes]) -> int:
         try:
             return proc.wait()
         except BaseException:
@@ -141,6 +145,21 @@ class Processes:
                 if proc.poll() is not None:
                     self._procs.discard(proc)
 
+    def run(self, argv: Sequence[str], **kwargs: Any) -> int:
+        return self.wait(self.start(argv, **kwargs))
+
+    def stop(self, proc: subprocess.Popen[bytes], grace: float = 2 * guard.GRACE) -> None:
+        """Stop one child (as ``terminate`` stops all)."""
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with self._lock:
+            self._procs.discard(proc)
+
     def terminate(self, grace: float = 2 * guard.GRACE) -> None:
         """Stop every child still running: SIGTERM (the guard stops the child's whole
         process group), then SIGKILL after ``grace`` seconds."""
@@ -150,13 +169,7 @@ class Processes:
             if proc.poll() is None:
                 proc.terminate()
         for proc in procs:
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        with self._lock:
-            self._procs.difference_update(procs)
+            self.stop(proc, grace)
 
 
 PROCESSES = Processes()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -77,12 +77,17 @@ STEPS = ("converge", "idempotence")
 
 
 def converge(
-    engine: Engine, cfg: Config, run: Run, report: Report, steps: tuple[str, ...] = STEPS
+    engine: Engine,
+    cfg: Config,
+    run: Run,
+    report: Report,
+    steps: tuple[str, ...] = STEPS,
+    then: Callable[[str], None] | None = None,
 ) -> None:
     """Run ``steps`` on every side: a playbook run per side and step ('idempotence' is
-    the second converge). Each side goes on to its next step as soon as its own run ends:
-    the sides wait for each other only at the end. A host whose container went away is
-    then named as such (HostGoneError), not as a failed task."""
+    the second converge). Each side goes on to its next step as soon as its own run ends,
+    then to ``then(side)``: the sides wait for each other only at the end. A host whose
+    container went away is then named as such (HostGoneError), not as a failed task."""
 
     def eligible(node: Node, step: str) -> bool:
         entry = report.states[node.key]
@@ -110,6 +115,8 @@ def converge(
             events += result.events
             report.logs[f"{side} {step}"] = str(result.log)
             log.info("%s log of %s: %s", step, side, result.log)
+        if then is not None:
+            then(side)
         return events
 
     for events in in_parallel(list(run.sides), one):  # in the sides' order, whoever ended first
@@ -161,21 +168,73 @@ def _record(entry: StateReport, node: Node, side: ansible.PlaybookResult, step: 
         entry.error = f"idempotence: {result.failure()}"
 
 
+def converge_and_verify(
+    engine: Engine,
+    cfg: Config,
+    run: Run,
+    report: Report,
+    junit_file: Path,
+    captures: Captures | None = None,
+) -> None:
+    """Converge, idempotence and verify on every side, each side's tests as soon as its
+    own playbook runs end. With ``captures``, each side's converged hosts are captured for
+    parity first, so the state is what the playbook left, before any test ran."""
+
+    def done(side: str) -> None:
+        nodes = run.on(side)
+        if captures is not None:
+            start = time.monotonic()
+            for node in nodes:
+                if report.states[node.key].converge == PASSED:
+                    captures.of(engine, node.container)
+            report.timeline.append(Span.since("capture", side, start))
+        _mark(tests, report, nodes)
+
+    with verification(cfg, run, report, junit_file) as tests:
+        converge(engine, cfg, run, report, then=done)
+
+
 def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
+    """Verify hosts already converged (`tdi verify`)."""
+    with verification(cfg, run, report, junit_file) as tests:
+        _mark(tests, report, list(run.nodes.values()))
+
+
+def _mark(tests: verify.Session, report: Report, nodes: Sequence[Node]) -> None:
+    ready = [n for n in nodes if report.states[n.key].converge == PASSED]
+    for side in dict.fromkeys(n.side for n in ready):
+        log.info("verify of %s ...", side, extra={"phase": "verify", "who": side})
+    for node in nodes:
+        tests.mark(node, "" if node in ready else "converge failed")
+
+
+@contextmanager
+def verification(
+    cfg: Config, run: Run, report: Report, junit_file: Path
+) -> Iterator[verify.Session]:
+    """The run's tests, started at once: mark each node in the session when it is ready.
+    At the end, wait for them and record what they found."""
+    junit_file.unlink(missing_ok=True)
+    begun = time.monotonic()
+    tests = verify.Session(cfg, run, report.comparisons, junit_file)
+    try:
+        yield tests
+    except BaseException:
+        tests.stop()
+        raise
     ready = [n for n in run.nodes.values() if report.states[n.key].converge == PASSED]
     skipped = {k: "converge failed" for k in report.states if k not in {n.key for n in ready}}
-    junit_file.unlink(missing_ok=True)
     outcome = verify.Outcome()
-    if ready:
-        try:
-            with phase("verify", report.timeline):
-                outcome = verify.run(cfg, run, ready, report.comparisons, junit_file)
-        except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
-            log.error("verify: %s", exc)
-            for node in ready:
-                report.states[node.key].verify = FAILED
-                report.states[node.key].error = f"verify: {exc}"
-            ready = []
+    try:
+        outcome = tests.finish()
+        log.info("verify done in %.1f s, beside the rest", time.monotonic() - begun)
+    except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
+        log.error("verify: %s", exc)
+        for node in ready:
+            report.states[node.key].verify = FAILED
+            report.states[node.key].error = f"verify: {exc}"
+        ready = []
+    report.timeline += [Span("verify", who, at, seconds) for who, at, seconds in outcome.spans]
     if skipped:
         junit.add_skipped_verify(junit_file, skipped)
     for node in ready:
@@ -188,15 +247,23 @@ def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
         c.tests, c.failures = outcome.counts(c.key, comparison=True)
 
 
-def run_parity(engine: Engine, cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
-    """Compare fresh with every other side, host by host."""
+def run_parity(
+    engine: Engine,
+    cfg: Config,
+    run: Run,
+    report: Report,
+    junit_file: Path,
+    captures: Captures | None = None,
+) -> None:
+    """Compare fresh with every other side, host by host (``captures``: those taken
+    already)."""
     fresh_ok = {n.host for n in run.on(FRESH) if report.states[n.key].converge == PASSED}
     todo = [
         c
         for c in report.comparisons
         if c.host in fresh_ok and report.states[c.key].converge == PASSED
     ]
-    captures = Captures(cfg.parity)  # fresh is captured once, however long the chain
+    captures = captures or Captures(cfg.parity)  # fresh is captured once, however long the chain
     with phase("parity"):
         for c in todo:
             start = time.monotonic()

@@ -13,6 +13,7 @@ from tdi import baseline, boot, git, images, inventory, phases, production
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import TdiError
+from tdi.parity import Captures
 from tdi.report import Comparison, Report, Span, StateReport
 from tdi.run import Run, lifecycle, new_id, plan
 from tdi.topology import FRESH, UPGRADE
@@ -88,10 +89,10 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     with lifecycle(engine, cfg, run, keep):
         report.timeline.append(Span.since("create", "run", start))
         phases.load_baselines(engine, run, report)
-        phases.converge(engine, cfg, run, report)
-        phases.run_verify(cfg, run, report, junit)
+        captures = Captures(cfg.parity)
+        phases.converge_and_verify(engine, cfg, run, report, junit, captures)
         phases.check_hosts(engine, run, report, "verify")
-        phases.run_parity(engine, cfg, run, report, junit)
+        phases.run_parity(engine, cfg, run, report, junit, captures)
         phases.check_hosts(engine, run, report, "parity")
         destroyed_from = time.monotonic()  # the lifecycle's exit removes the hosts
     report.timeline.append(Span.since("destroy", "run", destroyed_from))

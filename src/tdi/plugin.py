@@ -13,6 +13,12 @@ groups, and every comparison), it provides:
   outputs differ. A test on a comparison counts once, under parity, not per side;
 - ``baseline_state``: the state captured when the production snapshot was made.
 
+With ``--tdi-ready DIR`` too, pytest starts before the hosts are ready (tdi starts it
+with the converge): it runs each group of tests (those of one node, of one comparison,
+or of no host, which run at once) as soon as tdi has marked every node the group needs,
+in DIR. A mark holds nothing when the node is ready, else why it is not (its converge
+failed): then the group's tests are deselected, as if that node were not under test.
+
 Without ``--tdi-nodes``, ``host`` is Testinfra's own and the other fixtures skip.
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import json
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -39,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tdi")
     group.addoption("--tdi-nodes", metavar="FILE", help="the nodes and comparisons, as JSON")
     group.addoption("--tdi-results", metavar="FILE", help="write counts per node as JSON")
+    group.addoption("--tdi-ready", metavar="DIR", help="run tests as tdi marks nodes ready")
 
 
 def selected(entries: list[str], hosts: dict[str, list[str]], where: str) -> set[str]:
@@ -67,8 +75,8 @@ def selected(entries: list[str], hosts: dict[str, list[str]], where: str) -> set
 class Nodes:
     """Registered during configure, after Testinfra, so that its ``host`` fixture wins."""
 
-    def __init__(self, data: dict[str, Any], results: str | None) -> None:
-        self.nodes: list[dict[str, Any]] = data["nodes"]  # under test: converged
+    def __init__(self, data: dict[str, Any], results: str | None, ready: str | None) -> None:
+        self.nodes: list[dict[str, Any]] = data["nodes"]  # under test
         # Every host of the topology and its groups, converged or not.
         self.hosts: dict[str, list[str]] = data.get("hosts") or {
             n["host"]: n["groups"] for n in self.nodes
@@ -78,6 +86,8 @@ class Nodes:
         # One outcome per test, the worst of its phases, and its first failure line.
         self.outcomes: dict[str, tuple[str, str, str]] = {}  # nodeid -> bucket, key, outcome
         self.messages: dict[str, str] = {}
+        self.ready = Path(ready) if ready else None
+        self.spans: list[tuple[str, float, float]] = []  # side or "run", start, seconds
 
     def host_of(self, key: str) -> Any:
         url = next((n["url"] for n in self.nodes if n["key"] == key), None)
@@ -124,6 +134,73 @@ class Nodes:
                 self.messages[item.nodeid] = _first_line(report)
         return report
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """pytest's own loop, but a group at a time, each as soon as its nodes are ready.
+        Fixtures are torn down as pytest would, for the item that runs next."""
+        if self.ready is None or session.config.option.collectonly:
+            return None
+        if session.testsfailed and not session.config.option.continue_on_collecterror:
+            raise session.Interrupted(f"{session.testsfailed} errors during collection")
+        groups: dict[frozenset[str], list[pytest.Item]] = {}
+        for item in session.items:
+            groups.setdefault(self._needs(item), []).append(item)
+        current = self._next_ready(session, groups, wait=True)
+        while current is not None:
+            items, start = groups.pop(current), time.monotonic()
+            following = None
+            for i, item in enumerate(items):
+                nextitem: pytest.Item | None = items[i + 1] if i + 1 < len(items) else None
+                if nextitem is None:  # a group ready now keeps the fixtures both share
+                    following = self._next_ready(session, groups, wait=False)
+                    nextitem = groups[following][0] if following is not None else None
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
+            self.spans.append((self._who(current), start, time.monotonic() - start))
+            if following is None:
+                following = self._next_ready(session, groups, wait=True)
+            current = following
+        return True
+
+    def _needs(self, item: pytest.Item) -> frozenset[str]:
+        """The nodes ``item`` tests: its node, its comparison's two, or none (a test that
+        uses no host, which runs at once)."""
+        bucket, key = _owner(item)
+        if bucket == "comparisons":
+            pair = next(p for p in self.pairs if p["key"] == key)
+            return frozenset((pair["fresh"], pair["other"]))
+        return frozenset([key] if key else [])
+
+    def _who(self, keys: frozenset[str]) -> str:
+        sides = {n["side"] for n in self.nodes if n["key"] in keys}
+        return sides.pop() if len(sides) == 1 else "run"
+
+    def _next_ready(
+        self, session: pytest.Session, groups: dict[frozenset[str], list[pytest.Item]], wait: bool
+    ) -> frozenset[str] | None:
+        """The first group whose nodes are all ready, waiting for one if ``wait``; a group
+        with a node that will not be is deselected. None when no group is left (or, without
+        ``wait``, none is ready yet)."""
+        assert self.ready is not None
+        while groups:
+            marks: dict[str, str | None] = {}
+            for keys in list(groups):
+                for key in keys - marks.keys():
+                    path = self.ready / key.replace("/", ".")
+                    marks[key] = path.read_text(encoding="utf-8") if path.exists() else None
+                if all(marks[k] == "" for k in keys):
+                    return keys
+                if any(marks[k] for k in keys):
+                    session.config.hook.pytest_deselected(items=groups.pop(keys))
+            if groups and not wait:
+                return None
+            if groups:
+                time.sleep(0.05)
+        return None
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         counts: dict[str, dict[str, dict[str, Any]]] = {"nodes": {}, "comparisons": {}}
         for nodeid, (bucket, key, outcome) in self.outcomes.items():
@@ -136,7 +213,8 @@ class Nodes:
                 if outcome == "failed":
                     entry["failures"].append({"id": nodeid, "message": self.messages[nodeid]})
         if self.results_path:
-            Path(self.results_path).write_text(json.dumps(counts), encoding="utf-8")
+            data = {**counts, "spans": self.spans}
+            Path(self.results_path).write_text(json.dumps(data), encoding="utf-8")
 
 
 def _owner(item: pytest.Item) -> tuple[str, str]:
@@ -215,5 +293,5 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--tdi-nodes")
     if path:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        plugin = Nodes(data, config.getoption("--tdi-results"))
+        plugin = Nodes(data, config.getoption("--tdi-results"), config.getoption("--tdi-ready"))
         config.pluginmanager.register(plugin, PLUGIN_NAME)

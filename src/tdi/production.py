@@ -254,8 +254,7 @@ def make(
     targets = refs(cfg, repository, commit)
     try:
         with lifecycle(engine, cfg, run):
-            phases.converge(engine, cfg, run, report)
-            phases.run_verify(cfg, run, report, run.workdir / "junit.xml")
+            phases.converge_and_verify(engine, cfg, run, report, run.workdir / "junit.xml")
             _check(report, run)
             for node in run.nodes.values():
                 _commit(engine, cfg, node.container, report, node.host, targets[node.host])

@@ -1,10 +1,14 @@
-"""Run the Testinfra tests on every node, in one pytest process, with node-named ids."""
+"""Run the Testinfra tests on every node, in one pytest process, with node-named ids.
+
+The process starts with the converge and runs each node's tests as soon as tdi marks the
+node ready (plugin.py), so that no side waits for the other to be tested."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -46,6 +50,11 @@ class Outcome:
     """What the plugin wrote: counts and failures per node and per comparison."""
 
     results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spans(self) -> list[tuple[str, float, float]]:
+        """When each group of tests ran: side (or "run"), time.monotonic() start, seconds."""
+        return [(str(w), float(s), float(n)) for w, s, n in self.results.get("spans", [])]
 
     def counts(self, key: str, comparison: bool = False) -> tuple[Counts, list[dict[str, str]]]:
         entry = self.results.get("comparisons" if comparison else "nodes", {}).get(key, {})
@@ -201,42 +210,55 @@ def _relative(path: str, root: Path) -> str:
     return path.removeprefix(f"{root}/")
 
 
-def run(
-    cfg: Config,
-    run: Run,
-    nodes: Sequence[Node],
-    comparisons: Sequence[Comparison],
-    junit: Path,
-) -> Outcome:
-    """Run the tests against ``nodes`` (and the comparisons between them), in one pytest."""
-    results = run.workdir / "verify.results.json"
-    results.unlink(missing_ok=True)
-    nodes_path = nodes_file(
-        run.workdir / "nodes.json",
-        cfg,
-        inventory.read(run.inventory(nodes[0].side)),
-        nodes,
-        comparisons,
-        run.workdir,
-    )
-    argv = _argv(
-        cfg,
-        nodes_path,
-        run.workdir,
-        "-q",
-        "-rfE",
-        f"--junitxml={junit}",
-        f"--tdi-results={results}",
-    )
-    log_path = run.workdir / "verify.log"
-    with log_path.open("wb") as out:
-        code = PROCESSES.run(
-            argv, cwd=cfg.root, env=child_environment(), stdout=out, stderr=subprocess.STDOUT
+class Session:
+    """The run's one pytest process, started before its hosts are ready (the plugin's
+    ``--tdi-ready``): ``mark`` each node when its side is done with it, then ``finish``."""
+
+    def __init__(
+        self, cfg: Config, run: Run, comparisons: Sequence[Comparison], junit: Path
+    ) -> None:
+        self.results = run.workdir / "verify.results.json"
+        self.results.unlink(missing_ok=True)
+        self.ready = run.workdir / "ready"
+        shutil.rmtree(self.ready, ignore_errors=True)
+        self.ready.mkdir()
+        nodes = list(run.nodes.values())
+        repo = inventory.read(run.inventory(nodes[0].side))
+        path = nodes_file(run.workdir / "nodes.json", cfg, repo, nodes, comparisons, run.workdir)
+        argv = _argv(
+            cfg,
+            path,
+            run.workdir,
+            "-q",
+            "-rfE",
+            f"--junitxml={junit}",
+            f"--tdi-results={self.results}",
+            f"--tdi-ready={self.ready}",
         )
-    if code == 5:
-        raise VerifyError(f"pytest collected no tests in {cfg.tests}; see {log_path}")
-    if code not in (0, 1) or not results.exists():
-        raise VerifyError(
-            f"pytest could not run the tests in {cfg.tests} (exit {code}); see {log_path}"
-        )
-    return Outcome(json.loads(results.read_text(encoding="utf-8")))
+        self.tests = cfg.tests
+        self.log = run.workdir / "verify.log"
+        with self.log.open("wb") as out:
+            self.proc = PROCESSES.start(
+                argv, cwd=cfg.root, env=child_environment(), stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def mark(self, node: Node, why_not: str = "") -> None:
+        """``node`` is ready for its tests, or will not be (``why_not``)."""
+        name = node.key.replace("/", ".")
+        part = self.ready / f".{name}.part"
+        part.write_text(why_not, encoding="utf-8")
+        part.replace(self.ready / name)  # whole, or not there at all
+
+    def finish(self) -> Outcome:
+        """Wait for the tests (every node must be marked)."""
+        code = PROCESSES.wait(self.proc)
+        if code == 5:
+            raise VerifyError(f"pytest collected no tests in {self.tests}; see {self.log}")
+        if code not in (0, 1) or not self.results.exists():
+            raise VerifyError(
+                f"pytest could not run the tests in {self.tests} (exit {code}); see {self.log}"
+            )
+        return Outcome(json.loads(self.results.read_text(encoding="utf-8")))
+
+    def stop(self) -> None:
+        PROCESSES.stop(self.proc)

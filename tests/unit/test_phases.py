@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,18 +261,89 @@ def test_idempotence_run_that_fails_records_why(
     assert report.states["fresh"].error == "idempotence: task 'x' failed: boom"
 
 
-def test_verify_skipped_everywhere_writes_skipped_junit(
+Finish = Callable[[dict[str, str], Path], verify.Outcome]
+
+
+def fake_tests(
+    monkeypatch: pytest.MonkeyPatch, finish: Finish, order: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """verify.Session without pytest: what it was given and marked (also added to
+    ``order``); ``finish(marks, junit)`` stands for the tests' outcome."""
+    seen: dict[str, Any] = {"marks": {}}
+
+    class FakeSession:
+        def __init__(
+            self, cfg: config.Config, run: Run, comparisons: Sequence[Comparison], junit: Path
+        ) -> None:
+            assert not junit.exists(), "a JUnit file from an earlier run must be gone"
+            seen["nodes"] = [n.key for n in run.nodes.values()]
+            seen["comparisons"] = [c.key for c in comparisons]
+            self.junit = junit
+
+        def mark(self, node: Node, why_not: str = "") -> None:
+            seen["marks"][node.key] = why_not
+            if order is not None:
+                order.append(("mark", node.key))
+
+        def finish(self) -> verify.Outcome:
+            return finish(seen["marks"], self.junit)
+
+        def stop(self) -> None:
+            seen["stopped"] = True
+
+    monkeypatch.setattr(verify, "Session", FakeSession)
+    return seen
+
+
+def test_a_side_is_captured_then_tested_without_waiting_for_the_other(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def no_pytest(*args: object) -> None:
-        raise AssertionError("pytest must not run when no node converged")
+    # fresh's converge ends only once upgrade was marked for its tests: were the tests
+    # to wait for both sides, the wait would time out.
+    order: list[tuple[str, str]] = []
 
-    monkeypatch.setattr(verify, "run", no_pytest)
+    def run_playbook(*args: Any, **kwargs: Any) -> PlaybookResult:
+        side, step = args[2].name.split(".")[1], args[4].name.split(".")[1]
+        deadline = time.monotonic() + 10
+        while (side, step) == ("fresh", "converge") and ("mark", "upgrade") not in order:
+            assert time.monotonic() < deadline, "upgrade's tests waited for fresh's converge"
+            time.sleep(0.01)
+        order.append((side, step))
+        return PlaybookResult(0, (ev("t", "ok"),), args[4], ())
+
+    class Recorded(Captures):
+        def of(self, engine: Engine, container: str) -> tuple[State, float]:
+            order.append(("capture", container))
+            return State({}, {}, {}, {}, {}, {}), 0.0
+
+    monkeypatch.setattr(ansible, "run_playbook", run_playbook)
+    outcome = verify.Outcome({"nodes": {k: {"passed": 1, "failed": 0} for k in SIDES}})
+    fake_tests(monkeypatch, lambda marks, junit: outcome, order)
+    report = new_report(run)
+    junit = tmp_path / "junit.xml"
+    phases.converge_and_verify(up(run), cfg, run, report, junit, Recorded(cfg.parity))
+    upgrade = [("upgrade", "converge"), ("upgrade", "idempotence")]
+    upgrade += [("capture", run.containers["upgrade"]), ("mark", "upgrade")]
+    assert [o for o in order if "upgrade" in o[1] or o[0] == "upgrade"] == upgrade
+    assert order.index(("mark", "upgrade")) < order.index(("fresh", "converge"))
+    assert order[-2:] == [("capture", run.containers["fresh"]), ("mark", "fresh")]
+    assert {(k, s.idempotence, s.verify) for k, s in report.states.items()} == {
+        ("fresh", PASSED, PASSED),
+        ("upgrade", PASSED, PASSED),
+    }
+    assert {(s.phase, s.who) for s in report.timeline} >= {("capture", side) for side in SIDES}
+
+
+def test_verify_with_no_node_converged_writes_skipped_junit(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen = fake_tests(monkeypatch, lambda marks, junit: verify.Outcome())
     report = new_report(run)
     for state in report.states.values():
         state.converge = FAILED
     junit = tmp_path / "junit.xml"
     phases.run_verify(cfg, run, report, junit)
+    assert seen["marks"] == {"fresh": "converge failed", "upgrade": "converge failed"}
     names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
     assert names == ["verify[fresh]", "verify[upgrade]"]
     assert all(s.verify == SKIPPED for s in report.states.values())
@@ -283,15 +355,7 @@ def test_verify_adds_skipped_nodes_to_pytests_junit(
     junit = tmp_path / "junit.xml"
     junit.write_text("<testsuites><testsuite name='stale'/></testsuites>", encoding="utf-8")
 
-    def fake_run(
-        cfg: config.Config,
-        run: Run,
-        nodes: Sequence[Node],
-        comparisons: Sequence[Comparison],
-        junit: Path,
-    ) -> verify.Outcome:
-        assert not junit.exists(), "a JUnit file from an earlier run must be gone"
-        assert [n.key for n in nodes] == ["fresh"]
+    def finish(marks: dict[str, str], junit: Path) -> verify.Outcome:
         junit.write_text(
             '<testsuites><testsuite name="pytest" tests="1">'
             '<testcase classname="test_web" name="test_port[fresh]"/>'
@@ -300,11 +364,12 @@ def test_verify_adds_skipped_nodes_to_pytests_junit(
         )
         return verify.Outcome({"nodes": {"fresh": {"passed": 1, "failed": 0}}})
 
-    monkeypatch.setattr(verify, "run", fake_run)
+    seen = fake_tests(monkeypatch, finish)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
     phases.run_verify(cfg, run, report, junit)
+    assert seen["marks"] == {"fresh": "", "upgrade": "converge failed"}
     root = ET.parse(junit).getroot()
     assert [s.get("name") for s in root.iter("testsuite")] == ["pytest", "tdi.verify"]
     cases = {c.get("name"): c for c in root.iter("testcase")}
@@ -318,41 +383,35 @@ def test_verify_adds_skipped_nodes_to_pytests_junit(
 def test_verify_counts_decide_each_node_and_comparison(
     topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    seen: dict[str, Any] = {}
     failure = {"id": "test_lb.py::test_port[upgrade/lb]", "message": "assert 80 == 8080"}
     same = {"id": "test_lb.py::test_conf[upgrade/web1]", "message": "`cat x` differs:"}
-
-    def fake_run(
-        cfg: config.Config,
-        run: Run,
-        nodes: Sequence[Node],
-        comparisons: Sequence[Comparison],
-        junit: Path,
-    ) -> verify.Outcome:
-        seen["nodes"] = [n.key for n in nodes]
-        seen["comparisons"] = [c.key for c in comparisons]
-        return verify.Outcome(
-            {
-                "nodes": {
-                    "fresh/lb": {"passed": 4, "failed": 0, "skipped": 1, "failures": []},
-                    "fresh/web1": {"passed": 2, "failed": 0, "failures": []},
-                    "upgrade/lb": {"passed": 3, "failed": 1, "failures": [failure]},
-                },
-                "comparisons": {
-                    "upgrade/web1": {"passed": 0, "failed": 1, "failures": [same]},
-                },
-            }
-        )
-
-    monkeypatch.setattr(verify, "run", fake_run)
+    outcome = verify.Outcome(
+        {
+            "nodes": {
+                "fresh/lb": {"passed": 4, "failed": 0, "skipped": 1, "failures": []},
+                "fresh/web1": {"passed": 2, "failed": 0, "failures": []},
+                "upgrade/lb": {"passed": 3, "failed": 1, "failures": [failure]},
+            },
+            "comparisons": {
+                "upgrade/web1": {"passed": 0, "failed": 1, "failures": [same]},
+            },
+            "spans": [["upgrade", 10.0, 1.5], ["fresh", 12.0, 1.0], ["run", 13.0, 0.5]],
+        }
+    )
+    seen = fake_tests(monkeypatch, lambda marks, junit: outcome)
     report = new_report(topo_run)
     for state in report.states.values():
         state.converge = PASSED
     phases.run_verify(topo_cfg, topo_run, report, tmp_path / "junit.xml")
-    assert seen == {
-        "nodes": ["fresh/lb", "fresh/web1", "upgrade/lb", "upgrade/web1"],
-        "comparisons": ["upgrade/lb", "upgrade/web1"],
-    }
+    assert seen["nodes"] == ["fresh/lb", "fresh/web1", "upgrade/lb", "upgrade/web1"]
+    assert seen["comparisons"] == ["upgrade/lb", "upgrade/web1"]
+    assert set(seen["marks"].values()) == {""}
+    spans = [(s.phase, s.who, s.start, s.seconds) for s in report.timeline]
+    assert spans == [
+        ("verify", "upgrade", 10.0, 1.5),
+        ("verify", "fresh", 12.0, 1.0),
+        ("verify", "run", 13.0, 0.5),
+    ]
     states = report.states
     assert (states["fresh/lb"].verify, states["fresh/lb"].tests) == (
         PASSED,
@@ -371,10 +430,10 @@ def test_verify_counts_decide_each_node_and_comparison(
 def test_verify_that_cannot_run_fails_the_ready_nodes(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def broken(*args: object) -> verify.Outcome:
+    def broken(marks: dict[str, str], junit: Path) -> verify.Outcome:
         raise VerifyError("pytest could not run the tests (exit 3)")
 
-    monkeypatch.setattr(verify, "run", broken)
+    fake_tests(monkeypatch, broken)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
@@ -388,7 +447,7 @@ def test_verify_without_any_test_run_fails(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     outcome = verify.Outcome({"nodes": {"fresh": {"passed": 0, "failed": 0}}})
-    monkeypatch.setattr(verify, "run", lambda *a: outcome)
+    fake_tests(monkeypatch, lambda marks, junit: outcome)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     phases.run_verify(cfg, run, report, tmp_path / "junit.xml")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +91,9 @@ def test_ids_name_the_node_and_results_count_per_node(pytester: pytest.Pytester)
         ]
     )
     counts = read(results)
-    assert set(counts) == {"nodes", "comparisons"}
+    assert set(counts) == {"nodes", "comparisons", "spans"}
     assert counts["comparisons"] == {}
+    assert counts["spans"] == []  # no --tdi-ready: pytest's own loop
     fresh, upgrade = counts["nodes"]["fresh"], counts["nodes"]["upgrade"]
     assert (fresh["passed"], fresh["failed"], fresh["failures"]) == (2, 0, [])
     assert (upgrade["passed"], upgrade["failed"]) == (1, 1)
@@ -322,3 +326,83 @@ def test_comparison_tests_without_a_comparison_are_skipped(pytester: pytest.Pyte
     counts = read(results)
     assert counts["comparisons"] == {}
     assert (counts["nodes"]["fresh"]["passed"], counts["nodes"]["fresh"]["failed"]) == (1, 0)
+
+
+ORDER = """
+import os
+
+def log(what):
+    with open(os.environ["TDI_ORDER"], "a", encoding="utf-8") as out:
+        out.write(what + "\\n")
+
+def test_no_host():
+    log("no host")
+
+def test_node(host, tdi_node):
+    log(tdi_node)
+
+def test_pair(same_on_both):
+    log("pair")
+"""
+
+
+def marker(ready: Path, order: Path, steps: list[tuple[str, str, str]]) -> threading.Thread:
+    """A thread that marks node KEY (with WHY) once AFTER is in the order file, as tdi
+    marks a side once its playbook runs end; after 30 s it marks whatever is left."""
+
+    def mark() -> None:
+        deadline = time.monotonic() + 30
+        for after, key, why in steps:
+            while time.monotonic() < deadline and after not in lines(order):
+                time.sleep(0.02)
+            (ready / key).write_text(why, encoding="utf-8")
+
+    thread = threading.Thread(target=mark)
+    thread.start()
+    return thread
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def test_each_group_runs_once_its_nodes_are_ready(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """upgrade's tests run before fresh is ready, fresh's wait for it, the comparison's for
+    both; a test that uses no host runs at once."""
+    pytester.makepyfile(test_infra=ORDER)
+    ready, order, results = pytester.path / "ready", pytester.path / "order", pytester.path / "r"
+    ready.mkdir()
+    monkeypatch.setenv("TDI_ORDER", str(order))
+    thread = marker(ready, order, [("no host", "upgrade", ""), ("upgrade", "fresh", "")])
+    outcome = pytester.runpytest_subprocess(
+        two_sides(pytester), f"--tdi-ready={ready}", f"--tdi-results={results}"
+    )
+    thread.join()
+    outcome.assert_outcomes(passed=4)
+    assert lines(order) == ["no host", "upgrade", "fresh", "pair"]
+    spans = read(results)["spans"]
+    assert [who for who, _, _ in spans] == ["run", "upgrade", "fresh", "run"]
+    assert all(b[1] >= a[1] + a[2] for a, b in itertools.pairwise(spans))
+
+
+def test_a_node_that_will_not_be_ready_deselects_its_tests(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_infra=ORDER)
+    ready, order, results = pytester.path / "ready", pytester.path / "order", pytester.path / "r"
+    ready.mkdir()
+    monkeypatch.setenv("TDI_ORDER", str(order))
+    thread = marker(
+        ready, order, [("no host", "fresh", ""), ("fresh", "upgrade", "converge failed")]
+    )
+    outcome = pytester.runpytest_subprocess(
+        two_sides(pytester), f"--tdi-ready={ready}", f"--tdi-results={results}"
+    )
+    thread.join()
+    outcome.assert_outcomes(passed=2, deselected=2)
+    assert lines(order) == ["no host", "fresh"]
+    counts = read(results)
+    assert counts["nodes"]["fresh"]["passed"] == 2  # its own test, and the one of no host
+    assert counts["comparisons"] == {}
