@@ -205,18 +205,17 @@ def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Fi
 
 
 def tdi_phases(report: dict[str, Any], seconds: float) -> dict[str, float]:
-    """tdi's phases from its report's timeline: per phase, the wall time from the first
-    side's start to the last side's end. Sides do not wait for each other, so one side's
-    idempotence may overlap the other's converge: `other` is the wall time outside the
-    timeline (start-up, checks, the report), not the wall time minus the phases' sum."""
-    spans: dict[str, tuple[float, float]] = {}
+    """tdi's phases from its report's timeline: per phase, its longest span (the slowest
+    side's). Sides do not wait for each other, so one side's verify may overlap the
+    other's converge: the phases do not add up to the wall time. `other` is the wall time
+    outside the timeline (start-up, checks, the report)."""
+    longest: dict[str, float] = {}
     for span in report["timeline"]:
-        start, end = span["start"], span["start"] + span["seconds"]
-        first, last = spans.get(span["phase"], (start, end))
-        spans[span["phase"]] = (min(first, start), max(last, end))
-    phases = {phase: round(end - start, 2) for phase, (start, end) in spans.items()}
-    extent = max(e for _, e in spans.values()) - min(s for s, _ in spans.values())
-    return {**phases, "other": round(seconds - extent, 2)}
+        longest[span["phase"]] = max(longest.get(span["phase"], 0.0), span["seconds"])
+    starts = [span["start"] for span in report["timeline"]]
+    ends = [span["start"] + span["seconds"] for span in report["timeline"]]
+    phases = {phase: round(value, 2) for phase, value in longest.items()}
+    return {**phases, "other": round(seconds - (max(ends) - min(starts)), 2)}
 
 
 def molecule_phases(lines: list[tuple[float, str]]) -> dict[str, float]:
@@ -430,16 +429,17 @@ def render(fig: dict[str, Any]) -> list[str]:
         out.append(f"growth    {fig['growth'][name]:.2f}  {what}")
     out += [
         "",
-        "median phase seconds (tdi: its report's timeline, each phase from the first side's",
-        "start to the last side's end, so one side's idempotence may overlap the other's",
-        "converge; other: the wall time outside the timeline; molecule: between its",
-        "`Executing` and `Executed` lines, destroy#2 being the final one; other: the rest)",
+        "median phase seconds (tdi: its report's timeline, each phase's longest span, i.e.",
+        "the slowest side's; the sides overlap, so they do not add up to the wall time;",
+        "capture: a side's state, taken for parity as soon as its idempotence ends;",
+        "other: the wall time outside the timeline; molecule: between its `Executing` and",
+        "`Executed` lines, destroy#2 being the final one; other: the rest)",
     ]
     for name, phases in fig["median_phase_seconds"].items():
         out.append(f"  {name:14} " + "  ".join(f"{k} {v:.1f}" for k, v in phases.items()))
     parity = fig["median_phase_seconds"]["tdi"].get("parity")
     if parity is not None:
-        out.append(f"tdi parity (state capture and diff of both states): median {parity:.1f} s")
+        out.append(f"tdi parity (diff of both states, after the captures): median {parity:.1f} s")
     for state, seconds in fig["median_capture_seconds"].items():
         out.append(f"tdi state capture, {state} container: median {seconds:.2f} s (target <= 1 s)")
     out += [
