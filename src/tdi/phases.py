@@ -11,6 +11,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -54,9 +55,12 @@ def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> No
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
-        _check_plays(cfg, ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars))
-        if not syntax_only:
-            verify.collect(cfg, repo, Path(tmp))
+        # The tests collect while Ansible reads the playbook; the playbook's error first.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tests = None if syntax_only else pool.submit(verify.collect, cfg, repo, Path(tmp))
+            _check_plays(cfg, ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars))
+            if tests is not None:
+                tests.result()
 
 
 def _check_plays(cfg: Config, plays: list[ansible.Play]) -> None:

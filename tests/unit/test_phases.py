@@ -590,7 +590,9 @@ def test_load_baselines_reads_each_compared_container(
     assert report.comparisons[1].baseline == Baseline()
 
 
-def preflight_fakes(monkeypatch: pytest.MonkeyPatch, plays: list[Play]) -> dict[str, Any]:
+def preflight_fakes(
+    monkeypatch: pytest.MonkeyPatch, plays: list[Play], tests_error: str = ""
+) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def list_plays(
@@ -602,6 +604,8 @@ def preflight_fakes(monkeypatch: pytest.MonkeyPatch, plays: list[Play]) -> dict[
 
     def collect(cfg: config.Config, repo: RepoInventory, tmp: Path) -> None:
         seen["collected"] = True
+        if tests_error:
+            raise VerifyError(tests_error)
 
     monkeypatch.setattr(ansible, "list_plays", list_plays)
     monkeypatch.setattr(verify, "collect", collect)
@@ -620,6 +624,7 @@ def test_preflight_play_matching_no_host_names_the_play_and_the_hosts(
     seen = preflight_fakes(
         monkeypatch,
         [Play("Web", "web", ("web1",)), Play("Databases", "db:&prod", ())],
+        tests_error="the tests in tests/infra do not collect: x",
     )
     with pytest.raises(ConfigError) as info:
         phases.preflight(topo_cfg, RepoInventory())
@@ -629,7 +634,8 @@ def test_preflight_play_matching_no_host_names_the_play_and_the_hosts(
         "(lb, web1): "
     )
     assert "under `hosts:` in tdi.yml" in message
-    assert "collected" not in seen  # the plays are checked before the tests collect
+    # The tests collect while the plays are checked; the plays' error is told first.
+    assert seen["collected"]
     # The plays are listed against tdi's own hosts, with placeholder containers.
     assert "lb:" in seen["inventory"] and "web1:" in seen["inventory"]
 
