@@ -187,11 +187,10 @@ def converge_and_verify(
     def done(side: str) -> None:
         nodes = run.on(side)
         if captures is not None:
-            start = time.monotonic()
-            for node in nodes:
-                if report.states[node.key].converge == PASSED:
-                    captures.of(engine, node.container)
-            report.timeline.append(Span.since("capture", side, start))
+            with phase("capture", report.timeline, who=side):
+                for node in nodes:
+                    if report.states[node.key].converge == PASSED:
+                        captures.of(engine, node.container)
         _mark(tests, report, nodes)
 
     with verification(cfg, run, report, junit_file) as tests:
@@ -231,7 +230,7 @@ def verification(
     outcome = verify.Outcome()
     try:
         outcome = tests.finish()
-        log.info("verify done in %.1f s, beside the rest", time.monotonic() - begun)
+        log.info("verify done (pytest ran %.1f s, beside the converge)", time.monotonic() - begun)
     except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
         log.error("verify: %s", exc)
         for node in ready:
