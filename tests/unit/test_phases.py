@@ -334,6 +334,28 @@ def test_a_side_is_captured_then_tested_without_waiting_for_the_other(
     assert {(s.phase, s.who) for s in report.timeline} >= {("capture", side) for side in SIDES}
 
 
+def test_a_capture_that_fails_after_idempotence_is_left_to_parity(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    class Broken(Captures):
+        def of(self, engine: Engine, container: str) -> tuple[State, float]:
+            raise TdiError(f"capture {container}: probe failed")
+
+    fake_playbooks(
+        monkeypatch, {s: PlaybookResult(0, (ev("t", "ok"),), tmp_path / s) for s in SIDES}
+    )
+    outcome = verify.Outcome({"nodes": {k: {"passed": 1, "failed": 0} for k in SIDES}})
+    seen = fake_tests(monkeypatch, lambda marks, junit: outcome)
+    report = new_report(run)
+    captures = Broken(cfg.parity)
+    phases.converge_and_verify(up(run), cfg, run, report, tmp_path / "junit.xml", captures)
+    assert seen["marks"] == {"fresh": "", "upgrade": ""}  # tested all the same
+    phases.run_parity(NullEngine(), cfg, run, report, tmp_path / "junit.xml", captures)
+    (comparison,) = report.comparisons
+    assert comparison.error == f"capture {run.containers['fresh']}: probe failed"
+    assert report.parity == FAILED
+
+
 def test_verify_with_no_node_converged_writes_skipped_junit(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
