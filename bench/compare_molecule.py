@@ -310,12 +310,20 @@ def make_chain(bench: Bench) -> None:
 
 
 def remove_chain(bench: Bench) -> None:
+    """Each release is committed onto the one before it, and the daemon will not remove an
+    image with children: remove what it will, until nothing of the chain is left."""
     if not bench.chain:
         return
     ls = ["docker", "images", "-q", bench.chain]
-    ids = subprocess.run(ls, capture_output=True, text=True, check=False).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rmi", "-f", *set(ids)], capture_output=True, check=False)
+    for _ in range(4):  # the chain's length, and one more
+        ids = set(subprocess.run(ls, capture_output=True, text=True, check=False).stdout.split())
+        if not ids:
+            return
+        for image in ids:
+            subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
+    left = subprocess.run(ls, capture_output=True, text=True, check=False).stdout.split()
+    if left:
+        print(f"bench: could not remove {bench.chain}: {', '.join(left)}", file=sys.stderr)
 
 
 def run_molecule(bench: Bench, label: str) -> Sample:

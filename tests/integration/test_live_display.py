@@ -41,6 +41,7 @@ def test_a_terminal_shows_each_sides_phase_task_and_results(example: ExampleRepo
     code, drawn = on_a_terminal([tdi, "test", "--baseline", baseline], example.path)
     assert code == 0, drawn[-2000:]
     assert re.search(r"phase\s+task\s+results\s+elapsed", drawn), drawn[-2000:]
-    assert re.search(r"\bfresh\s+idempotence done\s+\d+", drawn)
-    assert re.search(r"\bupgrade\s+idempotence done\s+\d+", drawn)
+    for side in ("fresh", "upgrade"):  # each row goes through its side's phases
+        assert re.search(rf"\b{side}\s+idempotence\s", drawn), side
+        assert re.search(rf"\b{side}\s+verify\s+\d+ s", drawn), side
     assert "[" in drawn and "s] parity done in" in drawn  # log lines scroll above it
