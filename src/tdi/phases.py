@@ -189,7 +189,7 @@ def converge_and_verify(
         if captures is not None:
             with phase("capture", report.timeline, who=side):
                 for node in nodes:
-                    if report.states[node.key].converge == PASSED:
+                    if report.converged(node.key):
                         try:
                             captures.of(engine, node.container)
                         except TdiError as exc:  # parity tries again, and fails its comparison
@@ -207,7 +207,7 @@ def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
 
 
 def _mark(tests: verify.Session, report: Report, nodes: Sequence[Node]) -> None:
-    ready = [n for n in nodes if report.states[n.key].converge == PASSED]
+    ready = [n for n in nodes if report.converged(n.key)]
     for side in dict.fromkeys(n.side for n in ready):
         log.info("verify of %s ...", side, extra={"phase": "verify", "who": side})
     for node in nodes:
@@ -228,7 +228,7 @@ def verification(
     except BaseException:
         tests.stop()
         raise
-    ready = [n for n in run.nodes.values() if report.states[n.key].converge == PASSED]
+    ready = [n for n in run.nodes.values() if report.converged(n.key)]
     skipped = {k: "converge failed" for k in report.states if k not in {n.key for n in ready}}
     outcome = verify.Outcome()
     try:
@@ -263,12 +263,8 @@ def run_parity(
 ) -> None:
     """Compare fresh with every other side, host by host (``captures``: those taken
     already)."""
-    fresh_ok = {n.host for n in run.on(FRESH) if report.states[n.key].converge == PASSED}
-    todo = [
-        c
-        for c in report.comparisons
-        if c.host in fresh_ok and report.states[c.key].converge == PASSED
-    ]
+    fresh_ok = {n.host for n in run.on(FRESH) if report.converged(n.key)}
+    todo = [c for c in report.comparisons if c.host in fresh_ok and report.converged(c.key)]
     captures = captures or Captures(cfg.parity)  # fresh is captured once, however long the chain
     with phase("parity"):
         for c in todo:

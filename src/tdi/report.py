@@ -133,6 +133,10 @@ class Report:
     timeline: list[Span] = field(default_factory=list)  # in the order phases ended
     logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
 
+    def converged(self, key: str) -> bool:
+        """Whether node ``key``'s converge passed: what its tests and parity need."""
+        return self.states[key].converge == PASSED
+
     @property
     def parity(self) -> str:
         return worst(c.status for c in self.comparisons)
