@@ -9,8 +9,7 @@ import io
 import logging
 import os
 import tarfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,13 +74,6 @@ def basic_auth(ref: str) -> tuple[str, str] | None:
 def _where() -> str:
     host = os.environ.get("DOCKER_HOST")
     return f"DOCKER_HOST={host}" if host else "unix:///var/run/docker.sock"
-
-
-def _each(names: Sequence[str], work: Callable[[str], None]) -> None:
-    """``work`` on every name at once: the daemon removes a container (or a network) in a
-    few hundred ms, mostly waiting, and does several in about the time of one."""
-    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        list(pool.map(work, names))
 
 
 @contextmanager
@@ -296,19 +288,16 @@ class DockerEngine:
 
     def remove_networks(self, names: Sequence[str]) -> None:
         """Remove networks, first detaching what is still attached (the package cache)."""
-
-        def one(name: str) -> None:
+        for name in names:
             try:
                 network = self._client.networks.get(name)
                 for box in network.containers:
                     network.disconnect(box, force=True)
                 network.remove()
             except docker.errors.NotFound:
-                pass
+                continue
             except SDK_ERRORS as exc:
                 log.warning("could not remove network %s: %s", name, exc)
-
-        _each(names, one)
 
     def is_running(self, name: str) -> bool:
         try:
@@ -412,12 +401,10 @@ class DockerEngine:
         return [str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")]
 
     def remove(self, names: Sequence[str]) -> None:
-        def one(name: str) -> None:
+        for name in names:
             try:
                 self._client.containers.get(name).remove(force=True)
             except docker.errors.NotFound:
-                pass
+                continue
             except SDK_ERRORS as exc:
                 log.warning("could not remove container %s: %s", name, exc)
-
-        _each(names, one)
