@@ -190,40 +190,44 @@ def binary(name: str = "ansible-playbook") -> str:
     return found
 
 
-# Where the repo's requirements were installed (requirements.install), for every child.
-_PATHS: dict[str, list[str]] = {"ANSIBLE_COLLECTIONS_PATH": [], "ANSIBLE_ROLES_PATH": []}
+@dataclass(frozen=True)
+class AnsibleEnv:
+    """How every Ansible process of a command sees the repo: started in ``root``, finding
+    the collections and roles its requirements installed (requirements.install) before
+    Ansible's own. One value per command, made from the config, passed to each child."""
 
+    root: Path
+    collections: tuple[Path, ...] = ()
+    roles: tuple[Path, ...] = ()
 
-def add_paths(collections: Path, roles: Path) -> None:
-    """Let every Ansible process started from now on find these collections and roles."""
-    _PATHS["ANSIBLE_COLLECTIONS_PATH"] = [str(collections)]
-    _PATHS["ANSIBLE_ROLES_PATH"] = [str(roles)]
-
-
-def environment(root: Path, events: Path | None = None) -> dict[str, str]:
-    callbacks = resources.files("tdi").joinpath("ansible_plugins", "callback")
-    env = child_environment()
-    env.update(
-        ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
-        ANSIBLE_CALLBACKS_ENABLED="tdi_events",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PIPELINING="True",
-        ANSIBLE_HOST_KEY_CHECKING="False",
-        ANSIBLE_RETRY_FILES_ENABLED="False",
-        PYTHONUNBUFFERED="1",
-    )
-    # The layout tdi expects keeps roles/ at the top; say so unless ansible.cfg does.
-    if not (root / "ansible.cfg").exists() and "ANSIBLE_ROLES_PATH" not in os.environ:
-        env["ANSIBLE_ROLES_PATH"] = str(root / "roles")
-    if events is not None:
-        env["TDI_EVENTS_FILE"] = str(events)
-    for name, extra in _PATHS.items():
-        if extra:
-            # Ansible's own defaults stay after ours: the collections in the venv, say.
-            default = env.get(name) or _default_path(root, name)
-            env[name] = ":".join([*extra, default])
-    return env
+    def variables(self, events: Path | None = None) -> dict[str, str]:
+        """The environment of an Ansible child; ``events``: where tdi_events writes."""
+        callbacks = resources.files("tdi").joinpath("ansible_plugins", "callback")
+        env = child_environment()
+        env.update(
+            ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
+            ANSIBLE_CALLBACKS_ENABLED="tdi_events",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_PIPELINING="True",
+            ANSIBLE_HOST_KEY_CHECKING="False",
+            ANSIBLE_RETRY_FILES_ENABLED="False",
+            PYTHONUNBUFFERED="1",
+        )
+        # The layout tdi expects keeps roles/ at the top; say so unless ansible.cfg does.
+        if not (self.root / "ansible.cfg").exists() and "ANSIBLE_ROLES_PATH" not in os.environ:
+            env["ANSIBLE_ROLES_PATH"] = str(self.root / "roles")
+        if events is not None:
+            env["TDI_EVENTS_FILE"] = str(events)
+        for name, extra in (
+            ("ANSIBLE_COLLECTIONS_PATH", self.collections),
+            ("ANSIBLE_ROLES_PATH", self.roles),
+        ):
+            if extra:
+                # Ansible's own defaults stay after ours: the collections in the venv, say.
+                default = env.get(name) or _default_path(self.root, name)
+                env[name] = ":".join([*map(str, extra), default])
+        return env
 
 
 def _default_path(root: Path, name: str) -> str:
@@ -254,7 +258,7 @@ _HOST = re.compile(r"^\s*hosts \((?P<count>\d+)\):")
 
 
 def list_plays(
-    root: Path, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
+    env: AnsibleEnv, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
 ) -> list[Play]:
     """Check the playbook parses, and say which hosts each play matches.
 
@@ -264,10 +268,10 @@ def list_plays(
         raise AnsibleError(f"playbook {playbook} does not exist: pass --playbook or set 'playbook'")
     argv = [binary(), "--list-hosts", "-i", str(inventory), *_extra(extra_vars), str(playbook)]
     proc = subprocess.run(
-        argv, cwd=root, env=environment(root), capture_output=True, text=True, check=False
+        argv, cwd=env.root, env=env.variables(), capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        raise AnsibleError(syntax_error(root, playbook, proc.stderr))
+        raise AnsibleError(syntax_error(env.root, playbook, proc.stderr))
     return parse_plays(proc.stdout)
 
 
@@ -315,7 +319,7 @@ def _extra(extra_vars: Sequence[str]) -> list[str]:
 
 
 def run_playbook(
-    root: Path,
+    env: AnsibleEnv,
     playbook: Path,
     inventory: Path,
     hosts: Sequence[str],
@@ -334,8 +338,8 @@ def run_playbook(
     with log_path.open("wb") as out:
         code = PROCESSES.run(
             [*argv, str(playbook)],
-            cwd=root,
-            env=environment(root, events_path),
+            cwd=env.root,
+            env=env.variables(events_path),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

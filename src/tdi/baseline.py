@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tdi import ansible, git, interrupts, inventory, locks
+from tdi import ansible, git, interrupts, inventory, locks, requirements
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError, TdiError
@@ -106,13 +106,15 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
             raise BaselineError(
                 f"baseline {snap.commit[:12]} has no playbook {cfg.rel(cfg.playbook)}"
             )
+        # The requirements and the inventory as they were at the commit, read as now.
+        env = _setup(cfg, tree, snap)
         path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
-        repo = inventory.load(tree, path if path and path.exists() else None)
+        repo = inventory.load(env, path if path and path.exists() else None, warn=False)
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, repo, run_id)
         _discard(engine, snap)  # what an interrupted build may have left
         try:
             with lifecycle(engine, cfg, run):
-                _converge_and_commit(engine, old, run, snap, fresh, work_dir(cfg.root))
+                _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
         except BaseException:
             _discard(engine, snap)
             raise
@@ -133,13 +135,28 @@ def _discard(engine: Engine, snap: Snapshot) -> None:
                 log.warning("could not remove %s: %s", tag, exc)
 
 
+def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
+    """The Ansible environment of the commit's tree: its own requirements, installed into
+    the repo's cache (keyed by their content, so the same ones install once)."""
+    try:
+        return requirements.install(tree, cfg.root / ".tdi" / "requirements")
+    except TdiError as exc:
+        raise BaselineError(f"baseline {snap.commit[:12]}: {exc}") from exc
+
+
 def _converge_and_commit(
-    engine: Engine, old: Config, run: Run, snap: Snapshot, fresh: Images, logs: Path
+    engine: Engine,
+    old: Config,
+    env: ansible.AnsibleEnv,
+    run: Run,
+    snap: Snapshot,
+    fresh: Images,
+    logs: Path,
 ) -> None:
     log_path = run.log(SIDE, "converge")  # this run's own, events beside it
     nodes = run.on(SIDE)
     result = ansible.run_playbook(
-        old.root,
+        env,
         old.playbook,
         run.inventory(SIDE),
         [n.host for n in nodes],

@@ -23,11 +23,11 @@ from tdi import (
     scaffold,
     survey,
 )
-from tdi.ansible import read_events
+from tdi.ansible import AnsibleEnv, read_events
 from tdi.engine import Engine
-from tdi.errors import TdiError
+from tdi.errors import NoRunError, TdiError
 from tdi.report import PASSED, Comparison, Report, StateReport
-from tdi.run import Run, destroy, lifecycle, reap
+from tdi.run import Run, destroy, lifecycle, reap, write_inventories
 from tdi.topology import FRESH
 
 log = logging.getLogger("tdi")
@@ -60,15 +60,16 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
 
 def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     try:
-        kept = Run.load(cfg.root)
-    except TdiError:
+        kept: Run | None = Run.load(cfg.root)
+    except NoRunError:
         kept = None
     if kept is not None and engine.containers(kept.id):
         raise TdiError(
             f"run {kept.id} is still there ({', '.join(kept.containers.values())}): "
             "`tdi destroy` it first"
         )
-    run, report = pipeline.prepare(engine, cfg)
+    env, repo = phases.setup(cfg)
+    run, report = pipeline.prepare(engine, cfg, env, repo)
     run.save(cfg.root)
     with lifecycle(engine, cfg, run, keep=True):
         try:
@@ -95,17 +96,27 @@ def _current(cfg: config.Config) -> tuple[Run, Report]:
     return run, report
 
 
+def _ansible(cfg: config.Config, run: Run) -> AnsibleEnv:
+    """What `tdi test` gives Ansible: the requirements, and each side's inventory written
+    again from the repo's as it is now."""
+    env, repo = phases.setup(cfg)
+    write_inventories(cfg, run, repo)
+    return env
+
+
 def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
+    env = _ansible(cfg, run)
     for state in report.states.values():
         state.converge = "skipped"
-    phases.converge(engine, cfg, run, report, ("converge",))
+    phases.converge(engine, cfg, env, run, report, ("converge",))
     return _print_states(report, "converge")
 
 
 def cmd_verify(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
-    phases.run_verify(cfg, run, report, phases.junit_path(cfg, run))
+    env = _ansible(cfg, run)
+    phases.run_verify(cfg, env, run, report, phases.junit_path(cfg, run))
     phases.check_hosts(engine, run, report, "verify")
     return _print_states(report, "verify")
 
@@ -142,8 +153,8 @@ def cmd_calibrate(engine: Engine, cfg: config.Config, args: argparse.Namespace) 
 def cmd_destroy(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     """Remove the kept run, and what runs whose tdi is gone (killed, say) left."""
     try:
-        kept = Run.load(cfg.root)
-    except TdiError:
+        kept: Run | None = Run.load(cfg.root)
+    except NoRunError:
         kept = None
     count = 0
     if kept is not None:

@@ -16,6 +16,14 @@ class TdiError(Exception):
         return self.message
 
 
+class NoRunError(TdiError):
+    """There is no kept run (.tdi/current.json) for a phase command to act on."""
+
+
+class RecordError(TdiError):
+    """A file tdi wrote to find its runs again cannot be read (truncated, edited)."""
+
+
 class ConfigError(TdiError):
     """tdi.yml or a command-line flag is wrong."""
 

@@ -11,7 +11,10 @@ templates see the topology under test, and connection variables (``ansible_host`
 from __future__ import annotations
 
 import json
+import logging
+import re
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +22,11 @@ from typing import Any
 
 import yaml
 
-from tdi.ansible import CONNECTION, binary, environment
+from tdi.ansible import CONNECTION, AnsibleEnv, binary
 from tdi.errors import AnsibleError
 from tdi.topology import Topology
+
+log = logging.getLogger(__name__)
 
 
 # Set on every host, over whatever the repo's inventory says: tdi reaches containers.
@@ -47,19 +52,88 @@ class RepoInventory:
         return tuple(g for g, hosts in self.members.items() if host in hosts)
 
 
-def load(root: Path, path: Path | None) -> RepoInventory:
-    """Read the repo's inventory at ``path``; an empty one when there is none."""
+def load(env: AnsibleEnv, path: Path | None, warn: bool = True) -> RepoInventory:
+    """Read the repo's inventory at ``path``; an empty one when there is none.
+
+    An inventory whose hosts cannot be read here (a directory of group_vars/ and
+    host_vars/ alone, a cloud plugin's config with no cloud to ask) still gives its
+    variables, as Ansible gives them, with one warning (unless not ``warn``).
+    """
     if path is None:
         return RepoInventory()
-    argv = [binary("ansible-inventory"), "-i", str(path), "--list", "--export"]
-    proc = subprocess.run(
-        argv, cwd=root, env=environment(root), capture_output=True, text=True, check=False
-    )
+    if not path.exists():
+        raise AnsibleError(f"inventory {path} does not exist")
+    proc = _list(env, [path])
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    unparsed = [Path(m[1]) for m in _UNPARSED.finditer(proc.stderr)]
+    if proc.returncode == 0 and not unparsed:
+        return parse(json.loads(proc.stdout))
     problem = next((ln for ln in lines if "ERROR" in ln or "WARNING" in ln), "")
-    if proc.returncode != 0 or "Unable to parse" in proc.stderr:
+    # A file Ansible cannot read as hosts is bad input, but for a plugin's config: that
+    # needs its cloud. A directory left unread holds no host source at all.
+    if proc.returncode != 0 or not all(p.is_dir() or _is_plugin_config(p) for p in unparsed):
         raise AnsibleError(f"inventory {path}: ansible-inventory cannot read it: {problem}")
-    return parse(json.loads(proc.stdout))
+    with tempfile.TemporaryDirectory(prefix="tdi-inventory-") as tmp:
+        # The groups and hosts its variables are for, so that Ansible reads those.
+        stub = Path(tmp, "hosts.yml")
+        names = _var_names(path)
+        tree = {"children": {g: {} for g in names["group_vars"]}, "hosts": names["host_vars"]}
+        stub.write_text(json.dumps({"all": tree}), encoding="utf-8")
+        again = _list(env, [path, stub])
+    if again.returncode != 0:
+        raise AnsibleError(f"inventory {path}: ansible-inventory cannot read it: {problem}")
+    if warn:
+        log.warning(
+            "inventory %s: Ansible cannot read its hosts here (%s); its group_vars and "
+            "host_vars still apply",
+            path,
+            _reason(lines),
+        )
+    return parse(json.loads(again.stdout))
+
+
+_UNPARSED = re.compile(r"Unable to parse (.+?) as an inventory source")
+
+
+def _is_plugin_config(path: Path) -> bool:
+    """An inventory plugin's config (``plugin: amazon.aws.aws_ec2``...), not hosts."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("plugin"), str)
+
+
+def _list(env: AnsibleEnv, sources: list[Path]) -> subprocess.CompletedProcess[str]:
+    argv = [binary("ansible-inventory"), *(a for s in sources for a in ("-i", str(s)))]
+    argv += ["--list", "--export"]
+    return subprocess.run(
+        argv, cwd=env.root, env=env.variables(), capture_output=True, text=True, check=False
+    )
+
+
+def _var_names(path: Path) -> dict[str, dict[str, None]]:
+    """The groups and hosts that group_vars/ and host_vars/ beside ``path`` name."""
+    where = path if path.is_dir() else path.parent
+    found: dict[str, dict[str, None]] = {"group_vars": {}, "host_vars": {}}
+    for kind, names in found.items():
+        entries = sorted((where / kind).iterdir()) if (where / kind).is_dir() else []
+        for entry in entries:
+            name = entry.name if entry.is_dir() else entry.name.split(".")[0]
+            if entry.is_dir() or entry.suffix in ("", ".yml", ".yaml", ".json"):
+                names[name] = None
+    for implicit in ("all", "ungrouped"):
+        found["group_vars"].pop(implicit, None)
+    return found
+
+
+def _reason(lines: list[str]) -> str:
+    """Why Ansible could not read the hosts, in a few words: its first plugin error."""
+    failed = next((ln for ln in lines if "Failed to parse" in ln and "'auto'" in ln), None)
+    if failed is None:
+        return "it holds no hosts file"
+    reason = failed.split("plugin:", 1)[-1].strip().split(". ")[0]
+    return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
 def parse(data: Mapping[str, Any]) -> RepoInventory:

@@ -42,23 +42,34 @@ def phase(name: str, timeline: list[Span] | None = None, who: str = "run") -> It
         timeline.append(Span.since(name, who, start))
 
 
-def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> None:
-    """Checks that need no container: the noise file reads, the requirements install, the
-    playbook parses and each of its plays matches a host, the tests collect.
+def setup(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
+    """How every command's Ansible sees the repo, made in this one place: its requirements
+    installed (a lookup when they have not changed) and its inventory, read with them.
 
-    Writes nothing into the repo but its .tdi cache: a run that stops here leaves nothing.
+    Writes nothing into the repo but its .tdi cache.
+    """
+    env = requirements.install(cfg.root)
+    return env, inventory.load(env, cfg.inventory)
+
+
+def preflight(
+    cfg: Config, env: ansible.AnsibleEnv, repo: RepoInventory, syntax_only: bool = False
+) -> None:
+    """Checks that need no container: the noise file reads, the playbook parses and each
+    of its plays matches a host, the tests collect.
+
+    Writes nothing: a run that stops here leaves nothing.
     """
     if not syntax_only:
         verify.check_tests(cfg.tests)
         calibration.load(cfg.parity.noise)
-    requirements.install(cfg)
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
         # The tests collect while Ansible reads the playbook; the playbook's error first.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            tests = None if syntax_only else pool.submit(verify.collect, cfg, repo, Path(tmp))
-            _check_plays(cfg, ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars))
+            tests = None if syntax_only else pool.submit(verify.collect, cfg, env, repo, Path(tmp))
+            _check_plays(cfg, ansible.list_plays(env, cfg.playbook, path, cfg.extra_vars))
             if tests is not None:
                 tests.result()
 
@@ -83,6 +94,7 @@ STEPS = ("converge", "idempotence")
 def converge(
     engine: Engine,
     cfg: Config,
+    env: ansible.AnsibleEnv,
     run: Run,
     report: Report,
     steps: tuple[str, ...] = STEPS,
@@ -105,7 +117,7 @@ def converge(
                 break
             with phase(step, report.timeline, who=side):
                 result = ansible.run_playbook(
-                    cfg.root,
+                    env,
                     cfg.playbook,
                     run.inventory(side),
                     [n.host for n in nodes],
@@ -175,6 +187,7 @@ def _record(entry: StateReport, node: Node, side: ansible.PlaybookResult, step: 
 def converge_and_verify(
     engine: Engine,
     cfg: Config,
+    env: ansible.AnsibleEnv,
     run: Run,
     report: Report,
     junit_file: Path,
@@ -196,13 +209,15 @@ def converge_and_verify(
                             log.warning("capture of %s: %s", node.key, exc)
         _mark(tests, report, nodes)
 
-    with verification(cfg, run, report, junit_file) as tests:
-        converge(engine, cfg, run, report, then=done)
+    with verification(cfg, env, run, report, junit_file) as tests:
+        converge(engine, cfg, env, run, report, then=done)
 
 
-def run_verify(cfg: Config, run: Run, report: Report, junit_file: Path) -> None:
+def run_verify(
+    cfg: Config, env: ansible.AnsibleEnv, run: Run, report: Report, junit_file: Path
+) -> None:
     """Verify hosts already converged (`tdi verify`)."""
-    with verification(cfg, run, report, junit_file) as tests:
+    with verification(cfg, env, run, report, junit_file) as tests:
         _mark(tests, report, list(run.nodes.values()))
 
 
@@ -216,13 +231,13 @@ def _mark(tests: verify.Session, report: Report, nodes: Sequence[Node]) -> None:
 
 @contextmanager
 def verification(
-    cfg: Config, run: Run, report: Report, junit_file: Path
+    cfg: Config, env: ansible.AnsibleEnv, run: Run, report: Report, junit_file: Path
 ) -> Iterator[verify.Session]:
     """The run's tests, started at once: mark each node in the session when it is ready.
     At the end, wait for them and record what they found."""
     junit_file.unlink(missing_ok=True)
     begun = time.monotonic()
-    tests = verify.Session(cfg, run, report.comparisons, junit_file)
+    tests = verify.Session(cfg, env, run, report.comparisons, junit_file)
     try:
         yield tests
     except BaseException:
@@ -306,14 +321,14 @@ def junit_path(cfg: Config, run: Run) -> Path:
 
 def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
     """Converge two fresh topologies the same way; every difference between them is noise."""
-    repo = inventory.load(cfg.root, cfg.inventory)
-    preflight(cfg, repo, syntax_only=True)
+    env, repo = setup(cfg)
+    preflight(cfg, env, repo, syntax_only=True)
     with phase("images"):
         fresh = {h: ref for h, (ref, _) in images.resolve_hosts(engine, cfg).items()}
     run = plan(cfg, {FRESH: fresh, "fresh-2": fresh}, repo)
     report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
     with lifecycle(engine, cfg, run):
-        converge(engine, cfg, run, report)
+        converge(engine, cfg, env, run, report)
         failed = [k for k, r in report.states.items() if r.converge != PASSED]
         if failed:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import time
 
-from tdi import baseline, boot, git, images, inventory, phases, production
+from tdi import baseline, boot, git, images, phases, production
+from tdi.ansible import AnsibleEnv
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import TdiError
+from tdi.inventory import RepoInventory
 from tdi.parity import Captures
 from tdi.report import Comparison, Report, Span, StateReport
 from tdi.run import Run, lifecycle, new_id, plan
@@ -54,10 +56,11 @@ def check_baseline(cfg: Config) -> None:
         git.check_repo(cfg.root)
 
 
-def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
+def prepare(
+    engine: Engine, cfg: Config, env: AnsibleEnv, repo: RepoInventory
+) -> tuple[Run, Report]:
     """Check the input, resolve every side's images and plan the run; starts no test host."""
-    repo = inventory.load(cfg.root, cfg.inventory)
-    phases.preflight(cfg, repo)
+    phases.preflight(cfg, env, repo)
     if not cfg.production_image:  # the upgrade side will be a baseline snapshot
         check_baseline(cfg)
     run_id = new_id()
@@ -81,7 +84,8 @@ def prepare(engine: Engine, cfg: Config) -> tuple[Run, Report]:
 
 def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     """Every phase on every side; containers are removed at the end unless ``keep``."""
-    run, report = prepare(engine, cfg)
+    env, repo = phases.setup(cfg)
+    run, report = prepare(engine, cfg, env, repo)
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
     junit = phases.junit_path(cfg, run)
@@ -90,7 +94,7 @@ def test(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         report.timeline.append(Span.since("create", "run", start))
         phases.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        phases.converge_and_verify(engine, cfg, run, report, junit, captures)
+        phases.converge_and_verify(engine, cfg, env, run, report, junit, captures)
         phases.check_hosts(engine, run, report, "verify")
         phases.run_parity(engine, cfg, run, report, junit, captures)
         phases.check_hosts(engine, run, report, "parity")

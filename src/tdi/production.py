@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from tdi import images, inventory, phases, registry
+from tdi import images, phases, registry
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import ConfigError, RegistryError, SnapshotError, TdiError
@@ -244,8 +244,8 @@ def make(
     commit = git(cfg.root, "rev-parse", "HEAD")
     if git(cfg.root, "status", "--porcelain", "--untracked-files=no"):
         log.warning("the work tree has uncommitted changes; the snapshot says %s", commit[:12])
-    repo = inventory.load(cfg.root, cfg.inventory)
-    phases.preflight(cfg, repo)
+    env, repo = phases.setup(cfg)
+    phases.preflight(cfg, env, repo)
     start = start_images(engine, cfg, repository, source, push)
     if not source:
         _check_history(cfg, commit, start)
@@ -254,7 +254,7 @@ def make(
     targets = refs(cfg, repository, commit)
     try:
         with lifecycle(engine, cfg, run):
-            phases.converge_and_verify(engine, cfg, run, report, run.workdir / "junit.xml")
+            phases.converge_and_verify(engine, cfg, env, run, report, run.workdir / "junit.xml")
             _check(report, run)
             for node in run.nodes.values():
                 _commit(engine, cfg, node.container, report, node.host, targets[node.host])

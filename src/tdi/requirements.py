@@ -1,14 +1,16 @@
 """Collections and roles that the repo's requirements.yml names, installed from paths in
 the repo (a directory or a tarball), never from Galaxy, which test machines cannot reach.
 
-They install once per content into .tdi/requirements/<digest>/, and every Ansible
-process tdi starts finds them there.
+They install once per content into .tdi/requirements/<digest>/. Every command installs
+them (a lookup when nothing changed) and hands the AnsibleEnv it gets to each Ansible
+process it starts, so `tdi converge` finds what `tdi test` finds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,12 @@ from typing import Any
 import yaml
 
 from tdi import ansible
-from tdi.config import Config
 from tdi.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 CANDIDATES = ("requirements.yml", "collections/requirements.yml", "roles/requirements.yml")
 _LOCAL_TYPES = ("dir", "file")
-_HOW = {"collection": "type: file or dir, source: ./PATH", "role": "src: ./PATH"}
 
 
 def find(root: Path) -> list[Path]:
@@ -44,11 +44,14 @@ def _entries(path: Path) -> tuple[list[Any], list[Any]]:
 
 
 def _is_path(value: str) -> bool:
+    if "://" in value and not value.startswith("file://"):
+        return False  # a URL, even of a tarball, needs the network
     return value.startswith(("./", "../", "/", "file://")) or value.endswith((".tar.gz", ".tgz"))
 
 
 def _galaxy_only(kind: str, entry: Any) -> str | None:
-    """The name of an entry that can only come from Galaxy (or the network), else None."""
+    """Where an entry that can only come from Galaxy (or the network) comes from, else
+    None."""
     if isinstance(entry, str):
         return None if _is_path(entry) else entry
     if not isinstance(entry, dict):
@@ -65,23 +68,42 @@ def _galaxy_only(kind: str, entry: Any) -> str | None:
     return None if _is_path(src) else src
 
 
+def _vendoring(kind: str, entry: Any, source: str) -> str:
+    """How to vendor one Galaxy-only requirement, and the entry that then names it."""
+    if kind == "collection":
+        return (
+            f"collection '{source}' (`ansible-galaxy collection download {source} -p vendor` "
+            "on a machine that reaches Galaxy, then `name: ./vendor/NAMESPACE-NAME-VERSION"
+            ".tar.gz, type: file`)"
+        )
+    # ansible-galaxy installs a Galaxy role under its name, a URL's under its last part.
+    where = source.split(",")[0].rstrip("/").rsplit("/", 1)[-1]
+    where = where.removesuffix(".git").removesuffix(".tar.gz") if "/" in source else source
+    name = str(entry.get("name") or where) if isinstance(entry, dict) else where
+    return (
+        f"role '{source}' (a tarball of the role with its meta/main.yml: `ansible-galaxy "
+        f"role install -p vendor {source}` on a machine that reaches it, or a `git archive` "
+        f"of its repository, then `tar czf vendor/{name}.tar.gz -C vendor {where}` and "
+        f"`src: ./vendor/{name}.tar.gz, name: {name}`)"
+    )
+
+
 def check(path: Path) -> None:
-    """One line for the first requirement that needs Galaxy, and how to vendor it."""
+    """One line naming every requirement that needs Galaxy or the network, and how to
+    vendor each."""
     collections, roles = _entries(path)
-    for kind, entries in (("collection", collections), ("role", roles)):
-        for entry in entries:
-            name = _galaxy_only(kind, entry)
-            if name is not None:
-                raise ConfigError(
-                    f"{path}: {kind} '{name}' can only come from Galaxy or the network, which "
-                    f"tdi does not use: vendor it into the repo (`ansible-galaxy {kind} "
-                    "download`, or a copy of its directory) and name the path "
-                    + (
-                        "(type: file or dir, source: ./PATH)"
-                        if kind == "collection"
-                        else "(src: ./PATH)"
-                    )
-                )
+    found = [
+        _vendoring(kind, entry, source)
+        for kind, entries in (("collection", collections), ("role", roles))
+        for entry in entries
+        if (source := _galaxy_only(kind, entry)) is not None
+    ]
+    if found:
+        raise ConfigError(
+            f"{path}: {len(found)} requirement{'s' if len(found) > 1 else ''} can only come "
+            "from Galaxy or the network, which tdi does not use; vendor each into the repo: "
+            + "; ".join(found)
+        )
 
 
 def _sources(path: Path) -> list[str]:
@@ -105,45 +127,67 @@ def _digest(root: Path, paths: list[Path]) -> str:
             files = sorted(where.rglob("*")) if where.is_dir() else [where]
             for file in (f for f in files if f.is_file()):
                 info = file.stat()
-                h.update(f"{file}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+                # Relative: a baseline's tree, exported anew each time, keeps its digest.
+                name = file.relative_to(root) if file.is_relative_to(root) else file
+                h.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
     return h.hexdigest()[:16]
 
 
-def install(cfg: Config) -> None:
-    """Install what the repo's requirements files name, once per content; then every
-    Ansible process tdi starts finds it."""
-    paths = find(cfg.root)
+def install(root: Path, cache: Path | None = None) -> ansible.AnsibleEnv:
+    """Install what the requirements files of the repo at ``root`` name, once per content,
+    under ``cache`` (default: the repo's .tdi/requirements); returns the environment in
+    which every Ansible process of the command finds them."""
+    paths = find(root)
     if not paths:
-        return
+        return ansible.AnsibleEnv(root)
     for path in paths:
         check(path)
-    dest = cfg.root / ".tdi" / "requirements" / _digest(cfg.root, paths)
+    dest = (cache or root / ".tdi" / "requirements") / _digest(root, paths)
     collections, roles = dest / "collections", dest / "roles"
     if not (dest / "done").exists():
         for path in paths:
             has_collections, has_roles = (bool(e) for e in _entries(path))
             if has_collections:
-                _galaxy(cfg.root, "collection", path, collections)
+                _galaxy(root, "collection", path, collections)
             if has_roles:
-                _galaxy(cfg.root, "role", path, roles)
+                _galaxy(root, "role", path, roles)
         (dest / "done").write_text("", encoding="utf-8")
-    ansible.add_paths(collections=collections, roles=roles)
+    return ansible.AnsibleEnv(root, collections=(collections,), roles=(roles,))
 
 
 def _galaxy(root: Path, kind: str, path: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     argv = [ansible.binary("ansible-galaxy"), kind, "install", "-r", str(path), "-p", str(dest)]
-    log.info("installing the %ss of %s", kind, path.relative_to(root))
+    log.info("installing the %ss of %s", kind, _relative(path, root))
     proc = subprocess.run(
         argv,
         cwd=root,
-        env=ansible.environment(root),
+        env=ansible.AnsibleEnv(root).variables(),
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
         raise ConfigError(
-            f"{path}: ansible-galaxy {kind} install failed: {lines[-1] if lines else ''}"
+            f"{_relative(path, root)}: ansible-galaxy {kind} install failed: "
+            + galaxy_error(proc.stderr + "\n" + proc.stdout)
         )
+
+
+def galaxy_error(output: str) -> str:
+    """ansible-galaxy's own reason, not its first stdout line ("Starting galaxy role
+    install process"): its ERROR line, or for a role the warning that names it (the ERROR
+    line then only suggests --ignore-errors)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    tagged = [(m[1], m[2]) for ln in lines if (m := _TAGGED.match(ln))]
+    errors = [text for tag, text in tagged if tag == "ERROR" and "--ignore-errors" not in text]
+    failed = [text for tag, text in tagged if tag == "WARNING" and "NOT installed" in text]
+    found = [*errors, *failed] or lines[-1:] or ["no output"]
+    return found[0].removeprefix("- ")
+
+
+_TAGGED = re.compile(r"^\[?(ERROR|WARNING)\]?!?:?\s*(.*)$")
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)

@@ -18,7 +18,7 @@ from tdi import boot, interrupts, inventory, packages, records
 from tdi.ansible import PROCESSES
 from tdi.config import Config
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
-from tdi.errors import TdiError
+from tdi.errors import NoRunError, RecordError, TdiError
 from tdi.inventory import RepoInventory
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,20 @@ class Run:
 
     @classmethod
     def load(cls, root: Path) -> Run:
+        """The kept run: NoRunError when there is none, RecordError when its file cannot
+        be read."""
         path = root / WORK_DIR / CURRENT
         if not path.exists():
-            raise TdiError(f"{path} does not exist: run `tdi create` first")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        nodes = {n["key"]: Node(**n) for n in data["nodes"]}
-        return cls(data["id"], Path(data["workdir"]), nodes)
+            raise NoRunError(f"{path} does not exist: run `tdi create` first")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            nodes = {n["key"]: Node(**n) for n in data["nodes"]}
+            return cls(str(data["id"]), Path(data["workdir"]), nodes)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise RecordError(
+                f"{path} cannot be read ({type(exc).__name__}: {exc}): remove it, then "
+                "`tdi destroy` removes the containers of runs whose tdi is gone"
+            ) from exc
 
     @staticmethod
     def forget(root: Path) -> None:
@@ -139,10 +147,22 @@ def plan(
         for host, image in per_host.items()
     }
     run = Run(run_id, workdir, nodes)
+    write_inventories(cfg, run, repo)
+    return run
+
+
+def write_inventories(cfg: Config, run: Run, repo: RepoInventory) -> None:
+    """Each side's inventory: the run's hosts in the repo inventory's groups, with its
+    variables as they are now (`tdi converge` writes them again, so an edit applies)."""
+    hosts = {n.host for n in run.nodes.values()}
+    if hosts - set(cfg.topology.names):
+        raise TdiError(
+            f"run {run.id} has the hosts {', '.join(sorted(hosts))}, tdi.yml has "
+            f"{', '.join(cfg.topology.names)}: `tdi destroy`, then `tdi create`"
+        )
     for side in run.sides:
         containers = {n.host: n.container for n in run.on(side)}
-        inventory.write(run.inventory(side), containers, topo, repo)
-    return run
+        inventory.write(run.inventory(side), containers, cfg.topology, repo)
 
 
 def labels(run_id: str, node: Node) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tdi import git, inventory, requirements
+from tdi.ansible import AnsibleEnv
 from tdi.errors import ConfigError, TdiError
 
 # Where a playbook repo keeps its main playbook, most usual first.
@@ -198,7 +199,7 @@ def groups(root: Path, playbook: Path, inventory_path: str | None) -> tuple[str,
     less the inventory's own host names (a play for one named host needs `hosts:`)."""
     found = targets(playbook) if playbook.is_file() else []
     if inventory_path is not None and found:
-        repo = inventory.load(root, root / inventory_path)
+        repo = inventory.load(AnsibleEnv(root), root / inventory_path)
         named = {h for hosts in repo.members.values() for h in hosts}
         found = [t for t in found if t not in named]
     return tuple(found)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tdi import inventory
-from tdi.ansible import PROCESSES, child_environment
+from tdi.ansible import PROCESSES, AnsibleEnv, binary
 from tdi.config import Config
 from tdi.errors import VerifyError
 from tdi.inventory import RepoInventory
@@ -87,9 +88,10 @@ def nodes_file(
     nodes: Sequence[Node],
     comparisons: Sequence[Comparison],
     workdir: Path,
+    inventories: Mapping[str, Path],
 ) -> Path:
-    """The plugin's input: every node under test, and every comparison both of whose
-    sides are."""
+    """The plugin's input: every node under test (with its side's inventory, for
+    ``host.ansible``), and every comparison both of whose sides are."""
     groups = _groups(cfg, repo)
     keys = {n.key for n in nodes}
     data = {
@@ -100,6 +102,7 @@ def nodes_file(
                 "side": n.side,
                 "host": n.host,
                 "url": f"docker://{n.container}",
+                "inventory": str(inventories[n.side]),
                 "groups": groups[n.host],
             }
             for n in nodes
@@ -118,6 +121,16 @@ def nodes_file(
     }
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
+
+
+def environment(env: AnsibleEnv) -> dict[str, str]:
+    """The tests' environment: the command's Ansible one, so that ``host.ansible`` sees
+    what the converge saw, with Ansible's commands first on PATH (Testinfra runs them by
+    name)."""
+    variables = env.variables()
+    bindir = str(Path(binary()).parent)
+    variables["PATH"] = os.pathsep.join([bindir, variables.get("PATH", os.defpath)])
+    return variables
 
 
 def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
@@ -140,7 +153,7 @@ def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
     ]
 
 
-def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
+def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> None:
     """Collect the tests against the planned nodes and resolve their fixtures, before any
     container starts: a test file or conftest that does not import, a fixture that does
     not exist, or a ``testinfra_hosts`` that matches no host, is bad input."""
@@ -150,12 +163,13 @@ def collect(cfg: Config, repo: RepoInventory, tmp: Path) -> None:
         for h in cfg.topology.names
     ]
     comparisons = [Comparison(n.side, n.host, n.key, "none") for n in planned if n.side != FRESH]
-    nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp)
+    placeholder = {side: tmp / "inventory.yml" for side in (FRESH, UPGRADE)}
+    nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp, placeholder)
     # --setup-plan: collect, then look every fixture up without running one or any test.
     proc = subprocess.run(
         _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
         cwd=cfg.root,
-        env=child_environment(),
+        env=environment(env),
         capture_output=True,
         text=True,
         check=False,
@@ -215,7 +229,12 @@ class Session:
     ``--tdi-ready``): ``mark`` each node when its side is done with it, then ``finish``."""
 
     def __init__(
-        self, cfg: Config, run: Run, comparisons: Sequence[Comparison], junit: Path
+        self,
+        cfg: Config,
+        env: AnsibleEnv,
+        run: Run,
+        comparisons: Sequence[Comparison],
+        junit: Path,
     ) -> None:
         self.results = run.workdir / "verify.results.json"
         self.results.unlink(missing_ok=True)
@@ -224,7 +243,10 @@ class Session:
         self.ready.mkdir()
         nodes = list(run.nodes.values())
         repo = inventory.read(run.inventory(nodes[0].side))
-        path = nodes_file(run.workdir / "nodes.json", cfg, repo, nodes, comparisons, run.workdir)
+        inventories = {side: run.inventory(side) for side in run.sides}
+        path = nodes_file(
+            run.workdir / "nodes.json", cfg, repo, nodes, comparisons, run.workdir, inventories
+        )
         argv = _argv(
             cfg,
             path,
@@ -239,7 +261,7 @@ class Session:
         self.log = run.workdir / "verify.log"
         with self.log.open("wb") as out:
             self.proc = PROCESSES.start(
-                argv, cwd=cfg.root, env=child_environment(), stdout=out, stderr=subprocess.STDOUT
+                argv, cwd=cfg.root, env=environment(env), stdout=out, stderr=subprocess.STDOUT
             )
 
     def mark(self, node: Node, why_not: str = "") -> None:

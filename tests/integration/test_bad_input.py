@@ -288,10 +288,13 @@ def test_init_systemd_on_an_image_without_systemd(
 def test_a_requirement_that_needs_galaxy(example: ExampleRepo, run_cli: Cli) -> None:
     (example.path / "requirements.yml").write_text(
         "collections:\n  - name: community.postgresql\n    version: '>=3'\n"
+        "roles:\n  - geerlingguy.git\n"
     )
     line = one_error_line(run_cli("test", cwd=example.path))
-    assert "collection 'community.postgresql' can only come from Galaxy" in line
-    assert "ansible-galaxy collection download" in line
+    # Every such entry, each with how to vendor it.
+    assert "2 requirements can only come from Galaxy" in line
+    assert "`ansible-galaxy collection download community.postgresql -p vendor`" in line
+    assert "`src: ./vendor/geerlingguy.git.tar.gz, name: geerlingguy.git`" in line
 
 
 def test_a_vendored_collection_installs_offline(example: ExampleRepo, run_cli: Cli) -> None:

@@ -123,7 +123,7 @@ def test_environment_sets_roles_path_without_ansible_cfg(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ANSIBLE_ROLES_PATH", raising=False)
-    env = ansible.environment(tmp_path)
+    env = ansible.AnsibleEnv(tmp_path).variables()
     assert env["ANSIBLE_ROLES_PATH"] == str(tmp_path / "roles")
     assert env["ANSIBLE_CALLBACKS_ENABLED"] == "tdi_events"
     assert Path(env["ANSIBLE_CALLBACK_PLUGINS"], "tdi_events.py").is_file()
@@ -135,18 +135,35 @@ def test_environment_leaves_roles_path_to_ansible_cfg(
 ) -> None:
     monkeypatch.delenv("ANSIBLE_ROLES_PATH", raising=False)
     (tmp_path / "ansible.cfg").write_text("[defaults]\nroles_path = elsewhere\n", encoding="utf-8")
-    assert "ANSIBLE_ROLES_PATH" not in ansible.environment(tmp_path)
+    assert "ANSIBLE_ROLES_PATH" not in ansible.AnsibleEnv(tmp_path).variables()
 
 
 def test_environment_keeps_the_users_roles_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANSIBLE_ROLES_PATH", "/mine")
-    assert ansible.environment(tmp_path)["ANSIBLE_ROLES_PATH"] == "/mine"
+    assert ansible.AnsibleEnv(tmp_path).variables()["ANSIBLE_ROLES_PATH"] == "/mine"
+
+
+def test_environment_puts_the_installed_requirements_before_ansibles_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANSIBLE_ROLES_PATH", raising=False)
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", "/secret/vault-pass")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nroles_path = roles:more\n")
+    env = ansible.AnsibleEnv(tmp_path, (tmp_path / "c",), (tmp_path / "r",)).variables()
+    assert env["ANSIBLE_ROLES_PATH"] == f"{tmp_path}/r:{tmp_path}/roles:{tmp_path}/more"
+    assert env["ANSIBLE_COLLECTIONS_PATH"].startswith(f"{tmp_path}/c:")
+    # Vault settings pass through: the playbook and host.ansible decrypt as Ansible would.
+    assert env["ANSIBLE_VAULT_PASSWORD_FILE"] == "/secret/vault-pass"
+
+
+def test_environment_of_a_repo_without_requirements_is_ansibles_own(tmp_path: Path) -> None:
+    assert "ANSIBLE_COLLECTIONS_PATH" not in ansible.AnsibleEnv(tmp_path).variables()
 
 
 def test_environment_names_the_events_file(tmp_path: Path) -> None:
-    env = ansible.environment(tmp_path, tmp_path / "x.events.jsonl")
+    env = ansible.AnsibleEnv(tmp_path).variables(tmp_path / "x.events.jsonl")
     assert env["TDI_EVENTS_FILE"] == str(tmp_path / "x.events.jsonl")
 
 
@@ -221,7 +238,9 @@ def test_parse_plays() -> None:
 
 def test_list_plays_of_a_missing_playbook(tmp_path: Path) -> None:
     with pytest.raises(AnsibleError, match=r"site\.yml does not exist: pass --playbook"):
-        ansible.list_plays(tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml")
+        ansible.list_plays(
+            ansible.AnsibleEnv(tmp_path), tmp_path / "site.yml", tmp_path / "inventory.yml"
+        )
 
 
 def test_list_plays_asks_ansible_playbook(tmp_path: Path) -> None:
@@ -235,7 +254,10 @@ def test_list_plays_asks_ansible_playbook(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     plays = ansible.list_plays(
-        tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml", ['{"target": "all"}']
+        ansible.AnsibleEnv(tmp_path),
+        tmp_path / "site.yml",
+        tmp_path / "inventory.yml",
+        ['{"target": "all"}'],
     )
     # Ansible's order of a pattern's hosts is its own: compare them as sets.
     assert [(p.name, p.pattern, sorted(p.hosts)) for p in plays] == [
@@ -250,7 +272,9 @@ def test_list_plays_error_names_ansibles_first_error(tmp_path: Path) -> None:
         "- hosts: all\n  tasks:\n    - no_such_module_here: {}\n", encoding="utf-8"
     )
     with pytest.raises(AnsibleError) as info:
-        ansible.list_plays(tmp_path, tmp_path / "site.yml", tmp_path / "inventory.yml")
+        ansible.list_plays(
+            ansible.AnsibleEnv(tmp_path), tmp_path / "site.yml", tmp_path / "inventory.yml"
+        )
     message = str(info.value)
     assert message.startswith("site.yml:3:7: syntax check failed: ")  # Ansible's place
     assert "no_such_module_here" in message
@@ -309,7 +333,7 @@ def test_run_playbook_limits_to_the_hosts_and_passes_extra_vars(
 
     monkeypatch.setattr(ansible.PROCESSES, "run", fake_run)
     result = ansible.run_playbook(
-        tmp_path,
+        ansible.AnsibleEnv(tmp_path),
         tmp_path / "site.yml",
         tmp_path / "inventory.upgrade.yml",
         ["lb", "web1"],
@@ -344,7 +368,7 @@ def test_child_environment_drops_registry_credentials(monkeypatch: pytest.Monkey
     env = ansible.child_environment()
     assert "TDI_REGISTRY_PASSWORD" not in env and "TDI_REGISTRY_USERNAME" not in env
     assert env["TDI_MIRROR"] == "http://mirror.invalid"
-    assert "TDI_REGISTRY_PASSWORD" not in ansible.environment(Path("/nonexistent"))
+    assert "TDI_REGISTRY_PASSWORD" not in ansible.AnsibleEnv(Path("/nonexistent")).variables()
 
 
 def test_for_host_a_rescued_failure_stays_ok_when_another_host_fails(tmp_path: Path) -> None:

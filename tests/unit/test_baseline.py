@@ -253,7 +253,7 @@ def test_an_unfinished_build_leaves_no_image(
         raise error("stopped after DB")
 
     monkeypatch.setattr(git, "export", export)
-    monkeypatch.setattr(inventory, "load", lambda *args: None)
+    monkeypatch.setattr(inventory, "load", lambda *args, **kwargs: None)
     monkeypatch.setattr(baseline, "plan", lambda *args: None)
     monkeypatch.setattr(baseline, "lifecycle", lifecycle)
     monkeypatch.setattr(baseline, "_converge_and_commit", converge_and_commit)

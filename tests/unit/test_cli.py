@@ -275,3 +275,23 @@ def test_a_live_display_only_on_a_terminal_and_never_with_q(
     assert cli._logging(verbose=0, quiet=1) is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert cli._logging(verbose=0, quiet=0) is None
+
+
+@pytest.mark.parametrize("command", ["destroy", "converge", "verify", "diff", "create"])
+def test_a_truncated_current_run_is_one_line_naming_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    current = tmp_path / ".tdi" / "current.json"
+    current.parent.mkdir()
+    current.write_text('{"id": "feedbeef", "workdir": "/x", "nod', encoding="utf-8")
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(lambda: DockerEngine(client=None)))
+    assert cli.main([command, "-C", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tdi: error: {current} cannot be read (JSONDecodeError: ")
+    assert err.endswith(
+        "remove it, then `tdi destroy` removes the containers of runs whose tdi is gone\n"
+    )
+    assert err.count("\n") == 1

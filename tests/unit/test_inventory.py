@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tdi import inventory
-from tdi.ansible import CONNECTION, binary, environment
+from tdi.ansible import CONNECTION, AnsibleEnv, binary
 from tdi.errors import AnsibleError
 from tdi.inventory import RepoInventory
 from tdi.topology import from_config
@@ -155,12 +155,12 @@ def test_read_an_inventory_without_groups(tmp_path: Path) -> None:
 
 
 def test_load_without_an_inventory_is_empty(tmp_path: Path) -> None:
-    assert inventory.load(tmp_path, None) == RepoInventory()
+    assert inventory.load(AnsibleEnv(tmp_path), None) == RepoInventory()
 
 
 def test_load_reads_the_repos_inventory_with_ansible(tmp_path: Path) -> None:
     (tmp_path / "hosts.yml").write_text(REPO_INVENTORY, encoding="utf-8")
-    repo = inventory.load(tmp_path, tmp_path / "hosts.yml")
+    repo = inventory.load(AnsibleEnv(tmp_path), tmp_path / "hosts.yml")
     assert repo.members["web"] == ("web1", "web2")
     assert repo.group_vars["prod"] == {"env": "production"}
     assert repo.host_vars["web1"]["ansible_user"] == "deploy"
@@ -168,11 +168,16 @@ def test_load_reads_the_repos_inventory_with_ansible(tmp_path: Path) -> None:
 
 def test_rendered_inventory_is_what_ansible_sees(tmp_path: Path) -> None:
     (tmp_path / "hosts.yml").write_text(REPO_INVENTORY, encoding="utf-8")
-    repo = inventory.load(tmp_path, tmp_path / "hosts.yml")
+    repo = inventory.load(AnsibleEnv(tmp_path), tmp_path / "hosts.yml")
     path = inventory.write(tmp_path / "side.yml", CONTAINERS, TOPOLOGY, repo)
     argv = [binary("ansible-inventory"), "-i", str(path), "--list"]
     out = subprocess.run(
-        argv, cwd=tmp_path, env=environment(tmp_path), capture_output=True, text=True, check=True
+        argv,
+        cwd=tmp_path,
+        env=AnsibleEnv(tmp_path).variables(),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     seen = json.loads(out)
     hostvars = seen["_meta"]["hostvars"]
@@ -188,7 +193,47 @@ def test_load_an_unreadable_inventory_names_it(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("all:\n  hosts: [oops\n", encoding="utf-8")
     with pytest.raises(AnsibleError) as info:
-        inventory.load(tmp_path, bad)
+        inventory.load(AnsibleEnv(tmp_path), bad)
     message = str(info.value)
     assert message.startswith(f"inventory {bad}: ansible-inventory cannot read it: ")
     assert "\n" not in message
+
+
+def test_an_inventory_of_group_vars_alone_gives_them_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inv = tmp_path / "inventory"
+    for name, text in {
+        "group_vars/all.yml": "site: example\n",
+        "group_vars/web/main.yml": "role: web\n",
+        "host_vars/web1.yml": "port: 8080\n",
+    }.items():
+        (inv / name).parent.mkdir(parents=True, exist_ok=True)
+        (inv / name).write_text(text, encoding="utf-8")
+    repo = inventory.load(AnsibleEnv(tmp_path), inv)
+    assert repo.group_vars["all"] == {"site": "example"}
+    assert repo.group_vars["web"] == {"role": "web"}
+    assert repo.host_vars["web1"] == {"port": 8080}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"inventory {inv}: Ansible cannot read its hosts here (it holds no hosts file); "
+        "its group_vars and host_vars still apply"
+    ]
+
+
+def test_a_cloud_plugins_config_offline_still_gives_its_group_vars(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "tag_role_web.yml").write_text("role: web\n", encoding="utf-8")
+    config = tmp_path / "aws_ec2.yml"
+    config.write_text("plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n", encoding="utf-8")
+    repo = inventory.load(AnsibleEnv(tmp_path), config)
+    assert repo.group_vars["tag_role_web"] == {"role": "web"}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(f"inventory {config}: Ansible cannot read its hosts here (")
+
+
+def test_load_a_missing_inventory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(AnsibleError, match="does not exist"):
+        inventory.load(AnsibleEnv(tmp_path), tmp_path / "nowhere")

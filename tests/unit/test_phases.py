@@ -26,6 +26,7 @@ from tdi.state.diff import Difference
 from tdi.topology import SINGLE_HOST
 
 SIDES = ("fresh", "upgrade")
+ENV = ansible.AnsibleEnv(Path("/repo"), (Path("/c"),), (Path("/r"),))
 TOPOLOGY = "hosts:\n  lb: {groups: [loadbalancer]}\n  web1: {groups: [web]}\n"
 
 
@@ -79,7 +80,7 @@ def fake_playbooks(
     calls: list[Call] = []
 
     def run_playbook(
-        root: Path,
+        env: ansible.AnsibleEnv,
         playbook: Path,
         inventory: Path,
         hosts: Sequence[str],
@@ -122,7 +123,7 @@ def test_each_side_goes_on_to_idempotence_without_waiting_for_the_other(
 
     monkeypatch.setattr(ansible, "run_playbook", run_playbook)
     report = new_report(run)
-    phases.converge(up(run), cfg, run, report)
+    phases.converge(up(run), cfg, ENV, run, report)
     assert calls.index(("upgrade", "idempotence")) < calls.index(("fresh", "idempotence"))
     assert {(k, s.converge, s.idempotence) for k, s in report.states.items()} == {
         ("fresh", PASSED, PASSED),
@@ -143,7 +144,7 @@ def test_converge_records_pass_and_failure(
         },
     )
     report = new_report(run)
-    phases.converge(up(run), cfg, run, report, ("converge",))
+    phases.converge(up(run), cfg, ENV, run, report, ("converge",))
     assert sorted((c.inventory, c.log) for c in calls) == [
         (run.inventory("fresh"), run.log("fresh", "converge")),
         (run.inventory("upgrade"), run.log("upgrade", "converge")),
@@ -162,7 +163,7 @@ def test_converge_where_no_task_ran_says_why(
     ok = PlaybookResult(0, (), tmp_path / "l")
     fake_playbooks(monkeypatch, {"fresh": ok, "upgrade": ok})
     report = new_report(run)
-    phases.converge(up(run), cfg, run, report, ("converge",))
+    phases.converge(up(run), cfg, ENV, run, report, ("converge",))
     assert report.states["fresh"].converge == FAILED
     assert report.states["fresh"].error == (
         "converge: no task ran on fresh: does a play's `hosts:` match host tdi-host's groups?"
@@ -186,7 +187,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
     )
     calls = fake_playbooks(monkeypatch, {"fresh": fresh, "upgrade": upgrade})
     report = new_report(topo_run)
-    phases.converge(up(topo_run), topo_cfg, topo_run, report, ("converge",))
+    phases.converge(up(topo_run), topo_cfg, ENV, topo_run, report, ("converge",))
     assert sorted((c.inventory.name, tuple(c.hosts)) for c in calls) == [
         ("inventory.fresh.yml", ("lb", "web1")),
         ("inventory.upgrade.yml", ("lb", "web1")),
@@ -205,7 +206,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
         0, (ev("install", "ok", host="lb"), ev("install", "changed", host="web1")), tmp_path / "a"
     )
     calls = fake_playbooks(monkeypatch, {"fresh": again, "upgrade": again})
-    phases.converge(up(topo_run), topo_cfg, topo_run, report, ("idempotence",))
+    phases.converge(up(topo_run), topo_cfg, ENV, topo_run, report, ("idempotence",))
     hosts = {c.inventory.name: c.hosts for c in calls}
     assert hosts == {"inventory.fresh.yml": ["lb", "web1"], "inventory.upgrade.yml": ["lb"]}
     assert {c.log.name for c in calls} == {"fresh.idempotence.log", "upgrade.idempotence.log"}
@@ -228,7 +229,7 @@ def test_idempotence_runs_only_where_converge_passed(
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    phases.converge(up(run), cfg, run, report, ("idempotence",))
+    phases.converge(up(run), cfg, ENV, run, report, ("idempotence",))
     assert [c.inventory for c in calls] == [run.inventory("fresh")]
     assert calls[0].diff  # the second converge runs in diff mode, to show what changed
     assert report.states["fresh"].idempotence == FAILED
@@ -244,7 +245,7 @@ def test_idempotence_passes_without_changes(
     report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
-    phases.converge(up(run), cfg, run, report, ("idempotence",))
+    phases.converge(up(run), cfg, ENV, run, report, ("idempotence",))
     assert all(s.idempotence == PASSED for s in report.states.values())
 
 
@@ -256,7 +257,7 @@ def test_idempotence_run_that_fails_records_why(
     report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
-    phases.converge(up(run), cfg, run, report, ("idempotence",))
+    phases.converge(up(run), cfg, ENV, run, report, ("idempotence",))
     assert report.states["fresh"].idempotence == FAILED
     assert report.states["fresh"].error == "idempotence: task 'x' failed: boom"
 
@@ -273,8 +274,14 @@ def fake_tests(
 
     class FakeSession:
         def __init__(
-            self, cfg: config.Config, run: Run, comparisons: Sequence[Comparison], junit: Path
+            self,
+            cfg: config.Config,
+            env: ansible.AnsibleEnv,
+            run: Run,
+            comparisons: Sequence[Comparison],
+            junit: Path,
         ) -> None:
+            assert env is ENV, "the tests see the command's Ansible environment"
             assert not junit.exists(), "a JUnit file from an earlier run must be gone"
             seen["nodes"] = [n.key for n in run.nodes.values()]
             seen["comparisons"] = [c.key for c in comparisons]
@@ -321,7 +328,7 @@ def test_a_side_is_captured_then_tested_without_waiting_for_the_other(
     fake_tests(monkeypatch, lambda marks, junit: outcome, order)
     report = new_report(run)
     junit = tmp_path / "junit.xml"
-    phases.converge_and_verify(up(run), cfg, run, report, junit, Recorded(cfg.parity))
+    phases.converge_and_verify(up(run), cfg, ENV, run, report, junit, Recorded(cfg.parity))
     upgrade = [("upgrade", "converge"), ("upgrade", "idempotence")]
     upgrade += [("capture", run.containers["upgrade"]), ("mark", "upgrade")]
     assert [o for o in order if "upgrade" in o[1] or o[0] == "upgrade"] == upgrade
@@ -348,7 +355,7 @@ def test_a_capture_that_fails_after_idempotence_is_left_to_parity(
     seen = fake_tests(monkeypatch, lambda marks, junit: outcome)
     report = new_report(run)
     captures = Broken(cfg.parity)
-    phases.converge_and_verify(up(run), cfg, run, report, tmp_path / "junit.xml", captures)
+    phases.converge_and_verify(up(run), cfg, ENV, run, report, tmp_path / "junit.xml", captures)
     assert seen["marks"] == {"fresh": "", "upgrade": ""}  # tested all the same
     phases.run_parity(NullEngine(), cfg, run, report, tmp_path / "junit.xml", captures)
     (comparison,) = report.comparisons
@@ -364,7 +371,7 @@ def test_verify_with_no_node_converged_writes_skipped_junit(
     for state in report.states.values():
         state.converge = FAILED
     junit = tmp_path / "junit.xml"
-    phases.run_verify(cfg, run, report, junit)
+    phases.run_verify(cfg, ENV, run, report, junit)
     assert seen["marks"] == {"fresh": "converge failed", "upgrade": "converge failed"}
     names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
     assert names == ["verify[fresh]", "verify[upgrade]"]
@@ -390,7 +397,7 @@ def test_verify_adds_skipped_nodes_to_pytests_junit(
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    phases.run_verify(cfg, run, report, junit)
+    phases.run_verify(cfg, ENV, run, report, junit)
     assert seen["marks"] == {"fresh": "", "upgrade": "converge failed"}
     root = ET.parse(junit).getroot()
     assert [s.get("name") for s in root.iter("testsuite")] == ["pytest", "tdi.verify"]
@@ -424,7 +431,7 @@ def test_verify_counts_decide_each_node_and_comparison(
     report = new_report(topo_run)
     for state in report.states.values():
         state.converge = PASSED
-    phases.run_verify(topo_cfg, topo_run, report, tmp_path / "junit.xml")
+    phases.run_verify(topo_cfg, ENV, topo_run, report, tmp_path / "junit.xml")
     assert seen["nodes"] == ["fresh/lb", "fresh/web1", "upgrade/lb", "upgrade/web1"]
     assert seen["comparisons"] == ["upgrade/lb", "upgrade/web1"]
     assert set(seen["marks"].values()) == {""}
@@ -459,7 +466,7 @@ def test_verify_that_cannot_run_fails_the_ready_nodes(
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    phases.run_verify(cfg, run, report, tmp_path / "junit.xml")
+    phases.run_verify(cfg, ENV, run, report, tmp_path / "junit.xml")
     assert report.states["fresh"].verify == FAILED
     assert report.states["fresh"].error == "verify: pytest could not run the tests (exit 3)"
     assert report.states["upgrade"].verify == SKIPPED
@@ -472,7 +479,7 @@ def test_verify_without_any_test_run_fails(
     fake_tests(monkeypatch, lambda marks, junit: outcome)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
-    phases.run_verify(cfg, run, report, tmp_path / "junit.xml")
+    phases.run_verify(cfg, ENV, run, report, tmp_path / "junit.xml")
     assert report.states["fresh"].verify == FAILED
     assert report.states["upgrade"].verify == SKIPPED
 
@@ -618,13 +625,15 @@ def preflight_fakes(
     seen: dict[str, Any] = {}
 
     def list_plays(
-        root: Path, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
+        env: ansible.AnsibleEnv, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
     ) -> list[Play]:
         seen["inventory"] = inventory.read_text(encoding="utf-8")
         seen["extra_vars"] = list(extra_vars)
         return plays
 
-    def collect(cfg: config.Config, repo: RepoInventory, tmp: Path) -> None:
+    def collect(
+        cfg: config.Config, env: ansible.AnsibleEnv, repo: RepoInventory, tmp: Path
+    ) -> None:
         seen["collected"] = True
         if tests_error:
             raise VerifyError(tests_error)
@@ -649,7 +658,7 @@ def test_preflight_play_matching_no_host_names_the_play_and_the_hosts(
         tests_error="the tests in tests/infra do not collect: x",
     )
     with pytest.raises(ConfigError) as info:
-        phases.preflight(topo_cfg, RepoInventory())
+        phases.preflight(topo_cfg, ENV, RepoInventory())
     message = str(info.value)
     assert message.startswith(
         "playbooks/site.yml: play 'Databases' (hosts: db:&prod) matches none of tdi's hosts "
@@ -668,7 +677,7 @@ def test_preflight_hint_for_one_host_is_groups(
     with_tests(cfg.root)
     seen = preflight_fakes(monkeypatch, [Play("Web", "web", ())])
     with pytest.raises(ConfigError, match=r"\(tdi-host\): add its group to `groups` in tdi\.yml"):
-        phases.preflight(cfg, RepoInventory())
+        phases.preflight(cfg, ENV, RepoInventory())
     assert seen["extra_vars"] == ["release=2"]
 
 
@@ -679,7 +688,7 @@ def test_preflight_passes_when_every_play_has_a_host(
     seen = preflight_fakes(
         monkeypatch, [Play("Web", "web", ("web1",)), Play("LB", "loadbalancer", ("lb",))]
     )
-    phases.preflight(topo_cfg, RepoInventory())
+    phases.preflight(topo_cfg, ENV, RepoInventory())
     assert seen["collected"] is True
 
 
@@ -687,7 +696,7 @@ def test_preflight_syntax_only_does_not_collect(
     cfg: config.Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = preflight_fakes(monkeypatch, [Play("All", "all", (SINGLE_HOST,))])
-    phases.preflight(cfg, RepoInventory(), syntax_only=True)  # no tests directory needed
+    phases.preflight(cfg, ENV, RepoInventory(), syntax_only=True)  # no tests directory needed
     assert "collected" not in seen
 
 

@@ -9,10 +9,13 @@ import pytest
 from fakes import NullEngine
 
 from tdi import baseline, boot, config, git, images, phases, pipeline, production
+from tdi.ansible import AnsibleEnv
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import TdiError
+from tdi.inventory import RepoInventory
 
 ENGINE = NullEngine()  # these tests stub every step that would ask the daemon
+ENV = AnsibleEnv(Path("/repo"))
 FRESH = {"tdi-host": ("tdi-base:1", ImageInfo("sha256:base", (), {}, None, None))}
 
 
@@ -111,7 +114,7 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
         "upgrade-1": {"lb": "app/lb:r1", "web1": "app/web1:r1"},
     }
     checked: list[str] = []
-    monkeypatch.setattr(phases, "preflight", lambda cfg, repo: checked.append("yes"))
+    monkeypatch.setattr(phases, "preflight", lambda cfg, env, repo: checked.append("yes"))
     fresh = dict.fromkeys(("lb", "web1"), ("tdi-base:1", base))
     monkeypatch.setattr(images, "resolve_hosts", lambda engine, cfg: fresh)
     monkeypatch.setattr(
@@ -119,7 +122,7 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
     )
     inits: list[str] = []
     monkeypatch.setattr(boot, "init_of", lambda engine, settings, image, key: inits.append(key))
-    run, report = pipeline.prepare(ENGINE, cfg)
+    run, report = pipeline.prepare(ENGINE, cfg, ENV, RepoInventory())
     assert inits == ["fresh/lb", "fresh/web1"]  # checked before any container starts
     assert checked == ["yes"]
     assert list(run.nodes) == [
@@ -153,9 +156,9 @@ def test_what_a_baseline_needs_is_checked_before_any_image(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any], expected: str
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    monkeypatch.setattr(phases, "preflight", lambda cfg, repo: None)
+    monkeypatch.setattr(phases, "preflight", lambda cfg, env, repo: None)
     resolved: list[str] = []
     monkeypatch.setattr(images, "resolve_hosts", lambda engine, cfg: resolved.append("x"))
     with pytest.raises(TdiError, match=expected):
-        pipeline.prepare(ENGINE, config.load(tmp_path, flags))
+        pipeline.prepare(ENGINE, config.load(tmp_path, flags), ENV, RepoInventory())
     assert resolved == []

@@ -16,7 +16,7 @@ from fakes import NullEngine
 from tdi import config, packages, records, run
 from tdi.ansible import PROCESSES
 from tdi.engine import HOST_LABEL, RUN_LABEL, SIDE_LABEL, STATE_LABEL, ContainerSpec, Engine
-from tdi.errors import TdiError
+from tdi.errors import RecordError, TdiError
 from tdi.inventory import RepoInventory
 from tdi.run import CURRENT, WORK_DIR, Node, Run, create, destroy, labels, lifecycle, plan
 
@@ -430,3 +430,15 @@ def test_an_interrupt_just_after_the_record_is_written_still_cleans_up(
     assert engine.specs == {} and engine.nets == {}
     assert (records.read(r.workdir) or pytest.fail()).removed == ()
     assert run.interrupted(cfg.root) == ""  # no container was made: nothing to say
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"id": "feedbeef", "workd', "[]", '{"id": "x"}', '{"id": 1, "workdir": "/x", "nodes": [{}]}'],
+)
+def test_load_an_unreadable_current_run_names_the_file(tmp_path: Path, text: str) -> None:
+    (tmp_path / WORK_DIR).mkdir()
+    (tmp_path / WORK_DIR / CURRENT).write_text(text, encoding="utf-8")
+    with pytest.raises(RecordError) as info:
+        Run.load(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / WORK_DIR / CURRENT} cannot be read (")

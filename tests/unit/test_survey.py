@@ -144,7 +144,9 @@ def test_survey_of_a_playbook_repo(tmp_path: Path) -> None:
 
 def test_survey_says_why_requirements_would_be_refused(tmp_path: Path) -> None:
     root = write(tmp_path, {"site.yml": PLAY, "requirements.yml": "roles: [geerlingguy.git]\n"})
-    assert "'geerlingguy.git' can only come from Galaxy" in survey.survey(root).requirements_problem
+    problem = survey.survey(root).requirements_problem
+    assert "1 requirement can only come from Galaxy" in problem
+    assert "role 'geerlingguy.git' (a tarball of the role" in problem
 
 
 def test_a_given_playbook_must_be_a_file_in_the_repo(tmp_path: Path) -> None:

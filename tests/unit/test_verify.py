@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tdi import config, verify
+from tdi.ansible import AnsibleEnv
 from tdi.errors import VerifyError
 from tdi.inventory import RepoInventory
 from tdi.report import Comparison
@@ -72,13 +73,17 @@ def test_nodes_file_lists_nodes_with_their_groups_and_comparisons(tmp_path: Path
     run = plan(cfg, images, REPO, "r1")
     comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in run.on("upgrade")]
     nodes = [n for n in run.nodes.values() if n.key != "fresh/lb"]  # its converge failed
-    path = verify.nodes_file(tmp_path / "nodes.json", cfg, REPO, nodes, comparisons, run.workdir)
+    inventories = {side: run.inventory(side) for side in run.sides}
+    path = verify.nodes_file(
+        tmp_path / "nodes.json", cfg, REPO, nodes, comparisons, run.workdir, inventories
+    )
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["nodes"][0] == {
         "key": "fresh/web1",
         "side": "fresh",
         "host": "web1",
         "url": "docker://tdi-r1-fresh-web1",
+        "inventory": str(run.workdir / "inventory.fresh.yml"),  # for host.ansible
         # its own groups, every group above them, and all
         "groups": ["all", "canary", "prod", "web"],
     }
@@ -194,7 +199,7 @@ def test_collect_names_the_file_and_line_of_what_cannot_run(
     for name, text in files.items():
         (tests / name).write_text(text)
     with pytest.raises(VerifyError) as info:
-        verify.collect(config.load(tmp_path), RepoInventory(), tmp_path)
+        verify.collect(config.load(tmp_path), AnsibleEnv(tmp_path), RepoInventory(), tmp_path)
     message = str(info.value)
     assert message.startswith(f"the tests in tests/infra do not collect: tests/infra/{expected}")
     assert "\n" not in message
@@ -210,12 +215,14 @@ def test_collect_refuses_a_testinfra_hosts_entry_that_matches_no_host(
         "testinfra_hosts = ['ansible://web']\n\ndef test_x(host):\n    pass\n"
     )
     cfg = config.load(tmp_path)
-    verify.collect(cfg, RepoInventory(), tmp_path_factory.mktemp("ok"))  # it collects
+    verify.collect(
+        cfg, AnsibleEnv(cfg.root), RepoInventory(), tmp_path_factory.mktemp("ok")
+    )  # it collects
     (tests / "test_db.py").write_text(
         "testinfra_hosts = ['ansible://db']\n\ndef test_x(host):\n    pass\n"
     )
     with pytest.raises(VerifyError) as info:
-        verify.collect(cfg, RepoInventory(), tmp_path_factory.mktemp("bad"))
+        verify.collect(cfg, AnsibleEnv(cfg.root), RepoInventory(), tmp_path_factory.mktemp("bad"))
     message = str(info.value)
     assert message.startswith("the tests in tests/infra do not collect: ")
     assert "testinfra_hosts entry 'ansible://db' matches no host" in message
