@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import testinfra
 
+from tdi import backend
 from tdi.state.capture import State
 
 NODE_PARAM, PAIR_PARAM = "tdi_node", "tdi_pair"
@@ -88,12 +89,20 @@ class Nodes:
         self.messages: dict[str, str] = {}
         self.ready = Path(ready) if ready else None
         self.spans: list[tuple[str, float, float]] = []  # side or "run", start, seconds
+        self._hosts: dict[str, Any] = {}  # key -> Testinfra's host, made once
 
     def host_of(self, key: str) -> Any:
-        url = next((n["url"] for n in self.nodes if n["key"] == key), None)
-        if url is None:
+        node = next((n for n in self.nodes if n["key"] == key), None)
+        if node is None:
             pytest.skip(f"{key} is not under test (its converge failed?)")
-        return testinfra.get_host(url)
+        if key not in self._hosts:
+            url, inventory = node["url"], node.get("inventory")
+            self._hosts[key] = (
+                backend.host(url.removeprefix("docker://"), node["host"], inventory)
+                if url.startswith("docker://") and inventory
+                else testinfra.get_host(url)
+            )
+        return self._hosts[key]
 
     @pytest.fixture(scope="module")
     def tdi_node(self, request: pytest.FixtureRequest) -> str:
