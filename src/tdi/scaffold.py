@@ -81,7 +81,13 @@ def tdi_yml(s: Survey, playbook: str) -> str:
     if s.role:
         lines.append(f"# The role at the top of this repo, applied by its Galaxy name, {s.role}.")
     lines += [_key("playbook", playbook), _key("tests", TESTS)]
-    if s.groups:
+    if s.hosts:
+        lines += [
+            "# A test host in each group the plays target; a host of the inventory takes its",
+            "# groups and host_vars from it.",
+            _key("hosts", {h: {"groups": list(g)} if g else {} for h, g in s.hosts.items()}),
+        ]
+    elif s.groups:
         lines += [
             "# The groups the plays target: tdi's test host is in each.",
             _key("groups", list(s.groups)),

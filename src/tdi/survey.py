@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import configparser
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import yaml
 from tdi import git, inventory, requirements
 from tdi.ansible import AnsibleEnv
 from tdi.errors import ConfigError, TdiError
+from tdi.inventory import RepoInventory
+from tdi.topology import HOSTNAME
 
 # Where a playbook repo keeps its main playbook, most usual first.
 PLAYBOOKS = (
@@ -56,6 +59,9 @@ class Survey:
     inventory: str | None = None
     inventory_in_cfg: bool = False  # ansible.cfg names it: tdi reads it from there
     groups: tuple[str, ...] = ()  # the groups the plays target, besides `all`
+    # With several groups, one test host in each: name -> the groups tdi.yml gives it
+    # (none for a host of the inventory, which has its groups).
+    hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     requirements: tuple[str, ...] = ()
     requirements_problem: str = ""  # why `tdi test` would refuse them, if it would
     main_branch: str = "main"
@@ -197,12 +203,50 @@ def main_branch(root: Path) -> str:
 def groups(root: Path, playbook: Path, inventory_path: str | None) -> tuple[str, ...]:
     """The groups tdi's host must be in for every play to run on it: the plays' targets,
     less the inventory's own host names (a play for one named host needs `hosts:`)."""
+    return _groups(playbook, _inventory(root, inventory_path))
+
+
+def _inventory(root: Path, inventory_path: str | None) -> RepoInventory:
+    if inventory_path is None:
+        return RepoInventory()
+    return inventory.load(AnsibleEnv(root), root / inventory_path)
+
+
+def _groups(playbook: Path, repo: RepoInventory) -> tuple[str, ...]:
     found = targets(playbook) if playbook.is_file() else []
-    if inventory_path is not None and found:
-        repo = inventory.load(AnsibleEnv(root), root / inventory_path)
-        named = {h for hosts in repo.members.values() for h in hosts}
-        found = [t for t in found if t not in named]
-    return tuple(found)
+    named = {h for hosts in repo.members.values() for h in hosts}
+    return tuple(t for t in found if t not in named)
+
+
+def one_host_per_group(
+    groups: tuple[str, ...], repo: RepoInventory
+) -> dict[str, tuple[str, ...]]:
+    """A test host in each group: the inventory's first host of the group whose name is a
+    valid hostname (its groups and host_vars then apply), else one named after the group."""
+    known = {h for hosts in repo.members.values() for h in hosts}
+    chosen: dict[str, tuple[str, ...]] = {}
+    for group in groups:
+        members = [h for h in _members(repo, group) if h not in chosen]
+        found = next((h for h in members if HOSTNAME.match(h) and len(h) <= 63), None)
+        if found is not None:
+            chosen[found] = ()
+            continue
+        base = re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-")[:60] or "host"
+        name, n = base, 1
+        while name in chosen or name in known or not HOSTNAME.match(name):
+            n += 1
+            name = f"{base}{n}"
+        chosen[name] = (group,)
+    return chosen
+
+
+def _members(repo: RepoInventory, group: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    """The hosts of ``group`` and of the groups under it, in the inventory's order."""
+    found = list(repo.members.get(group, ()))
+    for child in repo.children.get(group, ()):
+        if child not in seen:
+            found += _members(repo, child, seen | {group})
+    return list(dict.fromkeys(found))
 
 
 def _requirements(root: Path) -> tuple[tuple[str, ...], str]:
@@ -223,6 +267,8 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
     role = role_name(root)
     playbook = playbook or find_playbook(root, role)
     inventory_path, in_cfg = find_inventory(root, cfg)
+    repo = _inventory(root, inventory_path) if playbook else RepoInventory()
+    found = _groups(root / playbook, repo) if playbook else ()
     reqs, problem = _requirements(root)
     roles_path = cfg.get("defaults", "roles_path", fallback="") if cfg else ""
     return Survey(
@@ -231,7 +277,8 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
         role=role,
         inventory=inventory_path,
         inventory_in_cfg=in_cfg,
-        groups=groups(root, root / playbook, inventory_path) if playbook else (),
+        groups=found,
+        hosts=one_host_per_group(found, repo) if len(found) > 1 else {},
         requirements=reqs,
         requirements_problem=problem,
         main_branch=main_branch(root),

@@ -223,7 +223,8 @@ def test_playbook_repo_passes_tdi_test_after_init(
     said, run = init_and_test(repo, base_image, run_cli)
     tdi_yml = (repo.path / "tdi.yml").read_text(encoding="utf-8")
     assert "playbook: site.yml" in tdi_yml
-    assert "groups:\n- webservers\n- dbservers\n" in tdi_yml
+    # One test host per group, named as the inventory names it.
+    assert "hosts:\n  web1.example.com: {}\n  db1.example.com: {}\n" in tdi_yml
     assert "inventory: inventory\n" in tdi_yml
     assert not (repo.path / ".tdi-roles").exists()
     assert "skipped" not in said

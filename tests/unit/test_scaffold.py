@@ -48,6 +48,17 @@ def test_tdi_yml_loads_as_the_run_config(tmp_path: Path) -> None:
     assert cfg.images["tdi-base"].context == root / "images/base"
 
 
+def test_several_groups_are_written_as_one_host_each(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"site.yml": "- hosts: web\n", "hosts.ini": "[web]\nweb1\n"})
+    hosts = {"web1": (), "db": ("db",)}
+    found = Survey(root, "site.yml", groups=("web", "db"), hosts=hosts, inventory="hosts.ini")
+    text = scaffold.tdi_yml(found, "site.yml")
+    assert "hosts:\n  web1: {}\n  db:\n    groups:\n    - db\n" in text
+    (root / "tdi.yml").write_text(text, encoding="utf-8")
+    topology = config.load(root).topology
+    assert [(h.name, h.groups) for h in topology.hosts] == [("web1", ()), ("db", ("db",))]
+
+
 def test_an_inventory_that_ansible_cfg_names_is_not_repeated(tmp_path: Path) -> None:
     text = scaffold.tdi_yml(
         Survey(tmp_path, "site.yml", inventory="hosts", inventory_in_cfg=True), "site.yml"

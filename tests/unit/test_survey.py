@@ -161,3 +161,32 @@ def test_a_given_playbook_must_be_a_file_in_the_repo(tmp_path: Path) -> None:
 def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"site.yml: not valid YAML"):
         survey.survey(write(tmp_path, {"site.yml": "- hosts: [web\n"}))
+
+
+def test_several_groups_get_one_host_each_named_as_the_inventory_names_them(
+    tmp_path: Path,
+) -> None:
+    root = write(
+        tmp_path,
+        {
+            "site.yml": "- hosts: webservers\n- hosts: dbservers\n- hosts: cache_servers\n",
+            "inventory/hosts.ini": (
+                "[webservers]\nweb1.example.com\n\n[dbservers]\nweb1.example.com\n"
+                "db_1\n\n[prod:children]\ndbservers\n"
+            ),
+        },
+    )
+    found = survey.survey(root)
+    assert found.groups == ("webservers", "dbservers", "cache_servers")
+    # web1 is in both groups but stands for one: dbservers gets its own host, and db_1 is
+    # not a valid hostname; a group the inventory has no host of is named after it.
+    assert found.hosts == {
+        "web1.example.com": (),
+        "dbservers": ("dbservers",),
+        "cache-servers": ("cache_servers",),
+    }
+
+
+def test_one_group_needs_no_hosts(tmp_path: Path) -> None:
+    root = write(tmp_path, {"site.yml": "- hosts: web\n", "hosts.ini": "[web]\nweb1\n"})
+    assert survey.survey(root).hosts == {}
