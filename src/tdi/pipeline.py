@@ -35,7 +35,13 @@ def upgrade_sides(
             links = production.chain(engine, cfg, found)
             sides = {UPGRADE if i == 0 else f"{UPGRADE}-{i}": link for i, link in enumerate(links)}
             return sides, f"production image {', '.join(links[0].values())}"
-        log.info("production image %s is not present and cannot be pulled", cfg.production_image)
+        wanted = ", ".join(production.looked_for(cfg).values())
+        log.warning(
+            "production image %s: none of %s is here or in its registry; upgrading from a "
+            "baseline snapshot instead",
+            cfg.production_image,
+            wanted,
+        )
     check_baseline(cfg)
     ref = cfg.baseline or git.merge_base(cfg.root, cfg.main_branch)
     tags = baseline.snapshot(engine, cfg, fresh, ref, run_id)

@@ -67,7 +67,7 @@ def current(engine: Engine, cfg: Config) -> Found | None:
     A set whose hosts carry different revisions is a half-promoted release: refused.
     """
     assert cfg.production_image
-    wanted = _wanted(cfg, cfg.production_image)
+    wanted = looked_for(cfg)
     found = {h: fetch_or_local(engine, ref) for h, ref in wanted.items()}
     if all(info is None for info in found.values()):
         return None
@@ -75,9 +75,12 @@ def current(engine: Engine, cfg: Config) -> Found | None:
     return {h: (wanted[h], info) for h, info in found.items() if info is not None}
 
 
-def _wanted(cfg: Config, image: str) -> dict[str, str]:
+def looked_for(cfg: Config) -> dict[str, str]:
     """Every host's reference for ``production_image``: a repository means its
-    :production tag; an image by digest is one host's."""
+    :production tag (``REPOSITORY/HOST:production`` with ``hosts:``); an image by digest
+    is one host's."""
+    assert cfg.production_image
+    image = cfg.production_image
     ref = parse(image)
     if not ref.digest:
         return refs(cfg, ref.repository, ref.tag or PRODUCTION)

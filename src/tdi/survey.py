@@ -218,9 +218,7 @@ def _groups(playbook: Path, repo: RepoInventory) -> tuple[str, ...]:
     return tuple(t for t in found if t not in named)
 
 
-def one_host_per_group(
-    groups: tuple[str, ...], repo: RepoInventory
-) -> dict[str, tuple[str, ...]]:
+def one_host_per_group(groups: tuple[str, ...], repo: RepoInventory) -> dict[str, tuple[str, ...]]:
     """A test host in each group: the inventory's first host of the group whose name is a
     valid hostname (its groups and host_vars then apply), else one named after the group."""
     known = {h for hosts in repo.members.values() for h in hosts}

@@ -94,6 +94,23 @@ def test_a_production_image_that_is_absent_falls_back_to_the_baseline(
     assert list(sides) == ["upgrade"]
 
 
+def test_an_absent_production_set_names_each_hosts_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_production(monkeypatch, None)
+    fake_baseline(monkeypatch)
+    (tmp_path / "tdi.yml").write_text("hosts:\n  lb: {}\n  web1: {}\n", encoding="utf-8")
+    cfg = config.load(tmp_path, {"production_image": "registry.example/app"})
+    fresh = dict.fromkeys(("lb", "web1"), FRESH["tdi-host"])
+    pipeline.upgrade_sides(ENGINE, cfg, fresh, "r1")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "production image registry.example/app: none of registry.example/app/lb:production, "
+        "registry.example/app/web1:production is here or in its registry; upgrading from a "
+        "baseline snapshot instead"
+    ]
+
+
 def test_a_chain_needs_a_production_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_production(monkeypatch, None)
     refs = fake_baseline(monkeypatch)
