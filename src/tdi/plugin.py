@@ -6,7 +6,7 @@ groups, and every comparison), it provides:
 - ``host``: Testinfra's host, parametrized over the nodes, ids ``[fresh]``/``[upgrade]``
   or ``[fresh/db]``/``[upgrade/db]`` with several hosts. A module-level
   ``testinfra_hosts = ["ansible://GROUP"]`` (or host names, or globs) chooses the hosts,
-  as in Testinfra;
+  as in Testinfra. ``host.ansible`` works, with the side's inventory (backend.py);
 - ``fresh_host`` and ``upgrade_host``: both sides of one comparison (fresh against the
   upgrade, or an older link), ids ``[upgrade]`` or ``[upgrade/db]``;
 - ``same_on_both``: runs one command on both sides of a comparison and fails when the
