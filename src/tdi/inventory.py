@@ -188,15 +188,65 @@ def render(
 def write(
     path: Path, containers: Mapping[str, str], topology: Topology, repo: RepoInventory
 ) -> Path:
-    text = yaml.safe_dump(render(containers, topology, repo), sort_keys=False)
+    text = yaml.dump(_tagged(render(containers, topology, repo)), Dumper=_Dumper, sort_keys=False)
     path.write_text(text, encoding="utf-8")
     return path
 
 
 def read(path: Path) -> RepoInventory:
     """The group tree of an inventory tdi wrote (its variables are not needed again)."""
-    tree = (yaml.safe_load(path.read_text(encoding="utf-8"))["all"].get("children")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    tree = data["all"].get("children") or {}
     return RepoInventory(
         children={g: tuple(e.get("children") or ()) for g, e in tree.items()},
         members={g: tuple(e.get("hosts") or ()) for g, e in tree.items()},
     )
+
+
+# ansible-inventory's JSON holds a vaulted value as {"__ansible_vault": CIPHERTEXT} (and an
+# unsafe one as {"__ansible_unsafe": TEXT}); written back as such, Ansible would read a
+# dict. They are written with their tags, so the playbook decrypts them as it would the
+# repo's own group_vars (ANSIBLE_VAULT_PASSWORD_FILE, ansible.cfg's vault settings).
+_TAGS = {"__ansible_vault": "!vault", "__ansible_unsafe": "!unsafe"}
+
+
+@dataclass(frozen=True)
+class _Tagged:
+    tag: str
+    text: str
+
+
+def _tagged(data: Any) -> Any:
+    if isinstance(data, dict):
+        if len(data) == 1 and next(iter(data)) in _TAGS:
+            key, text = next(iter(data.items()))
+            return _Tagged(_TAGS[key], str(text))
+        return {k: _tagged(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_tagged(v) for v in data]
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes Ansible's tagged values."""
+
+
+_Dumper.add_representer(
+    _Tagged,
+    lambda dumper, value: dumper.represent_scalar(
+        value.tag, value.text, style="|" if "\n" in value.text else None
+    ),
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads Ansible's tagged values as their text."""
+
+
+def _text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node))
+
+
+for _tag in _TAGS.values():
+    _Loader.add_constructor(_tag, _text)

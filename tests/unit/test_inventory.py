@@ -237,3 +237,35 @@ def test_a_cloud_plugins_config_offline_still_gives_its_group_vars(
 def test_load_a_missing_inventory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(AnsibleError, match="does not exist"):
         inventory.load(AnsibleEnv(tmp_path), tmp_path / "nowhere")
+
+
+def test_vaulted_and_unsafe_group_vars_reach_the_side_as_ansible_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "vault-pass").write_text("correct horse\n", encoding="utf-8")
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "vault-pass"))
+    encrypted = subprocess.run(
+        [binary("ansible-vault"), "encrypt_string", "s3cret", "--name", "db_password"],
+        env=AnsibleEnv(tmp_path).variables(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    inv = tmp_path / "inventory"
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.ini").write_text("[web]\nweb1\n", encoding="utf-8")
+    (inv / "group_vars" / "web.yml").write_text(
+        encrypted + "raw: !unsafe '{{ not_templated }}'\n", encoding="utf-8"
+    )
+    repo = inventory.load(AnsibleEnv(tmp_path), inv)
+    path = inventory.write(tmp_path / "side.yml", CONTAINERS, TOPOLOGY, repo)
+    assert "db_password: !vault |" in path.read_text(encoding="utf-8")
+    assert "web1" in inventory.read(path).members["web"]  # tdi reads what it wrote
+    argv = [binary("ansible"), "-i", str(path), "web1", "-c", "local", "-m", "debug"]
+    argv += ["-a", '{"msg": "{{ db_password }} {{ raw }}"}']
+    seen = subprocess.run(
+        argv, env=AnsibleEnv(tmp_path).variables(), capture_output=True, text=True, check=True
+    )
+    # Still encrypted in the file tdi writes; Ansible decrypts it with the repo's password,
+    # and leaves the unsafe value untemplated.
+    assert '"msg": "s3cret {{ not_templated }}"' in seen.stdout
