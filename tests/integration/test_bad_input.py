@@ -339,3 +339,15 @@ def test_a_vendored_collection_installs_offline(example: ExampleRepo, run_cli: C
     )
     line = one_error_line(run_cli("test", cwd=example.path))
     assert "testinfra_hosts entry 'nowhere'" in line  # the syntax check passed before it
+
+
+@pytest.mark.parametrize("command", ["destroy", "converge", "verify", "diff"])
+def test_a_truncated_current_run_is_named(example: ExampleRepo, run_cli: Cli, command: str) -> None:
+    current = example.path / ".tdi" / "current.json"
+    current.parent.mkdir()
+    current.write_text('{"id": "0badf00d", "workdir": "/nowhere", "nodes": [{"key": "fr')
+    line = one_error_line(run_cli(command, cwd=example.path))
+    assert line.startswith(f"tdi: error: {current} cannot be read (JSONDecodeError: ")
+    assert line.endswith(
+        "remove it, then `tdi destroy` removes the containers of runs whose tdi is gone"
+    )
