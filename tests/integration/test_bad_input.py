@@ -81,6 +81,14 @@ def test_base_image_without_recipe(example: ExampleRepo, run_cli: Cli) -> None:
         ("parity:\n  roots: [etc]\n", "key 'parity.roots[0]'"),
         ("groups: web\n", "key 'groups'"),
         ("playbook: [\n", "not valid YAML"),
+        ("a: &a\n  b: *a\n", "an alias refers to itself"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi")
+            ),
+            "its aliases expand to more than 100,000 values",
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(
