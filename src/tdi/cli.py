@@ -31,7 +31,12 @@ Run `tdi COMMAND --help` for a command's flags."""
 
 
 def _repo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-C", "--root", default=".", help="the repo to test (default: .)")
+    p.add_argument(
+        "-C",
+        "--root",
+        help="the repo to test (default: the nearest directory up from here with a tdi.yml, "
+        "else the git work tree's top, else .)",
+    )
     p.add_argument("--scenario", help="a scenario of tdi.yml (see `tdi matrix`)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     p.add_argument("-q", "--quiet", action="count", default=0, help="say less")
@@ -230,7 +235,8 @@ def _main(args: argparse.Namespace, command: Command) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     root: Path | None = None
     try:
-        cfg = config.load(Path(args.root), _overrides(args))
+        start = Path(args.root) if args.root is not None else config.find_root(Path.cwd())
+        cfg = config.load(start, _overrides(args))
         # The files this command writes: a bad path is found now, not after the run.
         config.check_outputs(cfg, [k for k in config.OUTPUTS if hasattr(args, k)])
         root = cfg.root

@@ -171,6 +171,17 @@ def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
     return recipes
 
 
+def find_root(start: Path) -> Path:
+    """The repo ``start`` is in, as git finds its work tree: the nearest directory up from
+    ``start`` with a tdi.yml, else the nearest with a .git, else ``start`` itself."""
+    here = start.resolve()
+    for marker in (CONFIG_NAME, ".git"):
+        for directory in (here, *here.parents):
+            if (directory / marker).exists():
+                return directory
+    return here
+
+
 def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read ``root/tdi.yml`` if present, then apply non-None ``overrides`` (flags)."""
     root = root.resolve()

@@ -73,12 +73,13 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     assert converged.returncode == 0, converged.stderr
     assert "fresh: converge passed" in converged.stdout
 
-    verified = run_cli("verify", cwd=example.path)
+    # From a subdirectory, as git does: tdi finds the repo's root by its tdi.yml.
+    verified = run_cli("verify", cwd=example.path / "roles" / "website")
     assert verified.returncode == 0, verified.stderr
 
     # Drift made by hand on one host shows in `tdi diff`.
     docker_client.containers.get(containers["upgrade"]).exec_run(["touch", "/etc/stale.conf"])
-    diffed = run_cli("diff", cwd=example.path)
+    diffed = run_cli("diff", cwd=example.path / "playbooks")
     assert diffed.returncode == 1
     differences = json.loads(diffed.stdout)
     assert [(d["category"], d["key"]) for d in differences] == [("file", "/etc/stale.conf")]
