@@ -85,7 +85,8 @@ def test_base_image_without_recipe(example: ExampleRepo, run_cli: Cli) -> None:
         (
             "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
             + "".join(
-                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi")
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, n in zip("abcdefgh", "bcdefghi", strict=True)
             ),
             "its aliases expand to more than 100,000 values",
         ),
