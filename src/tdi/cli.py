@@ -233,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, command: Command) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGHUP, _sigterm)  # a closed terminal is an interrupt
     root: Path | None = None
     try:
         start = Path(args.root) if args.root is not None else config.find_root(Path.cwd())
