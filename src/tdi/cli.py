@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -20,7 +21,7 @@ from tdi import config, interrupts, progress
 from tdi.docker_engine import DockerEngine, trust
 from tdi.engine import Engine
 from tdi.errors import TdiError
-from tdi.run import interrupted
+from tdi.run import interrupted, work_dir
 
 Flags = Callable[[argparse.ArgumentParser], None]
 ABOUT = """\
@@ -211,6 +212,9 @@ def _logging(verbose: int, quiet: int) -> progress.LiveHandler | None:
     return live
 
 
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO})
+
+
 def _sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -244,12 +248,22 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         if command.offline is not None:
             return command.offline(cfg, args)
         assert command.run is not None
+        # .tdi holds every run's record, written before anything is created: a read-only
+        # or full .tdi is said now, before any image or container.
+        work_dir(cfg.root)
         # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
         trust(getattr(args, "image", None) or cfg.production_image)
         return command.run(DockerEngine.connect(), cfg, args)
     except TdiError as exc:
         print(f"tdi: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        # A disk that filled up or turned read-only during a run: one line, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tdi: error: {where}{exc.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # What the runs of this process removed or kept, as their records say.
         left = interrupted(root) if root is not None else ""

@@ -345,3 +345,23 @@ def test_a_vendored_collection_installs_offline(example: ExampleRepo, run_cli: C
     )
     line = one_error_line(run_cli("test", cwd=example.path))
     assert "testinfra_hosts entry 'nowhere'" in line  # the syntax check passed before it
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_a_tdi_directory_that_takes_no_write(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any, how: str
+) -> None:
+    work = example.path / ".tdi"
+    work.mkdir(exist_ok=True)
+    options = "size=64k,ro" if how == "read-only" else "size=4k"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(work)], check=True)
+    try:
+        if how == "full":
+            subprocess.run(
+                ["dd", "if=/dev/zero", f"of={work}/fill", "bs=1k", "count=64"], check=False
+            )
+        line = one_error_line(run_cli("test", cwd=example.path))
+    finally:
+        subprocess.run(["umount", str(work)], check=True)
+    why = "Read-only file system" if how == "read-only" else "No space left on device"
+    assert line == f"tdi: error: {work}: cannot write: {why}"
