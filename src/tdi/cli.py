@@ -95,6 +95,11 @@ def _snapshot(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="source", help="upgrade this image, not REPOSITORY:production")
     p.add_argument("--push", action="store_true", help="push and promote to :production")
     p.add_argument("--report", help="write the JSON report of the snapshot's run here")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="snapshot a work tree with uncommitted changes, tagged COMMIT-dirty-DIGEST",
+    )
 
 
 def _build(p: argparse.ArgumentParser) -> None:

@@ -365,3 +365,12 @@ def test_a_tdi_directory_that_takes_no_write(
         subprocess.run(["umount", str(work)], check=True)
     why = "Read-only file system" if how == "read-only" else "No space left on device"
     assert line == f"tdi: error: {work}: cannot write: {why}"
+
+
+def test_a_snapshot_of_a_dirty_work_tree_is_refused(example: ExampleRepo, run_cli: Cli) -> None:
+    (example.path / "playbooks" / "site.yml").write_text(
+        (example.path / "playbooks" / "site.yml").read_text() + "\n# not committed\n"
+    )
+    line = one_error_line(run_cli("snapshot", "--image", "127.0.0.1:9/tdi-dirty", cwd=example.path))
+    assert "the work tree has uncommitted changes" in line
+    assert "--allow-dirty" in line
