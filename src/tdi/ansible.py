@@ -127,8 +127,9 @@ class Processes:
         self._procs: set[subprocess.Popen[bytes]] = set()
 
     def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it."""
-        proc = subprocess.Popen(guard.command(argv), **kwargs)
+        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it. It never
+        reads tdi's stdin: a prompt gets no answer rather than waiting for one."""
+        proc = subprocess.Popen(guard.command(argv), stdin=subprocess.DEVNULL, **kwargs)
         with self._lock:
             self._procs.add(proc)
         return proc

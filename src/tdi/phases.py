@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from tdi import ansible, calibration, images, inventory, junit, requirements, verify
+from tdi import ansible, calibration, images, inventory, junit, prompts, requirements, verify
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
@@ -56,9 +56,11 @@ def preflight(cfg: Config, repo: RepoInventory, syntax_only: bool = False) -> No
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
         # The tests collect while Ansible reads the playbook; the playbook's error first.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             tests = None if syntax_only else pool.submit(verify.collect, cfg, repo, Path(tmp))
+            asks = pool.submit(prompts.check, cfg.root, cfg.playbook, path, cfg.extra_vars)
             _check_plays(cfg, ansible.list_plays(cfg.root, cfg.playbook, path, cfg.extra_vars))
+            asks.result()
             if tests is not None:
                 tests.result()
 

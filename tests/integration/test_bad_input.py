@@ -374,3 +374,29 @@ def test_a_snapshot_of_a_dirty_work_tree_is_refused(example: ExampleRepo, run_cl
     line = one_error_line(run_cli("snapshot", "--image", "127.0.0.1:9/tdi-dirty", cwd=example.path))
     assert "the work tree has uncommitted changes" in line
     assert "--allow-dirty" in line
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        (
+            "  vars_prompt:\n    - name: admin_password\n      prompt: The password\n",
+            "prompts for 'admin_password' (vars_prompt)",
+        ),
+        (
+            "  pre_tasks:\n    - name: Ask before going on\n"
+            "      ansible.builtin.pause:\n        prompt: Go on?\n",
+            "task 'Ask before going on' waits for input",
+        ),
+    ],
+)
+def test_a_play_that_prompts_is_found_at_preflight(
+    example: ExampleRepo, run_cli: Cli, task: str, expected: str
+) -> None:
+    site = example.path / "playbooks" / "site.yml"
+    text = site.read_text()
+    assert "  roles:" in text
+    site.write_text(text.replace("  roles:", task + "  roles:", 1))
+    line = one_error_line(run_cli("test", cwd=example.path))
+    assert "playbooks/site.yml: play " in line
+    assert expected in line
