@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from tdi.state.capture import Record
 from tdi.state.diff import Difference
 from tdi.state.fold import fold_directories
 
-DIR = {"type": "dir", "mode": "0755", "owner": "root", "group": "root"}
-FILE = {"type": "file", "mode": "0644", "owner": "root", "group": "root", "sha256": "aa"}
+DIR: Record = {"type": "dir", "mode": "0755", "owner": "root", "group": "root"}
+FILE: Record = {"type": "file", "mode": "0644", "owner": "root", "group": "root", "sha256": "aa"}
 
 
-def stale(key: str, record: dict[str, str], kind: str = "stale") -> Difference:
+def stale(key: str, record: Record, kind: str = "stale") -> Difference:
     return Difference("file", key, None, record, kind=kind)
 
 
