@@ -100,8 +100,8 @@ def test_to_dict_schema() -> None:
     report.states["upgrade"].changed_tasks = [ChangedTask("restart nginx")]
     report.states["upgrade"].tests = {"passed": 3, "failed": 1, "skipped": 2}
     data = report.to_dict()
-    # The brief's schema, plus 'upgrade_source' and each state's 'error' (the
-    # integration tests read states.<name>.error).
+    # The brief's schema, plus 'upgrade_source', each state's 'error' (the integration
+    # tests read states.<name>.error) and 'journal' (of a unit that did not start).
     assert set(data) == {
         "result",
         "upgrade_source",
@@ -124,6 +124,7 @@ def test_to_dict_schema() -> None:
             "tests",
             "failures",
             "error",
+            "journal",
         }
         assert set(state["tests"]) == {"passed", "failed"}
     assert data["states"]["upgrade"] == {
@@ -135,6 +136,7 @@ def test_to_dict_schema() -> None:
         "tests": {"passed": 3, "failed": 1},
         "failures": [],
         "error": "",
+        "journal": [],
     }
     parity = data["parity"]
     where = {"side": "upgrade", "host": "tdi-host"}
