@@ -47,7 +47,9 @@ class TaskEvent:
         `non-zero return code: ls: cannot access '/x': No such file or directory`."""
         first = self.msg.splitlines()[0] if self.msg else ""
         last = last_line(self.output)
-        return f"{first}: {last}" if last and last not in self.msg else first or last
+        if not last or last in self.msg:
+            return first
+        return f"{first}: {last}" if first else last
 
 
 def last_line(text: str) -> str:
@@ -121,14 +123,27 @@ class PlaybookResult:
 
     @property
     def failed_event(self) -> TaskEvent | None:
-        """The first result that failed (or found its host unreachable)."""
-        return next((e for e in self.events if e.status in ("failed", "unreachable")), None)
+        """The first result that failed (or found its host unreachable) and stopped its
+        host: not one a block's rescue handled, after which the host ran other tasks."""
+        failed = [i for i, e in enumerate(self.events) if e.status in ("failed", "unreachable")]
+        for i in failed:
+            e = self.events[i]
+            went_on = (
+                later.host == e.host and later.task != e.task and later.status in _WENT_ON
+                for later in self.events[i + 1 :]
+            )
+            if not any(went_on):
+                return e
+        return self.events[failed[0]] if failed else None  # handlers forced after it, say
 
     def failure(self) -> str:
         """A one-line reason for a failed run."""
         if (e := self.failed_event) is not None:
             return f"task '{e.task}' {e.status}: {e.reason}"
         return f"ansible-playbook exited {self.returncode}; see {self.log}"
+
+
+_WENT_ON = ("ok", "changed", "skipped")
 
 
 def _unique(names: Any) -> list[str]:

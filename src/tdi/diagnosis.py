@@ -138,9 +138,12 @@ def without_pointer(msg: str) -> str:
 
 # --- name resolution that a firewall task broke ----------------------------------------
 
-RESOLVING = re.compile(
+# What a lookup that failed looks like. The apt module's cache update says no more than
+# "Failed to update apt cache after 5 retries: " (python-apt drops apt's reason), so that
+# counts as a symptom too: the check that follows decides.
+SYMPTOMS = re.compile(
     r"Temporary failure resolving|Could not resolve host|Name or service not known|"
-    r"Temporary failure in name resolution"
+    r"Temporary failure in name resolution|Failed to update apt cache|Failed to fetch"
 )
 _FIREWALL = re.compile(
     r"(?<![\w-])(iptables|ip6tables|iptables-restore|ip6tables-restore|iptables-legacy|"
@@ -194,7 +197,7 @@ def explain(
     try:
         if unit := failed_unit(failed):
             return _unit(engine, container, unit, failed)
-        if RESOLVING.search(failed.msg) or RESOLVING.search(failed.output):
+        if SYMPTOMS.search(failed.msg) or SYMPTOMS.search(failed.output):
             return _resolution(engine, container, hostname, [*before, *result.events], failed)
     except TdiError as exc:  # a container gone: check_hosts names it next
         log.debug("could not ask %s why: %s", container, exc)
