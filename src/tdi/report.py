@@ -204,7 +204,7 @@ class Report:
             pad = " " * width
             if s.error:
                 out.append(f"{pad} {s.error}")
-                out.extend(f"{pad}   {line}" for line in _head("\n".join(s.journal), []))
+                out.extend(f"{pad}   {line}" for line in _tail(s.journal))
             if s.idempotence == FAILED:
                 for c in s.changed_tasks:
                     out.append(f"{pad} not idempotent: {c.task}")
@@ -323,6 +323,14 @@ def _head(text: str, notes: Sequence[str]) -> list[str]:
     if len(lines) > len(head):
         head.append(f"... {len(lines) - len(head)} more lines in the JSON report")
     return head + [f"({note})" for note in notes]
+
+
+def _tail(lines: Sequence[str]) -> list[str]:
+    """The last lines of a journal, for the terminal: the reason is at its end."""
+    cut = len(lines) - TERMINAL_DIFF_LINES
+    return [f"... {cut} earlier lines in the JSON report"] * (cut > 0) + list(
+        lines[-TERMINAL_DIFF_LINES:]
+    )
 
 
 def _details(title: str, text: str, notes: Sequence[str], lang: str = "diff") -> list[str]:
