@@ -50,11 +50,12 @@ _EXIT_NAMES = {
     239: "CACHE_DIRECTORY", 240: "LOGS_DIRECTORY", 241: "CONFIGURATION_DIRECTORY",
     242: "NUMA_POLICY", 243: "CREDENTIALS",
 }  # fmt: skip
-# systemd's lines about a unit's life, which say that it failed but never why.
+# systemd's lines about a unit's life, which say that it failed but never why, and what
+# it says it ignores (under cgroup v1: "Failed to get cgroup ID ..., ignoring: ...").
 _BOILERPLATE = re.compile(
     r"Failed with result|Failed to start|Main process exited|Control process exited|"
     r"Scheduled restart job|Start request repeated too quickly|Consumed .* CPU time|"
-    r"Deactivated successfully|^(Starting|Started|Stopping|Stopped) "
+    r"Deactivated successfully|, ignoring: |^(Starting|Started|Stopping|Stopped) "
 )
 _STARTING = re.compile(r"^Starting ")
 _ERRORISH = re.compile(r"error|fail|cannot|can't|could not|unable|denied|not found|invalid", re.I)
@@ -208,7 +209,8 @@ def _unit(engine: Engine, container: str, unit: str, failed: TaskEvent) -> Expla
     props = ("-p", "Result,ExecMainStatus,ExecMainCode", unit)
     code, out, _ = engine.exec(container, ["systemctl", "show", *props])
     if code != 0:  # no systemd as PID 1: a sysv script, whose output is Ansible's message
-        return Explanation(sysv_text(unit, failed.msg))
+        started = _UNIT_IN_MESSAGE[1].search(failed.msg)
+        return Explanation(sysv_text(unit, failed.msg)) if started else Explanation()
     argv = ["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "-o", "cat", "--no-pager"]
     journal = engine.exec(container, argv)[1].decode(errors="replace").splitlines()
     text = unit_text(unit, parse_show(out.decode(errors="replace")), journal)
