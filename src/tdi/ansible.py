@@ -46,7 +46,7 @@ class TaskEvent:
         """Ansible's first line, and the output's last line where it adds to it:
         `non-zero return code: ls: cannot access '/x': No such file or directory`."""
         first = self.msg.splitlines()[0] if self.msg else ""
-        last = last_line(self.output)
+        last = last_line(mask(self.output)[0])  # as diffs are: `password = ****`
         if not last or last in self.msg:
             return first
         return f"{first}: {last}" if first else last

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tdi.ansible import PlaybookResult, TaskEvent, last_line
 from tdi.engine import Engine
 from tdi.errors import TdiError
+from tdi.state.content import mask
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,8 @@ def _unit(engine: Engine, container: str, unit: str, failed: TaskEvent) -> Expla
         started = _UNIT_IN_MESSAGE[1].search(failed.msg)
         return Explanation(sysv_text(unit, failed.msg)) if started else Explanation()
     argv = ["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "-o", "cat", "--no-pager"]
-    journal = engine.exec(container, argv)[1].decode(errors="replace").splitlines()
+    # Masked as diffs are: a daemon may log the line of its configuration it refused.
+    journal = mask(engine.exec(container, argv)[1].decode(errors="replace"))[0].splitlines()
     text = unit_text(unit, parse_show(out.decode(errors="replace")), journal)
     return Explanation(text, tuple(last_start(journal))) if text else Explanation()
 

@@ -251,7 +251,9 @@ class Report:
                 out += [x for c in s.changed_tasks for x in _details(c.task, c.diff, ())]
             if s.error:
                 out.append(f"\n**{name}**: {s.error}")
-                out += _details("journal", "\n".join(s.journal), (), "text")
+                out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(
+                    s.journal
+                )
             out += [f"\n- ❌ `{f['id']}`: {f['message']}" for f in s.failures]
         out += ["", f"### Parity: {ICON[self.parity]} {self.parity}", ""]
         for c in self.comparisons:

@@ -423,3 +423,10 @@ def test_the_failure_is_the_one_that_stopped_the_host_not_a_rescued_one(tmp_path
     ]
     result = PlaybookResult(2, ansible.read_events(write_events(tmp_path / "e", events)), tmp_path)
     assert result.failure() == "task 'install' failed: item failed"
+
+
+def test_a_secret_on_the_last_stderr_line_is_masked() -> None:
+    failed = TaskEvent(
+        "h", "t", "shell", "failed", {}, "non-zero return code", output="password = hunter2"
+    )
+    assert failed.reason == "non-zero return code: password = ****"

@@ -184,12 +184,12 @@ def test_explain_asks_systemd_then_the_journal_of_the_unit() -> None:
     engine = Container(
         {
             "systemctl": (0, "Result=exit-code\nExecMainCode=1\nExecMainStatus=226\n"),
-            "journalctl": (0, "\n".join(HAPROXY) + "\n"),
+            "journalctl": (0, "\n".join([*HAPROXY, "token: abc123"]) + "\n"),
         }
     )
     found = diagnosis.explain(engine, "c1", HOST, run(failed("Start haproxy", JOB_FAILED)))
     assert found.text.startswith("unit haproxy.service: status=226/NAMESPACE: ")
-    assert found.journal == tuple(HAPROXY[9:])
+    assert found.journal == (*HAPROXY[9:], "token: ****")
     assert engine.asked == [
         ["systemctl", "show", "-p", "Result,ExecMainStatus,ExecMainCode", "haproxy.service"],
         ["journalctl", "-u", "haproxy.service", "-n", "30", "-o", "cat", "--no-pager"],
