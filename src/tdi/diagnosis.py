@@ -87,7 +87,7 @@ def unit_result(props: Mapping[str, str], journal: Sequence[str]) -> str:
         except ValueError:
             return f"signal={status}"
     # The main process never ran (ExecStartPre failed, say): systemd's journal has it.
-    found = next((m for ln in reversed(journal) if (m := _STATUS.search(ln))), None)
+    found = next((m for ln in reversed(last_start(journal)) if (m := _STATUS.search(ln))), None)
     if found is not None:
         return found[0]
     return props.get("Result", "") if props.get("Result") != "success" else ""
@@ -110,7 +110,7 @@ def journal_reason(journal: Sequence[str], unit: str) -> str:
     for candidates, pick in ((erring, 0), (daemon, -1), (lines, -1)):
         if candidates:
             return candidates[pick]
-    return last_line("\n".join(journal))
+    return ""  # only systemd's boilerplate: the result says as much
 
 
 def unit_text(unit: str, props: Mapping[str, str], journal: Sequence[str]) -> str:

@@ -102,6 +102,13 @@ def test_a_unit_with_nothing_to_say_adds_nothing() -> None:
     assert diagnosis.unit_text("x.service", {"Result": "success"}, []) == ""
 
 
+def test_systemds_boilerplate_is_never_the_reason() -> None:
+    journal = ["Starting x.service - X...", "x.service: Failed with result 'timeout'."]
+    assert diagnosis.unit_text("x.service", {"Result": "timeout"}, journal) == (
+        "unit x.service: timeout"
+    )
+
+
 def test_the_journal_is_read_from_the_last_start() -> None:
     assert diagnosis.last_start(HAPROXY) == HAPROXY[9:]
     assert diagnosis.last_start(["a", "", "b"]) == ["a", "b"]
