@@ -155,6 +155,7 @@ SLOW_FIRST = (
     "test_topologies.py",
     "test_init.py",
     "test_lifecycle.py",
+    "test_failures.py",
 )
 
 
