@@ -199,7 +199,12 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
     nodes = list(run.nodes.values())
-    in_parallel(nodes, lambda n: boot.ready(engine, n.container, init[n.key], n.key))
+    in_parallel(
+        nodes,
+        lambda n: boot.ready(
+            engine, n.container, init[n.key], n.key, cfg.topology.host(n.host).settings
+        ),
+    )
 
 
 def in_parallel(items: list[T], work: Callable[[T], R]) -> list[R]:

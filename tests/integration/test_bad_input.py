@@ -14,6 +14,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+import docker.errors
 import pytest
 from conftest import ExampleRepo
 from tiny import make_tiny
@@ -400,3 +401,38 @@ def test_a_play_that_prompts_is_found_at_preflight(
     line = one_error_line(run_cli("test", cwd=example.path))
     assert "playbooks/site.yml: play " in line
     assert expected in line
+
+
+def refuses_privileged(docker_client: Any, image: str) -> bool:
+    """Whether this daemon refuses privileged containers (one that runs in a container
+    without every capability does: runc's "unable to apply caps")."""
+    box = docker_client.containers.create(
+        image, ["true"], privileged=True, labels={"tdi.test": "privileged"}
+    )
+    try:
+        box.start()
+    except docker.errors.APIError as exc:
+        if "unable to apply caps" not in str(exc):
+            raise
+        return True
+    finally:
+        box.remove(force=True)
+    return False
+
+
+def test_privileged_where_the_daemon_refuses_it(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any, base_image: str
+) -> None:
+    refused = refuses_privileged(docker_client, base_image)
+    make_tiny(example, "privileged")
+    with (example.path / "tdi.yml").open("a", encoding="utf-8") as cfg:
+        cfg.write("privileged: true\n")
+    example.commit("privileged hosts")
+    proc = run_cli("test", cwd=example.path)
+    if not refused:  # GitHub's runners allow it: the run just works
+        assert proc.returncode == 0, proc.stderr
+        return
+    line = one_error_line(proc)
+    assert "the Docker daemon refuses privileged containers" in line
+    assert "remove privileged: true" in line and "capabilities:" in line
+    # The example fixture fails the test if a container or network is left behind.
