@@ -39,6 +39,22 @@ class TaskEvent:
     msg: str = ""
     handler: bool = False
     diff: str = ""  # what a changed task changed (diff mode), or why the module says so
+    output: str = ""  # a failed result's stderr (else stdout), its last 2000 characters
+
+    @property
+    def reason(self) -> str:
+        """Ansible's first line, and the output's last line where it adds to it:
+        `non-zero return code: ls: cannot access '/x': No such file or directory`."""
+        first = self.msg.splitlines()[0] if self.msg else ""
+        last = last_line(mask(self.output)[0])  # as diffs are: `password = ****`
+        if not last or last in self.msg:
+            return first
+        return f"{first}: {last}" if first else last
+
+
+def last_line(text: str) -> str:
+    """The last line of ``text`` that is not blank, stripped."""
+    return next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
 
 
 @dataclass(frozen=True)
@@ -105,12 +121,29 @@ class PlaybookResult:
         events = tuple(e for e in self.events if e.host == host)
         return PlaybookResult(code, events, self.log, tuple(h for h in failed if h == host))
 
+    @property
+    def failed_event(self) -> TaskEvent | None:
+        """The first result that failed (or found its host unreachable) and stopped its
+        host: not one a block's rescue handled, after which the host ran other tasks."""
+        failed = [i for i, e in enumerate(self.events) if e.status in ("failed", "unreachable")]
+        for i in failed:
+            e = self.events[i]
+            went_on = (
+                later.host == e.host and later.task != e.task and later.status in _WENT_ON
+                for later in self.events[i + 1 :]
+            )
+            if not any(went_on):
+                return e
+        return self.events[failed[0]] if failed else None  # handlers forced after it, say
+
     def failure(self) -> str:
         """A one-line reason for a failed run."""
-        for e in self.events:
-            if e.status in ("failed", "unreachable"):
-                return f"task '{e.task}' {e.status}: {e.msg.splitlines()[0] if e.msg else ''}"
+        if (e := self.failed_event) is not None:
+            return f"task '{e.task}' {e.status}: {e.reason}"
         return f"ansible-playbook exited {self.returncode}; see {self.log}"
+
+
+_WENT_ON = ("ok", "changed", "skipped")
 
 
 def _unique(names: Any) -> list[str]:
@@ -127,8 +160,9 @@ class Processes:
         self._procs: set[subprocess.Popen[bytes]] = set()
 
     def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it."""
-        proc = subprocess.Popen(guard.command(argv), **kwargs)
+        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it. It never
+        reads tdi's stdin: a prompt gets no answer rather than waiting for one."""
+        proc = subprocess.Popen(guard.command(argv), stdin=subprocess.DEVNULL, **kwargs)
         with self._lock:
             self._procs.add(proc)
         return proc

@@ -21,13 +21,27 @@ log = logging.getLogger(__name__)
 
 SYSTEMD = "/lib/systemd/systemd"
 DROPIN_DIR = "/run/systemd/system/service.d"
-# Each line relaxes one thing an unprivileged container cannot do; README lists them.
+# What an unprivileged container cannot give a unit: each directive of systemd.exec(5) was
+# started alone in a tdi host, and only those that failed are reset here (README's table
+# lists them all, with what each does). Without CAP_SYS_ADMIN there are no mount or user
+# namespaces: systemd then runs a unit without its mount namespace when the namespace
+# would only protect (ProtectSystem=, PrivateTmp=, ReadOnlyPaths=...), but refuses with
+# status=226/NAMESPACE when the unit's files would differ without it (BindPaths= to
+# another path, TemporaryFileSystem=, LogNamespace=, DynamicUser=).
 DROPIN = """\
 # Written by tdi at boot: what an unprivileged container cannot do. /run is a tmpfs.
 [Service]
+# These need a mount namespace, or the unit fails with status=226/NAMESPACE.
+BindPaths=
+BindReadOnlyPaths=
+TemporaryFileSystem=
+LogNamespace=
 # User namespaces cannot be made here: such units fail with status=217/USER.
 PrivateUsers=no
 """
+# Servers have ::1; Docker turns IPv6 off in a container, on lo too, and a daemon that
+# binds ::1 (unbound) fails.
+IPV6_LOOPBACK = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.lo.disable_ipv6": "0"}
 BOOT_TIMEOUT = 90.0
 # Start the services whose rc2.d S links the image has, in their order, as sysv-rc does.
 SYSV_START = """\
@@ -61,6 +75,13 @@ def init_of(engine: Engine, settings: Settings, image: str, host: str) -> str:
     return "systemd" if has else "tini"
 
 
+def dropin(settings: Settings) -> str:
+    """The drop-in for a host with ``settings``; empty where the container may make
+    namespaces itself (CAP_SYS_ADMIN, or privileged) and every unit runs as on a server."""
+    caps = {c.upper().removeprefix("CAP_") for c in settings.capabilities}
+    return "" if settings.privileged or caps & {"SYS_ADMIN", "ALL"} else DROPIN
+
+
 def spec(init: str, settings: Settings, cgroup_version: str, node: ContainerSpec) -> ContainerSpec:
     """``node`` (its image, name, hostname, network and labels) run with ``init``."""
     tmpfs, volumes, cgroupns = (*node.tmpfs, *settings.tmpfs), settings.volumes, None
@@ -85,13 +106,14 @@ def spec(init: str, settings: Settings, cgroup_version: str, node: ContainerSpec
         env=env,
         privileged=settings.privileged,
         cgroupns=cgroupns,
+        sysctls={**node.sysctls, **IPV6_LOOPBACK},
     )
 
 
-def ready(engine: Engine, container: str, init: str, node: str) -> None:
+def ready(engine: Engine, container: str, init: str, node: str, settings: Settings) -> None:
     """Bring a started container up as a booted server."""
     if init == "systemd":
-        _systemd_up(engine, container, node)
+        _systemd_up(engine, container, node, dropin(settings))
     else:
         _sysv_up(engine, container, node)
 
@@ -121,14 +143,15 @@ def _wait(engine: Engine, container: str, node: str, want: tuple[str, ...]) -> s
         time.sleep(0.2)
 
 
-def _systemd_up(engine: Engine, container: str, node: str) -> None:
+def _systemd_up(engine: Engine, container: str, node: str, relax: str) -> None:
     _wait(engine, container, node, ("running", "degraded"))
-    code, out = _sh(
-        engine,
-        container,
-        f"mkdir -p {DROPIN_DIR} && cat > {DROPIN_DIR}/10-tdi-container.conf <<'EOF'\n"
-        f"{DROPIN}EOF\nsystemctl daemon-reload && systemctl start --no-block default.target",
-    )
+    script = "systemctl start --no-block default.target"
+    if relax:
+        script = (
+            f"mkdir -p {DROPIN_DIR} && cat > {DROPIN_DIR}/10-tdi-container.conf <<'EOF'\n"
+            f"{relax}EOF\nsystemctl daemon-reload && {script}"
+        )
+    code, out = _sh(engine, container, script)
     if code != 0:
         raise BootError(f"{node}: could not start default.target: {out}")
     if _wait(engine, container, node, ("running", "degraded")) == "degraded":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -20,7 +21,7 @@ from tdi import config, interrupts, progress
 from tdi.docker_engine import DockerEngine, trust
 from tdi.engine import Engine
 from tdi.errors import TdiError
-from tdi.run import interrupted
+from tdi.run import interrupted, work_dir
 
 Flags = Callable[[argparse.ArgumentParser], None]
 ABOUT = """\
@@ -31,7 +32,12 @@ Run `tdi COMMAND --help` for a command's flags."""
 
 
 def _repo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-C", "--root", default=".", help="the repo to test (default: .)")
+    p.add_argument(
+        "-C",
+        "--root",
+        help="the repo to test (default: the nearest directory up from here with a tdi.yml, "
+        "else the git work tree's top, else .)",
+    )
     p.add_argument("--scenario", help="a scenario of tdi.yml (see `tdi matrix`)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     p.add_argument("-q", "--quiet", action="count", default=0, help="say less")
@@ -89,6 +95,11 @@ def _snapshot(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="source", help="upgrade this image, not REPOSITORY:production")
     p.add_argument("--push", action="store_true", help="push and promote to :production")
     p.add_argument("--report", help="write the JSON report of the snapshot's run here")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="snapshot a work tree with uncommitted changes, tagged COMMIT-dirty-DIGEST",
+    )
 
 
 def _build(p: argparse.ArgumentParser) -> None:
@@ -206,6 +217,9 @@ def _logging(verbose: int, quiet: int) -> progress.LiveHandler | None:
     return live
 
 
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO})
+
+
 def _sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -228,21 +242,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, command: Command) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGHUP, _sigterm)  # a closed terminal is an interrupt
     root: Path | None = None
     try:
-        cfg = config.load(Path(args.root), _overrides(args))
+        start = Path(args.root) if args.root is not None else config.find_root(Path.cwd())
+        cfg = config.load(start, _overrides(args))
         # The files this command writes: a bad path is found now, not after the run.
         config.check_outputs(cfg, [k for k in config.OUTPUTS if hasattr(args, k)])
         root = cfg.root
         if command.offline is not None:
             return command.offline(cfg, args)
         assert command.run is not None
+        # .tdi holds every run's record, written before anything is created: a read-only
+        # or full .tdi is said now, before any image or container.
+        work_dir(cfg.root)
         # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
         trust(getattr(args, "image", None) or cfg.production_image)
         return command.run(DockerEngine.connect(), cfg, args)
     except TdiError as exc:
         print(f"tdi: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        # A disk that filled up or turned read-only during a run: one line, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tdi: error: {where}{exc.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # What the runs of this process removed or kept, as their records say.
         left = interrupted(root) if root is not None else ""

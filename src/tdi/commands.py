@@ -175,7 +175,7 @@ def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     # A push stopped between its commit tags and production is finished, not made again.
     resumed = args.push and not args.source and promotion.unfinished(engine, cfg, repository)
     targets = resumed or production.make(
-        engine, cfg, repository, args.source, args.push, cfg.report
+        engine, cfg, repository, args.source, args.push, cfg.report, args.allow_dirty
     )
     if args.push:
         promotion.promote(engine, repository, targets)

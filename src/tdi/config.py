@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from tdi import yamlfile
 from tdi.errors import ConfigError
 from tdi.state.rules import Rule
 from tdi.topology import Topology, from_config
@@ -86,16 +86,6 @@ class Config:
             return str(path)
 
 
-class _TextDates(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text, so that the schema and its errors see them."""
-
-
-_TextDates.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def _schema() -> dict[str, Any]:
     text = resources.files("tdi").joinpath("schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
@@ -162,16 +152,8 @@ def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[Rule, ..
 
 
 def _read(source: Path) -> Any:
-    try:
-        data = yaml.load(source.read_text(encoding="utf-8"), Loader=_TextDates)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from exc
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from exc
-    return _plain(data)
+    # Dates stay text, so that the schema and its errors see them.
+    return _plain(yamlfile.read(source, dates_as_text=True))
 
 
 def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
@@ -187,6 +169,17 @@ def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:
             root_image=spec.get("root_image"),
         )
     return recipes
+
+
+def find_root(start: Path) -> Path:
+    """The repo ``start`` is in, as git finds its work tree: the nearest directory up from
+    ``start`` with a tdi.yml, else the nearest with a .git, else ``start`` itself."""
+    here = start.resolve()
+    for marker in (CONFIG_NAME, ".git"):
+        for directory in (here, *here.parents):
+            if (directory / marker).exists():
+                return directory
+    return here
 
 
 def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:

@@ -5,6 +5,7 @@ translated here into an EngineError or ImageError.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -86,6 +87,26 @@ def _wrapped(what: str) -> Iterator[None]:
         raise EngineError(f"{what}: {exc.explanation or exc}") from exc
     except (*SDK_ERRORS, OSError) as exc:
         raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
+
+
+# runc's words when a container asks for a capability the daemon does not hold itself (a
+# daemon that runs in a container, say); `privileged` asks for every one of them.
+CAPS_REFUSED = "unable to apply caps"
+
+
+def _caps_refused(spec: ContainerSpec) -> str:
+    start = f"start container {spec.name} from {spec.image}"
+    if spec.privileged:
+        return (
+            f"{start}: the Docker daemon refuses privileged containers (runc: {CAPS_REFUSED}): "
+            "remove privileged: true; under init: systemd tdi's drop-in already relaxes what "
+            "needs namespaces, and capabilities: adds what a unit needs (SYS_ADMIN for "
+            "DynamicUser=)"
+        )
+    return (
+        f"{start}: the Docker daemon cannot grant one of the capabilities "
+        f"{', '.join(spec.capabilities)} (runc: {CAPS_REFUSED}): remove it from capabilities:"
+    )
 
 
 # Tries of one exec whose output docker-py could not read; see DockerEngine.exec.
@@ -241,11 +262,19 @@ class DockerEngine:
                 environment=dict(spec.env) or None,
                 privileged=spec.privileged,
                 cgroupns=spec.cgroupns,
+                sysctls=dict(spec.sysctls) or None,
                 network=spec.network,
                 networking_config=net,
                 detach=True,
             )
-            box.start()
+            try:
+                box.start()
+            except docker.errors.APIError as exc:
+                if CAPS_REFUSED not in str(exc.explanation or exc):
+                    raise
+                with contextlib.suppress(*SDK_ERRORS):  # created, never started: nothing left
+                    box.remove(force=True)
+                raise EngineError(_caps_refused(spec)) from exc
             box.reload()
             if box.status != "running":  # an image without `sleep`, say
                 output = box.logs(tail=3).decode(errors="replace")

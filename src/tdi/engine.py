@@ -33,6 +33,7 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     privileged: bool = False
     cgroupns: str | None = None
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

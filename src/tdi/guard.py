@@ -77,6 +77,8 @@ def main(args: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: asked.append(signum))
     # Ctrl-C reaches tdi and the guard alike; tdi decides, and sends SIGTERM to stop.
     signal.signal(signal.SIGINT, _ignore)
+    # A closed terminal hangs up tdi's whole process group, this guard too: tdi decides.
+    signal.signal(signal.SIGHUP, _ignore)
     try:
         watch = os.pidfd_open(parent)
     except ProcessLookupError:

@@ -9,7 +9,7 @@ each content diff in a collapsed block. What is equal is not shown.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -93,11 +93,18 @@ def _hosts(states: Mapping[str, Any]) -> list[str]:
         f"<tr><td>{escape(name)}</td>"
         + "".join(f"<td>{_badge(s[p])}</td>" for p in ("converge", "idempotence", "verify"))
         + f"<td>{s['tests']['passed']} passed, {s['tests']['failed']} failed</td>"
-        + f"<td>{escape(s.get('error') or '')}</td></tr>"
+        + f"<td>{escape(s.get('error') or '')}{_journal(s.get('journal') or [])}</td></tr>"
         for name, s in states.items()
     ]
     head = "<tr><th>host</th><th>converge</th><th>idempotence</th><th>verify</th>"
     return ["<h2>Hosts</h2><table>", head + "<th>tests</th><th>error</th></tr>", *rows, "</table>"]
+
+
+def _journal(lines: Sequence[str]) -> str:
+    """A unit's journal, under the error that names it."""
+    if not lines:
+        return ""
+    return f"<details><summary>journal</summary><pre>{escape(chr(10).join(lines))}</pre></details>"
 
 
 def _failing_tests(data: Mapping[str, Any]) -> list[str]:

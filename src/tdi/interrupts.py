@@ -10,18 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal went away (an SSH session dropped); it cleans up as SIGTERM does.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _depth = [0]  # deferred() blocks the main thread is in
 
 
 def held() -> bool:
-    """Whether SIGINT and SIGTERM wait now (the main thread is in a deferred block)."""
+    """Whether SIGINT, SIGTERM and SIGHUP wait now (the main thread is in a deferred block)."""
     return _depth[0] > 0
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block is done, then act as they would have.
+    """SIGINT, SIGTERM and SIGHUP wait until the block is done, then act as they would have.
 
     Python handlers, not a signal mask: Python runs them in the main thread whichever
     thread the kernel picked, so a mask on one thread would not hold them back."""

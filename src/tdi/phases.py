@@ -16,7 +16,17 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from tdi import ansible, calibration, images, inventory, junit, requirements, verify
+from tdi import (
+    ansible,
+    calibration,
+    diagnosis,
+    images,
+    inventory,
+    junit,
+    prompts,
+    requirements,
+    verify,
+)
 from tdi.config import Config
 from tdi.engine import Engine
 from tdi.errors import ConfigError, HostGoneError, TdiError, VerifyError
@@ -55,8 +65,8 @@ def setup(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
 def preflight(
     cfg: Config, env: ansible.AnsibleEnv, repo: RepoInventory, syntax_only: bool = False
 ) -> None:
-    """Checks that need no container: the noise file reads, the playbook parses and each
-    of its plays matches a host, the tests collect.
+    """Checks that need no container: the noise file reads, the playbook parses, no play
+    prompts, each play matches a host, the tests collect.
 
     Writes nothing: a run that stops here leaves nothing.
     """
@@ -67,9 +77,11 @@ def preflight(
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
         # The tests collect while Ansible reads the playbook; the playbook's error first.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             tests = None if syntax_only else pool.submit(verify.collect, cfg, env, repo, Path(tmp))
+            asks = pool.submit(prompts.check, env, cfg.playbook, path, cfg.extra_vars)
             _check_plays(cfg, ansible.list_plays(env, cfg.playbook, path, cfg.extra_vars))
+            asks.result()
             if tests is not None:
                 tests.result()
 
@@ -127,6 +139,7 @@ def converge(
                 )
             for node in nodes:
                 _record(report.states[node.key], node, result, step)
+                _explain(engine, cfg, report.states[node.key], node, result, events)
                 log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
             events += result.events
             report.logs[f"{side} {step}"] = str(result.log)
@@ -182,6 +195,26 @@ def _record(entry: StateReport, node: Node, side: ansible.PlaybookResult, step: 
     entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
     if not result.ok:
         entry.error = f"idempotence: {result.failure()}"
+
+
+def _explain(
+    engine: Engine,
+    cfg: Config,
+    entry: StateReport,
+    node: Node,
+    side: ansible.PlaybookResult,
+    before: Sequence[ansible.TaskEvent],
+) -> None:
+    """A failed run's error line, with what the container says about it (diagnosis.py)."""
+    result = side.for_host(node.host)
+    if result.ok or not entry.error:
+        return
+    hostname = cfg.topology.hostname(node.host)
+    earlier = [e for e in before if e.host == node.host]
+    found = diagnosis.explain(engine, node.container, hostname, result, earlier)
+    if found.text:
+        entry.error = f"{diagnosis.without_pointer(entry.error)}; {found.text}"
+        entry.journal = list(found.journal)
 
 
 def converge_and_verify(

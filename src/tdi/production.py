@@ -241,12 +241,12 @@ def make(
     source: str | None,
     push: bool = False,
     report_path: Path | None = None,
+    allow_dirty: bool = False,
 ) -> dict[str, str]:
     """Upgrade, test, scrub and commit every host; returns host -> ``REPO[/HOST]:<commit>``.
     Pushes nothing."""
     commit = git(cfg.root, "rev-parse", "HEAD")
-    if git(cfg.root, "status", "--porcelain", "--untracked-files=no"):
-        log.warning("the work tree has uncommitted changes; the snapshot says %s", commit[:12])
+    tag = _tag(cfg, commit, allow_dirty)
     env, repo = phases.setup(cfg)
     phases.preflight(cfg, env, repo)
     start = start_images(engine, cfg, repository, source, push)
@@ -254,7 +254,7 @@ def make(
         _check_history(cfg, commit, start)
     run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in start.items()}}, repo)
     report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
-    targets = refs(cfg, repository, commit)
+    targets = refs(cfg, repository, tag)
     try:
         with lifecycle(engine, cfg, run):
             phases.converge_and_verify(engine, cfg, env, run, report, run.workdir / "junit.xml")
@@ -269,6 +269,21 @@ def make(
             report.write(report_path)
     log.info("snapshot made: %s", ", ".join(targets.values()))
     return targets
+
+
+def _tag(cfg: Config, commit: str, allow_dirty: bool) -> str:
+    """The snapshot's tag: its commit, whose tag is immutable, so only for a clean tree."""
+    changes = git(cfg.root, "diff", "HEAD")
+    if not changes:
+        return commit
+    if not allow_dirty:
+        raise ConfigError(
+            f"{cfg.root}: the work tree has uncommitted changes, which a snapshot tagged "
+            f"{commit[:12]} would hold: commit them, or pass --allow-dirty"
+        )
+    digest = hashlib.sha256(changes.encode()).hexdigest()[:12]
+    log.warning("the work tree has uncommitted changes: tagging %s-dirty-%s", commit, digest)
+    return f"{commit}-dirty-{digest}"
 
 
 def _commit(

@@ -35,6 +35,7 @@ class StateReport:
     tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0})
     error: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)  # failing tests: id, message
+    journal: list[str] = field(default_factory=list)  # a unit that failed to start: its tail
 
     @property
     def passed(self) -> bool:
@@ -54,6 +55,7 @@ class StateReport:
             "tests": {"passed": self.tests.get("passed", 0), "failed": self.tests.get("failed", 0)},
             "failures": list(self.failures),
             "error": self.error,
+            "journal": list(self.journal),
         }
 
 
@@ -202,6 +204,7 @@ class Report:
             pad = " " * width
             if s.error:
                 out.append(f"{pad} {s.error}")
+                out.extend(f"{pad}   {line}" for line in _tail(s.journal))
             if s.idempotence == FAILED:
                 for c in s.changed_tasks:
                     out.append(f"{pad} not idempotent: {c.task}")
@@ -248,6 +251,9 @@ class Report:
                 out += [x for c in s.changed_tasks for x in _details(c.task, c.diff, ())]
             if s.error:
                 out.append(f"\n**{name}**: {s.error}")
+                out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(
+                    s.journal
+                )
             out += [f"\n- ❌ `{f['id']}`: {f['message']}" for f in s.failures]
         out += ["", f"### Parity: {ICON[self.parity]} {self.parity}", ""]
         for c in self.comparisons:
@@ -321,14 +327,22 @@ def _head(text: str, notes: Sequence[str]) -> list[str]:
     return head + [f"({note})" for note in notes]
 
 
-def _details(title: str, text: str, notes: Sequence[str]) -> list[str]:
-    """A collapsed Markdown block with a diff."""
+def _tail(lines: Sequence[str]) -> list[str]:
+    """The last lines of a journal, for the terminal: the reason is at its end."""
+    cut = len(lines) - TERMINAL_DIFF_LINES
+    return [f"... {cut} earlier lines in the JSON report"] * (cut > 0) + list(
+        lines[-TERMINAL_DIFF_LINES:]
+    )
+
+
+def _details(title: str, text: str, notes: Sequence[str], lang: str = "diff") -> list[str]:
+    """A collapsed Markdown block with a diff (or other text)."""
     if not text and not notes:
         return []
     summary = title + "".join(f" ({note})" for note in notes)
     out = ["<details>", f"<summary>{summary}</summary>", ""]
     if text:
-        out += ["```diff", text.rstrip("\n"), "```", ""]
+        out += [f"```{lang}", text.rstrip("\n"), "```", ""]
     return [*out, "</details>", ""]
 
 

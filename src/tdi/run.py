@@ -116,9 +116,13 @@ def keep_id(root: Path) -> str | None:
 def work_dir(root: Path) -> Path:
     """The repo's .tdi directory, made on first use."""
     path = root / WORK_DIR
-    path.mkdir(exist_ok=True)
-    # Logs and run records are not the repo's content: keep them out of git status.
-    (path / ".gitignore").write_text("*\n", encoding="utf-8")
+    try:
+        path.mkdir(exist_ok=True)
+        # Logs and run records are not the repo's content: keep them out of git status.
+        # Also a run's first write: a read-only or full .tdi is said here, before anything.
+        (path / ".gitignore").write_text("*\n", encoding="utf-8")
+    except OSError as exc:
+        raise TdiError(f"{path}: cannot write: {exc.strerror}") from exc
     return path
 
 
@@ -215,7 +219,12 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
     nodes = list(run.nodes.values())
-    in_parallel(nodes, lambda n: boot.ready(engine, n.container, init[n.key], n.key))
+    in_parallel(
+        nodes,
+        lambda n: boot.ready(
+            engine, n.container, init[n.key], n.key, cfg.topology.host(n.host).settings
+        ),
+    )
 
 
 def in_parallel(items: list[T], work: Callable[[T], R]) -> list[R]:

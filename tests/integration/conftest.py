@@ -151,10 +151,12 @@ class ExampleRepo:
 # the end on one long test.
 SLOW_FIRST = (
     "test_release.py",
+    "test_daemons.py",
     "test_drift.py",
     "test_topologies.py",
     "test_init.py",
     "test_lifecycle.py",
+    "test_failures.py",
 )
 
 

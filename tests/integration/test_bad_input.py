@@ -14,6 +14,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+import docker.errors
 import pytest
 from conftest import ExampleRepo
 from tiny import make_tiny
@@ -81,6 +82,15 @@ def test_base_image_without_recipe(example: ExampleRepo, run_cli: Cli) -> None:
         ("parity:\n  roots: [etc]\n", "key 'parity.roots[0]'"),
         ("groups: web\n", "key 'groups'"),
         ("playbook: [\n", "not valid YAML"),
+        ("a: &a\n  b: *a\n", "an alias refers to itself"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+            "its aliases expand to more than 100,000 values",
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(
@@ -339,6 +349,96 @@ def test_a_vendored_collection_installs_offline(example: ExampleRepo, run_cli: C
     )
     line = one_error_line(run_cli("test", cwd=example.path))
     assert "testinfra_hosts entry 'nowhere'" in line  # the syntax check passed before it
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_a_tdi_directory_that_takes_no_write(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any, how: str
+) -> None:
+    work = example.path / ".tdi"
+    work.mkdir(exist_ok=True)
+    options = "size=64k,ro" if how == "read-only" else "size=4k"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(work)], check=True)
+    try:
+        if how == "full":
+            subprocess.run(
+                ["dd", "if=/dev/zero", f"of={work}/fill", "bs=1k", "count=64"], check=False
+            )
+        line = one_error_line(run_cli("test", cwd=example.path))
+    finally:
+        subprocess.run(["umount", str(work)], check=True)
+    why = "Read-only file system" if how == "read-only" else "No space left on device"
+    assert line == f"tdi: error: {work}: cannot write: {why}"
+
+
+def test_a_snapshot_of_a_dirty_work_tree_is_refused(example: ExampleRepo, run_cli: Cli) -> None:
+    (example.path / "playbooks" / "site.yml").write_text(
+        (example.path / "playbooks" / "site.yml").read_text() + "\n# not committed\n"
+    )
+    line = one_error_line(run_cli("snapshot", "--image", "127.0.0.1:9/tdi-dirty", cwd=example.path))
+    assert "the work tree has uncommitted changes" in line
+    assert "--allow-dirty" in line
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        (
+            "  vars_prompt:\n    - name: admin_password\n      prompt: The password\n",
+            "prompts for 'admin_password' (vars_prompt)",
+        ),
+        (
+            "  pre_tasks:\n    - name: Ask before going on\n"
+            "      ansible.builtin.pause:\n        prompt: Go on?\n",
+            "task 'Ask before going on' waits for input",
+        ),
+    ],
+)
+def test_a_play_that_prompts_is_found_at_preflight(
+    example: ExampleRepo, run_cli: Cli, task: str, expected: str
+) -> None:
+    site = example.path / "playbooks" / "site.yml"
+    text = site.read_text()
+    assert "  roles:" in text
+    site.write_text(text.replace("  roles:", task + "  roles:", 1))
+    line = one_error_line(run_cli("test", cwd=example.path))
+    assert "playbooks/site.yml: play " in line
+    assert expected in line
+
+
+def refuses_privileged(docker_client: Any, image: str) -> bool:
+    """Whether this daemon refuses privileged containers (one that runs in a container
+    without every capability does: runc's "unable to apply caps")."""
+    box = docker_client.containers.create(
+        image, ["true"], privileged=True, labels={"tdi.test": "privileged"}
+    )
+    try:
+        box.start()
+    except docker.errors.APIError as exc:
+        if "unable to apply caps" not in str(exc):
+            raise
+        return True
+    finally:
+        box.remove(force=True)
+    return False
+
+
+def test_privileged_where_the_daemon_refuses_it(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any, base_image: str
+) -> None:
+    refused = refuses_privileged(docker_client, base_image)
+    make_tiny(example, "privileged")
+    with (example.path / "tdi.yml").open("a", encoding="utf-8") as cfg:
+        cfg.write("privileged: true\n")
+    example.commit("privileged hosts")
+    proc = run_cli("test", cwd=example.path)
+    if not refused:  # GitHub's runners allow it: the run just works
+        assert proc.returncode == 0, proc.stderr
+        return
+    line = one_error_line(proc)
+    assert "the Docker daemon refuses privileged containers" in line
+    assert "remove privileged: true" in line and "capabilities:" in line
+    # The example fixture fails the test if a container or network is left behind.
 
 
 @pytest.mark.parametrize("command", ["destroy", "converge", "verify", "diff"])

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 from conftest import ExampleRepo
 from tiny import make_tiny
 
@@ -35,9 +36,14 @@ def run_containers(client: Any, repo: ExampleRepo) -> list[Any]:
     ]
 
 
-def test_sigterm_removes_the_containers(example: ExampleRepo, docker_client: Any) -> None:
+@pytest.mark.parametrize("hangup", [False, True], ids=["sigterm", "closed-terminal"])
+def test_sigterm_removes_the_containers(
+    example: ExampleRepo, docker_client: Any, hangup: bool
+) -> None:
     argv = [str(Path(sys.executable).parent / "tdi"), "test", "--baseline", example.baseline]
-    proc = subprocess.Popen(argv, cwd=example.path, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=example.path, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 180
     started: list[Any] = []
     while time.monotonic() < deadline and len(started) < 2 and proc.poll() is None:
@@ -49,11 +55,16 @@ def test_sigterm_removes_the_containers(example: ExampleRepo, docker_client: Any
         time.sleep(0.5)
     assert len(started) == 2, "tdi test never started both containers"
     time.sleep(2)  # into the converge, with ansible-playbook running
-    proc.send_signal(signal.SIGTERM)
+    if hangup:  # as a terminal that closes: SIGHUP to tdi's whole process group
+        os.killpg(proc.pid, signal.SIGHUP)
+    else:
+        proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr.splitlines()[-1]
     assert [c.name for c in run_containers(docker_client, example)] == []
+    playbooks = subprocess.run(["pgrep", "-f", f"ansible-playbook.*{example.path}"], check=False)
+    assert playbooks.returncode == 1, "an ansible-playbook of the run is still running"
 
 
 def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_client: Any) -> None:
@@ -73,12 +84,13 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     assert converged.returncode == 0, converged.stderr
     assert "fresh: converge passed" in converged.stdout
 
-    verified = run_cli("verify", cwd=example.path)
+    # From a subdirectory, as git does: tdi finds the repo's root by its tdi.yml.
+    verified = run_cli("verify", cwd=example.path / "roles" / "website")
     assert verified.returncode == 0, verified.stderr
 
     # Drift made by hand on one host shows in `tdi diff`.
     docker_client.containers.get(containers["upgrade"]).exec_run(["touch", "/etc/stale.conf"])
-    diffed = run_cli("diff", cwd=example.path)
+    diffed = run_cli("diff", cwd=example.path / "playbooks")
     assert diffed.returncode == 1
     differences = json.loads(diffed.stdout)
     assert [(d["category"], d["key"]) for d in differences] == [("file", "/etc/stale.conf")]

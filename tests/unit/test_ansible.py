@@ -410,3 +410,47 @@ def test_changed_tasks_carry_their_diffs_masked_and_joined_per_task() -> None:
     assert first.task == "write config"
     assert first.diff == "-a=1\n+a=2\n\n-password=****\n+password=****\n"
     assert second.to_dict() == {"task": "run script", "diff": "ran: /bin/true"}
+
+
+def test_a_failed_commands_error_ends_with_its_last_stderr_line(tmp_path: Path) -> None:
+    stderr = "checking config.ini\nconfig.ini line 3: unknown key 'colour'\n\n"
+    failed = {**event("check", "failed", msg="non-zero return code"), "output": stderr}
+    result = PlaybookResult(
+        2, ansible.read_events(write_events(tmp_path / "e", [failed])), tmp_path
+    )
+    assert result.failure() == (
+        "task 'check' failed: non-zero return code: config.ini line 3: unknown key 'colour'"
+    )
+
+
+def test_an_output_the_message_already_holds_is_not_repeated() -> None:
+    same = TaskEvent(
+        "h",
+        "t",
+        "apt",
+        "failed",
+        {},
+        "E: Unable to locate package x",
+        output="E: Unable to locate package x",
+    )
+    assert same.reason == "E: Unable to locate package x"
+    assert TaskEvent("h", "t", "shell", "failed", {}, output="only\nstdout").reason == "stdout"
+    assert TaskEvent("h", "t", "shell", "failed", {}, "first\nsecond").reason == "first"
+
+
+def test_the_failure_is_the_one_that_stopped_the_host_not_a_rescued_one(tmp_path: Path) -> None:
+    events = [
+        event("boom", "failed", msg="rescued error"),
+        event("rescue", "ok"),
+        event("install", "failed", msg="item failed"),  # a loop: its item, then its summary
+        event("install", "failed", msg="One or more items failed"),
+    ]
+    result = PlaybookResult(2, ansible.read_events(write_events(tmp_path / "e", events)), tmp_path)
+    assert result.failure() == "task 'install' failed: item failed"
+
+
+def test_a_secret_on_the_last_stderr_line_is_masked() -> None:
+    failed = TaskEvent(
+        "h", "t", "shell", "failed", {}, "non-zero return code", output="password = hunter2"
+    )
+    assert failed.reason == "non-zero return code: password = ****"

@@ -72,6 +72,15 @@ def test_tini_keeps_the_command_and_adds_docker_init() -> None:
     assert spec.capabilities == ("SYS_PTRACE", "NET_ADMIN")
 
 
+@pytest.mark.parametrize("init", ["systemd", "tini"])
+def test_every_host_has_an_ipv6_loopback(init: str) -> None:
+    spec = boot.spec(init, SETTINGS, "1", NODE)
+    assert spec.sysctls == {
+        "net.ipv6.conf.all.disable_ipv6": "0",
+        "net.ipv6.conf.lo.disable_ipv6": "0",
+    }
+
+
 def test_privileged_is_passed_on() -> None:
     assert boot.spec("tini", Settings(privileged=True), "1", NODE).privileged is True
 
@@ -137,9 +146,9 @@ class BootingEngine(NullEngine):
 
 def test_ready_systemd_waits_then_starts_default_target() -> None:
     engine = BootingEngine(["starting", "running", "running"])
-    boot.ready(engine, "c", "systemd", "fresh")
+    boot.ready(engine, "c", "systemd", "fresh", Settings())
     dropin = next(s for s in engine.scripts if boot.DROPIN_DIR in s)
-    assert "PrivateUsers=no" in dropin
+    assert boot.DROPIN in dropin
     assert dropin.endswith("systemctl start --no-block default.target")
     assert engine.states == []  # waited again after starting default.target
 
@@ -147,7 +156,7 @@ def test_ready_systemd_waits_then_starts_default_target() -> None:
 def test_ready_tini_starts_the_images_enabled_services(caplog: pytest.LogCaptureFixture) -> None:
     engine = BootingEngine([], sysv="cron !nginx ssh")
     with caplog.at_level("INFO", logger="tdi.boot"):
-        boot.ready(engine, "c", "tini", "upgrade")
+        boot.ready(engine, "c", "tini", "upgrade", Settings())
     assert engine.scripts == [boot.SYSV_START]
     assert "upgrade: started the image's enabled services: cron, ssh" in caplog.messages
     assert "upgrade: enabled services that did not start: nginx" in caplog.messages
@@ -163,4 +172,40 @@ def test_systemd_that_never_runs_names_its_failed_units(monkeypatch: pytest.Monk
             return 0, b"starting", b""
 
     with pytest.raises(boot.BootError, match=r"fresh: systemd is 'starting' .*failed units: nginx"):
-        boot.ready(Stuck([]), "c", "systemd", "fresh")
+        boot.ready(Stuck([]), "c", "systemd", "fresh", Settings())
+
+
+@pytest.mark.parametrize(
+    "directive",
+    [
+        "BindPaths=",
+        "BindReadOnlyPaths=",
+        "TemporaryFileSystem=",
+        "LogNamespace=",
+        "PrivateUsers=no",
+    ],
+)
+def test_the_dropin_resets_what_fails_unprivileged(directive: str) -> None:
+    assert directive in boot.dropin(Settings()).splitlines()
+
+
+def test_the_dropin_keeps_what_systemd_skips_by_itself() -> None:
+    # Measured: these start as they are in an unprivileged container.
+    for kept in ("ProtectSystem", "PrivateTmp", "DynamicUser", "SystemCallFilter"):
+        assert kept not in boot.dropin(Settings())
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings(capabilities=("SYS_PTRACE", "SYS_ADMIN")),
+        Settings(capabilities=("CAP_SYS_ADMIN",)),
+        Settings(privileged=True),
+    ],
+)
+def test_a_host_that_may_make_namespaces_gets_no_dropin(settings: Settings) -> None:
+    engine = BootingEngine(["running", "running"])
+    boot.ready(engine, "c", "systemd", "fresh", settings)
+    assert boot.dropin(settings) == ""
+    assert not any(boot.DROPIN_DIR in s for s in engine.scripts)
+    assert "systemctl start --no-block default.target" in engine.scripts

@@ -515,3 +515,21 @@ def test_outputs_that_can_be_written_pass_and_stay_as_they_were(tmp_path: Path) 
     assert not (tmp_path / "new").exists()
     with pytest.raises(ConfigError, match=r"tdi.yml: key 'markdown': cannot write"):
         config.check_outputs(cfg, ["markdown"])
+
+
+def test_the_root_is_found_from_a_subdirectory_by_its_tdi_yml(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "tdi.yml").write_text("{}\n")
+    (tmp_path / "infra" / "roles" / "web").mkdir(parents=True)
+    assert config.find_root(tmp_path / "infra" / "roles" / "web") == tmp_path / "infra"
+
+
+def test_without_tdi_yml_the_root_is_the_git_work_tree(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "roles" / "web").mkdir(parents=True)
+    assert config.find_root(tmp_path / "roles" / "web") == tmp_path
+
+
+def test_outside_any_repo_the_root_is_where_tdi_starts(tmp_path: Path) -> None:
+    assert config.find_root(tmp_path) == tmp_path

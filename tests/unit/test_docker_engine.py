@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tdi.docker_engine import DockerEngine
@@ -68,6 +70,7 @@ SPEC = ContainerSpec(
     capabilities=("SYS_PTRACE",),
     env={"container": "docker"},
     cgroupns="host",
+    sysctls={"net.ipv6.conf.lo.disable_ipv6": "0"},
 )
 
 
@@ -89,6 +92,7 @@ def test_run_creates_the_container_the_spec_says() -> None:
         "environment": {"container": "docker"},
         "privileged": False,
         "cgroupns": "host",
+        "sysctls": {"net.ipv6.conf.lo.disable_ipv6": "0"},
         "network": "tdi-r1-fresh",
         # Reachable by its inventory name on its side's network.
         "networking_config": {"EndpointsConfig": {"tdi-r1-fresh": {"Aliases": ["db"]}}},
@@ -106,11 +110,44 @@ def test_run_leaves_empty_settings_to_docker() -> None:
     assert kwargs["tmpfs"] is None and kwargs["volumes"] is None
     assert kwargs["cap_add"] is None and kwargs["environment"] is None
     assert kwargs["cgroupns"] is None
+    assert kwargs["sysctls"] is None
 
 
 def test_run_of_a_container_that_exits_at_once() -> None:
     with pytest.raises(EngineError, match=r"tdi-r1-fresh-db from tdi-base:1 exited at once: exec"):
         DockerEngine(FakeClient(status="exited")).run(SPEC)
+
+
+class RefusedBox(FakeBox):
+    """A container runc cannot start: the daemon lacks a capability it asks for."""
+
+    def start(self) -> None:
+        raise docker.errors.APIError(
+            "500 Server Error",
+            explanation="failed to create shim task: OCI runtime create failed: runc create "
+            "failed: unable to start container process: unable to apply caps: operation not "
+            "permitted: unknown",
+        )
+
+
+def test_a_refused_privileged_container_says_what_to_use_instead() -> None:
+    client = FakeClient()
+    client.box = RefusedBox()
+    with pytest.raises(EngineError) as info:
+        DockerEngine(client).run(replace(SPEC, privileged=True))
+    message = str(info.value)
+    assert "\n" not in message and info.value.exit_code == 2
+    assert "the Docker daemon refuses privileged containers" in message
+    assert "remove privileged: true" in message and "capabilities:" in message
+    assert client.box.removed  # created, refused: not left behind
+
+
+def test_a_refused_capability_is_named() -> None:
+    client = FakeClient()
+    client.box = RefusedBox()
+    with pytest.raises(EngineError, match=r"cannot grant one of the capabilities SYS_PTRACE"):
+        DockerEngine(client).run(SPEC)
+    assert client.box.removed
 
 
 @pytest.mark.parametrize(("reported", "version"), [("2", "2"), ("1", "1"), (None, "1")])

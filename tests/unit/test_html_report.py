@@ -68,3 +68,21 @@ def test_comparisons_without_differences_are_one_line(tmp_path: Path) -> None:
     page = html_report.render(data, tmp_path / "report.html")
     assert "No difference: upgrade/tdi-host." in page
     assert "<table><tr><th>key</th>" not in page
+
+
+def test_a_units_journal_shows_under_its_hosts_error(tmp_path: Path) -> None:
+    data = report(tmp_path)
+    data.states["fresh"].converge = FAILED
+    data.states["fresh"].error = "converge: ...; unit app.service: status=1/FAILURE: <bad>"
+    data.states["fresh"].journal = ["Starting app.service...", "app: cannot open <conf>"]
+    page = html_report.render(data.to_dict(), tmp_path / "report.html")
+    assert (
+        "<summary>journal</summary><pre>Starting app.service...\napp: cannot open &lt;conf&gt;"
+        in page
+    )
+    assert (
+        html_report.render(report(tmp_path).to_dict(), tmp_path / "r.html").count(
+            "<summary>journal</summary>"
+        )
+        == 0
+    )

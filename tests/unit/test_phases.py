@@ -262,6 +262,41 @@ def test_idempotence_run_that_fails_records_why(
     assert report.states["fresh"].error == "idempotence: task 'x' failed: boom"
 
 
+def test_a_failed_service_start_is_explained_by_the_container_it_failed_in(
+    topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # web1 fails to start its service on upgrade; lb passes. Only web1's container is asked.
+    job = (
+        "Unable to start service app: Job for app.service failed because the control "
+        'process exited with error code.\nSee "systemctl status app.service" for details.'
+    )
+    start = TaskEvent("web1", "Start app", "systemd", "failed", {"name": "app"}, job)
+    bad = PlaybookResult(2, (ev("ok", "ok", host="lb"), start), tmp_path / "l", ("web1",))
+    good = PlaybookResult(0, (ev("ok", "ok", host="lb"), ev("ok", "ok", host="web1")), tmp_path)
+    fake_playbooks(monkeypatch, {"fresh": good, "upgrade": bad})
+    containers = list(topo_run.containers.values())
+    asked: list[tuple[str, str]] = []
+
+    class Systemd(Containers):
+        def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+            asked.append((container, argv[0]))
+            if argv[0] == "systemctl":
+                return 0, b"Result=exit-code\nExecMainCode=1\nExecMainStatus=1\n", b""
+            return 0, b"Starting app.service...\napp: cannot open /etc/app.conf\n", b""
+
+    report = new_report(topo_run)
+    phases.converge(Systemd(containers, containers), topo_cfg, ENV, topo_run, report, ("converge",))
+    web1 = report.states["upgrade/web1"]
+    assert web1.error == (
+        "converge: task 'Start app' failed: Unable to start service app: Job for app.service "
+        "failed because the control process exited with error code.; unit app.service: "
+        "status=1/FAILURE: app: cannot open /etc/app.conf"
+    )
+    assert web1.journal == ["Starting app.service...", "app: cannot open /etc/app.conf"]
+    assert report.states["upgrade/lb"].error == "" and report.states["upgrade/lb"].journal == []
+    assert {c for c, _ in asked} == {topo_run.containers["upgrade/web1"]}
+
+
 Finish = Callable[[dict[str, str], Path], verify.Outcome]
 
 
@@ -658,7 +693,7 @@ def test_preflight_play_matching_no_host_names_the_play_and_the_hosts(
         tests_error="the tests in tests/infra do not collect: x",
     )
     with pytest.raises(ConfigError) as info:
-        phases.preflight(topo_cfg, ENV, RepoInventory())
+        phases.preflight(topo_cfg, ansible.AnsibleEnv(topo_cfg.root), RepoInventory())
     message = str(info.value)
     assert message.startswith(
         "playbooks/site.yml: play 'Databases' (hosts: db:&prod) matches none of tdi's hosts "
@@ -677,7 +712,7 @@ def test_preflight_hint_for_one_host_is_groups(
     with_tests(cfg.root)
     seen = preflight_fakes(monkeypatch, [Play("Web", "web", ())])
     with pytest.raises(ConfigError, match=r"\(tdi-host\): add its group to `groups` in tdi\.yml"):
-        phases.preflight(cfg, ENV, RepoInventory())
+        phases.preflight(cfg, ansible.AnsibleEnv(cfg.root), RepoInventory())
     assert seen["extra_vars"] == ["release=2"]
 
 
@@ -688,7 +723,7 @@ def test_preflight_passes_when_every_play_has_a_host(
     seen = preflight_fakes(
         monkeypatch, [Play("Web", "web", ("web1",)), Play("LB", "loadbalancer", ("lb",))]
     )
-    phases.preflight(topo_cfg, ENV, RepoInventory())
+    phases.preflight(topo_cfg, ansible.AnsibleEnv(topo_cfg.root), RepoInventory())
     assert seen["collected"] is True
 
 
@@ -696,7 +731,9 @@ def test_preflight_syntax_only_does_not_collect(
     cfg: config.Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = preflight_fakes(monkeypatch, [Play("All", "all", (SINGLE_HOST,))])
-    phases.preflight(cfg, ENV, RepoInventory(), syntax_only=True)  # no tests directory needed
+    phases.preflight(
+        cfg, ansible.AnsibleEnv(cfg.root), RepoInventory(), syntax_only=True
+    )  # no tests directory needed
     assert "collected" not in seen
 
 

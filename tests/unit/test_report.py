@@ -100,8 +100,8 @@ def test_to_dict_schema() -> None:
     report.states["upgrade"].changed_tasks = [ChangedTask("restart nginx")]
     report.states["upgrade"].tests = {"passed": 3, "failed": 1, "skipped": 2}
     data = report.to_dict()
-    # The brief's schema, plus 'upgrade_source' and each state's 'error' (the
-    # integration tests read states.<name>.error).
+    # The brief's schema, plus 'upgrade_source', each state's 'error' (the integration
+    # tests read states.<name>.error) and 'journal' (of a unit that did not start).
     assert set(data) == {
         "result",
         "upgrade_source",
@@ -124,6 +124,7 @@ def test_to_dict_schema() -> None:
             "tests",
             "failures",
             "error",
+            "journal",
         }
         assert set(state["tests"]) == {"passed", "failed"}
     assert data["states"]["upgrade"] == {
@@ -135,6 +136,7 @@ def test_to_dict_schema() -> None:
         "tests": {"passed": 3, "failed": 1},
         "failures": [],
         "error": "",
+        "journal": [],
     }
     parity = data["parity"]
     where = {"side": "upgrade", "host": "tdi-host"}
@@ -594,3 +596,22 @@ def test_the_timeline_starts_at_the_first_span_and_is_in_order_of_start() -> Non
         {"phase": "converge", "who": "fresh", "start": 4.0, "seconds": 10.0},
         {"phase": "converge", "who": "upgrade", "start": 5.0, "seconds": 20.0},
     ]
+
+
+def test_a_units_journal_follows_the_error_in_terminal_and_markdown() -> None:
+    report = passing()
+    upgrade = report.states["upgrade"]
+    upgrade.converge = FAILED
+    upgrade.error = "converge: task 'Start app' failed: ...; unit app.service: exit-code"
+    upgrade.journal = [f"line {i}" for i in range(10)]
+    lines = report.lines()
+    at = lines.index(f"{' ' * 8} {upgrade.error}")
+    pad = " " * 11
+    assert lines[at + 1 : at + 3] == [
+        f"{pad}... 2 earlier lines in the JSON report",
+        f"{pad}line 2",
+    ]
+    assert lines[at + 9] == f"{pad}line 9"
+    markdown = report.markdown()
+    assert "<summary>journal</summary>\n\n```text\nline 0\n" in markdown
+    assert report.to_dict()["states"]["upgrade"]["journal"] == upgrade.journal

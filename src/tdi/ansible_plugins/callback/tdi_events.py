@@ -23,6 +23,8 @@ _TARGET_ARGS = ("dest", "path", "name", "pkg", "src", "user", "group", "creates"
 
 # Characters of one task's diff; tdi cuts it further by lines.
 _MAX_DIFF = 64 * 1024
+# Characters of a failed result's output (its stderr's tail, else its stdout's).
+_MAX_OUTPUT = 2000
 
 
 def event_changed(status: str, payload: dict[str, Any]) -> bool:
@@ -33,6 +35,18 @@ def _payload(result: Any) -> dict[str, Any]:
     # ansible-core 2.19 exposes .result; older releases only ._result.
     data = result.result if hasattr(type(result), "result") else result._result
     return dict(data)
+
+
+def _output(task: Any, payload: dict[str, Any]) -> str:
+    """The tail of a failed result's stderr, or of its stdout when stderr is empty: the
+    command's own reason. Never of a no_log task (Ansible censors its result anyway)."""
+    if task.no_log or "results" in payload:  # a loop's summary: each item told its own
+        return ""
+    for key in ("stderr", "stdout"):
+        text = str(payload.get(key) or "").rstrip()
+        if text:
+            return text[-_MAX_OUTPUT:]
+    return ""
 
 
 def _targets(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +85,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             if status in ("failed", "unreachable")
             else "",
             "diff": self._changes(payload) if event_changed(status, payload) else "",
+            "output": _output(task, payload) if status == "failed" else "",
         }
         self._out.write(json.dumps(event, default=str) + "\n")
         self._out.flush()
@@ -126,7 +141,8 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self._emit("ok", result)
 
     def v2_runner_item_on_failed(self, result: Any) -> None:
-        self._emit("failed", result)
+        # Unlike v2_runner_on_failed, no ignore_errors argument: the task says it.
+        self._emit("ignored" if result.task.ignore_errors else "failed", result)
 
     def v2_runner_item_on_skipped(self, result: Any) -> None:
         self._emit("skipped", result)

@@ -1,0 +1,53 @@
+# Run by tdi with Ansible's interpreter (tdi.prompts), never imported by tdi itself.
+"""Print, as JSON, the prompts a playbook would meet: each play's ``vars_prompt`` not set by
+an extra var, and each ``pause`` task with a prompt that its plays and roles import
+statically. Usage: prompts.py PLAYBOOK INVENTORY [EXTRA_VARS...]"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from ansible import context
+from ansible.inventory.manager import InventoryManager
+from ansible.module_utils.common.collections import ImmutableDict
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook import Playbook
+from ansible.playbook.block import Block
+from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.vars import load_extra_vars
+from ansible.vars.manager import VariableManager
+
+PAUSE = ("pause", "ansible.builtin.pause", "ansible.legacy.pause")
+
+
+def _tasks(blocks: list[Any]) -> list[Any]:
+    found = []
+    for block in blocks:
+        for part in (block.block, block.rescue, block.always):
+            for item in part or []:
+                found.extend(_tasks([item]) if isinstance(item, Block) else [item])
+    return found
+
+
+def main(playbook: str, inventory: str, extra: list[str]) -> None:
+    init_plugin_loader()
+    context.CLIARGS = ImmutableDict(extra_vars=tuple(extra), tags=(), skip_tags=())
+    loader = DataLoader()
+    manager = VariableManager(loader, InventoryManager(loader, sources=[inventory]))
+    given = load_extra_vars(loader)
+    prompts = []
+    for play in Playbook.load(playbook, variable_manager=manager, loader=loader).get_plays():
+        name = play.get_name()
+        for var in play.vars_prompt or []:
+            if var.get("name") not in given:
+                prompts.append({"play": name, "kind": "vars_prompt", "name": var.get("name")})
+        for task in _tasks(play.compile()):
+            if task.action in PAUSE and "prompt" in (task.args or {}):
+                prompts.append({"play": name, "kind": "pause", "name": task.get_name()})
+    print(json.dumps(prompts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])

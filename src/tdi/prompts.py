@@ -1,0 +1,64 @@
+"""Plays and tasks that would wait for a person: found before any container starts.
+
+tdi's children never read its stdin, so a prompt met during a converge would get an
+empty answer; preflight names it instead, with how to pass the value.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from tdi import ansible
+from tdi.errors import AnsibleError, ConfigError
+
+SCRIPT = resources.files("tdi").joinpath("ansible_plugins", "prompts.py")
+TIMEOUT = 120.0
+
+
+def check(
+    env: ansible.AnsibleEnv, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
+) -> None:
+    """One line naming the first prompt ``playbook`` would meet, if any."""
+    root = env.root
+    argv = [sys.executable, str(SCRIPT), str(playbook), str(inventory), *extra_vars]
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=root,
+            env=env.variables(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AnsibleError(f"reading the plays of {playbook} took over {TIMEOUT:.0f} s") from exc
+    if proc.returncode != 0:
+        return  # a playbook Ansible cannot read: list_plays says why, in Ansible's words
+    found = json.loads(proc.stdout.strip().splitlines()[-1] or "[]")
+    if found:
+        raise ConfigError(message(_relative(playbook, root), found[0]))
+
+
+def message(playbook: str, prompt: dict[str, str]) -> str:
+    play, name = prompt["play"], prompt["name"]
+    if prompt["kind"] == "vars_prompt":
+        return (
+            f"{playbook}: play '{play}' prompts for '{name}' (vars_prompt), and tdi runs "
+            f"without a terminal: pass it with -e {name}=VALUE, or under extra_vars in tdi.yml"
+        )
+    return (
+        f"{playbook}: play '{play}': task '{name}' waits for input (pause with a prompt), and "
+        "tdi runs without a terminal: make it skippable with a `when:` on a variable you "
+        "pass with -e"
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
