@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tdi import guard
+from tdi import guard, process
 from tdi.errors import AnsibleError
 from tdi.state.content import MAX_LINES, mask
 
@@ -301,9 +301,7 @@ def list_plays(
     if not playbook.is_file():
         raise AnsibleError(f"playbook {playbook} does not exist: pass --playbook or set 'playbook'")
     argv = [binary(), "--list-hosts", "-i", str(inventory), *_extra(extra_vars), str(playbook)]
-    proc = subprocess.run(
-        argv, cwd=env.root, env=env.variables(), capture_output=True, text=True, check=False
-    )
+    proc = process.run(argv, cwd=env.root, env=env.variables())
     if proc.returncode != 0:
         raise AnsibleError(syntax_error(env.root, playbook, proc.stderr))
     return parse_plays(proc.stdout)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 
 class TdiError(Exception):
     """A failure tdi can explain in one line. ``exit_code`` is what the CLI returns."""
@@ -64,3 +67,12 @@ class SnapshotError(TdiError):
     """The production snapshot was not made: a phase failed on it. Nothing was pushed."""
 
     exit_code = 1
+
+
+class ToolError(TdiError):
+    """An outside tool could not run, or did not end in time (tdi.process)."""
+
+    def __init__(self, argv: Sequence[str], code: int | None, tail: str) -> None:
+        name = Path(argv[0]).name if argv else "?"
+        super().__init__(f"{name}: {tail}")
+        self.argv, self.code, self.tail = tuple(argv), code, tail

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import tarfile
 from pathlib import Path
 
-from tdi.errors import BaselineError
+from tdi import process
+from tdi.errors import BaselineError, ToolError
 
 log = logging.getLogger(__name__)
 
 
+# git archive of a large history on a slow disk; a hung git (a credential prompt) ends.
+TIMEOUT = 300.0
+
+
 def git(root: Path, *args: str) -> str:
     try:
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise BaselineError("git is not installed: tdi reads the baseline from git") from None
+        proc = process.run(["git", *args], cwd=root, timeout=TIMEOUT)
+    except ToolError as exc:
+        if exc.tail.startswith("cannot run"):
+            raise BaselineError("git is not installed: tdi reads the baseline from git") from exc
+        raise BaselineError(f"git {' '.join(args)} in {root}: {exc.tail}") from exc
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise BaselineError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")

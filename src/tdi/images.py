@@ -11,14 +11,13 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from tdi import locks
+from tdi import locks, process
 from tdi.config import Config, ImageRecipe
 from tdi.engine import Engine, ImageInfo
-from tdi.errors import ImageError
+from tdi.errors import ImageError, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +122,17 @@ def _cached(engine: Engine, ref: str, label: str, key: str) -> ImageInfo | None:
     return found if found is not None and found.labels.get(label) == key else None
 
 
+# debootstrap downloads and unpacks a Debian root: about a minute here, longer elsewhere.
+BUILD_TIMEOUT = 1800.0
+
+
 def _run(argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    try:
+        proc = process.run(argv, timeout=BUILD_TIMEOUT)
+    except ToolError as exc:
+        raise ImageError(f"{what} failed: {exc}") from exc
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise ImageError(f"{what} failed ({proc.returncode}): {tail[-1] if tail else ''}")
+        raise ImageError(f"{what} failed ({proc.returncode}): {proc.tail()}")
 
 
 def build(engine: Engine, recipe: ImageRecipe) -> ImageInfo:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from tdi import process
 from tdi.ansible import CONNECTION, AnsibleEnv, binary
 from tdi.errors import AnsibleError
 from tdi.topology import Topology
@@ -104,12 +104,10 @@ def _is_plugin_config(path: Path) -> bool:
     return isinstance(data, dict) and isinstance(data.get("plugin"), str)
 
 
-def _list(env: AnsibleEnv, sources: list[Path]) -> subprocess.CompletedProcess[str]:
+def _list(env: AnsibleEnv, sources: list[Path]) -> process.Completed:
     argv = [binary("ansible-inventory"), *(a for s in sources for a in ("-i", str(s)))]
     argv += ["--list", "--export"]
-    return subprocess.run(
-        argv, cwd=env.root, env=env.variables(), capture_output=True, text=True, check=False
-    )
+    return process.run(argv, cwd=env.root, env=env.variables())
 
 
 def _var_names(path: Path) -> dict[str, dict[str, None]]:

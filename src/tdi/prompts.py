@@ -7,17 +7,15 @@ empty answer; preflight names it instead, with how to pass the value.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from tdi import ansible
-from tdi.errors import AnsibleError, ConfigError
+from tdi import ansible, process
+from tdi.errors import ConfigError
 
 SCRIPT = resources.files("tdi").joinpath("ansible_plugins", "prompts.py")
-TIMEOUT = 120.0
 
 
 def check(
@@ -26,19 +24,7 @@ def check(
     """One line naming the first prompt ``playbook`` would meet, if any."""
     root = env.root
     argv = [sys.executable, str(SCRIPT), str(playbook), str(inventory), *extra_vars]
-    try:
-        proc = subprocess.run(
-            argv,
-            cwd=root,
-            env=env.variables(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AnsibleError(f"reading the plays of {playbook} took over {TIMEOUT:.0f} s") from exc
+    proc = process.run(argv, cwd=root, env=env.variables())
     if proc.returncode != 0:
         return  # a playbook Ansible cannot read: list_plays says why, in Ansible's words
     found = json.loads(proc.stdout.strip().splitlines()[-1] or "[]")

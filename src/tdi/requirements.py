@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tdi import ansible
+from tdi import ansible, process
 from tdi.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -159,14 +158,7 @@ def _galaxy(root: Path, kind: str, path: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     argv = [ansible.binary("ansible-galaxy"), kind, "install", "-r", str(path), "-p", str(dest)]
     log.info("installing the %ss of %s", kind, _relative(path, root))
-    proc = subprocess.run(
-        argv,
-        cwd=root,
-        env=ansible.AnsibleEnv(root).variables(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = process.run(argv, cwd=root, env=ansible.AnsibleEnv(root).variables())
     if proc.returncode != 0:
         raise ConfigError(
             f"{_relative(path, root)}: ansible-galaxy {kind} install failed: "

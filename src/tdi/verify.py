@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tdi import inventory
+from tdi import inventory, process
 from tdi.ansible import PROCESSES, AnsibleEnv, binary
 from tdi.config import Config
 from tdi.errors import VerifyError
@@ -166,13 +166,8 @@ def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> Non
     placeholder = {side: tmp / "inventory.yml" for side in (FRESH, UPGRADE)}
     nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp, placeholder)
     # --setup-plan: collect, then look every fixture up without running one or any test.
-    proc = subprocess.run(
-        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
-        cwd=cfg.root,
-        env=environment(env),
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = process.run(
+        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"), cwd=cfg.root, env=environment(env)
     )
     if proc.returncode == 5:
         raise VerifyError(f"pytest collected no tests in {cfg.tests}")
