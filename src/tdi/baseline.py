@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tdi import ansible, git, interrupts, inventory, locks, requirements
+from tdi import ansible, diagnosis, git, interrupts, inventory, locks, requirements
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError, TdiError
 from tdi.parity import capture_container, store_baseline
-from tdi.run import Run, lifecycle, plan, work_dir
+from tdi.run import Node, Run, lifecycle, plan, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,19 @@ def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
         raise BaselineError(f"baseline {snap.commit[:12]}: {exc}") from exc
 
 
+def _why(engine: Engine, old: Config, nodes: list[Node], result: ansible.PlaybookResult) -> str:
+    """The failure, with what the failed host's container says about it (diagnosis.py)."""
+    why = result.failure()
+    failed = set(result.failed_hosts)
+    for node in (n for n in nodes if n.host in failed):
+        host = result.for_host(node.host)
+        hostname = old.topology.hostname(node.host)
+        found = diagnosis.explain(engine, node.container, hostname, host)
+        if found.text:
+            return f"{diagnosis.without_pointer(why)}; {found.text}"
+    return why
+
+
 def _converge_and_commit(
     engine: Engine,
     old: Config,
@@ -165,7 +178,8 @@ def _converge_and_commit(
     )
     if not result.ok:
         raise BaselineError(
-            f"baseline {snap.commit[:12]} does not converge ({result.failure()}); see {log_path}"
+            f"baseline {snap.commit[:12]} does not converge ({_why(engine, old, nodes, result)}); "
+            f"see {log_path}"
         )
     for node in nodes:
         state = capture_container(engine, node.container, old.parity)

@@ -149,7 +149,17 @@ SYMPTOMS = re.compile(
 )
 _FIREWALL = re.compile(
     r"(?<![\w-])(iptables|ip6tables|iptables-restore|ip6tables-restore|iptables-legacy|"
-    r"iptables-nft|nft|nftables|ufw|firewalld|firewall-cmd|netfilter-persistent)(?![\w-])"
+    r"iptables-nft|nft|nftables|ufw|firewalld|firewall-cmd|netfilter-persistent|firewall)"
+    r"(?![\w-])"
+)
+# What iptables says in a container without NET_ADMIN (Docker's default capabilities).
+_NO_NET_ADMIN = re.compile(
+    r"Permission denied \(you must be root\)|can't initialize ip6?tables table|"
+    r"Could not fetch rule set generation id: Operation not permitted"
+)
+NET_ADMIN_HINT = (
+    "the firewall needs the NET_ADMIN capability in a container: add "
+    "`capabilities: [NET_ADMIN]` in tdi.yml"
 )
 README_SECTION = 'see README "Firewall roles"'
 
@@ -197,6 +207,8 @@ def explain(
     if failed is None or failed.status != "failed":
         return Explanation()
     try:
+        if _NO_NET_ADMIN.search(failed.msg) or _NO_NET_ADMIN.search(failed.output):
+            return Explanation(NET_ADMIN_HINT)
         if unit := failed_unit(failed):
             return _unit(engine, container, unit, failed)
         if SYMPTOMS.search(failed.msg) or SYMPTOMS.search(failed.output):

@@ -243,3 +243,28 @@ def test_explain_of_a_container_that_is_gone_adds_nothing() -> None:
     assert diagnosis.explain(Gone(), "c1", HOST, run(failed("s", JOB_FAILED))) == (
         diagnosis.Explanation()
     )
+
+
+def test_a_service_named_firewall_is_a_firewall_task() -> None:
+    # geerlingguy.firewall flushes the nat table from its own service's script.
+    flush = changed("Ensure the firewall is started", "service", name="firewall")
+    assert diagnosis.touches_firewall(flush)
+    earlier = changed("Flush iptables the first time", diff="ran: iptables -F")
+    apt = failed("Install tree", "Temporary failure resolving 'tdi-apt-cache'")
+    assert diagnosis.firewall_suspect([earlier, flush, apt], apt) == flush
+
+
+def test_iptables_without_net_admin_says_which_capability() -> None:
+    refused = failed("Flush iptables", "non-zero return code", cmd="iptables -F")
+    refused = TaskEvent(
+        HOST,
+        refused.task,
+        "command",
+        "failed",
+        {},
+        refused.msg,
+        output="iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: "
+        "Permission denied (you must be root)",
+    )
+    found = diagnosis.explain(NullEngine(), "c1", "web1", run(refused))
+    assert found.text == diagnosis.NET_ADMIN_HINT
