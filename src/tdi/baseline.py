@@ -49,6 +49,47 @@ class Snapshot:
         return f"baseline-{self.commit[:12]}-{self.key[:12]}"
 
 
+# What tdi itself needs to converge a commit, which `tdi init` writes: the commit that
+# adds tdi to a repo (its first pull request) has them, its baseline does not.
+SCAFFOLD = ("ansible.cfg", ".tdi-roles")
+
+
+def borrowed(cfg: Config, commit: str) -> list[str]:
+    """The playbook and tdi's scaffolding where ``commit`` lacks them and the work tree has
+    them: taken from the work tree, so that the change adding tdi can test its upgrade."""
+    wanted = [cfg.rel(cfg.playbook), *SCAFFOLD]
+    return [
+        path
+        for path in wanted
+        if os.path.lexists(cfg.root / path) and not git.has_path(cfg.root, commit, path)
+    ]
+
+
+def _copy(root: Path, paths: list[str], tree: Path) -> None:
+    for path in paths:
+        source, target = root / path, tree / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _digest_of(root: Path, paths: list[str]) -> str:
+    """The content of borrowed paths (a directory's links by their targets)."""
+    parts = []
+    for path in paths:
+        found = root / path
+        for item in sorted([found, *found.rglob("*")] if found.is_dir() else [found]):
+            if item.is_symlink():
+                parts.append(f"{item.relative_to(root)} -> {os.readlink(item)}")
+            elif item.is_file():
+                parts.append(
+                    f"{item.relative_to(root)}: {hashlib.sha256(item.read_bytes()).hexdigest()}"
+                )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) -> dict[str, str]:
     """Every host's baseline snapshot of ``ref`` (host -> image), made unless cached.
 
@@ -91,6 +132,7 @@ def _key(cfg: Config, commit: str, fresh: Images) -> str:
         json.dumps(cfg.extra_vars),
         ",".join(cfg.parity.roots or ()),
         ",".join(cfg.parity.ignore),
+        _digest_of(cfg.root, borrowed(cfg, commit)),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -101,6 +143,13 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
         tree = Path(tmp, "tree")
         git.export(cfg.root, snap.commit, tree)
+        if lent := borrowed(cfg, snap.commit):
+            log.info(
+                "baseline %s has no %s: taken from the work tree (the change that adds tdi)",
+                snap.commit[:12],
+                ", ".join(lent),
+            )
+            _copy(cfg.root, lent, tree)
         old = replace(cfg, root=tree, playbook=tree / cfg.rel(cfg.playbook))
         if not old.playbook.is_file():
             raise BaselineError(
@@ -177,10 +226,9 @@ def _converge_and_commit(
         old.extra_vars,
     )
     if not result.ok:
-        raise BaselineError(
-            f"baseline {snap.commit[:12]} does not converge ({_why(engine, old, nodes, result)}); "
-            f"see {log_path}"
-        )
+        why = _why(engine, old, nodes, result)
+        see = "" if str(log_path) in why else f"; see {log_path}"
+        raise BaselineError(f"baseline {snap.commit[:12]} does not converge ({why}){see}")
     for node in nodes:
         state = capture_container(engine, node.container, old.parity)
         store_baseline(engine, node.container, state, result.for_host(node.host).events)

@@ -83,6 +83,12 @@ def merge_base(root: Path, branch: str) -> str:
     )
 
 
+def has_path(root: Path, commit: str, path: str) -> bool:
+    """Whether ``commit``'s tree holds ``path`` (a file, link or directory)."""
+    proc = process.run(["git", "cat-file", "-e", f"{commit}:{path}"], cwd=root, timeout=TIMEOUT)
+    return proc.ok
+
+
 def export(root: Path, commit: str, dest: Path) -> None:
     """The tree at ``commit``, read from git, never from the work tree."""
     archive = dest.with_suffix(".tar")

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import subprocess
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -269,3 +270,37 @@ def test_publish_replaces_the_file_at_once(tmp_path: Path) -> None:
     baseline._publish(source, target)
     assert target.read_text(encoding="utf-8") == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.log", "shared.log"]
+
+
+def test_the_change_that_adds_tdi_lends_its_scaffolding_to_the_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t.invalid",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "main.yml").write_text("- ansible.builtin.ping:\n")
+    git("add", "-A")
+    git("commit", "-qm", "the role, before tdi")
+    before = git("rev-parse", "HEAD")
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "site.yml").write_text("- hosts: all\n  roles: [me.role]\n")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nroles_path = .tdi-roles\n")
+    (tmp_path / ".tdi-roles").mkdir()
+    (tmp_path / ".tdi-roles" / "me.role").symlink_to("..")
+    git("add", "-A")
+    git("commit", "-qm", "tdi init")
+    cfg = config.load(tmp_path)
+    assert baseline.borrowed(cfg, before) == ["playbooks/site.yml", "ansible.cfg", ".tdi-roles"]
+    assert baseline.borrowed(cfg, git("rev-parse", "HEAD")) == []
