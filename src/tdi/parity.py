@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # the converge's task events (to attribute what an upgrade leaves behind).
 BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
 BASELINE_EVENTS = "/var/lib/tdi/baseline-events.jsonl"
+# What the stored records hold; part of a baseline snapshot's cache key, so that a snapshot
+# whose events lack what attribution reads now (command paths, tree copies) is remade.
+BASELINE_FORMAT = "2"
 
 
 def baseline_name(key: str) -> str:
