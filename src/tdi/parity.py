@@ -166,9 +166,11 @@ def compare(
     baseline: Baseline | None = None,
     today: dt.date | None = None,
     captures: Captures | None = None,
+    host: str = "",
 ) -> ParityResult:
-    """Differences between ``containers['fresh']`` and ``containers['upgrade']``, explained.
-    ``captures`` shares captures and the noise file between a run's comparisons."""
+    """Differences between ``containers['fresh']`` and ``containers['upgrade']`` (both
+    ``host``), explained. ``captures`` shares captures and the noise file between a run's
+    comparisons."""
     captures = captures or Captures(cfg)
     found = {name: captures.of(engine, containers[name]) for name in ("fresh", "upgrade")}
     states = {name: state for name, (state, _) in found.items()}
@@ -176,9 +178,16 @@ def compare(
     baseline = baseline or Baseline()
     raw = diff(states["fresh"], states["upgrade"])
     folded = fold_package_files(raw, _owned_files(engine, containers, raw))
-    kinds = classify(folded, baseline.state, captures.noise_rules())
-    explained = attribute(kinds, events, baseline.events)
-    allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today())
+    explained = classify(
+        attribute(folded, events, baseline.events),
+        baseline.state,
+        captures.noise_rules(),
+        events=events,
+        baseline_events=baseline.events,
+        services=states["upgrade"].services,
+        host=host,
+    )
+    allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today(), host)
     return ParityResult(
         differences=[_with_content(engine, containers, states, d) for d in allowed],
         expired=expired,
