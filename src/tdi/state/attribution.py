@@ -2,10 +2,11 @@
 
 Read from the converge's structured events: a task's ``dest``/``path`` names a file, the
 ``name`` of an apt/package task names packages, and so on. A task *wrote* a file when it
-names that exact path, or names a directory above it and is a module that writes whole
-trees (``TREE_ACTIONS``, a copy of a directory, a recursive ``file``), or runs a command
-line that names the path. A ``file: state=directory`` above a file does not claim what a
-daemon writes into that directory. An exact match, of either release, beats an ancestor.
+names that exact path (or enables the service whose link it is), or names a directory
+above it and is a module that writes whole trees (``TREE_ACTIONS``, a copy of a
+directory, a recursive ``file``), or runs a command line that names the path. A ``file:
+state=directory`` above a file does not claim what a daemon writes into that directory.
+An exact match, of either release, beats an ancestor.
 """
 
 from __future__ import annotations
@@ -84,12 +85,34 @@ def _writers(events: Sequence[Event]) -> list[Event]:
 
 
 def _names_path(path: str, event: Event) -> bool:
-    """The task names ``path``: as a file argument, or in its command line (the path, or
-    a file below it, as ``mkdir -p /opt/app/data`` makes /opt/app)."""
-    if path in _file_paths(event):
+    """The task names ``path``: as a file argument, in its command line (the path, or a
+    file below it, as ``mkdir -p /opt/app/data`` makes /opt/app), or as the enabling link
+    of a service it names."""
+    if path in _file_paths(event) or _links_service(path, event):
         return True
     named = (_clean(p) for p in event.args.get("command_paths") or ())
     return any(p == path or p.startswith(path + "/") for p in named)
+
+
+# The links that enable a service: systemd's ``*.wants`` links, sysv's rc links.
+SERVICE_LINK = re.compile(
+    r"^/etc/(?:systemd/system/[^/]+\.(?:wants|requires)/(?P<unit>[^/]+?)"
+    r"(?:\.(?:service|socket|timer))?|rc[0-6S]\.d/[SK]\d\d(?P<script>[^/]+))$"
+)
+
+
+def _links_service(path: str, event: Event) -> bool:
+    """The task enables, or installs, the service whose link ``path`` is: a service task
+    (``enabled``), or a package task whose postinst enables it."""
+    found = SERVICE_LINK.match(path)
+    if found is None:
+        return False
+    action = _action(event)
+    name = event.args.get("name") or (event.args.get("pkg") if action in PACKAGE_ACTIONS else None)
+    if name is None or (action not in SERVICE_ACTIONS and action not in PACKAGE_ACTIONS):
+        return False
+    units = {re.sub(r"\.(service|socket|timer)$", "", n) for n in _names(name)}
+    return (found["unit"] or found["script"]) in units
 
 
 def _writes_tree(event: Event) -> bool:

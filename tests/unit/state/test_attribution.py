@@ -106,6 +106,24 @@ def test_a_command_claims_the_paths_its_command_line_names() -> None:
     assert tasks_for("file", "/srv/website/deployed.bak", events) == ()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/systemd/system/multi-user.target.wants/greeter.service",
+        "/etc/systemd/system/sockets.target.wants/greeter.socket",
+        "/etc/rc2.d/S01greeter",
+        "/etc/rc0.d/K01greeter",
+    ],
+)
+def test_a_service_task_or_package_task_wrote_the_links_that_enable_it(path: str) -> None:
+    assert tasks_for("file", path, [ev("start", "systemd_service", name="greeter.service")]) == (
+        "start",
+    )
+    assert tasks_for("file", path, [ev("install", "apt", name=["curl", "greeter"])]) == ("install",)
+    assert tasks_for("file", path, [ev("user", "user", name="greeter")]) == ()
+    assert tasks_for("file", path, [ev("other", "service", name="greeter2")]) == ()
+
+
 def test_an_exact_match_of_either_release_beats_a_tree_above_it() -> None:
     current = [ev("own the sites", "file", path="/etc/nginx", recurse=True)]
     baseline = [
