@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -80,6 +81,27 @@ def store_baseline(
     """Put the baseline records into a container about to become a snapshot."""
     engine.put_file(container, BASELINE_STATE, state.to_json().encode())
     engine.put_file(container, BASELINE_EVENTS, dump_events(events))
+
+
+def recorded_events(engine: Engine, container: str) -> tuple[TaskEvent, ...]:
+    """The baseline events a snapshot's container carries (none in a base image)."""
+    code, text, _ = engine.exec(container, ["cat", BASELINE_EVENTS])
+    return parse_events(text.decode()) if code == 0 else ()
+
+
+def with_history(
+    earlier: Sequence[TaskEvent], events: Sequence[TaskEvent]
+) -> tuple[TaskEvent, ...]:
+    """A production snapshot's events: this converge's, after every distinct earlier one.
+
+    A file an older release wrote and a later one dropped stays on production images; its
+    writer must stay on record, or it would read as made by no task (unmanaged)."""
+    found: dict[str, TaskEvent] = {}
+    for e in (*earlier, *events):
+        key = json.dumps([e.host, e.task, e.action, e.status, dict(e.args)], default=str)
+        found.pop(key, None)  # kept once, where it last happened
+        found[key] = e
+    return tuple(found.values())
 
 
 def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> Baseline:

@@ -24,6 +24,7 @@ from tdi.parity import (
     compare,
     read_baseline,
     roots_and_ignores,
+    with_history,
 )
 from tdi.state.capture import State
 from tdi.state.diff import Difference
@@ -295,3 +296,12 @@ def test_a_runs_comparisons_capture_fresh_once_and_read_the_noise_file_once(
     probes = [c for c, argv in engine.calls if argv[0] == "python3"]
     assert probes == ["c-fresh", "c-upgrade", "c-upgrade-1"]
     assert len(reads) == 1
+
+
+def test_a_production_snapshot_keeps_the_earlier_releases_writers_once() -> None:
+    old = TaskEvent("web", "cleanup job", "copy", "ok", {"dest": "/etc/cron.d/cleanup"})
+    kept = TaskEvent("web", "site", "template", "ok", {"dest": "/etc/nginx/site"})
+    changed = TaskEvent("web", "site", "template", "changed", {"dest": "/etc/nginx/site"})
+    assert with_history([old, kept], [kept]) == (old, kept)
+    assert with_history([kept, old], [kept, changed]) == (old, kept, changed)
+    assert with_history([], [kept]) == (kept,)
