@@ -18,7 +18,7 @@ from tdi import ansible, diagnosis, git, interrupts, inventory, locks, requireme
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError, TdiError
-from tdi.parity import capture_container, store_baseline
+from tdi.parity import BASELINE_FORMAT, capture_container, store_baseline
 from tdi.run import Node, Run, lifecycle, plan, work_dir
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,10 @@ def _tag(cfg: Config, host: str, commit: str, key: str) -> str:
 
 def _key(cfg: Config, commit: str, fresh: Images) -> str:
     """What a baseline snapshot depends on besides the commit: each host's base image and
-    groups, the playbook and its variables, and what its stored state captured."""
+    groups, the playbook and its variables, and what its stored records capture."""
     topology = [(h.name, h.groups, fresh[h.name][1].id) for h in cfg.topology.hosts]
     parts = [
+        BASELINE_FORMAT,
         commit,
         json.dumps(topology),
         cfg.rel(cfg.playbook),

@@ -20,6 +20,7 @@ HEADER = """\
 # Differences between two fresh hosts converged with the same playbook, written by
 # `tdi calibrate`. `tdi test` reports a difference that matches an entry here as
 # "nondeterministic" and does not fail on it. A key may be a glob; keep a reason on each.
+# An entry with a host holds on that host only.
 """
 
 
@@ -30,12 +31,28 @@ def reason(d: Difference) -> str:
     return f"differs between two fresh hosts: {', '.join(fields)}"
 
 
-def entries_from(differences: Sequence[Difference]) -> list[Rule]:
-    return [Rule(d.category, d.key, reason(d)) for d in differences]
+def entries_from(found: Sequence[tuple[str, Difference]], hosts: Sequence[str]) -> list[Rule]:
+    """One entry per difference, from ``found`` (host, difference) on ``hosts``: without a
+    host when every host has it (the same), else one for each host that has it."""
+    seen: dict[tuple[str, str, str], list[str]] = {}
+    for host, d in found:
+        seen.setdefault((d.category, d.key, reason(d)), []).append(host)
+    entries = []
+    for (category, key, why), where in seen.items():
+        if set(hosts) <= set(where):
+            entries.append(Rule(category, key, why))
+        else:
+            entries += [Rule(category, key, why, host=h) for h in dict.fromkeys(where)]
+    return entries
+
+
+def _entry(rule: Rule) -> dict[str, str]:
+    where = {"host": rule.host} if rule.host else {}
+    return {"category": rule.category, "key": rule.key, **where, "reason": rule.reason}
 
 
 def save(path: Path, entries: Sequence[Rule]) -> None:
-    body = [{"category": e.category, "key": e.key, "reason": e.reason} for e in entries]
+    body = [_entry(e) for e in entries]
     text = yaml.safe_dump({"noise": body}, sort_keys=False, default_flow_style=False)
     path.write_text(HEADER + text, encoding="utf-8")
 
@@ -61,7 +78,9 @@ def load(path: Path | None) -> list[Rule]:
             raise ConfigError(
                 f"{path}: key 'noise[{i}].category': expected one of {', '.join(SECTIONS)}"
             )
-        entries.append(
-            Rule(item["category"], item["key"], item["reason"], where=f"{path}: noise[{i}]")
-        )
+        host = item.get("host", "")
+        if not isinstance(host, str):
+            raise ConfigError(f"{path}: key 'noise[{i}].host': expected a host name")
+        where = f"{path}: noise[{i}]"
+        entries.append(Rule(item["category"], item["key"], item["reason"], host=host, where=where))
     return entries

@@ -142,10 +142,11 @@ def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
 def cmd_calibrate(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     differences = phases.calibrate(engine, cfg)
     path = cfg.parity.noise or cfg.root / config.NOISE_NAME
-    entries = calibration.entries_from(differences)
+    entries = calibration.entries_from(differences, cfg.topology.names)
     calibration.save(path, entries)
     for entry in entries:
-        print(f"{entry.category}:{entry.key}: {entry.reason}", file=sys.stderr)
+        on = f" (on {entry.host})" if entry.host else ""
+        print(f"{entry.category}:{entry.key}{on}: {entry.reason}", file=sys.stderr)
     print(f"{len(entries)} nondeterministic differences written to {path}", file=sys.stderr)
     return 0
 

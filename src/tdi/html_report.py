@@ -114,7 +114,9 @@ def _failing_tests(data: Mapping[str, Any]) -> list[str]:
         return []
     items = [
         f"<li><code>{escape(f['id'])}</code> on {escape(where)}"
-        f"<pre class=diff>{escape(f['message'])}</pre></li>"
+        f"<pre class=diff>{escape(f['message'])}</pre>"
+        + "".join(_details("what differs", f.get("diff", ""), []))
+        + "</li>"
         for where, f in found
     ]
     return ["<h2>Failing tests</h2><ul>", *items, "</ul>"]

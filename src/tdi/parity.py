@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # the converge's task events (to attribute what an upgrade leaves behind).
 BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
 BASELINE_EVENTS = "/var/lib/tdi/baseline-events.jsonl"
+# What the stored records hold; part of a baseline snapshot's cache key, so that a snapshot
+# whose events lack what attribution reads now (command paths, tree copies) is remade.
+BASELINE_FORMAT = "2"
 
 
 def baseline_name(key: str) -> str:
@@ -80,6 +83,27 @@ def store_baseline(
     """Put the baseline records into a container about to become a snapshot."""
     engine.put_file(container, BASELINE_STATE, state.to_json().encode())
     engine.put_file(container, BASELINE_EVENTS, dump_events(events))
+
+
+def recorded_events(engine: Engine, container: str) -> tuple[TaskEvent, ...]:
+    """The baseline events a snapshot's container carries (none in a base image)."""
+    code, text, _ = engine.exec(container, ["cat", BASELINE_EVENTS])
+    return parse_events(text.decode()) if code == 0 else ()
+
+
+def with_history(
+    earlier: Sequence[TaskEvent], events: Sequence[TaskEvent]
+) -> tuple[TaskEvent, ...]:
+    """A production snapshot's events: this converge's, after every distinct earlier one.
+
+    A file an older release wrote and a later one dropped stays on production images; its
+    writer must stay on record, or it would read as made by no task (unmanaged)."""
+    found: dict[str, TaskEvent] = {}
+    for e in (*earlier, *events):
+        key = json.dumps([e.host, e.task, e.action, e.status, dict(e.args)], default=str)
+        found.pop(key, None)  # kept once, where it last happened
+        found[key] = e
+    return tuple(found.values())
 
 
 def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> Baseline:
@@ -246,9 +270,11 @@ def compare(
     baseline: Baseline | None = None,
     today: dt.date | None = None,
     captures: Captures | None = None,
+    host: str = "",
 ) -> ParityResult:
-    """Differences between ``containers['fresh']`` and ``containers['upgrade']``, explained.
-    ``captures`` shares captures and the noise file between a run's comparisons."""
+    """Differences between ``containers['fresh']`` and ``containers['upgrade']`` (both
+    ``host``), explained. ``captures`` shares captures and the noise file between a run's
+    comparisons."""
     captures = captures or Captures(cfg)
     found = {name: captures.of(engine, containers[name]) for name in ("fresh", "upgrade")}
     states = {name: state for name, (state, _) in found.items()}
@@ -256,9 +282,16 @@ def compare(
     baseline = baseline or Baseline()
     raw = diff(states["fresh"], states["upgrade"])
     folded = fold_package_files(raw, _owned_files(engine, containers, raw))
-    kinds = classify(folded, baseline.state, captures.noise_rules())
-    explained = attribute(kinds, events, baseline.events)
-    allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today())
+    explained = classify(
+        attribute(folded, events, baseline.events),
+        baseline.state,
+        captures.noise_rules(),
+        events=events,
+        baseline_events=baseline.events,
+        services=states["upgrade"].services,
+        host=host,
+    )
+    allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today(), host)
     return ParityResult(
         differences=with_contents(engine, containers, states, fold_directories(allowed)),
         expired=expired,

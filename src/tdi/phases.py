@@ -324,7 +324,9 @@ def run_parity(
             events = [e for e in report.events if e.host == c.host]
             pair_keys = (("fresh", cfg.topology.key(FRESH, c.host)), ("upgrade", c.key))
             try:
-                result = compare(engine, pair, cfg.parity, events, c.baseline, captures=captures)
+                result = compare(
+                    engine, pair, cfg.parity, events, c.baseline, captures=captures, host=c.host
+                )
             except TdiError as exc:  # a capture that failed: this comparison failed
                 log.error("parity %s: %s", c.key, exc)
                 c.error = str(exc)
@@ -352,8 +354,9 @@ def junit_path(cfg: Config, run: Run) -> Path:
     return cfg.junit or run.workdir / "junit.xml"
 
 
-def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
-    """Converge two fresh topologies the same way; every difference between them is noise."""
+def calibrate(engine: Engine, cfg: Config) -> list[tuple[str, Difference]]:
+    """Converge two fresh topologies the same way; every difference between them is noise
+    (each with the host it was found on)."""
     env, repo = setup(cfg)
     preflight(cfg, env, repo, syntax_only=True)
     with phase("images"):
@@ -366,13 +369,16 @@ def calibrate(engine: Engine, cfg: Config) -> list[Difference]:
         if failed:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")
         with phase("parity"):
-            found: list[Difference] = []
+            found: list[tuple[str, Difference]] = []
             for host in cfg.topology.names:
                 one, two = (run.containers[cfg.topology.key(s, host)] for s in (FRESH, "fresh-2"))
-                found += diff(
-                    capture_container(engine, one, cfg.parity),
-                    capture_container(engine, two, cfg.parity),
-                )
+                found += [
+                    (host, d)
+                    for d in diff(
+                        capture_container(engine, one, cfg.parity),
+                        capture_container(engine, two, cfg.parity),
+                    )
+                ]
     return found
 
 

@@ -39,6 +39,8 @@ from tdi import backend
 from tdi.state.capture import State
 
 NODE_PARAM, PAIR_PARAM = "tdi_node", "tdi_pair"
+# What same_on_both found different, kept on its test so that the report carries it.
+DIFF = pytest.StashKey[str]()
 PLUGIN_NAME = "tdi-nodes"
 RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
@@ -87,6 +89,7 @@ class Nodes:
         # One outcome per test, the worst of its phases, and its first failure line.
         self.outcomes: dict[str, tuple[str, str, str]] = {}  # nodeid -> bucket, key, outcome
         self.messages: dict[str, str] = {}
+        self.diffs: dict[str, str] = {}  # nodeid -> what same_on_both found different
         self.ready = Path(ready) if ready else None
         self.spans: list[tuple[str, float, float]] = []  # side or "run", start, seconds
         self._hosts: dict[str, Any] = {}  # key -> Testinfra's host, made once
@@ -141,6 +144,8 @@ class Nodes:
             self.outcomes[item.nodeid] = (bucket, key, max(before, outcome, key=RANK.__getitem__))
             if report.failed and item.nodeid not in self.messages:
                 self.messages[item.nodeid] = _first_line(report)
+                if found := item.stash.get(DIFF, ""):
+                    self.diffs[item.nodeid] = found
         return report
 
     @pytest.hookimpl(tryfirst=True)
@@ -220,7 +225,9 @@ class Nodes:
                 )
                 entry[outcome] += 1
                 if outcome == "failed":
-                    entry["failures"].append({"id": nodeid, "message": self.messages[nodeid]})
+                    found = {"diff": self.diffs[nodeid]} if nodeid in self.diffs else {}
+                    failure = {"id": nodeid, "message": self.messages[nodeid], **found}
+                    entry["failures"].append(failure)
         if self.results_path:
             data = {**counts, "spans": self.spans}
             Path(self.results_path).write_text(json.dumps(data), encoding="utf-8")
@@ -282,17 +289,23 @@ def baseline_state(request: pytest.FixtureRequest) -> State:
 
 
 @pytest.fixture
-def same_on_both(fresh_host: Any, upgrade_host: Any) -> Callable[[str], str]:
-    """``same_on_both(cmd)`` runs ``cmd`` on both sides and asserts equal output."""
+def same_on_both(
+    request: pytest.FixtureRequest, fresh_host: Any, upgrade_host: Any
+) -> Callable[[str], str]:
+    """``same_on_both(cmd)`` runs ``cmd`` on both sides and asserts equal output. A
+    failure carries the diff, in pytest's output and in tdi's report."""
 
     def check(command: str) -> str:
         fresh = fresh_host.check_output(command)
         upgrade = upgrade_host.check_output(command)
         if fresh != upgrade:
-            delta = difflib.unified_diff(
-                fresh.splitlines(), upgrade.splitlines(), "fresh", "upgrade", lineterm=""
+            delta = "\n".join(
+                difflib.unified_diff(
+                    fresh.splitlines(), upgrade.splitlines(), "fresh", "upgrade", lineterm=""
+                )
             )
-            pytest.fail(f"`{command}` differs:\n" + "\n".join(delta), pytrace=False)
+            request.node.stash[DIFF] = delta
+            pytest.fail(f"`{command}` differs:\n{delta}", pytrace=False)
         return str(fresh)
 
     return check

@@ -19,7 +19,7 @@ from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import ConfigError, RegistryError, SnapshotError, TdiError
 from tdi.git import git
-from tdi.parity import capture_container, store_baseline
+from tdi.parity import capture_container, recorded_events, store_baseline, with_history
 from tdi.refs import parse, registry_of, with_tag
 from tdi.report import Report, StateReport
 from tdi.run import Run, lifecycle, plan
@@ -289,12 +289,15 @@ def _tag(cfg: Config, commit: str, allow_dirty: bool) -> str:
 def _commit(
     engine: Engine, cfg: Config, container: str, report: Report, host: str, target: str
 ) -> None:
-    """Scrub ``container`` and store its baseline records, ready to commit."""
+    """Scrub ``container`` and store its baseline records, ready to commit: the events
+    keep the earlier releases' (those the image it upgraded carried)."""
     state = capture_container(engine, container, cfg.parity)
+    earlier = recorded_events(engine, container)
     code, _, err = engine.exec(container, ["sh", "-ec", SCRUB])
     if code != 0:
         raise SnapshotError(f"snapshot not made: scrubbing {target} failed: {err.decode()[-200:]}")
-    store_baseline(engine, container, state, [e for e in report.events if e.host == host])
+    events = with_history(earlier, [e for e in report.events if e.host == host])
+    store_baseline(engine, container, state, events)
 
 
 def repository_of(cfg: Config, given: str | None) -> str:

@@ -209,7 +209,7 @@ class Report:
                 for c in s.changed_tasks:
                     out.append(f"{pad} not idempotent: {c.task}")
                     out.extend(f"{pad}   {line}" for line in _head(c.diff, []))
-            out.extend(f"{pad} FAILED {f['id']}: {f['message']}" for f in s.failures)
+            out.extend(line for f in s.failures for line in _failure_lines(f, pad + " "))
         out.extend(self.parity_lines())
         out.append(f"result   {self.result}")
         return out
@@ -221,12 +221,16 @@ class Report:
             out.append(f"  {c.key} ({c.image}): {c.status}, {len(c.differences)} differences")
             if c.error:
                 out.append(f"    error: {c.error}")
-            out.extend(f"    FAILED {f['id']}: {f['message']}" for f in c.failures)
-            for heading, group in _grouped(c.differences):
+            out.extend(line for f in c.failures for line in _failure_lines(f, "    "))
+            for heading, group in _grouped(_failing(c.differences)):
                 out.append(f"    {heading}:")
                 for d in group:
                     out.append(f"      {_row(d)}")
                     out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
+            if quiet := _not_failing(c.differences):
+                out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
+            if step := _next_step(c.differences):
+                out.append(f"    next step: {step}")
             if c.result:
                 out.extend(f"    expired: {msg}" for msg in c.result.expired)
                 out.extend(f"    warning: {msg}" for msg in c.result.warnings)
@@ -254,7 +258,8 @@ class Report:
                 out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(
                     s.journal
                 )
-            out += [f"\n- ❌ `{f['id']}`: {f['message']}" for f in s.failures]
+            for f in s.failures:
+                out += ["", *_md_failure(f)]
         out += ["", f"### Parity: {ICON[self.parity]} {self.parity}", ""]
         for c in self.comparisons:
             out += _md_comparison(c)
@@ -265,8 +270,8 @@ def _md_comparison(c: Comparison) -> list[str]:
     out = [f"**{c.key}**: {ICON[c.status]} {c.status} ({len(c.differences)} differences)", ""]
     if c.error:
         out += [f"Error: {c.error}", ""]
-    out += [f"- ❌ `{f['id']}`: {f['message']}" for f in c.failures]
-    for heading, group in _grouped(c.differences):
+    out += [line for f in c.failures for line in _md_failure(f)]
+    for heading, group in _grouped(_failing(c.differences)):
         out += [
             f"#### {heading}",
             "",
@@ -280,6 +285,10 @@ def _md_comparison(c: Comparison) -> list[str]:
             for d in group
             for line in _details(f"<code>{d.key}</code>: content", d.content_diff, d.content_notes)
         ]
+    if quiet := _not_failing(c.differences):
+        out += [f"Not failing: {quiet} (each in the JSON and HTML reports).", ""]
+    if step := _next_step(c.differences):
+        out += [f"Next step: {step}", ""]
     if c.result:
         out += [f"- expired allowlist entry: {m}" for m in c.result.expired]
         out += [f"- warning: {m}" for m in c.result.warnings]
@@ -287,6 +296,48 @@ def _md_comparison(c: Comparison) -> list[str]:
 
 
 TERMINAL_DIFF_LINES = 8  # of a content diff, in the terminal summary
+NAMED = 3  # differences named in a next step; the rest are counted
+
+
+def _failing(differences: list[Difference]) -> list[Difference]:
+    """What the terminal and Markdown list in full; the JSON and HTML keep every one."""
+    return [d for d in differences if d.fails]
+
+
+def _not_failing(differences: list[Difference]) -> str:
+    """The differences that do not fail, counted: "2 unmanaged, 1 allowed"."""
+    counts: dict[str, int] = {}
+    for d in differences:
+        if not d.fails:
+            label = "allowed" if d.allowed else d.kind or "-"
+            counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
+
+
+def _next_step(differences: list[Difference]) -> str:
+    """One line for the failing differences that no task explains: what to do with them."""
+    lone = [d for d in differences if d.fails and not d.tasks]
+    if not lone:
+        return ""
+    named = ", ".join(f"{d.category} {d.key}" for d in lone[:NAMED])
+    more = f" and {len(lone) - NAMED} more" if len(lone) > NAMED else ""
+    return (
+        f"no task explains {named}{more}: if two fresh hosts differ there too, run "
+        "`tdi calibrate` and commit tdi-noise.yml; else add a `parity.allow` entry "
+        "(category, key, reason, until) to tdi.yml, or a task that manages it"
+    )
+
+
+def _failure_lines(failure: dict[str, str], pad: str) -> list[str]:
+    """A failing test for the terminal; a comparison test's diff (same_on_both) under it."""
+    head = f"{pad}FAILED {failure['id']}: {failure['message']}"
+    return [head, *(f"{pad}  {line}" for line in _head(failure.get("diff", ""), []))]
+
+
+def _md_failure(failure: dict[str, str]) -> list[str]:
+    line = f"- ❌ `{failure['id']}`: {failure['message']}"
+    diff = failure.get("diff", "")
+    return [line, *(["", *_details("what differs", diff, ())] if diff else [])]
 
 
 def _grouped(differences: list[Difference]) -> Iterator[tuple[str, list[Difference]]]:

@@ -305,3 +305,150 @@ def test_production_image_without_baseline_state_gets_two_way_kinds(
     assert out.report["upgrade_source"] == f"production image {base_image}"
     assert out.report["parity"]["kinds"] == "two-way"
     assert "carries no baseline state: drift kinds are two-way" in out.stderr
+
+
+# A package whose postinst starts its daemon but leaves it disabled, as apache2's does
+# apache-htcacheclean; the daemon writes its own data file, as redis writes dump.rdb.
+SWEEPER_UNIT = """[Unit]
+Description=tdi test daemon: writes its own data file at start
+[Service]
+ExecStart=/bin/sh -c 'od -An -N8 -tx8 /dev/urandom > /var/lib/tdi-sweeper/seed; exec sleep infinity'
+[Install]
+WantedBy=multi-user.target
+"""
+SWEEPER_POSTINST = """#!/bin/sh
+set -e
+if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl start tdi-sweeper.service
+fi
+"""
+DAEMONS_PLAYBOOK = """---
+- name: Configure the web servers
+  hosts: web
+  become: false
+  gather_facts: false
+  tasks:
+    - name: Create the sweeper's data directory
+      ansible.builtin.file:
+        path: /var/lib/tdi-sweeper
+        state: directory
+        mode: "0755"
+    - name: Copy the sweeper package
+      ansible.builtin.copy:
+        src: tdi-sweeper.deb
+        dest: /root/tdi-sweeper.deb
+        mode: "0644"
+    - name: Install the sweeper
+      ansible.builtin.apt:
+        deb: /root/tdi-sweeper.deb
+    - name: Install ssl-cert, whose postinst makes a key and certificate per host
+      ansible.builtin.apt:
+        name: ssl-cert
+        update_cache: true
+        install_recommends: false
+    - name: Create the settings directory
+      ansible.builtin.file:
+        path: /etc/website
+        state: directory
+        mode: "0755"
+    - name: Write the settings files
+      ansible.builtin.template:
+        src: setting.conf.j2
+        dest: /etc/website/{{ item }}.conf
+        mode: "0644"
+      loop: [one, two]
+"""
+SETTINGS_TESTS = """def test_settings_file(host):
+    assert host.file("/etc/website/one.conf").exists
+
+
+def test_same_settings_files(same_on_both):
+    same_on_both("ls /etc/website")
+"""
+
+
+def daemons_release(example: ExampleRepo, tmp_path: Path) -> str:
+    """Commit a release with no nginx: a package that starts a disabled daemon that writes
+    its own data, ssl-cert, and settings written by a looped template; returns its commit."""
+    root = tmp_path / "sweeper"
+    for path, text, mode in (
+        ("DEBIAN/control", CONTROL, 0o644),
+        ("DEBIAN/postinst", SWEEPER_POSTINST, 0o755),
+        ("lib/systemd/system/tdi-sweeper.service", SWEEPER_UNIT, 0o644),
+    ):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, encoding="utf-8")
+        (root / path).chmod(mode)
+    files = example.path / "playbooks" / "files"
+    files.mkdir()
+    deb = files / "tdi-sweeper.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True)
+    (example.path / "playbooks" / "site.yml").write_text(DAEMONS_PLAYBOOK)
+    templates = example.path / "playbooks" / "templates"
+    templates.mkdir()
+    (templates / "setting.conf.j2").write_text("{{ item }}=on\n")
+    tests = example.path / "tests" / "infra"
+    shutil.rmtree(tests)
+    tests.mkdir()
+    (tests / "test_settings.py").write_text(SETTINGS_TESTS)
+    return example.commit("a daemon, ssl-cert and settings files")
+
+
+CONTROL = """Package: tdi-sweeper
+Version: 1.0
+Architecture: all
+Maintainer: tdi tests <tests@tdi.invalid>
+Description: tdi test daemon that a postinst starts and leaves disabled
+"""
+
+
+def test_what_no_task_made_does_not_fail_a_benign_change(
+    example: ExampleRepo, tmp_path: Path
+) -> None:
+    baseline = daemons_release(example, tmp_path)
+    example.edit("playbooks/templates/setting.conf.j2", "=on", "=yes")
+    example.commit("a benign change: the settings say yes")
+    out = example.tdi("test", "--baseline", baseline)
+    assert out.code == 0, out.stderr
+    diffs = by_key(out.report)
+    # Neither release's tasks wrote these: a daemon, or a postinst, made them on each host.
+    expected = {
+        ("file", "/var/lib/tdi-sweeper/seed"),  # upgrade keeps the baseline's, fresh its own
+        ("file", "/etc/ssl/private/ssl-cert-snakeoil.key"),
+        ("file", "/etc/ssl/certs/ssl-cert-snakeoil.pem"),
+        # Started by the postinst on fresh; disabled, so not after the upgrade's boot.
+        ("service", "tdi-sweeper"),
+    }
+    assert expected <= diffs.keys()
+    assert {d["kind"] for d in diffs.values()} == {"unmanaged"}
+    assert diffs[("service", "tdi-sweeper")]["fresh"] == {"active": "active"}
+    assert diffs[("service", "tdi-sweeper")]["upgrade"] == {"active": "inactive"}
+    # A passing run counts them, in the terminal and the Markdown; the JSON has each.
+    assert f"not failing: {len(diffs)} unmanaged" in out.stderr
+    assert "ssl-cert-snakeoil" not in out.stderr
+    summary = out.markdown.read_text()
+    assert f"Not failing: {len(diffs)} unmanaged" in summary and "####" not in summary
+
+
+def test_a_dropped_loop_item_is_stale_and_the_baseline_template_task_wrote_it(
+    example: ExampleRepo, tmp_path: Path
+) -> None:
+    baseline = daemons_release(example, tmp_path)
+    example.edit("playbooks/site.yml", "loop: [one, two]", "loop: [one]")
+    example.commit("the second settings file is no longer written")
+    out = example.tdi("test", "--baseline", baseline)
+    assert out.code == 1
+    failing = [d for d in out.report["parity"]["differences"] if d["kind"] != "unmanaged"]
+    (stale,) = failing
+    assert (stale["key"], stale["kind"]) == ("/etc/website/two.conf", "stale")
+    # Its exact path beats this release's directory task above it.
+    assert stale["tasks"] == ["baseline: Write the settings files"]
+    # same_on_both's failure carries its diff to every report, not only JUnit.
+    (comparison,) = out.report["comparisons"]
+    (failure,) = comparison["failures"]
+    assert failure["message"] == "Failed: `ls /etc/website` differs:"
+    assert "+two.conf" in failure["diff"]
+    assert "      +two.conf" in out.stderr
+    assert "+two.conf" in out.markdown.read_text()
+    assert "<span class=add>+two.conf</span>" in out.html.read_text()

@@ -19,11 +19,40 @@ def test_entries_from_differences_explain_each_one() -> None:
         Difference("port", "udp/68", None, {"process": "dhclient"}),
         Difference("user", "x", {"shell": "/bin/sh", "home": "/x"}, {"shell": "/bin/bash"}),
     ]
-    assert calibration.entries_from(differences) == [
+    assert calibration.entries_from([("tdi-host", d) for d in differences], ["tdi-host"]) == [
         Rule("file", "/var/lib/systemd/random-seed", "differs between two fresh hosts: sha256"),
         Rule("port", "udp/68", "present on only one of two fresh hosts"),
         Rule("user", "x", "differs between two fresh hosts: home, shell"),
     ]
+
+
+def test_each_difference_is_written_once_with_its_host_when_hosts_differ() -> None:
+    seed = Difference("file", "/var/lib/systemd/random-seed", {"sha256": "a"}, {"sha256": "b"})
+    lb_only = Difference("file", "/var/lib/haproxy/state", {"sha256": "a"}, {"sha256": "b"})
+    found = [("lb", seed), ("lb", lb_only), ("web1", seed)]
+    assert calibration.entries_from(found, ["lb", "web1"]) == [
+        Rule("file", seed.key, "differs between two fresh hosts: sha256"),
+        Rule("file", lb_only.key, "differs between two fresh hosts: sha256", host="lb"),
+    ]
+    # The same key, another reason on each host: one entry each, with its host.
+    web = Difference("file", lb_only.key, None, {"type": "file"})
+    assert calibration.entries_from([("lb", lb_only), ("web1", web)], ["lb", "web1"]) == [
+        Rule("file", lb_only.key, "differs between two fresh hosts: sha256", host="lb"),
+        Rule("file", lb_only.key, "present on only one of two fresh hosts", host="web1"),
+    ]
+
+
+def test_an_entry_with_a_host_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "tdi-noise.yml"
+    entries = [Rule("file", "/var/lib/haproxy/state", "r", host="lb"), Rule("port", "udp/68", "r")]
+    calibration.save(path, entries)
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["noise"][0] == {
+        "category": "file",
+        "key": "/var/lib/haproxy/state",
+        "host": "lb",
+        "reason": "r",
+    }
+    assert calibration.load(path) == entries
 
 
 def test_save_then_load_round_trip(tmp_path: Path) -> None:
@@ -68,6 +97,7 @@ def test_missing_file_or_none_is_no_noise(tmp_path: Path) -> None:
         ),
         ("noise:\n  - just a string\n", "'noise[0]'"),
         ("noise:\n  - {category: files, key: /a, reason: r}\n", "'noise[0].category'"),
+        ("noise:\n  - {category: file, key: /a, reason: r, host: [a]}\n", "'noise[0].host'"),
     ],
 )
 def test_load_errors_name_the_file_and_key(tmp_path: Path, text: str, key: str) -> None:

@@ -86,3 +86,20 @@ def test_a_units_journal_shows_under_its_hosts_error(tmp_path: Path) -> None:
         )
         == 0
     )
+
+
+def test_a_same_on_both_failure_shows_its_diff_and_unmanaged_its_legend(tmp_path: Path) -> None:
+    data = report(tmp_path).to_dict()
+    data["comparisons"][0]["failures"] = [
+        {
+            "id": "test_web.py::test_conf[upgrade]",
+            "message": "`nginx -T` differs:",
+            "diff": "--- fresh\n+++ upgrade\n@@ -1 +1,2 @@\n listen 80;\n+listen 8081;",
+        }
+    ]
+    data["comparisons"][0]["differences"][0]["kind"] = "unmanaged"
+    page = html_report.render(data, tmp_path / "report.html")
+    assert "test_web.py::test_conf[upgrade]</code> on upgrade/tdi-host" in page
+    assert "<summary>what differs</summary>" in page
+    assert "<span class=add>+listen 8081;</span>" in page
+    assert "no task of either release made it" in page

@@ -25,6 +25,7 @@ from tdi.parity import (
     compare,
     read_baseline,
     roots_and_ignores,
+    with_history,
 )
 from tdi.state.capture import State
 from tdi.state.diff import Difference
@@ -324,3 +325,12 @@ def test_thousands_of_stale_files_are_read_in_few_execs_and_the_rest_is_noted() 
     assert rest[0].content_notes == (
         f"content not read: over {parity.MAX_CONTENT_DIFFS} files differ",
     )
+
+
+def test_a_production_snapshot_keeps_the_earlier_releases_writers_once() -> None:
+    old = TaskEvent("web", "cleanup job", "copy", "ok", {"dest": "/etc/cron.d/cleanup"})
+    kept = TaskEvent("web", "site", "template", "ok", {"dest": "/etc/nginx/site"})
+    changed = TaskEvent("web", "site", "template", "changed", {"dest": "/etc/nginx/site"})
+    assert with_history([old, kept], [kept]) == (old, kept)
+    assert with_history([kept, old], [kept, changed]) == (old, kept, changed)
+    assert with_history([], [kept]) == (kept,)

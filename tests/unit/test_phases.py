@@ -553,8 +553,9 @@ def test_parity_result_follows_differences(
         events: Sequence[TaskEvent],
         baseline: Baseline,
         captures: Captures,
+        host: str,
     ) -> ParityResult:
-        seen.extend([dict(containers), parity, list(events), baseline])
+        seen.extend([dict(containers), parity, list(events), baseline, host])
         return ParityResult(list(found), capture_seconds={"fresh": 1.0, "upgrade": 2.0})
 
     monkeypatch.setattr(phases, "compare", compare)
@@ -566,7 +567,7 @@ def test_parity_result_follows_differences(
     junit = tmp_path / "junit.xml"
     phases.run_parity(NullEngine(), cfg, run, report, junit)
     pair = {"fresh": run.containers["fresh"], "upgrade": run.containers["upgrade"]}
-    assert seen == [pair, cfg.parity, events, baseline]
+    assert seen == [pair, cfg.parity, events, baseline, "tdi-host"]
     assert report.parity == (FAILED if found else PASSED)
     assert report.differences == found
     names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
@@ -576,7 +577,7 @@ def test_parity_result_follows_differences(
 def test_parity_compares_each_host_with_its_fresh_twin(
     topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    seen: list[tuple[dict[str, str], list[str]]] = []
+    seen: list[tuple[dict[str, str], list[str], str]] = []
 
     def compare(
         engine: Engine,
@@ -585,8 +586,10 @@ def test_parity_compares_each_host_with_its_fresh_twin(
         events: Sequence[TaskEvent],
         baseline: Baseline,
         captures: Captures,
+        host: str,
     ) -> ParityResult:
-        seen.append((dict(containers), [e.host for e in events]))
+        # The host, for noise entries of one host.
+        seen.append((dict(containers), [e.host for e in events], host))
         if containers["upgrade"].endswith("-lb"):
             raise TdiError("capture failed: probe exited 1")
         return ParityResult([], capture_seconds={"fresh": 1.0, "upgrade": 2.0})
@@ -599,8 +602,8 @@ def test_parity_compares_each_host_with_its_fresh_twin(
     junit = tmp_path / "junit.xml"
     phases.run_parity(NullEngine(), topo_cfg, topo_run, report, junit)
     assert seen == [
-        ({"fresh": "tdi-r2-fresh-lb", "upgrade": "tdi-r2-upgrade-lb"}, ["lb"]),
-        ({"fresh": "tdi-r2-fresh-web1", "upgrade": "tdi-r2-upgrade-web1"}, ["web1"]),
+        ({"fresh": "tdi-r2-fresh-lb", "upgrade": "tdi-r2-upgrade-lb"}, ["lb"], "lb"),
+        ({"fresh": "tdi-r2-fresh-web1", "upgrade": "tdi-r2-upgrade-web1"}, ["web1"], "web1"),
     ]
     lb, web = report.comparisons
     # A capture that failed fails that comparison only.

@@ -249,6 +249,10 @@ def test_same_on_both_counts_under_comparisons(pytester: pytest.Pytester) -> Non
     (failure,) = upgrade["failures"]
     assert failure["id"] == "test_infra.py::test_differs[upgrade]"
     assert failure["message"] == "Failed: `mktemp -u` differs:"
+    # The diff goes with it, for tdi's report (the first line is all a failure says).
+    delta = failure["diff"].splitlines()
+    assert delta[:2] == ["--- fresh", "+++ upgrade"]
+    assert [line[0] for line in delta[3:]] == ["-", "+"]
 
 
 def test_each_link_of_a_chain_is_its_own_comparison(pytester: pytest.Pytester) -> None:

@@ -282,10 +282,12 @@ def test_lines_show_tasks_files_and_status() -> None:
     (cron,) = [line for line in lines if " cron" in line and "fresh=" in line]
     assert "cron (+2 files): fresh=null" in cron
     assert cron.endswith(" <- baseline: web : Install cron")
-    (port,) = [line for line in lines if "tcp/8081" in line]
-    assert port.endswith(" [allowed: status page, until Q3]")
-    (service,) = [line for line in lines if "apt-daily" in line]
-    assert service.endswith(" [not failing]")
+    # What does not fail is counted, not listed: the JSON and HTML reports list it.
+    assert not any("tcp/8081" in line or "apt-daily" in line for line in lines)
+    assert (
+        "    not failing: 1 allowed, 1 nondeterministic (each in the JSON and HTML reports)"
+        in lines
+    )
 
 
 def test_lines_show_expired_entries_and_warnings() -> None:
@@ -341,8 +343,10 @@ def test_markdown_summary() -> None:
             tasks=("baseline: Install cron", "baseline: Start cron"),
             files=("/etc/init.d/cron",),
         ),
-        Difference("file", "/etc/cron.d/tidy", None, {"mode": "0644"}, kind="stale"),
-        Difference("port", "tcp/8081", None, {}, kind="extra", allowed="a|b"),
+        Difference(
+            "file", "/etc/cron.d/tidy", None, {"mode": "0644"}, kind="stale", tasks=("a|b",)
+        ),
+        Difference("port", "tcp/8081", None, {}, kind="extra", allowed="a reason"),
         expired=("parity.allow[2] expired",),
         warnings=("group 'web': gid 1 on fresh, 2 on upgrade",),
     )
@@ -359,13 +363,16 @@ def test_markdown_summary() -> None:
     assert "**upgrade** not idempotent: `restart nginx`" in lines
     assert "**upgrade**: idempotence: task 'x' failed: boom" in lines
     assert "### Parity: ❌ failed" in lines
-    assert lines.index("#### package") < lines.index("#### cron") < lines.index("#### port")
+    assert lines.index("#### package") < lines.index("#### cron")
     assert (
         '| `cron` (1 files) | stale | `null` | `{"version": "3.0"}` '
         "| baseline: Install cron<br>baseline: Start cron |"
     ) in lines
     # A '|' in a cell would end it early.
-    assert "| `tcp/8081` | extra (allowed: a\\|b) | `null` | `{}` |  |" in lines
+    assert '| `/etc/cron.d/tidy` | stale | `null` | `{"mode": "0644"}` | a\\|b |' in lines
+    # The allowed port is counted, not listed.
+    assert "#### port" not in lines
+    assert "Not failing: 1 allowed (each in the JSON and HTML reports)." in lines
     assert "- expired allowlist entry: parity.allow[2] expired" in lines
     assert "- warning: group 'web': gid 1 on fresh, 2 on upgrade" in lines
     assert text.endswith("\n") and not text.endswith("\n\n")
@@ -507,6 +514,64 @@ def test_same_on_both_failures_fail_parity() -> None:
     assert f"- ❌ `{failure['id']}`: {failure['message']}" in report.markdown().splitlines()
     # It counts under parity, not on the node's own tests.
     assert report.states["upgrade-1/web1"].tests == {"passed": 0, "failed": 0}
+
+
+def test_a_same_on_both_failure_carries_its_diff_everywhere() -> None:
+    report = passing()
+    (upgrade,) = report.comparisons
+    upgrade.tests = {"passed": 0, "failed": 1}
+    delta = "--- fresh\n+++ upgrade\n@@ -1 +1,2 @@\n listen 80;\n+listen 8081;"
+    failure = {"id": "t.py::test_conf[upgrade]", "message": "`nginx -T` differs:", "diff": delta}
+    upgrade.failures = [failure]
+    lines = report.lines()
+    start = lines.index("    FAILED t.py::test_conf[upgrade]: `nginx -T` differs:")
+    assert lines[start + 1 : start + 6] == [f"      {line}" for line in delta.splitlines()]
+    md = report.markdown()
+    assert "- ❌ `t.py::test_conf[upgrade]`: `nginx -T` differs:" in md
+    assert "<summary>what differs</summary>" in md and "+listen 8081;" in md
+    assert report.to_dict()["comparisons"][0]["failures"] == [failure]
+
+
+def test_a_passing_comparison_counts_what_does_not_fail() -> None:
+    report = passing(
+        Difference(
+            "file", "/var/lib/redis/dump.rdb", {"sha256": "a"}, {"sha256": "b"}, kind="unmanaged"
+        ),
+        Difference("file", "/etc/ssl/certs/ssl-cert-snakeoil.pem", {}, {}, kind="unmanaged"),
+        Difference("service", "apt-daily", {}, {}, kind="nondeterministic"),
+        Difference("file", "/etc/x", {}, {}, kind="diverged", allowed="ticket 42"),
+    )
+    assert report.parity == PASSED
+    lines = report.lines()
+    assert "  upgrade (img-upgrade): passed, 4 differences" in lines
+    assert (
+        "    not failing: 2 unmanaged, 1 nondeterministic, 1 allowed "
+        "(each in the JSON and HTML reports)"
+    ) in lines
+    assert not any("dump.rdb" in line or "next step" in line for line in lines)
+    md = report.markdown()
+    assert "####" not in md and "dump.rdb" not in md
+    assert "Not failing: 2 unmanaged, 1 nondeterministic, 1 allowed" in md
+    # The JSON keeps every one.
+    assert len(report.to_dict()["parity"]["differences"]) == 4
+
+
+def test_differences_no_task_explains_come_with_a_next_step() -> None:
+    report = passing(
+        Difference("file", "/etc/a", None, {}, kind="diverged"),
+        Difference("file", "/etc/b", None, {}, kind="stale", tasks=("baseline: b",)),
+        Difference("package", "c", None, {}, kind="stale"),
+        Difference("file", "/etc/d", None, {}, kind="diverged"),
+        Difference("file", "/etc/e", None, {}, kind="diverged"),
+        Difference("file", "/etc/f", None, {}, kind="unmanaged"),
+    )
+    (step,) = [line for line in report.lines() if line.startswith("    next step: ")]
+    assert step.startswith(
+        "    next step: no task explains file /etc/a, package c, file /etc/d and 1 more: "
+    )
+    assert "`tdi calibrate`" in step and "`parity.allow`" in step
+    assert "Next step: " + step.removeprefix("    next step: ") in report.markdown().splitlines()
+    assert not any("next step" in line for line in passing(*report.differences[1:2]).lines())
 
 
 def test_a_failing_tests_id_and_message_are_shown() -> None:

@@ -1,15 +1,19 @@
 """Which Ansible task touched the thing a difference is about. Pure: no I/O.
 
 Read from the converge's structured events: a task's ``dest``/``path`` names a file, the
-``name`` of an apt/package task names packages, and so on. A difference that no task
-of this release touches (a stale file, say) is attributed to the baseline's tasks.
+``name`` of an apt/package task names packages, and so on. A task *wrote* a file when it
+names that exact path (or enables the service whose link it is), or names a directory
+above it and is a module that writes whole trees (``TREE_ACTIONS``, a copy of a
+directory, a recursive ``file``), or runs a command line that names the path. A ``file:
+state=directory`` above a file does not claim what a daemon writes into that directory.
+An exact match, of either release, beats an ancestor.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -38,6 +42,9 @@ READ_ONLY = frozenset(
 )
 PACKAGE_ACTIONS = frozenset({"apt", "package", "dnf", "yum", "pip", "snap"})
 SERVICE_ACTIONS = frozenset({"service", "systemd", "systemd_service", "sysvinit"})
+# Modules that write a whole tree below the directory they name.
+TREE_ACTIONS = frozenset({"unarchive", "synchronize", "git", "subversion", "hg", "get_url"})
+BASELINE = "baseline: "  # how a task of the baseline's converge is named
 
 
 class Event(Protocol):
@@ -65,7 +72,11 @@ def _names(value: Any) -> set[str]:
 
 
 def _file_paths(event: Event) -> set[str]:
-    return {str(event.args[a]).rstrip("/") or "/" for a in FILE_ARGS if event.args.get(a)}
+    return {_clean(event.args[a]) for a in FILE_ARGS if event.args.get(a)}
+
+
+def _clean(path: object) -> str:
+    return str(path).rstrip("/") or "/"
 
 
 def _writers(events: Sequence[Event]) -> list[Event]:
@@ -73,14 +84,56 @@ def _writers(events: Sequence[Event]) -> list[Event]:
     return [e for e in events if _action(e) not in READ_ONLY and e.status != "skipped"]
 
 
-def _touches_file(path: str, events: Sequence[Event]) -> list[Event]:
-    exact = [e for e in events if path in _file_paths(e)]
-    if exact:
-        return exact
-    # Nearest ancestor: a task that wrote a whole directory (file recurse, copy, unarchive).
+def _names_path(path: str, event: Event) -> bool:
+    """The task names ``path``: as a file argument, in its command line (the path, or a
+    file below it, as ``mkdir -p /opt/app/data`` makes /opt/app), or as the enabling link
+    of a service it names."""
+    if path in _file_paths(event) or _links_service(path, event):
+        return True
+    named = (_clean(p) for p in event.args.get("command_paths") or ())
+    return any(p == path or p.startswith(path + "/") for p in named)
+
+
+# The links that enable a service: systemd's ``*.wants`` links, sysv's rc links.
+SERVICE_LINK = re.compile(
+    r"^/etc/(?:systemd/system/[^/]+\.(?:wants|requires)/(?P<unit>[^/]+?)"
+    r"(?:\.(?:service|socket|timer))?|rc[0-6S]\.d/[SK]\d\d(?P<script>[^/]+))$"
+)
+
+
+def _links_service(path: str, event: Event) -> bool:
+    """The task enables, or installs, the service whose link ``path`` is: a service task
+    (``enabled``), or a package task whose postinst enables it."""
+    found = SERVICE_LINK.match(path)
+    if found is None:
+        return False
+    action = _action(event)
+    name = event.args.get("name") or (event.args.get("pkg") if action in PACKAGE_ACTIONS else None)
+    if name is None or (action not in SERVICE_ACTIONS and action not in PACKAGE_ACTIONS):
+        return False
+    units = {re.sub(r"\.(service|socket|timer)$", "", n) for n in _names(name)}
+    return (found["unit"] or found["script"]) in units
+
+
+def _writes_tree(event: Event) -> bool:
+    action, args = _action(event), event.args
+    if action == "file":
+        return bool(args.get("recurse")) or args.get("state") == "absent"
+    if action == "copy":  # of a directory: the callback says so, or its src ends in "/"
+        return bool(args.get("tree")) or str(args.get("src", "")).endswith("/")
+    return action in TREE_ACTIONS
+
+
+def _exact(path: str, events: Sequence[Event]) -> list[Event]:
+    return [e for e in events if _names_path(path, e)]
+
+
+def _tree(path: str, events: Sequence[Event]) -> list[Event]:
+    """The tasks that wrote the nearest directory above ``path`` as a whole tree."""
+    trees = [e for e in events if _writes_tree(e)]
     parent = posixpath.dirname(path)
     while parent not in ("/", ""):
-        found = [e for e in events if parent in _file_paths(e)]
+        found = [e for e in trees if parent in _file_paths(e)]
         if found:
             return found
         parent = posixpath.dirname(parent)
@@ -112,10 +165,7 @@ def _port_owner(d: Difference) -> str | None:
     return str(process) if process else None
 
 
-def _matching(d: Difference, events: Sequence[Event]) -> list[Event]:
-    events = _writers(events)
-    if d.category == "file":
-        return _touches_file(d.key, events)
+def _by_name(d: Difference, events: Sequence[Event]) -> list[Event]:
     if d.category == "port":
         owner = _port_owner(d)
         if owner is None:
@@ -125,8 +175,33 @@ def _matching(d: Difference, events: Sequence[Event]) -> list[Event]:
     return [e for e in events if _touches_name(d, e)]
 
 
+def touched_by(d: Difference, events: Sequence[Event]) -> list[Event]:
+    """The tasks of ``events`` that touched what ``d`` is about (wrote its file: the path,
+    or a tree above it; named its package, user, group or service)."""
+    events = _writers(events)
+    if d.category == "file":
+        return _exact(d.key, events) or _tree(d.key, events)
+    return _by_name(d, events)
+
+
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
+
+
+def _tiers(
+    d: Difference, events: Sequence[Event], baseline_events: Sequence[Event]
+) -> Iterator[tuple[str, list[Event]]]:
+    """Candidate tasks, best first: for a file, tasks that name its exact path (this
+    release's, then the baseline's), then tree writers above it; else by name."""
+    ours, theirs = _writers(events), _writers(baseline_events)
+    if d.category == "file":
+        yield "", _exact(d.key, ours)
+        yield BASELINE, _exact(d.key, theirs)
+        yield "", _tree(d.key, ours)
+        yield BASELINE, _tree(d.key, theirs)
+    else:
+        yield "", _by_name(d, ours)
+        yield BASELINE, _by_name(d, theirs)
 
 
 def attribute(
@@ -134,12 +209,17 @@ def attribute(
     events: Sequence[Event],
     baseline_events: Sequence[Event] = (),
 ) -> list[Difference]:
-    """Each difference with the tasks that touched it (``baseline: `` for the old release's)."""
+    """Each difference with the tasks that touched it (``baseline: `` for the old release's).
+
+    A file's exact path named by a task of either release beats a tree written above it:
+    a stale file is its baseline writer's, not this release's directory's."""
     out = []
     for d in differences:
-        tasks = _unique(e.task for e in _matching(d, events))
-        if not tasks:
-            tasks = _unique(f"baseline: {e.task}" for e in _matching(d, baseline_events))
+        tasks: tuple[str, ...] = ()
+        for prefix, found in _tiers(d, events, baseline_events):
+            if found:
+                tasks = _unique(prefix + e.task for e in found)
+                break
         out.append(replace(d, tasks=tasks))
     return out
 

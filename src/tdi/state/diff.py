@@ -9,6 +9,8 @@ from typing import Literal
 from tdi.state.capture import Record, Section, State
 
 Category = Literal["file", "group", "package", "port", "service", "user"]
+# Kinds of difference that do not fail a run (tdi.state.kinds says what each means).
+QUIET_KINDS = frozenset({"nondeterministic", "unmanaged"})
 
 # Category, State field, record fields left out of the comparison. Numeric ids differ
 # between hosts that created the same accounts in another order; id_warnings says so.
@@ -49,7 +51,7 @@ class Difference:
 
     @property
     def fails(self) -> bool:
-        return self.kind != "nondeterministic" and not self.allowed
+        return self.kind not in QUIET_KINDS and not self.allowed
 
     def to_dict(self) -> dict[str, object]:
         return {

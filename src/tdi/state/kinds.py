@@ -6,29 +6,35 @@ shows what the previous release left behind.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from tdi.state.attribution import Event, touched_by
 from tdi.state.capture import Record, State
 from tdi.state.diff import Difference
 from tdi.state.rules import Rule
 
-STALE = "stale"  # on upgrade and in the baseline, not on fresh: no longer managed
-NOT_APPLIED = "not-applied"  # upgrade still holds the baseline's value
+STALE = "stale"  # upgrade keeps the baseline's thing or value; no task of this release sets it
+NOT_APPLIED = "not-applied"  # a task of this release changed it on fresh, not on upgrade
 DIVERGED = "diverged"  # upgrade matches neither fresh nor the baseline
 MISSING = "missing"  # on fresh, not on upgrade
 NONDETERMINISTIC = "nondeterministic"  # differs between two fresh hosts as well
+UNMANAGED = "unmanaged"  # no task of either release made it: a daemon or a package did
 # Two-way kinds, for an upgrade image that carries no baseline state.
 EXTRA = "extra"  # on upgrade, not on fresh
 CHANGED = "changed"  # on both, different
 
 # What each kind means, for legends (the HTML report's).
 MEANING = {
-    STALE: "on the upgrade host and in the baseline, not on a fresh host: no longer managed",
-    NOT_APPLIED: "the upgrade host still holds the baseline's value: this change never reached it",
+    STALE: "the upgrade host keeps what the baseline had, and no task of this release sets "
+    "it: a fresh host lacks it or has another value",
+    NOT_APPLIED: "a task of this release changed it on a fresh host, but the upgrade host "
+    "still holds the baseline's value",
     DIVERGED: "the upgrade host matches neither a fresh host nor the baseline",
     MISSING: "on a fresh host, not on the upgrade host",
     NONDETERMINISTIC: "differs between two fresh hosts as well (tdi-noise.yml): not a failure",
+    UNMANAGED: "no task of either release made it: a daemon or a package's script did (a "
+    "data file, a per-host key), or it is a service's boot history: not a failure",
     EXTRA: "on the upgrade host, not on a fresh host (no baseline state to say why)",
     CHANGED: "on both, different (no baseline state to say why)",
 }
@@ -42,8 +48,14 @@ SECTIONS = {
     "port": "ports",
 }
 
+# Unit-file states (systemd) of a service that does not start at boot, and the sysv
+# record's False: whether such a service runs is the history of the host (a postinst
+# started it; a host that booted since does not run it), not its configuration.
+NOT_AT_BOOT: frozenset[str | bool] = frozenset({"disabled", "static", "indirect", False})
+RUN_STATE = frozenset({"active", "running"})
 
-def _kind(d: Difference, baseline: State | None) -> str:
+
+def _kind(d: Difference, baseline: State | None, touched: bool) -> str:
     if d.upgrade is None:
         return MISSING
     if baseline is None:
@@ -53,18 +65,69 @@ def _kind(d: Difference, baseline: State | None) -> str:
         return STALE if before is not None else DIVERGED
     fields = set(d.fresh) | set(d.upgrade)
     if before is not None and all(before.get(f) == d.upgrade.get(f) for f in fields):
-        return NOT_APPLIED
+        return NOT_APPLIED if touched else STALE
     return DIVERGED
+
+
+def _boot_history(d: Difference, services: Mapping[str, Record]) -> bool:
+    """A service present on both sides that differs only in whether it runs, and does
+    not start at boot."""
+    if d.category != "service" or d.fresh is None or d.upgrade is None:
+        return False
+    fields = set(d.fresh) | set(d.upgrade)
+    unit = services.get(d.key) or {}
+    return bool(fields) and fields <= RUN_STATE and unit.get("enabled") in NOT_AT_BOOT
+
+
+def _runs_as(port: Difference, services: set[str]) -> bool:
+    record = port.upgrade if port.upgrade is not None else port.fresh
+    process = str((record or {}).get("process") or "")
+    return any(process in (s, s + "d", s[:15], (s + "d")[:15]) for s in services)
 
 
 def classify(
     differences: Sequence[Difference],
     baseline: State | None,
     noise: Sequence[Rule] = (),
+    *,
+    events: Sequence[Event] = (),
+    baseline_events: Sequence[Event] = (),
+    services: Mapping[str, Record] | None = None,
+    host: str = "",
 ) -> list[Difference]:
-    """Each difference with its kind; a match in the calibrated noise is nondeterministic."""
+    """Each difference with its kind; a match in the calibrated noise is nondeterministic.
+
+    ``events`` are this release's converge events, ``baseline_events`` the baseline's;
+    ``services`` the upgrade host's (their unit-file state, which a run-state difference
+    does not carry). With both a baseline and its events, what no task of either release
+    made is ``unmanaged``: a file no task wrote, a service that no task names and that
+    does not start at boot differing only in whether it runs, and a port of such a
+    service. ``host`` is the compared host, for noise entries of one host.
+    """
+    both = [*events, *baseline_events]
+    judged = baseline is not None and bool(baseline_events)
+    quiet_services = {
+        d.key
+        for d in differences
+        if judged and _boot_history(d, services or {}) and not touched_by(d, both)
+    }
     out = []
     for d in differences:
-        noisy = any(rule.matches(d) for rule in noise)
-        out.append(replace(d, kind=NONDETERMINISTIC if noisy else _kind(d, baseline)))
+        if any(rule.matches(d, host) for rule in noise):
+            kind = NONDETERMINISTIC
+        elif judged and _unmanaged(d, both, quiet_services):
+            kind = UNMANAGED
+        else:
+            kind = _kind(d, baseline, bool(touched_by(d, events)))
+        out.append(replace(d, kind=kind))
     return out
+
+
+def _unmanaged(d: Difference, events: Sequence[Event], quiet_services: set[str]) -> bool:
+    if d.category == "file":
+        return not touched_by(d, events)
+    if d.category == "service":
+        return d.key in quiet_services
+    if d.category == "port":
+        return _runs_as(d, quiet_services) and not touched_by(d, events)
+    return False

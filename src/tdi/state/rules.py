@@ -2,7 +2,8 @@
 
 The parity allowlist (``parity.allow`` in tdi.yml) and the calibrated noise
 (tdi-noise.yml, written by `tdi calibrate`) are both lists of ``Rule``: a category, a glob
-over its keys and the reason the rule exists. An allow rule may also carry an end date.
+over its keys and the reason the rule exists. An allow rule may also carry an end date; a
+noise rule may name the one host (of a topology) it was seen on.
 """
 
 from __future__ import annotations
@@ -25,19 +26,24 @@ class Rule:
     until: dt.date | None = None  # allow rules only: after this day the rule fails the run
     # Where it is written, for messages ("parity.allow[1]"); not part of its identity.
     where: str = field(default="", compare=False)
+    host: str = ""  # noise rules: only on this host (of a topology); "" on every host
 
     def name(self) -> str:
-        return f"{self.where} ({self.category}:{self.key})".lstrip()
+        on = f" on {self.host}" if self.host else ""
+        return f"{self.where} ({self.category}:{self.key}{on})".lstrip()
 
     def expired(self, today: dt.date) -> bool:
         return self.until is not None and self.until < today
 
-    def matches(self, d: Difference) -> bool:
+    def matches(self, d: Difference, host: str = "") -> bool:
+        """Whether ``d``, found on ``host``, is one this rule speaks of."""
+        if self.host and self.host != host:
+            return False
         return self.category == d.category and fnmatch.fnmatchcase(d.key, self.key)
 
 
 def apply_allow(
-    differences: Sequence[Difference], rules: Sequence[Rule], today: dt.date
+    differences: Sequence[Difference], rules: Sequence[Rule], today: dt.date, host: str = ""
 ) -> tuple[list[Difference], list[str]]:
     """Mark allowed differences; return them and one message per expired rule.
 
@@ -51,6 +57,6 @@ def apply_allow(
     ]
     out = []
     for d in differences:
-        rule = next((r for r in live if r.matches(d)), None)
+        rule = next((r for r in live if r.matches(d, host)), None)
         out.append(replace(d, allowed=rule.reason) if rule else d)
     return out, expired

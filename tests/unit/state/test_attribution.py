@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tdi.ansible import TaskEvent
-from tdi.state.attribution import attribute, fold_package_files
+from tdi.state.attribution import attribute, fold_package_files, touched_by
 from tdi.state.diff import Category, Difference
 
 
@@ -49,9 +49,9 @@ def test_file_matches_creates_and_a_trailing_slash() -> None:
     assert tasks_for("file", "/var/lib/app/db", events) == ("init db",)
 
 
-def test_file_falls_back_to_the_nearest_ancestor() -> None:
+def test_a_tree_writer_claims_the_files_below_the_nearest_directory_it_wrote() -> None:
     events = [
-        ev("srv", "file", path="/srv", state="directory"),
+        ev("srv", "file", path="/srv", recurse=True, owner="www-data"),
         ev("copy site", "copy", src="site/", dest="/srv/www/site"),
     ]
     assert tasks_for("file", "/srv/www/site/css/main.css", events) == ("copy site",)
@@ -60,8 +60,104 @@ def test_file_falls_back_to_the_nearest_ancestor() -> None:
     assert tasks_for("file", "/srv/www/site2/index.html", events) == ("srv",)
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        ev("unpack", "ansible.builtin.unarchive", src="app.tgz", dest="/opt/app"),
+        ev("clone", "git", repo="https://example.invalid/app.git", dest="/opt/app"),
+        ev("sync", "ansible.posix.synchronize", src="app/", dest="/opt/app"),
+        ev("fetch", "get_url", url="https://example.invalid/a.tgz", dest="/opt/app/"),
+        ev("copy dir", "copy", src="app", dest="/opt/app", tree=True),
+        ev("own it", "file", path="/opt/app", recurse=True),
+        ev("remove it", "file", path="/opt/app", state="absent"),
+    ],
+)
+def test_modules_that_write_trees_claim_what_is_below(event: TaskEvent) -> None:
+    assert tasks_for("file", "/opt/app/lib/x.py", [event]) == (event.task,)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ev("data dir", "file", path="/var/lib/redis", state="directory", owner="redis"),
+        ev("conf", "template", src="redis.conf.j2", dest="/var/lib/redis/"),
+        ev("one file", "copy", src="redis.conf", dest="/var/lib/redis"),
+        ev("content", "copy", content="x", dest="/var/lib/redis"),
+    ],
+)
+def test_a_directory_or_a_file_task_does_not_claim_what_a_daemon_writes_below(
+    event: TaskEvent,
+) -> None:
+    assert tasks_for("file", "/var/lib/redis/dump.rdb", [event]) == ()
+    # Its own path, it does.
+    assert tasks_for("file", "/var/lib/redis", [event]) == (event.task,)
+
+
+def test_a_command_claims_the_paths_its_command_line_names() -> None:
+    events = [
+        ev("record", "ansible.builtin.command", command_paths=["/srv/website/deployed"]),
+        ev("make dirs", "shell", command_paths=["/opt/app/data/cache"]),
+    ]
+    assert tasks_for("file", "/srv/website/deployed", events) == ("record",)
+    # mkdir -p /opt/app/data/cache makes /opt/app and /opt/app/data too.
+    assert tasks_for("file", "/opt/app/data", events) == ("make dirs",)
+    # A path it only names the parent of is not its.
+    assert tasks_for("file", "/srv/website/hello.txt", events) == ()
+    assert tasks_for("file", "/srv/website/deployed.bak", events) == ()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/systemd/system/multi-user.target.wants/greeter.service",
+        "/etc/systemd/system/sockets.target.wants/greeter.socket",
+        "/etc/rc2.d/S01greeter",
+        "/etc/rc0.d/K01greeter",
+    ],
+)
+def test_a_service_task_or_package_task_wrote_the_links_that_enable_it(path: str) -> None:
+    assert tasks_for("file", path, [ev("start", "systemd_service", name="greeter.service")]) == (
+        "start",
+    )
+    assert tasks_for("file", path, [ev("install", "apt", name=["curl", "greeter"])]) == ("install",)
+    assert tasks_for("file", path, [ev("user", "user", name="greeter")]) == ()
+    assert tasks_for("file", path, [ev("other", "service", name="greeter2")]) == ()
+
+
+def test_an_exact_match_of_either_release_beats_a_tree_above_it() -> None:
+    current = [ev("own the sites", "file", path="/etc/nginx", recurse=True)]
+    baseline = [
+        ev("web : vhost", "template", src="v.j2", dest="/etc/nginx/sites-available/a"),
+        ev("web : vhost", "template", src="v.j2", dest="/etc/nginx/sites-available/b"),
+    ]
+    # A stale file is its baseline writer's, a looped template's item included.
+    stale = tasks_for("file", "/etc/nginx/sites-available/b", current, baseline)
+    assert stale == ("baseline: web : vhost",)
+    # Where no task names the path, the tree this release wrote explains it.
+    other = tasks_for("file", "/etc/nginx/conf.d/x", current, baseline)
+    assert other == ("own the sites",)
+    baseline_tree = [ev("web : own", "file", path="/etc/nginx", recurse=True)]
+    assert tasks_for("file", "/etc/nginx/x", [], baseline_tree) == ("baseline: web : own",)
+
+
+def test_touched_by_is_what_a_kind_asks() -> None:
+    events = [
+        ev("conf", "template", dest="/etc/app.conf"),
+        ev("unpack", "unarchive", dest="/opt/app"),
+        ev("data dir", "file", path="/var/lib/app", state="directory"),
+        ev("install", "apt", name="app"),
+    ]
+    assert touched_by(Difference("file", "/etc/app.conf", None, {}), events) == events[:1]
+    assert touched_by(Difference("file", "/opt/app/bin/app", None, {}), events) == events[1:2]
+    assert touched_by(Difference("file", "/var/lib/app/data.db", None, {}), events) == []
+    assert touched_by(Difference("service", "app", None, {}), events) == events[3:]
+
+
 def test_exact_match_wins_over_an_ancestor() -> None:
-    events = [ev("dir", "file", path="/etc/app"), ev("conf", "template", dest="/etc/app/a.conf")]
+    events = [
+        ev("dir", "file", path="/etc/app", recurse=True),
+        ev("conf", "template", dest="/etc/app/a.conf"),
+    ]
     assert tasks_for("file", "/etc/app/a.conf", events) == ("conf",)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tdi.ansible import TaskEvent
 from tdi.state.capture import Record, State
 from tdi.state.diff import Category, Difference, diff
 from tdi.state.kinds import (
@@ -16,6 +17,7 @@ from tdi.state.kinds import (
     NONDETERMINISTIC,
     NOT_APPLIED,
     STALE,
+    UNMANAGED,
     classify,
 )
 from tdi.state.rules import Rule
@@ -29,8 +31,17 @@ def state(**sections: dict[str, Any]) -> State:
     return State(**{name: sections.get(name, {}) for name in fields})
 
 
-def kind_of(fresh: State, upgrade: State, baseline: State | None) -> list[tuple[str, str]]:
-    return [(d.key, d.kind) for d in classify(diff(fresh, upgrade), baseline)]
+def ev(task: str, action: str, **args: Any) -> TaskEvent:
+    return TaskEvent("tdi-host", task, action, "changed", args)
+
+
+WRITES_CONF = [ev("conf", "template", dest="/etc/app.conf")]
+
+
+def kind_of(
+    fresh: State, upgrade: State, baseline: State | None, events: list[TaskEvent] | None = None
+) -> list[tuple[str, str]]:
+    return [(d.key, d.kind) for d in classify(diff(fresh, upgrade), baseline, events=events or [])]
 
 
 def test_stale_left_behind_by_the_previous_release() -> None:
@@ -44,11 +55,20 @@ def test_extra_on_upgrade_that_the_baseline_lacked_diverged() -> None:
     assert kind_of(state(), state(files={"/etc/x": NEW}), state()) == [("/etc/x", DIVERGED)]
 
 
-def test_not_applied_when_upgrade_keeps_the_baseline_value() -> None:
+def test_not_applied_when_a_task_of_this_release_changed_what_upgrade_keeps() -> None:
     baseline = state(files={"/etc/app.conf": OLD})
     fresh = state(files={"/etc/app.conf": NEW})
     upgrade = state(files={"/etc/app.conf": OLD})
-    assert kind_of(fresh, upgrade, baseline) == [("/etc/app.conf", NOT_APPLIED)]
+    assert kind_of(fresh, upgrade, baseline, WRITES_CONF) == [("/etc/app.conf", NOT_APPLIED)]
+
+
+def test_stale_when_upgrade_keeps_a_value_no_task_of_this_release_sets() -> None:
+    # The previous release wrote it; this one no longer does, and fresh has the package's.
+    baseline = state(files={"/etc/app.conf": OLD})
+    fresh = state(files={"/etc/app.conf": NEW})
+    upgrade = state(files={"/etc/app.conf": OLD})
+    out = classify(diff(fresh, upgrade), baseline, events=[], baseline_events=WRITES_CONF)
+    assert [d.kind for d in out] == [STALE]
 
 
 def test_diverged_when_upgrade_matches_neither() -> None:
@@ -72,7 +92,8 @@ def test_not_applied_compares_only_the_differing_fields() -> None:
     upgrade = state(files={"/srv/site": {**OLD, "owner": "www-data", "mode": "0755"}})
     (found,) = diff(fresh, upgrade)
     assert found.upgrade == {"mode": "0755"}
-    assert classify([found], baseline)[0].kind == NOT_APPLIED
+    touched = [ev("site", "file", path="/srv/site", mode="0750")]
+    assert classify([found], baseline, events=touched)[0].kind == NOT_APPLIED
 
 
 def test_a_field_lost_on_upgrade_is_not_the_baseline_value() -> None:
@@ -143,3 +164,143 @@ def test_classify_keeps_order_and_everything_else() -> None:
     assert [(d.category, d.key) for d in out] == [("user", "b"), ("file", "/a")]
     assert out[0].tasks == ("t",) and out[0].allowed == "x"
     assert first.kind == ""  # the input is left alone
+
+
+# The daemon writes its data file, a postinst makes the host's key: no task names them.
+DATA, KEY = "/var/lib/redis/dump.rdb", "/etc/ssl/private/ssl-cert-snakeoil.key"
+RELEASE = [
+    ev("install", "apt", name=["redis-server", "ssl-cert"]),
+    ev("data dir", "file", path="/var/lib/redis", state="directory", owner="redis"),
+    ev("conf", "template", dest="/etc/redis/redis.conf"),
+]
+
+
+def test_files_no_task_of_either_release_wrote_are_unmanaged_and_do_not_fail() -> None:
+    baseline = state(files={DATA: OLD, KEY: OLD, "/var/lib/redis/temp-1.rdb": OLD})
+    fresh = state(files={DATA: NEW, KEY: NEW, "/var/lib/redis/appendonly.aof": NEW})
+    upgrade = state(files={DATA: OLD, KEY: OLD, "/var/lib/redis/temp-1.rdb": OLD})
+    out = classify(diff(fresh, upgrade), baseline, events=RELEASE, baseline_events=RELEASE)
+    assert {d.key: d.kind for d in out} == {
+        DATA: UNMANAGED,  # upgrade keeps the baseline's: it would be not-applied
+        KEY: UNMANAGED,
+        "/var/lib/redis/appendonly.aof": UNMANAGED,  # it would be missing
+        "/var/lib/redis/temp-1.rdb": UNMANAGED,  # it would be stale
+    }
+    assert not any(d.fails for d in out)
+
+
+def test_a_file_a_task_of_either_release_wrote_is_judged_as_drift() -> None:
+    baseline = state(files={"/etc/cron.d/old": OLD, "/etc/app.conf": OLD})
+    upgrade = state(files={"/etc/cron.d/old": OLD, "/etc/app.conf": OLD})
+    fresh = state(files={"/etc/app.conf": NEW})
+    old_release = [*WRITES_CONF, ev("cron job", "copy", dest="/etc/cron.d/old")]
+    out = classify(diff(fresh, upgrade), baseline, events=[], baseline_events=old_release)
+    assert [(d.key, d.kind) for d in out] == [("/etc/app.conf", STALE), ("/etc/cron.d/old", STALE)]
+    assert all(d.fails for d in out)
+
+
+def test_without_the_baselines_events_or_state_nothing_is_unmanaged() -> None:
+    # Who wrote what cannot be told: a production image made elsewhere, say.
+    baseline = state(files={DATA: OLD})
+    found = diff(state(files={DATA: NEW}), state(files={DATA: OLD}))
+    assert classify(found, baseline, events=RELEASE)[0].kind == STALE
+    assert classify(found, None, events=RELEASE, baseline_events=RELEASE)[0].kind == CHANGED
+
+
+UNIT = "apache-htcacheclean"
+
+
+def services(**units: dict[str, Any]) -> State:
+    return state(services=units)
+
+
+@pytest.mark.parametrize(
+    ("fresh", "upgrade"),
+    [
+        # systemd: the postinst started it, and it is disabled: a host that booted since
+        # does not run it.
+        (
+            {"enabled": "disabled", "active": "active"},
+            {"enabled": "disabled", "active": "inactive"},
+        ),
+        ({"enabled": "static", "active": "active"}, {"enabled": "static", "active": "inactive"}),
+        # sysv, under tini: no S link, running on one side only.
+        ({"enabled": False, "running": True}, {"enabled": False, "running": False}),
+    ],
+)
+def test_a_service_that_does_not_start_at_boot_runs_by_history(
+    fresh: Record, upgrade: Record
+) -> None:
+    baseline = services(**{UNIT: fresh})
+    out = classify(
+        diff(services(**{UNIT: fresh}), services(**{UNIT: upgrade})),
+        baseline,
+        events=RELEASE,
+        baseline_events=RELEASE,
+        services={UNIT: upgrade},
+    )
+    assert [(d.key, d.kind, d.fails) for d in out] == [(UNIT, UNMANAGED, False)]
+
+
+@pytest.mark.parametrize(
+    ("fresh", "upgrade", "managing"),
+    [
+        # A task names it: whether it runs is the playbook's.
+        (
+            {"enabled": "disabled", "active": "active"},
+            {"enabled": "disabled", "active": "inactive"},
+            [ev("start it", "service", name=UNIT, state="started")],
+        ),
+        (
+            {"enabled": "disabled", "active": "active"},
+            {"enabled": "disabled", "active": "inactive"},
+            [ev("install it", "apt", name=UNIT)],
+        ),
+        # Enabled: it starts at boot, so not running is real.
+        (
+            {"enabled": "enabled", "active": "active"},
+            {"enabled": "enabled", "active": "failed"},
+            [],
+        ),
+        # Its enablement differs: that is configuration.
+        (
+            {"enabled": "enabled", "active": "active"},
+            {"enabled": "disabled", "active": "inactive"},
+            [],
+        ),
+    ],
+)
+def test_a_managed_or_enabled_service_is_judged_as_drift(
+    fresh: Record, upgrade: Record, managing: list[TaskEvent]
+) -> None:
+    (d,) = classify(
+        diff(services(**{UNIT: fresh}), services(**{UNIT: upgrade})),
+        services(**{UNIT: fresh}),
+        events=[*RELEASE, *managing],
+        baseline_events=RELEASE,
+        services={UNIT: upgrade},
+    )
+    assert d.kind == DIVERGED and d.fails
+
+
+def test_the_port_of_a_service_that_runs_by_history_is_unmanaged_too() -> None:
+    fresh = state(
+        services={"memcached": {"enabled": "disabled", "active": "active"}},
+        ports={"tcp/11211": {"addresses": ["127.0.0.1"], "process": "memcached"}},
+    )
+    upgrade = state(services={"memcached": {"enabled": "disabled", "active": "inactive"}})
+    out = classify(
+        diff(fresh, upgrade),
+        fresh,
+        events=RELEASE,
+        baseline_events=RELEASE,
+        services=upgrade.services,
+    )
+    assert [(d.key, d.kind) for d in out] == [("tcp/11211", UNMANAGED), ("memcached", UNMANAGED)]
+
+
+def test_noise_of_one_host_holds_on_that_host_only() -> None:
+    noise = [Rule("file", "/etc/lb.state", "random", host="lb")]
+    d = Difference("file", "/etc/lb.state", {"sha256": "a"}, {"sha256": "b"})
+    assert classify([d], None, noise, host="lb")[0].kind == NONDETERMINISTIC
+    assert classify([d], None, noise, host="web1")[0].kind == CHANGED

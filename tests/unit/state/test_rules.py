@@ -79,3 +79,19 @@ def test_an_expired_entry_does_not_hide_a_live_one() -> None:
     out, expired = apply_allow([file_diff("/a")], entries, TODAY)
     assert out[0].allowed == "renewed"
     assert [m.split(" ")[0] for m in expired] == ["parity.allow[0]"]
+
+
+def test_a_rule_with_a_host_matches_on_that_host_only() -> None:
+    rule = Rule("file", "/etc/lb.state", "random", host="lb")
+    d = file_diff("/etc/lb.state")
+    assert rule.matches(d, "lb")
+    assert not rule.matches(d, "web1")
+    assert not rule.matches(d)
+    assert Rule("file", "/etc/*", "any host").matches(d, "web1")
+    assert rule.name() == "(file:/etc/lb.state on lb)"
+
+
+def test_unmanaged_and_nondeterministic_differences_do_not_fail() -> None:
+    kinds = ("unmanaged", "nondeterministic", "stale", "not-applied", "diverged")
+    quiet = [k for k in kinds if not Difference("file", "/a", None, {}, kind=k).fails]
+    assert quiet == ["unmanaged", "nondeterministic"]

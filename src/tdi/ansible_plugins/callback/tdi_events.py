@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from ansible.playbook.handler import Handler
@@ -17,8 +18,24 @@ DOCUMENTATION = """
     description: Writes a JSON line per task result to the file in TDI_EVENTS_FILE.
 """
 
-# Arguments that name what a task touched; kept for attribution, nothing else is.
-_TARGET_ARGS = ("dest", "path", "name", "pkg", "src", "user", "group", "creates", "removes")
+# Arguments that name what a task touched, or how (a whole tree, or one path); kept for
+# attribution, nothing else is.
+_TARGET_ARGS = (
+    "dest",
+    "path",
+    "name",
+    "pkg",
+    "src",
+    "user",
+    "group",
+    "creates",
+    "removes",
+    "recurse",
+    "state",
+)
+# Modules that run a command line: of it, only the absolute paths it names are kept.
+_COMMANDS = frozenset({"command", "shell", "raw", "script"})
+_PATH = re.compile(r"""(?<![\w.~:/-])/[^\s'"`;|&<>()$*?\[\]{}]*""")
 
 
 # Characters of one task's diff; tdi cuts it further by lines.
@@ -52,10 +69,29 @@ def _output(task: Any, payload: dict[str, Any]) -> str:
 def _targets(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     if "results" in payload:
         return {}  # a loop's summary: its items were reported one by one, rendered
-    args = dict(task.args or {})
-    invocation = payload.get("invocation") or {}
-    args.update(invocation.get("module_args") or {})
-    return {k: args[k] for k in _TARGET_ARGS if args.get(k) not in (None, "", [])}
+    own = dict(task.args or {})
+    module_args = (payload.get("invocation") or {}).get("module_args") or {}
+    args = {**own, **module_args}
+    if own.get("src"):  # copy and template hand their module a temporary file instead
+        args["src"] = own["src"]
+    targets = {k: args[k] for k in _TARGET_ARGS if args.get(k) not in (None, "", [], False)}
+    action = str(task.action).rsplit(".", 1)[-1]
+    if action in _COMMANDS:
+        line = args.get("_raw_params") or args.get("cmd") or args.get("argv") or ""
+        text = " ".join(map(str, line)) if isinstance(line, list) else str(line)
+        if paths := sorted(set(_PATH.findall(text))):
+            targets["command_paths"] = paths
+    if action == "copy" and _copies_a_tree(own, module_args):
+        targets["tree"] = True
+    return targets
+
+
+def _copies_a_tree(own: dict[str, Any], module_args: dict[str, Any]) -> bool:
+    """Whether a copy task copied a directory: its src ends with a slash, or the file its
+    module last copied came from below the src (``_original_basename`` "site/index.html")."""
+    return str(own.get("src", "")).endswith("/") or "/" in str(
+        module_args.get("_original_basename", "")
+    )
 
 
 class CallbackModule(CallbackBase):  # type: ignore[misc]
