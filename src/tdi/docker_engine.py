@@ -315,6 +315,16 @@ class DockerEngine:
         with _wrapped(f"connect {container} to {network}"):
             self._client.networks.get(network).connect(container, aliases=[alias])
 
+    def addresses(self, network: str) -> dict[str, str]:
+        """The IPv4 address of each container on ``network``, by container name."""
+        with _wrapped(f"inspect network {network}"):
+            found = self._client.api.inspect_network(network)
+        return {
+            str(c.get("Name")): str(c.get("IPv4Address", "")).split("/")[0]
+            for c in (found.get("Containers") or {}).values()
+            if c.get("IPv4Address")
+        }
+
     def remove_networks(self, names: Sequence[str]) -> None:
         """Remove networks, first detaching what is still attached (the package cache)."""
         for name in names:

@@ -118,6 +118,10 @@ class Engine(Protocol):
         """Attach a running container to ``network``, reachable there as ``alias``."""
         ...
 
+    def addresses(self, network: str) -> dict[str, str]:
+        """The IPv4 address of each container on ``network``, by container name."""
+        ...
+
     def remove_networks(self, names: Sequence[str]) -> None:
         """Remove networks, first detaching what is still attached (the package cache)."""
         ...

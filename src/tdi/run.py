@@ -218,6 +218,8 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
         if cache:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
+    for side in run.sides:
+        _pin_names(engine, cfg, run, side, cache)
     nodes = list(run.nodes.values())
     in_parallel(
         nodes,
@@ -225,6 +227,23 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             engine, n.container, init[n.key], n.key, cfg.topology.host(n.host).settings
         ),
     )
+
+
+def _pin_names(engine: Engine, cfg: Config, run: Run, side: str, cache: bool) -> None:
+    """Write the side's host names and the package cache's into each host's /etc/hosts
+    (Docker's own file, never committed, ignored by parity): a firewall role that flushes
+    the nat table takes Docker's DNS away, and the hosts must still find each other and
+    the cache, as a server finds its peers through its firewall."""
+    found = engine.addresses(network(run.id, side))
+    names = {n.container: cfg.topology.hostname(n.host) for n in run.on(side)}
+    if cache:
+        names[packages.NAME] = packages.NAME
+    lines = "".join(f"{found[c]}\t{name}\n" for c, name in names.items() if c in found)
+    script = 'printf "%s" "$0" >> /etc/hosts'
+    for node in run.on(side):
+        code, _, err = engine.exec(node.container, ["sh", "-c", script, lines])
+        if code != 0:
+            log.warning("%s: /etc/hosts not written: %s", node.key, err.decode(errors="replace"))
 
 
 def in_parallel(items: list[T], work: Callable[[T], R]) -> list[R]:

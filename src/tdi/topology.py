@@ -21,8 +21,9 @@ INITS = ("auto", "systemd", "tini")
 # (exim's config, say) differs by it.
 SINGLE_HOST = "tdi-host"
 # start-stop-daemon --exec reads /proc/PID/exe of a daemon that runs as another user;
-# without CAP_SYS_PTRACE a sysv restart handler cannot stop the old daemon.
-DEFAULT_CAPABILITIES = ("SYS_PTRACE",)
+# without CAP_SYS_PTRACE a sysv restart handler cannot stop the old daemon. NET_ADMIN: a
+# server's root manages its firewall (iptables, nft, ufw), in the container's own network.
+DEFAULT_CAPABILITIES = ("SYS_PTRACE", "NET_ADMIN")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 

@@ -60,6 +60,9 @@ class NullEngine(Engine):
     def attach(self, network: str, container: str, alias: str) -> None:
         raise AssertionError("unexpected call: engine.attach")
 
+    def addresses(self, network: str) -> dict[str, str]:
+        raise AssertionError("unexpected call: engine.addresses")
+
     def remove_networks(self, names: Sequence[str]) -> None:
         raise AssertionError("unexpected call: engine.remove_networks")
 

@@ -313,7 +313,7 @@ def test_defaults_of_the_new_keys(tmp_path: Path) -> None:
     settings = cfg.topology.hosts[0].settings
     assert (settings.init, settings.capabilities, settings.privileged) == (
         "auto",
-        ("SYS_PTRACE",),
+        ("SYS_PTRACE", "NET_ADMIN"),
         False,
     )
 

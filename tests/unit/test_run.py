@@ -39,6 +39,7 @@ class FakeEngine(NullEngine):
         self.removed: list[str] = []  # every name removal was asked for
         self.stuck: set[str] = set()  # containers the daemon fails to remove
         self.interrupt_at = ""  # a container whose start is cut off by Ctrl-C
+        self.hosts_lines: dict[str, list[str]] = {}  # what each container's /etc/hosts got
 
     def is_running(self, name: str) -> bool:
         return name == packages.NAME and self.cache
@@ -64,10 +65,17 @@ class FakeEngine(NullEngine):
             raise KeyboardInterrupt
         return spec.name
 
+    def addresses(self, network: str) -> dict[str, str]:
+        on = [n for n, s in self.specs.items() if s.network == network]
+        on += [c for net, c, _ in self.attached if net == network]
+        return {name: f"10.0.0.{i + 2}" for i, name in enumerate(on)}
+
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
         if container == packages.NAME:  # the cache's own port probe
             return (0 if self.cache else 1), b"", b""
         assert container in self.specs, f"exec in {container}, which was not started"
+        if "/etc/hosts" in " ".join(argv):
+            self.hosts_lines.setdefault(container, []).append(argv[-1])
         return 0, b"running", b""
 
     def containers(self, run_id: str | None = None) -> list[str]:
@@ -220,6 +228,14 @@ def test_create_starts_every_node_on_its_sides_network(tmp_path: Path) -> None:
     assert sorted(n for n, _, _ in engine.attached) == ["tdi-r1-fresh", "tdi-r1-upgrade"]
     assert web.env["APT_CONFIG"] == packages.APT_CONFIG
     assert packages.DIR in web.tmpfs
+    # Each host finds its side's hosts and the cache without Docker's DNS (a firewall role
+    # may flush the nat table it answers through).
+    (written,) = engine.hosts_lines["tdi-r1-upgrade-web1"]
+    assert sorted(line.split("\t")[1] for line in written.splitlines()) == [
+        "lb",
+        packages.NAME,
+        "web1",
+    ]
 
 
 def test_an_interrupt_while_the_cache_is_attached_waits_for_the_attach(tmp_path: Path) -> None:

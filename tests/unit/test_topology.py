@@ -56,7 +56,7 @@ def test_valid_hostnames(name: str) -> None:
 def test_settings_defaults_keep_sys_ptrace() -> None:
     settings = from_config({}, ("all",), None).hosts[0].settings
     assert settings.init == "auto"
-    assert settings.capabilities == DEFAULT_CAPABILITIES == ("SYS_PTRACE",)
+    assert settings.capabilities == DEFAULT_CAPABILITIES == ("SYS_PTRACE", "NET_ADMIN")
     assert settings.privileged is False
 
 
