@@ -7,7 +7,9 @@ older link of a chain. Everything that shows parity iterates that one list.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -203,11 +205,11 @@ class Report:
             )
             pad = " " * width
             if s.error:
-                out.append(f"{pad} {s.error}")
-                out.extend(f"{pad}   {line}" for line in _tail(s.journal))
+                out.append(f"{pad} {safe(s.error)}")
+                out.extend(f"{pad}   {safe(line)}" for line in _tail(s.journal))
             if s.idempotence == FAILED:
                 for c in s.changed_tasks:
-                    out.append(f"{pad} not idempotent: {c.task}")
+                    out.append(f"{pad} not idempotent: {safe(c.task)}")
                     out.extend(f"{pad}   {line}" for line in _head(c.diff, []))
             out.extend(line for f in s.failures for line in _failure_lines(f, pad + " "))
         out.extend(self.parity_lines())
@@ -224,9 +226,12 @@ class Report:
             out.extend(line for f in c.failures for line in _failure_lines(f, "    "))
             for heading, group in _grouped(_failing(c.differences)):
                 out.append(f"    {heading}:")
-                for d in group:
+                shown, more = _capped(group)
+                for d in shown:
                     out.append(f"      {_row(d)}")
                     out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
+                if more:
+                    out.append(f"      ... and {more} more (each in the JSON and HTML reports)")
             if quiet := _not_failing(c.differences):
                 out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
             if step := _next_step(c.differences):
@@ -250,11 +255,11 @@ class Report:
             out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
         for name, s in self.states.items():
             if s.idempotence == FAILED:
-                tasks = ", ".join(f"`{c.task}`" for c in s.changed_tasks)
+                tasks = ", ".join(f"`{_md_text(c.task)}`" for c in s.changed_tasks)
                 out.append(f"\n**{name}** not idempotent: {tasks}\n")
                 out += [x for c in s.changed_tasks for x in _details(c.task, c.diff, ())]
             if s.error:
-                out.append(f"\n**{name}**: {s.error}")
+                out.append(f"\n**{name}**: {_md_text(s.error)}")
                 out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(
                     s.journal
                 )
@@ -278,12 +283,16 @@ def _md_comparison(c: Comparison) -> list[str]:
             "| key | kind | fresh | upgrade | tasks |",
             "| --- | --- | --- | --- | --- |",
         ]
-        out += [_md_row(d) for d in group]
+        shown, more = _capped(group)
+        out += [_md_row(d) for d in shown]
+        out += [f"| ... and {more} more (each in the JSON and HTML reports) | | | | |"] * bool(more)
         out.append("")
         out += [
             line
-            for d in group
-            for line in _details(f"<code>{d.key}</code>: content", d.content_diff, d.content_notes)
+            for d in shown
+            for line in _details(
+                f"<code>{_md_text(d.key)}</code>: content", d.content_diff, d.content_notes
+            )
         ]
     if quiet := _not_failing(c.differences):
         out += [f"Not failing: {quiet} (each in the JSON and HTML reports).", ""]
@@ -296,7 +305,30 @@ def _md_comparison(c: Comparison) -> list[str]:
 
 
 TERMINAL_DIFF_LINES = 8  # of a content diff, in the terminal summary
+# Differences listed per heading and comparison in the terminal and Markdown: thousands of
+# stale files must not flood a terminal, nor pass GitHub's 1 MiB job summary limit.
+LISTED = 25
 NAMED = 3  # differences named in a next step; the rest are counted
+
+
+def _capped(group: list[Difference]) -> tuple[list[Difference], int]:
+    """The first LISTED of a heading's differences, and how many more there are."""
+    return group[:LISTED], max(0, len(group) - LISTED)
+
+
+# Control characters (a newline in a file name, ANSI escapes in a task name) would break a
+# row or drive the terminal: shown as escapes instead.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """``text`` with control characters shown as escapes (\\n, \\x1b)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
+def _md_text(text: str) -> str:
+    """``text`` for a Markdown cell or code span: escaped, no HTML, no backticks."""
+    return html.escape(safe(text), quote=False).replace("`", "'")
 
 
 def _failing(differences: list[Difference]) -> list[Difference]:
@@ -360,11 +392,11 @@ def _status(d: Difference) -> str:
 
 
 def _row(d: Difference) -> str:
-    tasks = f" <- {'; '.join(d.tasks)}" if d.tasks else ""
+    tasks = f" <- {safe('; '.join(d.tasks))}" if d.tasks else ""
     files = f" (+{len(d.files)} files)" if d.files else ""
     status = f" [{_status(d)}]" if _status(d) else ""
     return (
-        f"{d.kind or '-':16} {d.key}{files}: fresh={_short(d.fresh)} "
+        f"{d.kind or '-':16} {safe(d.key)}{files}: fresh={_short(d.fresh)} "
         f"upgrade={_short(d.upgrade)}{tasks}{status}"
     )
 
@@ -398,8 +430,9 @@ def _details(title: str, text: str, notes: Sequence[str], lang: str = "diff") ->
 
 
 def _md_row(d: Difference) -> str:
-    key = f"`{d.key}`" + (f" ({len(d.files)} files)" if d.files else "")
-    kind = d.kind + (f" (allowed: {d.allowed})" if d.allowed else "")
-    tasks = "<br>".join(d.tasks)
-    cells = [key, kind, f"`{_short(d.fresh, 40)}`", f"`{_short(d.upgrade, 40)}`", tasks]
+    key = f"`{_md_text(d.key)}`" + (f" ({len(d.files)} files)" if d.files else "")
+    kind = d.kind + (f" (allowed: {_md_text(d.allowed)})" if d.allowed else "")
+    tasks = "<br>".join(_md_text(t) for t in d.tasks)
+    sides = [_short(d.fresh, 40).replace("`", "'"), _short(d.upgrade, 40).replace("`", "'")]
+    cells = [key, kind, *(f"`{side}`" for side in sides), tasks]
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

@@ -680,3 +680,33 @@ def test_a_units_journal_follows_the_error_in_terminal_and_markdown() -> None:
     markdown = report.markdown()
     assert "<summary>journal</summary>\n\n```text\nline 0\n" in markdown
     assert report.to_dict()["states"]["upgrade"]["journal"] == upgrade.journal
+
+
+def test_names_with_newlines_escapes_and_markup_are_escaped() -> None:
+    from tdi import report as report_module
+    from tdi.state.diff import Difference
+
+    d = Difference(
+        "file",
+        "/etc/evil\nname",
+        None,
+        {"type": "file"},
+        kind="stale",
+        tasks=("\x1b[31mred\x1b[0m <img src=x>",),
+    )
+    assert report_module.safe(d.key) == "/etc/evil\\nname"
+    row = report_module._row(d)
+    assert "\n" not in row and "\x1b" not in row
+    md = report_module._md_row(d)
+    assert "\n" not in md and "<img" not in md and "&lt;img src=x&gt;" in md
+
+
+def test_thousands_of_differences_are_listed_up_to_a_cap() -> None:
+    from tdi import report as report_module
+    from tdi.state.diff import Difference
+
+    group = [
+        Difference("file", f"/opt/x/{i}", None, {"type": "file"}, kind="stale") for i in range(1000)
+    ]
+    shown, more = report_module._capped(group)
+    assert len(shown) == report_module.LISTED and more == 1000 - report_module.LISTED
