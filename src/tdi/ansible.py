@@ -93,6 +93,7 @@ class PlaybookResult:
     # Hosts whose play recap counts failures or unreachables (a failure that a rescue
     # handled is not one); None when the run ended before its recap.
     failed: tuple[str, ...] | None = None
+    stopped: str = ""  # why tdi stopped the run before it ended: a limit, and where
 
     @property
     def ok(self) -> bool:
@@ -119,7 +120,8 @@ class PlaybookResult:
         failed = self.failed_hosts
         code = self.returncode if host in failed or not failed else 0
         events = tuple(e for e in self.events if e.host == host)
-        return PlaybookResult(code, events, self.log, tuple(h for h in failed if h == host))
+        mine = tuple(h for h in failed if h == host)
+        return PlaybookResult(code, events, self.log, mine, self.stopped)
 
     @property
     def failed_event(self) -> TaskEvent | None:
@@ -138,6 +140,8 @@ class PlaybookResult:
 
     def failure(self) -> str:
         """A one-line reason for a failed run."""
+        if self.stopped:
+            return self.stopped
         if (e := self.failed_event) is not None:
             return f"task '{e.task}' {e.status}: {e.reason}"
         return f"ansible-playbook exited {self.returncode}; see {self.log}"
@@ -148,6 +152,10 @@ _WENT_ON = ("ok", "changed", "skipped")
 
 def _unique(names: Any) -> list[str]:
     return list(dict.fromkeys(names))
+
+
+# What Processes.wait returns for a child it stopped at its time limit (as timeout(1)).
+TIMED_OUT = 124
 
 
 class Processes:
@@ -167,9 +175,13 @@ class Processes:
             self._procs.add(proc)
         return proc
 
-    def wait(self, proc: subprocess.Popen[bytes]) -> int:
+    def wait(self, proc: subprocess.Popen[bytes], timeout: float | None = None) -> int:
+        """``proc``'s exit code; TIMED_OUT when it ran past ``timeout`` and was stopped."""
         try:
-            return proc.wait()
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(proc)
+            return TIMED_OUT
         except BaseException:
             # Interrupted while waiting (in the main thread): stop the child, then go on.
             self.terminate()
@@ -179,8 +191,8 @@ class Processes:
                 if proc.poll() is not None:
                     self._procs.discard(proc)
 
-    def run(self, argv: Sequence[str], **kwargs: Any) -> int:
-        return self.wait(self.start(argv, **kwargs))
+    def run(self, argv: Sequence[str], timeout: float | None = None, **kwargs: Any) -> int:
+        return self.wait(self.start(argv, **kwargs), timeout)
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 2 * guard.GRACE) -> None:
         """Stop one child (as ``terminate`` stops all)."""
@@ -233,6 +245,7 @@ class AnsibleEnv:
     root: Path
     collections: tuple[Path, ...] = ()
     roles: tuple[Path, ...] = ()
+    task_timeout: int = 0  # seconds a task may run (Ansible's own task_timeout); 0: none
 
     def variables(self, events: Path | None = None) -> dict[str, str]:
         """The environment of an Ansible child; ``events``: where tdi_events writes."""
@@ -253,6 +266,8 @@ class AnsibleEnv:
             env["ANSIBLE_ROLES_PATH"] = str(self.root / "roles")
         if events is not None:
             env["TDI_EVENTS_FILE"] = str(events)
+        if self.task_timeout:
+            env["ANSIBLE_TASK_TIMEOUT"] = str(self.task_timeout)
         for name, extra in (
             ("ANSIBLE_COLLECTIONS_PATH", self.collections),
             ("ANSIBLE_ROLES_PATH", self.roles),
@@ -358,9 +373,11 @@ def run_playbook(
     log_path: Path,
     extra_vars: Sequence[str] = (),
     diff: bool = False,
+    timeout: float | None = None,
 ) -> PlaybookResult:
     """Converge ``hosts``; output goes to ``log_path``, events beside it. ``diff``: in
-    Ansible's diff mode, so each changed task's event says what it changed."""
+    Ansible's diff mode, so each changed task's event says what it changed. Stopped after
+    ``timeout`` seconds, naming the task it was in."""
     events_path = log_path.with_suffix(".events.jsonl")
     events_path.unlink(missing_ok=True)
     argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
@@ -370,6 +387,7 @@ def run_playbook(
     with log_path.open("wb") as out:
         code = PROCESSES.run(
             [*argv, str(playbook)],
+            timeout,
             cwd=env.root,
             env=env.variables(events_path),
             stdout=out,
@@ -379,7 +397,18 @@ def run_playbook(
         "ansible-playbook done: %s", log_path, extra={"events": str(events_path), "done": True}
     )
     text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
-    return PlaybookResult(code, parse_events(text), log_path, parse_failed(text))
+    stopped = ""
+    if code == TIMED_OUT and timeout is not None:
+        task = current_task(text)
+        during = f", during task '{task}'" if task else ""
+        stopped = f"stopped after {timeout:.0f} s (the phase or run limit){during}"
+    return PlaybookResult(code, parse_events(text), log_path, parse_failed(text), stopped)
+
+
+def current_task(text: str) -> str:
+    """The task the events file says started last (tdi_events writes each start)."""
+    starts = [json.loads(line) for line in text.splitlines() if line.startswith('{"started"')]
+    return str(starts[-1]["started"]) if starts else ""
 
 
 def read_events(path: Path) -> tuple[TaskEvent, ...]:

@@ -189,7 +189,8 @@ def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
     """The Ansible environment of the commit's tree: its own requirements, installed into
     the repo's cache (keyed by their content, so the same ones install once)."""
     try:
-        return requirements.install(tree, cfg.root / ".tdi" / "requirements")
+        env = requirements.install(tree, cfg.root / ".tdi" / "requirements")
+        return replace(env, task_timeout=cfg.task_timeout)
     except TdiError as exc:
         raise BaselineError(f"baseline {snap.commit[:12]}: {exc}") from exc
 
@@ -225,6 +226,7 @@ def _converge_and_commit(
         [n.host for n in nodes],
         log_path,
         old.extra_vars,
+        timeout=old.limit(),
     )
     if not result.ok:
         why = _why(engine, old, nodes, result)

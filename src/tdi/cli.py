@@ -80,6 +80,16 @@ def _reports(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", help="write a self-contained HTML report here")
 
 
+def _limits(p: argparse.ArgumentParser) -> None:
+    for key, what in (
+        ("task_timeout", "a task may run (default 1800)"),
+        ("test_timeout", "a test may run (default 900)"),
+        ("phase_timeout", "a playbook run or the tests may take (default 3600)"),
+        ("run_timeout", "the whole command may take (default 10800)"),
+    ):
+        p.add_argument(config.flag(key), type=int, metavar="SECONDS", help=f"how long {what}")
+
+
 def _keep(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="leave the containers running")
 
@@ -127,24 +137,26 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _junit, _reports, _keep),
+        (*HOSTS, _junit, _reports, _keep, _limits),
         cmd.cmd_test,
     ),
     "create": Command("start every side's hosts and keep them", HOSTS, cmd.cmd_create),
-    "converge": Command("run the playbook on the kept hosts", (_playbook,), cmd.cmd_converge),
-    "verify": Command("run the tests on the kept hosts", (_tests, _junit), cmd.cmd_verify),
+    "converge": Command(
+        "run the playbook on the kept hosts", (_playbook, _limits), cmd.cmd_converge
+    ),
+    "verify": Command("run the tests on the kept hosts", (_tests, _junit, _limits), cmd.cmd_verify),
     "diff": Command(
         "compare the kept hosts; print the differences as JSON", (_junit,), cmd.cmd_diff
     ),
     "destroy": Command("remove the kept hosts", (), cmd.cmd_destroy),
     "calibrate": Command(
         "converge fresh hosts twice; record how they differ as noise",
-        (_playbook, _images),
+        (_playbook, _images, _limits),
         cmd.cmd_calibrate,
     ),
     "snapshot": Command(
         "upgrade production with this checkout, test it, commit it; --push promotes it",
-        (_playbook, _tests, _images, _snapshot),
+        (_playbook, _tests, _images, _snapshot, _limits),
         cmd.cmd_snapshot,
     ),
     "matrix": Command(
@@ -165,7 +177,15 @@ COMMANDS: dict[str, Command] = {
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
 PATHS = ("playbook", "tests", "report", "junit", "markdown", "html")
-KEYS = ("base_image", "production_image", "baseline", "chain", "scenario", "extra_vars")
+KEYS = (
+    "base_image",
+    "production_image",
+    "baseline",
+    "chain",
+    "scenario",
+    "extra_vars",
+    *config.TIMEOUTS,
+)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import configparser
 import datetime as dt
 import json
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -20,6 +21,7 @@ from tdi.state.rules import Rule
 from tdi.topology import Topology, from_config
 
 CONFIG_NAME = "tdi.yml"
+TIMEOUTS = ("task_timeout", "test_timeout", "phase_timeout", "run_timeout")
 NOISE_NAME = "tdi-noise.yml"
 DEFAULT_BASE_IMAGE = "tdi-base"
 DEFAULT_SCENARIO = "default"
@@ -71,6 +73,19 @@ class Config:
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
     flags: frozenset[str] = frozenset()  # the keys the command line set
+    # Limits, in seconds, that no honest run reaches: a task that runs this long (Ansible's
+    # own task_timeout), a test, a phase (one playbook run, the tests), the whole command.
+    task_timeout: int = 1800
+    test_timeout: int = 900
+    phase_timeout: int = 3600
+    run_timeout: int = 10800
+    started: float = field(default_factory=time.monotonic)
+
+    def limit(self) -> float:
+        """Seconds a phase starting now may take: its own limit, or what is left of the
+        run's."""
+        left = self.started + self.run_timeout - time.monotonic()
+        return max(1.0, min(float(self.phase_timeout), left))
 
     def where(self, key: str) -> str:
         """Where ``key``'s value came from, for a message: its flag, or tdi.yml's key."""
@@ -220,6 +235,10 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         package_cache=bool(merged.get("package_cache", True)),
+        task_timeout=int(merged.get("task_timeout", Config.task_timeout)),
+        test_timeout=int(merged.get("test_timeout", Config.test_timeout)),
+        phase_timeout=int(merged.get("phase_timeout", Config.phase_timeout)),
+        run_timeout=int(merged.get("run_timeout", Config.run_timeout)),
         flags=frozenset(flags),
     )
     return replace(

@@ -58,7 +58,7 @@ def setup(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
 
     Writes nothing into the repo but its .tdi cache.
     """
-    env = requirements.install(cfg.root)
+    env = replace(requirements.install(cfg.root), task_timeout=cfg.task_timeout)
     return env, inventory.load(env, cfg.inventory)
 
 
@@ -136,6 +136,7 @@ def converge(
                     run.log(side, step),
                     cfg.extra_vars,
                     step == "idempotence",
+                    cfg.limit(),
                 )
             for node in nodes:
                 _record(report.states[node.key], node, result, step)
@@ -280,7 +281,7 @@ def verification(
     skipped = {k: "converge failed" for k in report.states if k not in {n.key for n in ready}}
     outcome = verify.Outcome()
     try:
-        outcome = tests.finish()
+        outcome = tests.finish(cfg.limit())
         log.info("verify done (pytest ran %.1f s, beside the converge)", time.monotonic() - begun)
     except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
         log.error("verify: %s", exc)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tdi import inventory, process
-from tdi.ansible import PROCESSES, AnsibleEnv, binary
+from tdi.ansible import PROCESSES, TIMED_OUT, AnsibleEnv, binary
 from tdi.config import Config
 from tdi.errors import VerifyError
 from tdi.inventory import RepoInventory
@@ -147,6 +147,8 @@ def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
         str(cfg.root),
         "-p",
         "no:cacheprovider",
+        # pytest-timeout: a test that hangs fails by its name, and the others go on.
+        f"--timeout={cfg.test_timeout}",
         f"--tdi-nodes={nodes}",
         *extra,
         str(cfg.tests),
@@ -266,9 +268,14 @@ class Session:
         part.write_text(why_not, encoding="utf-8")
         part.replace(self.ready / name)  # whole, or not there at all
 
-    def finish(self) -> Outcome:
-        """Wait for the tests (every node must be marked)."""
-        code = PROCESSES.wait(self.proc)
+    def finish(self, timeout: float | None = None) -> Outcome:
+        """Wait for the tests (every node must be marked), ``timeout`` seconds at most."""
+        code = PROCESSES.wait(self.proc, timeout)
+        if code == TIMED_OUT:
+            raise VerifyError(
+                f"the tests in {self.tests} were stopped after {timeout:.0f} s (the phase or "
+                f"run limit); see {self.log}"
+            )
         if code == 5:
             raise VerifyError(f"pytest collected no tests in {self.tests}; see {self.log}")
         if code not in (0, 1) or not self.results.exists():

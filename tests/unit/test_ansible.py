@@ -324,7 +324,7 @@ def test_run_playbook_limits_to_the_hosts_and_passes_extra_vars(
     events_path = tmp_path / "upgrade.converge.events.jsonl"
     events_path.write_text(json.dumps(event("stale", "ok")) + "\n", encoding="utf-8")
 
-    def fake_run(argv: list[str], **kwargs: Any) -> int:
+    def fake_run(argv: list[str], timeout: float | None = None, **kwargs: Any) -> int:
         seen["argv"], seen["env"], seen["cwd"] = argv, kwargs["env"], kwargs["cwd"]
         assert not events_path.exists(), "an earlier run's events must be gone"
         write_events(events_path, [event("a", "changed", host="lb")])

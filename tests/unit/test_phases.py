@@ -87,6 +87,7 @@ def fake_playbooks(
         log_path: Path,
         extra_vars: Sequence[str] = (),
         diff: bool = False,
+        timeout: float | None = None,
     ) -> PlaybookResult:
         calls.append(Call(inventory, list(hosts), log_path, list(extra_vars), diff))
         side = inventory.name.removeprefix("inventory.").removesuffix(".yml")
@@ -327,7 +328,7 @@ def fake_tests(
             if order is not None:
                 order.append(("mark", node.key))
 
-        def finish(self) -> verify.Outcome:
+        def finish(self, timeout: float | None = None) -> verify.Outcome:
             return finish(seen["marks"], self.junit)
 
         def stop(self) -> None:
