@@ -297,9 +297,22 @@ def verification(
         entry.tests, entry.failures = outcome.counts(node.key)
         ran = entry.tests.get("passed", 0) + entry.tests.get("failed", 0)
         entry.verify = PASSED if ran and not entry.tests.get("failed") else FAILED
+        if not ran:
+            entry.error = f"verify: {_none_ran(node.key, *outcome.skipped(node.key))}"
         log.info("verify %s: %s (%s)", node.key, entry.verify, entry.tests_summary)
     for c in report.comparisons:
         c.tests, c.failures = outcome.counts(c.key, comparison=True)
+
+
+def _none_ran(key: str, skipped: int, reasons: list[str]) -> str:
+    """Why no test ran on a node, in one line."""
+    if skipped:
+        why = "; ".join(reasons[:2]) or "no reason given"
+        return f"no test ran on {key}: {skipped} skipped ({why})"
+    return (
+        f"no test ran on {key}: none selected it (a module's testinfra_hosts, or -k/-m "
+        "in the tests' own settings)"
+    )
 
 
 def run_parity(

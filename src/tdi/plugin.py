@@ -89,6 +89,7 @@ class Nodes:
         # One outcome per test, the worst of its phases, and its first failure line.
         self.outcomes: dict[str, tuple[str, str, str]] = {}  # nodeid -> bucket, key, outcome
         self.messages: dict[str, str] = {}
+        self.skips: dict[str, str] = {}  # nodeid -> why it was skipped
         self.diffs: dict[str, str] = {}  # nodeid -> what same_on_both found different
         self.ready = Path(ready) if ready else None
         self.spans: list[tuple[str, float, float]] = []  # side or "run", start, seconds
@@ -142,6 +143,8 @@ class Nodes:
             bucket, key = _owner(item)
             before = self.outcomes.get(item.nodeid, (bucket, key, "passed"))[2]
             self.outcomes[item.nodeid] = (bucket, key, max(before, outcome, key=RANK.__getitem__))
+            if outcome == "skipped" and report.skipped and item.nodeid not in self.skips:
+                self.skips[item.nodeid] = _skip_reason(report)
             if report.failed and item.nodeid not in self.messages:
                 self.messages[item.nodeid] = _first_line(report)
                 if found := item.stash.get(DIFF, ""):
@@ -221,9 +224,12 @@ class Nodes:
             keys = [key] if key else [n["key"] for n in self.nodes]
             for one in keys:
                 entry = counts[bucket].setdefault(
-                    one, {"passed": 0, "failed": 0, "skipped": 0, "failures": []}
+                    one, {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "skips": []}
                 )
                 entry[outcome] += 1
+                reason = self.skips.get(nodeid, "") if outcome == "skipped" else ""
+                if reason and reason not in entry["skips"]:
+                    entry["skips"].append(reason)
                 if outcome == "failed":
                     found = {"diff": self.diffs[nodeid]} if nodeid in self.diffs else {}
                     failure = {"id": nodeid, "message": self.messages[nodeid], **found}
@@ -231,6 +237,13 @@ class Nodes:
         if self.results_path:
             data = {**counts, "spans": self.spans}
             Path(self.results_path).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """Why a test was skipped: pytest's (path, line, reason) says it."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+    return str(reason).removeprefix("Skipped: ")[:200]
 
 
 def _owner(item: pytest.Item) -> tuple[str, str]:

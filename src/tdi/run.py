@@ -118,6 +118,8 @@ def work_dir(root: Path) -> Path:
     path = root / WORK_DIR
     try:
         path.mkdir(exist_ok=True)
+        # Logs, inventories and reports can hold what the hosts hold: the owner's only.
+        path.chmod(0o700)
         # Logs and run records are not the repo's content: keep them out of git status.
         # Also a run's first write: a read-only or full .tdi is said here, before anything.
         (path / ".gitignore").write_text("*\n", encoding="utf-8")

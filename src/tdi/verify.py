@@ -62,6 +62,11 @@ class Outcome:
         tests = {"passed": entry.get("passed", 0), "failed": entry.get("failed", 0)}
         return tests, list(entry.get("failures", []))
 
+    def skipped(self, key: str) -> tuple[int, list[str]]:
+        """How many of a node's tests were skipped, and the reasons given."""
+        entry = self.results.get("nodes", {}).get(key, {})
+        return int(entry.get("skipped", 0)), list(entry.get("skips", []))
+
 
 def _groups(cfg: Config, repo: RepoInventory) -> dict[str, list[str]]:
     """Each host's groups, with every group above them and "all", as the inventory has."""

@@ -133,3 +133,17 @@ def test_a_firewall_that_flushes_the_nat_table_leaves_the_hosts_their_names(
     outcome = example.tdi("test", "--production-image", base_image)
     assert outcome.code == 0, outcome.stderr
     assert outcome.state("fresh")["converge"] == "passed"
+
+
+def test_tests_that_all_skip_say_why(example: ExampleRepo, base_image: str) -> None:
+    make_tiny(example, "skips")
+    (example.path / "tests" / "infra" / "test_release.py").write_text(
+        "import pytest\n\n\n@pytest.mark.skip(reason='needs a mail server')\n"
+        "def test_mail(host):\n    pass\n"
+    )
+    example.commit("a release whose tests all skip")
+    outcome = example.tdi("test", "--production-image", base_image)
+    assert outcome.code == 1, outcome.stderr
+    error = outcome.state("fresh")["error"]
+    assert error == "verify: no test ran on fresh: 1 skipped (needs a mail server)"
+    assert error in outcome.stderr

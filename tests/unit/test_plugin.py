@@ -123,7 +123,13 @@ def test_skip(host):
     outcome = pytester.runpytest_subprocess(two_sides(pytester), f"--tdi-results={results}")
     outcome.assert_outcomes(passed=1, errors=1, skipped=2)
     counts = read(results)["nodes"]
-    assert counts["fresh"] == {"passed": 1, "failed": 0, "skipped": 1, "failures": []}
+    assert counts["fresh"] == {
+        "passed": 1,
+        "failed": 0,
+        "skipped": 1,
+        "failures": [],
+        "skips": ["not here"],
+    }
     upgrade = counts["upgrade"]
     assert (upgrade["passed"], upgrade["failed"], upgrade["skipped"]) == (0, 1, 1)
     assert upgrade["failures"] == [

@@ -458,3 +458,10 @@ def test_load_an_unreadable_current_run_names_the_file(tmp_path: Path, text: str
     with pytest.raises(RecordError) as info:
         Run.load(tmp_path)
     assert str(info.value).startswith(f"{tmp_path / WORK_DIR / CURRENT} cannot be read (")
+
+
+def test_the_work_directory_is_the_owners_only(tmp_path: Path) -> None:
+    from tdi.run import work_dir
+
+    (tmp_path / ".tdi").mkdir(mode=0o755)
+    assert work_dir(tmp_path).stat().st_mode & 0o777 == 0o700
