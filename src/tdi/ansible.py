@@ -246,6 +246,8 @@ class AnsibleEnv:
     collections: tuple[Path, ...] = ()
     roles: tuple[Path, ...] = ()
     task_timeout: int = 0  # seconds a task may run (Ansible's own task_timeout); 0: none
+    vault_ids: tuple[str, ...] = ()  # "[label@]/abs/source", for every run
+    vault_password_file: str = ""  # absolute: a baseline's tree lacks a git-ignored one
 
     def variables(self, events: Path | None = None) -> dict[str, str]:
         """The environment of an Ansible child; ``events``: where tdi_events writes."""
@@ -268,6 +270,10 @@ class AnsibleEnv:
             env["TDI_EVENTS_FILE"] = str(events)
         if self.task_timeout:
             env["ANSIBLE_TASK_TIMEOUT"] = str(self.task_timeout)
+        if self.vault_ids:
+            env["ANSIBLE_VAULT_IDENTITY_LIST"] = ",".join(self.vault_ids)
+        if self.vault_password_file and "ANSIBLE_VAULT_PASSWORD_FILE" not in os.environ:
+            env["ANSIBLE_VAULT_PASSWORD_FILE"] = self.vault_password_file
         for name, extra in (
             ("ANSIBLE_COLLECTIONS_PATH", self.collections),
             ("ANSIBLE_ROLES_PATH", self.roles),

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tdi import ansible, diagnosis, git, interrupts, inventory, locks, requirements
+from tdi import ansible, diagnosis, git, interrupts, inventory, locks, phases, requirements
 from tdi.config import Config
 from tdi.engine import Engine, ImageInfo
 from tdi.errors import BaselineError, TdiError
@@ -190,7 +190,7 @@ def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
     the repo's cache (keyed by their content, so the same ones install once)."""
     try:
         env = requirements.install(tree, cfg.root / ".tdi" / "requirements")
-        return replace(env, task_timeout=cfg.task_timeout)
+        return phases.with_config(env, cfg)
     except TdiError as exc:
         raise BaselineError(f"baseline {snap.commit[:12]}: {exc}") from exc
 

@@ -44,6 +44,7 @@ def _repo(p: argparse.ArgumentParser) -> None:
 
 
 def _playbook(p: argparse.ArgumentParser) -> None:
+    _vault(p)
     p.add_argument("--playbook", help="the playbook to converge (default: playbooks/site.yml)")
     p.add_argument(
         "-e",
@@ -51,6 +52,23 @@ def _playbook(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="VARS",
         help="variables for ansible-playbook, as its -e takes them (repeatable)",
+    )
+
+
+def _vault(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--vault-id",
+        dest="vault_ids",
+        action="append",
+        metavar="[LABEL@]SOURCE",
+        help="a vault identity, as ansible-playbook's --vault-id (repeatable)",
+    )
+    p.add_argument(
+        "--vault-password-file",
+        dest="vault_ids",
+        action="append",
+        metavar="FILE",
+        help="a vault password file, as ansible-playbook's (repeatable)",
     )
 
 
@@ -184,6 +202,7 @@ KEYS = (
     "chain",
     "scenario",
     "extra_vars",
+    "vault_ids",
     *config.TIMEOUTS,
 )
 
@@ -207,6 +226,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if value := given[key]:
             given[key] = str(Path(str(value)).resolve())
     given["extra_vars"] = given["extra_vars"] or None
+    # A vault source given on the command line is a path from here (or a script's).
+    given["vault_ids"] = [config.absolute_vault_id(v, Path.cwd()) for v in given["vault_ids"] or []]
+    given["vault_ids"] = given["vault_ids"] or None
     return given
 
 

@@ -75,6 +75,10 @@ class Config:
     flags: frozenset[str] = frozenset()  # the keys the command line set
     # Limits, in seconds, that no honest run reaches: a task that runs this long (Ansible's
     # own task_timeout), a test, a phase (one playbook run, the tests), the whole command.
+    # Vault identities for every Ansible run ("[label@]/abs/source"): ansible.cfg's, then
+    # tdi.yml's, then the flags'; and ansible.cfg's password file, made absolute.
+    vault_ids: tuple[str, ...] = ()
+    vault_password_file: str = ""
     task_timeout: int = 1800
     test_timeout: int = 900
     phase_timeout: int = 3600
@@ -206,6 +210,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     scenario = flags.pop("scenario", DEFAULT_SCENARIO)
     cli_vars = tuple(flags.pop("extra_vars", ()))
+    cli_vault = tuple(flags.pop("vault_ids", ()))
     # One document: the file, its scenarios, and the flags in place of the keys they set.
     data = validate(_read(source) if source.exists() else None, source, flags)
     merged = {**data, **_scenario(data, scenario, source), **flags}
@@ -235,6 +240,12 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         package_cache=bool(merged.get("package_cache", True)),
+        vault_ids=(
+            *_cfg_vault_ids(root),
+            *(absolute_vault_id(v, root) for v in merged.get("vault_ids", ())),
+            *cli_vault,
+        ),
+        vault_password_file=_cfg_value(root, "vault_password_file", absolute=True),
         task_timeout=int(merged.get("task_timeout", Config.task_timeout)),
         test_timeout=int(merged.get("test_timeout", Config.test_timeout)),
         phase_timeout=int(merged.get("phase_timeout", Config.phase_timeout)),
@@ -273,6 +284,31 @@ def _cfg_inventory(root: Path) -> str | None:
         raise ConfigError(f"{root / 'ansible.cfg'}: cannot be read: {exc.message}") from exc
     value = parser.get("defaults", "inventory", fallback="").split(",")[0].strip()
     return value or None
+
+
+def absolute_vault_id(value: str, base: Path) -> str:
+    """``[label@]source`` with a source path made absolute against ``base`` (``prompt``, the
+    word, is kept: preflight refuses it, as no child reads tdi's stdin)."""
+    label, at, source = value.rpartition("@")
+    if source == "prompt":
+        return value
+    return f"{label}{at}{(base / source).resolve()}"
+
+
+def _cfg_value(root: Path, key: str, absolute: bool = False) -> str:
+    """ansible.cfg's ``[defaults] key`` (a path made absolute against the repo), or ""."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(root / "ansible.cfg", encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigError(f"{root / 'ansible.cfg'}: cannot be read: {exc.message}") from exc
+    value = parser.get("defaults", key, fallback="").strip()
+    return str((root / value).resolve()) if value and absolute else value
+
+
+def _cfg_vault_ids(root: Path) -> list[str]:
+    listed = _cfg_value(root, "vault_identity_list")
+    return [absolute_vault_id(v.strip(), root) for v in listed.split(",") if v.strip()]
 
 
 def _extra_vars(given: Mapping[str, Any] | None, cli: tuple[str, ...]) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from tdi import (
     junit,
     prompts,
     requirements,
+    vault,
     verify,
 )
 from tdi.config import Config
@@ -58,8 +59,18 @@ def setup(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
 
     Writes nothing into the repo but its .tdi cache.
     """
-    env = replace(requirements.install(cfg.root), task_timeout=cfg.task_timeout)
+    env = with_config(requirements.install(cfg.root), cfg)
     return env, inventory.load(env, cfg.inventory)
+
+
+def with_config(env: ansible.AnsibleEnv, cfg: Config) -> ansible.AnsibleEnv:
+    """``env`` with what the config adds to every Ansible run: its limits, its vault."""
+    return replace(
+        env,
+        task_timeout=cfg.task_timeout,
+        vault_ids=cfg.vault_ids,
+        vault_password_file=cfg.vault_password_file,
+    )
 
 
 def preflight(
@@ -73,6 +84,9 @@ def preflight(
     if not syntax_only:
         verify.check_tests(cfg.tests)
         calibration.load(cfg.parity.noise)
+    inventory_dir = cfg.inventory if cfg.inventory and cfg.inventory.is_dir() else None
+    places = [p for p in (inventory_dir, cfg.inventory and cfg.inventory.parent) if p]
+    vault.check(env, [*places, cfg.playbook.parent], cfg.root)
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)

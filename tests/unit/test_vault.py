@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tdi import config, vault
+from tdi.ansible import AnsibleEnv
+from tdi.errors import ConfigError
+
+INLINE = """\
+db_user: app
+db_password: !vault |
+  $ANSIBLE_VAULT;1.1;AES256
+  6231
+  3432
+port: 5432
+"""
+
+
+def test_the_first_vaulted_value_is_an_inline_block_or_a_whole_file(tmp_path: Path) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text("plain: 1\n")
+    (tmp_path / "group_vars" / "db.yml").write_text(INLINE)
+    assert vault.first_vaulted([tmp_path]) == (
+        tmp_path / "group_vars" / "db.yml",
+        "$ANSIBLE_VAULT;1.1;AES256\n6231\n3432\n",
+    )
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "group_vars" / "db.yml").write_text("x: 1\n")
+    (tmp_path / "host_vars" / "web1").write_text("$ANSIBLE_VAULT;1.1;AES256\n3132\n")
+    assert vault.first_vaulted([tmp_path]) == (tmp_path / "host_vars" / "web1", "")
+
+
+def test_nothing_vaulted_asks_nothing(tmp_path: Path) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text("plain: 1\n")
+    vault.check(AnsibleEnv(tmp_path), [tmp_path], tmp_path)  # no ansible-vault run
+
+
+def test_a_vault_id_that_prompts_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="vault id 'ops@prompt' asks a person"):
+        vault.check(AnsibleEnv(tmp_path, vault_ids=("ops@prompt",)), [], tmp_path)
+
+
+def test_vault_sources_are_made_absolute_and_keep_their_label(tmp_path: Path) -> None:
+    assert config.absolute_vault_id("ops@secrets/ops.txt", tmp_path) == (
+        f"ops@{tmp_path / 'secrets' / 'ops.txt'}"
+    )
+    assert config.absolute_vault_id("pass.txt", tmp_path) == str(tmp_path / "pass.txt")
+    assert config.absolute_vault_id("ops@prompt", tmp_path) == "ops@prompt"
+
+
+def test_ansible_cfg_vault_settings_reach_every_run_as_absolute_paths(tmp_path: Path) -> None:
+    (tmp_path / "ansible.cfg").write_text(
+        "[defaults]\nvault_password_file = .vault_pass\nvault_identity_list = ops@ops.txt\n"
+    )
+    (tmp_path / "tdi.yml").write_text("vault_ids: [dev@dev.txt]\n")
+    cfg = config.load(tmp_path)
+    assert cfg.vault_password_file == str(tmp_path / ".vault_pass")
+    assert cfg.vault_ids == (f"ops@{tmp_path / 'ops.txt'}", f"dev@{tmp_path / 'dev.txt'}")
+    env = AnsibleEnv(tmp_path, vault_ids=cfg.vault_ids, vault_password_file=cfg.vault_password_file)
+    variables = env.variables()
+    assert variables["ANSIBLE_VAULT_IDENTITY_LIST"] == ",".join(cfg.vault_ids)
