@@ -88,12 +88,16 @@ def test_keep_then_phase_commands(example: ExampleRepo, run_cli: Cli, docker_cli
     verified = run_cli("verify", cwd=example.path / "roles" / "website")
     assert verified.returncode == 0, verified.stderr
 
-    # Drift made by hand on one host shows in `tdi diff`.
-    docker_client.containers.get(containers["upgrade"]).exec_run(["touch", "/etc/stale.conf"])
+    # Drift made by hand on one host, in a file a task manages, shows in `tdi diff`; a file
+    # no task wrote is listed too, but does not fail (unmanaged).
+    upgrade = docker_client.containers.get(containers["upgrade"])
+    upgrade.exec_run(["sh", "-c", "echo tampered > /etc/tdi-release && touch /etc/stray.conf"])
     diffed = run_cli("diff", cwd=example.path / "playbooks")
-    assert diffed.returncode == 1
+    assert diffed.returncode == 1, diffed.stderr
     differences = json.loads(diffed.stdout)
-    assert [(d["category"], d["key"]) for d in differences] == [("file", "/etc/stale.conf")]
+    kinds = {d["key"]: d["kind"] for d in differences}
+    assert kinds["/etc/stray.conf"] == "unmanaged"
+    assert kinds["/etc/tdi-release"] not in ("unmanaged", "nondeterministic")
 
     destroyed = run_cli("destroy", cwd=example.path)
     assert destroyed.returncode == 0, destroyed.stderr
