@@ -40,6 +40,7 @@ class TaskEvent:
     handler: bool = False
     diff: str = ""  # what a changed task changed (diff mode), or why the module says so
     output: str = ""  # a failed result's stderr (else stdout), its last 2000 characters
+    no_log: bool = False  # the task has no_log: what it wrote is never shown
 
     @property
     def reason(self) -> str:

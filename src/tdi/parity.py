@@ -183,11 +183,24 @@ def _world_readable(record: Record) -> bool:
     return bool(int(str(record.get("mode", "0")), 8) & 0o004)
 
 
+NO_LOG_NOTE = "hidden: a no_log task wrote it"
+
+
+def quiet_tasks(events: Sequence[TaskEvent]) -> frozenset[str]:
+    """The tasks marked no_log, by name: what they wrote is never shown."""
+    return frozenset(e.task for e in events if e.no_log)
+
+
+def _by_quiet_task(d: Difference, hidden: frozenset[str]) -> bool:
+    return any(task.removeprefix("baseline: ") in hidden for task in d.tasks)
+
+
 def with_contents(
     engine: Engine,
     containers: Mapping[str, str],
     states: Mapping[str, State],
     differences: Sequence[Difference],
+    hidden: frozenset[str] = frozenset(),
 ) -> list[Difference]:
     """File differences with their content diffs, when both sides are (or one side is) a
     small, world-readable text file whose content differs. Read after the comparison, only
@@ -200,6 +213,8 @@ def with_contents(
         present = _readable(states, d)
         if present is None or not all(_world_readable(r) for r in present.values()):
             continue
+        if _by_quiet_task(d, hidden):
+            continue
         shown += 1
         if shown > MAX_CONTENT_DIFFS:
             break
@@ -210,7 +225,12 @@ def with_contents(
         side: read_heads(engine, containers[side], paths) if paths else {}
         for side, paths in wanted.items()
     }
-    return [_content(d, states, plan.get(i), heads) for i, d in enumerate(differences)]
+    return [
+        replace(d, content_notes=(NO_LOG_NOTE,))
+        if _by_quiet_task(d, hidden) and _readable(states, d) is not None
+        else _content(d, states, plan.get(i), heads)
+        for i, d in enumerate(differences)
+    ]
 
 
 def _content(
@@ -293,7 +313,13 @@ def compare(
     )
     allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today(), host)
     return ParityResult(
-        differences=with_contents(engine, containers, states, fold_directories(allowed)),
+        differences=with_contents(
+            engine,
+            containers,
+            states,
+            fold_directories(allowed),
+            hidden=quiet_tasks([*events, *baseline.events]),
+        ),
         expired=expired,
         warnings=id_warnings(states["fresh"], states["upgrade"]),
         three_way=baseline.state is not None,

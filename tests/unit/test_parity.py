@@ -334,3 +334,23 @@ def test_a_production_snapshot_keeps_the_earlier_releases_writers_once() -> None
     assert with_history([old, kept], [kept]) == (old, kept)
     assert with_history([kept, old], [kept, changed]) == (old, kept, changed)
     assert with_history([], [kept]) == (kept,)
+
+
+def test_what_a_no_log_task_wrote_is_never_shown() -> None:
+    engine = FakeEngine(
+        {
+            "c-fresh": state(files={"/etc/app/dsn": _text_file("0644", "new")}),
+            "c-upgrade": state(files={"/etc/app/dsn": _text_file("0644", "old")}),
+        },
+        content={
+            ("c-fresh", "/etc/app/dsn"): b"postgres://app:NEW-S3CR3T@db/app\n",
+            ("c-upgrade", "/etc/app/dsn"): b"postgres://app:OLD-S3CR3T@db/app\n",
+        },
+    )
+    write = TaskEvent(
+        "tdi-host", "Write the DSN", "copy", "changed", {"dest": "/etc/app/dsn"}, no_log=True
+    )
+    (d,) = run_compare(engine, events=[write]).differences
+    assert d.content_diff == ""
+    assert d.content_notes == (parity.NO_LOG_NOTE,)
+    assert not any("/etc/app/dsn" in argv[3:] for _, argv in engine.calls)

@@ -56,7 +56,8 @@ def test_a_failed_result_keeps_its_output_tail_but_never_a_no_log_tasks(
     assert "s3cret" not in text
     events = ansible.parse_events(text)
     secret = next(e for e in events if e.task == "Secret fails")
-    assert (secret.status, secret.output) == ("failed", "")
+    assert (secret.status, secret.output, secret.no_log) == ("failed", "", True)
+    assert not any(e.no_log for e in events if e.task != "Secret fails")
     # A tolerated loop item is "ignored", so that the failure is the loop that failed.
     assert [e.status for e in events if e.task == "Loop tolerates"] == [
         "changed",

@@ -123,6 +123,8 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             "diff": self._changes(payload) if event_changed(status, payload) else "",
             "output": _output(task, payload) if status == "failed" else "",
         }
+        if task.no_log:  # what it wrote is never shown: parity hides those files' content
+            event["no_log"] = True
         self._out.write(json.dumps(event, default=str) + "\n")
         self._out.flush()
 
