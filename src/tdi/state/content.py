@@ -8,6 +8,7 @@ this module turns two contents into the diff a report shows.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 
@@ -21,6 +22,14 @@ _SECRET_LINE = re.compile(
     r"(?i)^(?P<head>.*?[\w.\"'-]*(?:pass(?:word|wd|phrase)?|secret|token|credential|"
     r"api[_-]?key|private[_-]?key|access[_-]?key)[\w.\"'-]*\s*(?:[=:]|\s)\s*)(?P<value>\S.*)$"
 )
+# Inside any line: a URL's credentials (`postgres://app:S3CR3T@db`), an Authorization
+# header's value, and a long high-entropy token (an API key on its own).
+_URL_CREDENTIAL = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)")
+_AUTHORIZATION = re.compile(
+    r"(?i)(?P<head>\bauthorization\s*[:=]\s*[\"']?(?:bearer|basic|token|digest)?\s*)"
+    r"(?P<value>[^\s\"',;]+)"
+)
+_TOKEN = re.compile(r"(?<![\w/+.-])[A-Za-z0-9_+-]{32,}={0,2}(?![\w/+.=-])")
 _KEY_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _KEY_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 
@@ -55,8 +64,30 @@ def mask(text: str) -> tuple[str, int]:
             out.append(m["head"] + MASK + end)
             masked += 1
         else:
-            out.append(line)
+            found = _inline(line)
+            out.append(found)
+            masked += found != line
     return "".join(out), masked
+
+
+def _entropy(token: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = {c: token.count(c) for c in set(token)}
+    return -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+
+
+def _random(token: str) -> bool:
+    """A token that looks random: letters and digits mixed, high entropy (not a word,
+    a path, or a run of one hex digit class like a checksum of lowercase hex alone)."""
+    classes = sum(any(f(c) for c in token) for f in (str.islower, str.isupper, str.isdigit))
+    return classes >= 3 and _entropy(token) > 4.0
+
+
+def _inline(line: str) -> str:
+    """``line`` with credentials in URLs, Authorization values and random tokens masked."""
+    line = _URL_CREDENTIAL.sub(lambda m: m["head"] + MASK, line)
+    line = _AUTHORIZATION.sub(lambda m: m["head"] + MASK if m["value"] != MASK else m[0], line)
+    return _TOKEN.sub(lambda m: MASK if _random(m[0]) else m[0], line)
 
 
 def unified(path: str, fresh: str | None, upgrade: str | None) -> ContentDiff:

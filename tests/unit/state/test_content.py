@@ -63,3 +63,31 @@ def test_binary_content_is_not_text() -> None:
     assert as_text(b"a\0b") is None
     assert as_text(b"\xff\xfe") is None
     assert as_text("ü\n".encode()) == "ü\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ("dsn=postgres://app:S3CR3T@db/app", "dsn=postgres://app:****@db/app"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc", "Authorization: Bearer ****"),
+        (
+            "header = 'authorization: Basic YXBwOlMzQ1IzVA=='",
+            "header = 'authorization: Basic ****'",
+        ),
+        ("API=sk_live_4eC39HqLyjWDarjtT1zdp7dcX9aBc", "API=****"),
+    ],
+)
+def test_credentials_inside_a_line_are_masked(line: str, masked: str) -> None:
+    assert mask(line + "\n") == (masked + "\n", 1)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "ExecStart=/opt/MyApp2/lib/SomethingLong/Version3/run.py --port 8080",
+        "server_name www.example.com;",
+    ],
+)
+def test_checksums_paths_and_words_are_not_secrets(line: str) -> None:
+    assert mask(line + "\n") == (line + "\n", 0)
