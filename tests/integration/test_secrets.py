@@ -1,7 +1,7 @@
 """Secrets never leave the hosts: a release whose no_log tasks wrote a DSN with a password,
 an Authorization header and a bare token, and a file without no_log holding the same
-kinds, upgraded by a release that no longer manages them (stale: their content is shown). Every file tdi wrote, and everything
-it printed, is searched for each value."""
+kinds, upgraded by a release that no longer manages them (stale: their content is
+shown). Every file tdi wrote, and everything it printed, is searched for each value."""
 
 from __future__ import annotations
 
