@@ -7,6 +7,7 @@ Reading only: nothing here writes a file (scaffold.py does, from a Survey).
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -218,6 +219,16 @@ def _groups(playbook: Path, repo: RepoInventory) -> tuple[str, ...]:
     return tuple(t for t in found if t not in named)
 
 
+def _a_name(host: str) -> bool:
+    """An inventory host named by a hostname, not an address: an address names a machine
+    the next release may renumber (ansible-for-devops' inventories do)."""
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        return bool(HOSTNAME.match(host)) and len(host) <= 63
+
+
 def one_host_per_group(groups: tuple[str, ...], repo: RepoInventory) -> dict[str, tuple[str, ...]]:
     """A test host in each group: the inventory's first host of the group whose name is a
     valid hostname (its groups and host_vars then apply), else one named after the group."""
@@ -225,7 +236,7 @@ def one_host_per_group(groups: tuple[str, ...], repo: RepoInventory) -> dict[str
     chosen: dict[str, tuple[str, ...]] = {}
     for group in groups:
         members = [h for h in _members(repo, group) if h not in chosen]
-        found = next((h for h in members if HOSTNAME.match(h) and len(h) <= 63), None)
+        found = next((h for h in members if _a_name(h)), None)
         if found is not None:
             chosen[found] = ()
             continue

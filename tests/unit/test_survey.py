@@ -190,3 +190,14 @@ def test_several_groups_get_one_host_each_named_as_the_inventory_names_them(
 def test_one_group_needs_no_hosts(tmp_path: Path) -> None:
     root = write(tmp_path, {"site.yml": "- hosts: web\n", "hosts.ini": "[web]\nweb1\n"})
     assert survey.survey(root).hosts == {}
+
+
+def test_an_inventory_host_named_by_its_address_is_not_a_test_hosts_name(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "site.yml": "- hosts: balancer\n- hosts: app\n",
+            "inventory": "[balancer]\n192.168.4.2\n\n[app]\n192.168.4.3\n192.168.4.4\n",
+        },
+    )
+    assert survey.survey(root).hosts == {"balancer": ("balancer",), "app": ("app",)}

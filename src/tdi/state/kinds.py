@@ -79,6 +79,19 @@ def _boot_history(d: Difference, services: Mapping[str, Record]) -> bool:
     return bool(fields) and fields <= RUN_STATE and unit.get("enabled") in NOT_AT_BOOT
 
 
+def _socket_activated(d: Difference) -> bool:
+    """A port that systemd holds on one side only, for the same daemon: a socket unit
+    (mariadb.socket, say) that a package enabled and a boot started. Boot history, as a
+    service that runs only since a package's script started it."""
+    if d.category != "port" or d.fresh is None or d.upgrade is None:
+        return False
+    if "process" not in d.fresh or "process" not in d.upgrade:
+        return False
+    owners = [set(str(side["process"]).split(",")) for side in (d.fresh, d.upgrade)]
+    by_systemd = ["systemd" in names for names in owners]
+    return by_systemd[0] != by_systemd[1] and owners[0] - {"systemd"} == owners[1] - {"systemd"}
+
+
 def _runs_as(port: Difference, services: set[str]) -> bool:
     record = port.upgrade if port.upgrade is not None else port.fresh
     process = str((record or {}).get("process") or "")
@@ -115,7 +128,7 @@ def classify(
     for d in differences:
         if any(rule.matches(d, host) for rule in noise):
             kind = NONDETERMINISTIC
-        elif judged and _unmanaged(d, both, quiet_services):
+        elif _socket_activated(d) or (judged and _unmanaged(d, both, quiet_services)):
             kind = UNMANAGED
         else:
             kind = _kind(d, baseline, bool(touched_by(d, events)))

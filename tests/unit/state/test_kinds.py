@@ -304,3 +304,17 @@ def test_noise_of_one_host_holds_on_that_host_only() -> None:
     d = Difference("file", "/etc/lb.state", {"sha256": "a"}, {"sha256": "b"})
     assert classify([d], None, noise, host="lb")[0].kind == NONDETERMINISTIC
     assert classify([d], None, noise, host="web1")[0].kind == CHANGED
+
+
+def test_a_port_that_systemd_holds_after_boot_for_the_same_daemon_is_boot_history() -> None:
+    # mariadb.socket: enabled by the package, started only by a boot (the upgrade host's).
+    port = Difference(
+        "port",
+        "tcp/3306",
+        {"addresses": ["0.0.0.0"], "process": "mariadbd"},
+        {"addresses": ["::"], "process": "mariadbd,systemd"},
+    )
+    (found,) = classify([port], None)
+    assert found.kind == "unmanaged" and not found.fails
+    other = Difference("port", "tcp/80", {"process": "nginx"}, {"process": "apache2,systemd"})
+    assert classify([other], None)[0].kind != "unmanaged"
