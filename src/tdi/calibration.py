@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from tdi import yamlfile
 from tdi.errors import ConfigError
 from tdi.state.diff import Difference
 from tdi.state.kinds import SECTIONS
@@ -61,10 +62,7 @@ def load(path: Path | None) -> list[Rule]:
     """The entries of ``path``; none when it does not exist. Errors name file and key."""
     if path is None or not path.exists():
         return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {"noise": []}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    data = yamlfile.read(path) or {"noise": []}
     items = data.get("noise") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ConfigError(f"{path}: key 'noise': expected a list of entries")

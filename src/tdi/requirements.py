@@ -14,9 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tdi import ansible, process
+from tdi import ansible, process, yamlfile
 from tdi.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -31,10 +29,7 @@ def find(root: Path) -> list[Path]:
 
 def _entries(path: Path) -> tuple[list[Any], list[Any]]:
     """(collections, roles) of a requirements file; a bare list is roles, as in Galaxy."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    data = yamlfile.read(path)
     if isinstance(data, list):
         return [], data
     if not isinstance(data, dict):

@@ -122,5 +122,5 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     path.write_text("noise: [\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         calibration.load(path)
-    assert str(info.value).startswith(f"{path}: not valid YAML")
+    assert str(info.value).startswith(f"{path}: line 2: not valid YAML")
     assert "\n" not in str(info.value)
