@@ -161,6 +161,7 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
         path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
         repo = inventory.load(env, path if path and path.exists() else None, warn=False)
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, repo, run_id)
+        _check_plays(old, env, run, snap)
         _discard(engine, snap)  # what an interrupted build may have left
         try:
             with lifecycle(engine, cfg, run):
@@ -168,6 +169,20 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
         except BaseException:
             _discard(engine, snap)
             raise
+
+
+def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot) -> None:
+    """Every play of the commit's playbook matches one of tdi's hosts with the commit's own
+    inventory: a play that matched none would be missing from the snapshot, unseen."""
+    plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars)
+    for play in plays:
+        if not play.hosts:
+            raise BaselineError(
+                f"baseline {snap.commit[:12]}: play '{play.name}' (hosts: {play.pattern}) "
+                f"matches none of tdi's hosts ({', '.join(old.topology.names)}) with that "
+                "commit's inventory, so its snapshot would lack the play: name tdi's hosts as "
+                "both releases' inventories do, or pass a --baseline that has them"
+            )
 
 
 def _discard(engine: Engine, snap: Snapshot) -> None:
