@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -157,6 +158,9 @@ def _unique(names: Any) -> list[str]:
 
 # What Processes.wait returns for a child it stopped at its time limit (as timeout(1)).
 TIMED_OUT = 124
+# Seconds between two "still running" lines of a long playbook run: off a terminal they
+# are all that says which task a side is in.
+TICK = 60.0
 
 
 class Processes:
@@ -176,13 +180,28 @@ class Processes:
             self._procs.add(proc)
         return proc
 
-    def wait(self, proc: subprocess.Popen[bytes], timeout: float | None = None) -> int:
-        """``proc``'s exit code; TIMED_OUT when it ran past ``timeout`` and was stopped."""
+    def wait(
+        self,
+        proc: subprocess.Popen[bytes],
+        timeout: float | None = None,
+        tick: Callable[[float], None] | None = None,
+    ) -> int:
+        """``proc``'s exit code; TIMED_OUT when it ran past ``timeout`` and was stopped.
+        ``tick(seconds so far)`` is called every TICK seconds while it runs."""
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
         try:
-            return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop(proc)
-            return TIMED_OUT
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                step = TICK if left is None else max(0.0, min(TICK, left))
+                try:
+                    return proc.wait(timeout=step if tick or left is not None else None)
+                except subprocess.TimeoutExpired:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self.stop(proc)
+                        return TIMED_OUT
+                    if tick is not None:
+                        tick(time.monotonic() - start)
         except BaseException:
             # Interrupted while waiting (in the main thread): stop the child, then go on.
             self.terminate()
@@ -192,8 +211,14 @@ class Processes:
                 if proc.poll() is not None:
                     self._procs.discard(proc)
 
-    def run(self, argv: Sequence[str], timeout: float | None = None, **kwargs: Any) -> int:
-        return self.wait(self.start(argv, **kwargs), timeout)
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        tick: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> int:
+        return self.wait(self.start(argv, **kwargs), timeout, tick)
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 2 * guard.GRACE) -> None:
         """Stop one child (as ``terminate`` stops all)."""
@@ -395,6 +420,7 @@ def run_playbook(
         code = PROCESSES.run(
             [*argv, str(playbook)],
             timeout,
+            lambda seconds: _still(log_path, events_path, seconds),
             cwd=env.root,
             env=env.variables(events_path),
             stdout=out,
@@ -410,6 +436,13 @@ def run_playbook(
         during = f", during task '{task}'" if task else ""
         stopped = f"stopped after {timeout:.0f} s (the phase or run limit){during}"
     return PlaybookResult(code, parse_events(text), log_path, parse_failed(text), stopped)
+
+
+def _still(log_path: Path, events_path: Path, seconds: float) -> None:
+    """A line naming the task a long run is in now."""
+    text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
+    task = current_task(text) or "starting"
+    log.info("%s: still running after %.0f s, in task '%s'", log_path.stem, seconds, task)
 
 
 def current_task(text: str) -> str:

@@ -4,6 +4,7 @@ it lists, and its environment."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +325,7 @@ def test_run_playbook_limits_to_the_hosts_and_passes_extra_vars(
     events_path = tmp_path / "upgrade.converge.events.jsonl"
     events_path.write_text(json.dumps(event("stale", "ok")) + "\n", encoding="utf-8")
 
-    def fake_run(argv: list[str], timeout: float | None = None, **kwargs: Any) -> int:
+    def fake_run(argv: list[str], timeout: Any = None, tick: Any = None, **kwargs: Any) -> int:
         seen["argv"], seen["env"], seen["cwd"] = argv, kwargs["env"], kwargs["cwd"]
         assert not events_path.exists(), "an earlier run's events must be gone"
         write_events(events_path, [event("a", "changed", host="lb")])
@@ -454,3 +455,22 @@ def test_a_secret_on_the_last_stderr_line_is_masked() -> None:
         "h", "t", "shell", "failed", {}, "non-zero return code", output="password = hunter2"
     )
     assert failed.reason == "non-zero return code: password = ****"
+
+
+def test_a_long_child_ticks_and_one_past_its_limit_is_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ansible, "TICK", 0.3)
+    processes = ansible.Processes()
+    ticks: list[float] = []
+    code = processes.run(["sleep", "1.2"], None, ticks.append)
+    assert code == 0 and len(ticks) >= 2
+    start = time.monotonic()
+    assert processes.run(["sleep", "30"], 0.5) == ansible.TIMED_OUT
+    assert time.monotonic() - start < 10
+
+
+def test_the_current_task_is_the_last_one_started() -> None:
+    text = '{"started": "Install nginx"}\n{"host": "h"}\n{"started": "Wait for it"}\n'
+    assert ansible.current_task(text) == "Wait for it"
+    assert ansible.current_task("") == ""
