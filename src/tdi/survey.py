@@ -240,8 +240,9 @@ def one_host_per_group(groups: tuple[str, ...], repo: RepoInventory) -> dict[str
         if found is not None:
             chosen[found] = ()
             continue
+        # "app1", not "app": a host named as its group makes Ansible warn on every run.
         base = re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-")[:60] or "host"
-        name, n = base, 1
+        name, n = f"{base}1", 1
         while name in chosen or name in known or not HOSTNAME.match(name):
             n += 1
             name = f"{base}{n}"

@@ -182,8 +182,8 @@ def test_several_groups_get_one_host_each_named_as_the_inventory_names_them(
     # not a valid hostname; a group the inventory has no host of is named after it.
     assert found.hosts == {
         "web1.example.com": (),
-        "dbservers": ("dbservers",),
-        "cache-servers": ("cache_servers",),
+        "dbservers1": ("dbservers",),
+        "cache-servers1": ("cache_servers",),
     }
 
 
@@ -200,4 +200,4 @@ def test_an_inventory_host_named_by_its_address_is_not_a_test_hosts_name(tmp_pat
             "inventory": "[balancer]\n192.168.4.2\n\n[app]\n192.168.4.3\n192.168.4.4\n",
         },
     )
-    assert survey.survey(root).hosts == {"balancer": ("balancer",), "app": ("app",)}
+    assert survey.survey(root).hosts == {"balancer1": ("balancer",), "app1": ("app",)}
