@@ -8,18 +8,16 @@ main branch, which is that commit.
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_ci_files as ci
-from conftest import GIT_ENV
+from conftest import GIT_ENV, role_tarball
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -209,15 +207,8 @@ def test_playbook_repo_passes_tdi_test_after_init(
     tmp_path: Path, base_image: str, cleanup: list[Repo], run_cli: Run
 ) -> None:
     files = dict(PLAYBOOK_REPO)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in MOTD_ROLE.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     (tmp_path / "infra" / "vendor").mkdir(parents=True)
-    (tmp_path / "infra" / "vendor" / "motd.tar.gz").write_bytes(buffer.getvalue())
+    (tmp_path / "infra" / "vendor" / "motd.tar.gz").write_bytes(role_tarball(MOTD_ROLE))
     repo = Repo(tmp_path / "infra", files, branch="main")
     cleanup.append(repo)
     said, run = init_and_test(repo, base_image, run_cli)

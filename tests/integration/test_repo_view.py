@@ -4,14 +4,12 @@ that holds only group_vars (as a cloud inventory's repo does offline), and, in t
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-import tarfile
 from collections.abc import Callable
 from typing import Any
 
-from conftest import ExampleRepo
+from conftest import ExampleRepo, role_tarball
 from tiny import make_tiny
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -45,15 +43,8 @@ def with_vendored_role_and_offline_inventory(example: ExampleRepo, name: str) ->
     """The tiny example whose play applies the vendored role motd, with motd_text from
     inventory/offline/group_vars alone; returns its commit."""
     make_tiny(example, name)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in MOTD_ROLE.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     (example.path / "vendor").mkdir()
-    (example.path / "vendor" / "motd.tar.gz").write_bytes(buffer.getvalue())
+    (example.path / "vendor" / "motd.tar.gz").write_bytes(role_tarball(MOTD_ROLE))
     (example.path / "requirements.yml").write_text(
         "---\nroles:\n  - src: ./vendor/motd.tar.gz\n    name: motd\n"
     )
