@@ -175,14 +175,12 @@ def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot)
     """Every play of the commit's playbook matches one of tdi's hosts with the commit's own
     inventory: a play that matched none would be missing from the snapshot, unseen."""
     plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars)
-    for play in plays:
-        if not play.hosts:
-            raise BaselineError(
-                f"baseline {snap.commit[:12]}: play '{play.name}' (hosts: {play.pattern}) "
-                f"matches none of tdi's hosts ({', '.join(old.topology.names)}) with that "
-                "commit's inventory, so its snapshot would lack the play: name tdi's hosts as "
-                "both releases' inventories do, or pass a --baseline that has them"
-            )
+    if found := phases.unmatched(old, plays):
+        raise BaselineError(
+            f"baseline {snap.commit[:12]}: {found} with that commit's inventory, so its "
+            "snapshot would lack the play: name tdi's hosts as both releases' inventories "
+            "do, or pass a --baseline that has them"
+        )
 
 
 def _discard(engine: Engine, snap: Snapshot) -> None:

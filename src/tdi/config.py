@@ -277,13 +277,7 @@ def _inventory(root: Path, given: str | None, source: Path) -> Path | None:
 
 
 def _cfg_inventory(root: Path) -> str | None:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(root / "ansible.cfg", encoding="utf-8")
-    except configparser.Error as exc:
-        raise ConfigError(f"{root / 'ansible.cfg'}: cannot be read: {exc.message}") from exc
-    value = parser.get("defaults", "inventory", fallback="").split(",")[0].strip()
-    return value or None
+    return _cfg_value(root, "inventory").split(",")[0].strip() or None
 
 
 def absolute_vault_id(value: str, base: Path) -> str:

@@ -100,18 +100,25 @@ def preflight(
                 tests.result()
 
 
+def unmatched(cfg: Config, plays: list[ansible.Play]) -> str:
+    """The first play that matches none of tdi's hosts, said as a message; "" if none."""
+    play = next((p for p in plays if not p.hosts), None)
+    if play is None:
+        return ""
+    return (
+        f"play '{play.name}' (hosts: {play.pattern}) matches none of tdi's hosts "
+        f"({', '.join(cfg.topology.names)})"
+    )
+
+
 def _check_plays(cfg: Config, plays: list[ansible.Play]) -> None:
-    for play in plays:
-        if not play.hosts:
-            hint = (
-                "give a host of that group under `hosts:` in tdi.yml"
-                if cfg.topology.named
-                else "add its group to `groups` in tdi.yml"
-            )
-            raise ConfigError(
-                f"{cfg.rel(cfg.playbook)}: play '{play.name}' (hosts: {play.pattern}) matches "
-                f"none of tdi's hosts ({', '.join(cfg.topology.names)}): {hint}"
-            )
+    if found := unmatched(cfg, plays):
+        hint = (
+            "give a host of that group under `hosts:` in tdi.yml"
+            if cfg.topology.named
+            else "add its group to `groups` in tdi.yml"
+        )
+        raise ConfigError(f"{cfg.rel(cfg.playbook)}: {found}: {hint}")
 
 
 STEPS = ("converge", "idempotence")
