@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tdi import guard, process
+from tdi import guard, process, secrets
 from tdi.errors import AnsibleError
 from tdi.state.content import MAX_LINES, mask
 
@@ -278,7 +278,7 @@ class AnsibleEnv:
     def variables(self, events: Path | None = None) -> dict[str, str]:
         """The environment of an Ansible child; ``events``: where tdi_events writes."""
         callbacks = resources.files("tdi").joinpath("ansible_plugins", "callback")
-        env = child_environment()
+        env = secrets.for_children(child_environment())
         env.update(
             ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
             ANSIBLE_CALLBACKS_ENABLED="tdi_events",
@@ -416,7 +416,7 @@ def run_playbook(
     argv += ["--diff"] if diff else []
     # The live display follows the events file while the playbook runs.
     log.debug("ansible-playbook: %s", log_path, extra={"events": str(events_path)})
-    with log_path.open("wb") as out:
+    with secrets.MaskedOutput(log_path) as out:
         code = PROCESSES.run(
             [*argv, str(playbook)],
             timeout,

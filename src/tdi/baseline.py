@@ -202,8 +202,11 @@ def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
     """The Ansible environment of the commit's tree: its own requirements, installed into
     the repo's cache (keyed by their content, so the same ones install once)."""
     try:
-        env = requirements.install(tree, cfg.root / ".tdi" / "requirements")
-        return phases.with_config(env, cfg)
+        env = phases.with_config(
+            requirements.install(tree, cfg.root / ".tdi" / "requirements"), cfg
+        )
+        phases.learn_secrets(cfg, env, tree)
+        return env
     except TdiError as exc:
         raise BaselineError(f"baseline {snap.commit[:12]}: {exc}") from exc
 

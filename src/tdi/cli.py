@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from tdi import commands as cmd
-from tdi import config, interrupts, progress
+from tdi import config, interrupts, progress, secrets
 from tdi.docker_engine import DockerEngine, trust
 from tdi.engine import Engine
 from tdi.errors import TdiError
@@ -238,7 +238,7 @@ class _Elapsed(logging.Formatter):
         self.start = time.monotonic()
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"[{time.monotonic() - self.start:6.1f}s] {record.getMessage()}"
+        return secrets.scrub(f"[{time.monotonic() - self.start:6.1f}s] {record.getMessage()}")
 
 
 def _logging(verbose: int, quiet: int) -> progress.LiveHandler | None:
@@ -268,6 +268,7 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    secrets.remember(secrets.from_registry())
     live = _logging(args.verbose, args.quiet)
     if live is not None:
         live.start()
@@ -302,7 +303,7 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         trust(getattr(args, "image", None) or cfg.production_image)
         return command.run(DockerEngine.connect(), cfg, args)
     except TdiError as exc:
-        print(f"tdi: error: {exc}", file=sys.stderr)
+        print(secrets.scrub(f"tdi: error: {exc}"), file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         if exc.errno not in _DISK_ERRORS:

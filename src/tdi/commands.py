@@ -21,6 +21,7 @@ from tdi import (
     production,
     promotion,
     scaffold,
+    secrets,
     survey,
 )
 from tdi.ansible import AnsibleEnv, read_events
@@ -46,7 +47,7 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
         log.info("report: %s", cfg.report)
     if cfg.markdown:
         cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
-        cfg.markdown.write_text(report.markdown(), encoding="utf-8")
+        cfg.markdown.write_text(secrets.scrub(report.markdown()), encoding="utf-8")
         log.info("markdown summary: %s", cfg.markdown)
     if cfg.html:
         html_report.write(report.to_dict(), cfg.html)

@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from tdi import secrets
 from tdi.state.kinds import MEANING
 
 CSS = """
@@ -65,7 +66,7 @@ def render(data: Mapping[str, Any], page: Path) -> str:
 
 def write(data: Mapping[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data, path), encoding="utf-8")
+    path.write_text(secrets.scrub(render(data, path)), encoding="utf-8")
 
 
 def _badge(status: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from tdi import secrets
 from tdi.parity import ParityResult
 from tdi.report import Comparison
 from tdi.topology import UPGRADE
@@ -25,7 +26,8 @@ def _load(junit: Path) -> ET.Element:
 
 def _save(junit: Path, root: ET.Element) -> None:
     junit.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(junit, encoding="utf-8", xml_declaration=True)
+    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    junit.write_text(secrets.scrub(text), encoding="utf-8")
 
 
 def add_skipped_verify(junit: Path, reasons: Mapping[str, str]) -> None:

@@ -25,6 +25,7 @@ from tdi import (
     junit,
     prompts,
     requirements,
+    secrets,
     vault,
     verify,
 )
@@ -60,7 +61,19 @@ def setup(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
     Writes nothing into the repo but its .tdi cache.
     """
     env = with_config(requirements.install(cfg.root), cfg)
+    learn_secrets(cfg, env, cfg.root)
     return env, inventory.load(env, cfg.inventory)
+
+
+def learn_secrets(cfg: Config, env: ansible.AnsibleEnv, tree: Path) -> None:
+    """Decrypt the vaulted variables of ``tree`` (the repo, or a baseline's commit) where
+    the config's inventory and playbook sit in it: a password that cannot is one line;
+    what they hold, and every variable named like a secret, is masked from now on."""
+    inv = cfg.inventory
+    places = [*([inv] if inv and inv.is_dir() else []), *([inv.parent] if inv else [])]
+    places.append(cfg.playbook.parent)
+    moved = [tree / p.relative_to(cfg.root) if p.is_relative_to(cfg.root) else p for p in places]
+    secrets.remember(vault.find(env, moved, tree))
 
 
 def with_config(env: ansible.AnsibleEnv, cfg: Config) -> ansible.AnsibleEnv:
@@ -84,9 +97,6 @@ def preflight(
     if not syntax_only:
         verify.check_tests(cfg.tests)
         calibration.load(cfg.parity.noise)
-    inventory_dir = cfg.inventory if cfg.inventory and cfg.inventory.is_dir() else None
-    places = [p for p in (inventory_dir, cfg.inventory and cfg.inventory.parent) if p]
-    vault.check(env, [*places, cfg.playbook.parent], cfg.root)
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from tdi import backend
+from tdi import backend, secrets
 from tdi.state.capture import State
 
 NODE_PARAM, PAIR_PARAM = "tdi_node", "tdi_pair"
@@ -236,7 +236,8 @@ class Nodes:
                     entry["failures"].append(failure)
         if self.results_path:
             data = {**counts, "spans": self.spans}
-            Path(self.results_path).write_text(json.dumps(data), encoding="utf-8")
+            text = secrets.scrub(json.dumps(data))
+            Path(self.results_path).write_text(text, encoding="utf-8")
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -327,6 +328,16 @@ def same_on_both(
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--tdi-nodes")
     if path:
+        secrets.from_environment()
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         plugin = Nodes(data, config.getoption("--tdi-results"), config.getoption("--tdi-ready"))
         config.pluginmanager.register(plugin, PLUGIN_NAME)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """pytest wrote its JUnit file at the session's end: mask the secrets tdi named."""
+    junit = config.getoption("xmlpath", None)
+    if config.getoption("--tdi-nodes") and junit and Path(junit).exists():
+        path = Path(junit)
+        path.write_text(secrets.scrub(path.read_text(encoding="utf-8")), encoding="utf-8")

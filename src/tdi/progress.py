@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from tdi import secrets
+
 RUN = "run"
 
 
@@ -51,7 +53,7 @@ class Board:
                 who = getattr(record, "who", RUN)
                 self.rows[who] = Row(who, phase, time.monotonic())
             elif RUN in self.rows and record.levelno >= logging.INFO:
-                self.rows[RUN].task = record.getMessage()
+                self.rows[RUN].task = secrets.scrub(record.getMessage())
 
     def _playbook(self, events: Path, done: bool) -> None:
         # The log beside it is SIDE.STEP.log: that names the row and the phase.

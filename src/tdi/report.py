@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tdi import secrets
 from tdi.ansible import ChangedTask, TaskEvent
 from tdi.parity import Baseline, ParityResult
 from tdi.state.diff import Difference
@@ -192,7 +193,8 @@ class Report:
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        path.write_text(secrets.scrub(text), encoding="utf-8")
 
     def lines(self) -> list[str]:
         """The terminal summary: a line per node, its failures, then parity per comparison."""

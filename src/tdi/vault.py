@@ -1,17 +1,21 @@
-"""The vault password, checked before any container starts: the first vaulted value of the
-repo's variables (a vaulted file, or an inline ``!vault`` value) is decrypted once with
-the run's vault settings. A missing or wrong password is then one line, not a failed
-converge on every host."""
+"""The repo's secrets, found before any container starts: every vaulted value of its
+variables (a vaulted file, or an inline ``!vault`` value) is decrypted once, in one child,
+with the run's vault settings. A missing or wrong password is then one line, not a failed
+converge on every host; and what was decrypted, with the values of variables named like
+secrets, is what tdi masks by value wherever it writes (secrets.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from tdi import process
-from tdi.ansible import AnsibleEnv, binary
+from tdi import process, secrets, yamlfile
+from tdi.ansible import AnsibleEnv
 from tdi.errors import ConfigError
 
 HEADER = "$ANSIBLE_VAULT;"
@@ -19,6 +23,12 @@ HEADER = "$ANSIBLE_VAULT;"
 _INLINE = re.compile(r"!vault\s*\|[-+]?\s*\n((?:[ \t]+\S.*\n?)+)")
 _VARS = ("group_vars", "host_vars")
 MAX_FILES = 500  # a vars tree larger than this is looked at no further
+
+
+@dataclass(frozen=True)
+class Vaulted:
+    path: Path  # the file that holds it
+    blob: str = ""  # an inline value's ciphertext; "" when the whole file is vaulted
 
 
 def _candidates(dirs: list[Path]) -> Iterator[Path]:
@@ -36,45 +46,64 @@ def _candidates(dirs: list[Path]) -> Iterator[Path]:
                     yield path
 
 
-def first_vaulted(dirs: list[Path]) -> tuple[Path, str] | None:
-    """The first vaulted file (``(path, "")``) or inline value (``(path, blob)``)."""
-    for path in _candidates(dirs):
+def scan(dirs: list[Path]) -> tuple[list[Vaulted], list[str]]:
+    """The vaulted values under ``dirs``' group_vars and host_vars, and the values of the
+    plain variables there that are named like secrets."""
+    vaulted: list[Vaulted] = []
+    named: list[str] = []
+    for path in dict.fromkeys(_candidates(dirs)):
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
         if text.startswith(HEADER):
-            return path, ""
-        if found := _INLINE.search(text):
+            vaulted.append(Vaulted(path))
+            continue
+        for found in _INLINE.finditer(text):
             lines = [line.strip() for line in found.group(1).splitlines() if line.strip()]
-            return path, "\n".join(lines) + "\n"
-    return None
+            vaulted.append(Vaulted(path, "\n".join(lines) + "\n"))
+        named += secrets.named(yamlfile.lenient(text))
+    return vaulted, named
 
 
-def check(env: AnsibleEnv, dirs: list[Path], root: Path) -> None:
-    """Decrypt the first vaulted value under ``dirs``' group_vars and host_vars."""
+def find(env: AnsibleEnv, dirs: list[Path], root: Path) -> list[str]:
+    """The repo's secret values: decrypted vault values and secret-named variables. A
+    vault password that cannot decrypt them is one line."""
     prompting = [v for v in env.vault_ids if v.rpartition("@")[2] == "prompt"]
     if prompting:
         raise ConfigError(
             f"vault id '{prompting[0]}' asks a person for the password, and tdi runs without "
             "a terminal: pass --vault-password-file FILE (or a script) instead"
         )
-    found = first_vaulted(dirs)
-    if found is None:
-        return
-    path, blob = found
+    vaulted, values = scan(dirs)
+    for item, text in zip(vaulted, _decrypt(env, vaulted, root), strict=True):
+        data = None if item.blob else yamlfile.lenient(text)
+        values += secrets.leaves(data) if isinstance(data, dict | list) else [text]
+    return values
+
+
+def _decrypt(env: AnsibleEnv, vaulted: list[Vaulted], root: Path) -> list[str]:
+    if not vaulted:
+        return []
     with tempfile.TemporaryDirectory(prefix="tdi-vault-") as tmp:
-        target = path
-        if blob:
-            target = Path(tmp, "value")
-            target.write_text(blob, encoding="utf-8")
-        # To stdout, which stays in this process: nothing is written.
-        argv = [binary("ansible-vault"), "decrypt", "--output", "-", str(target)]
+        targets = []
+        for i, item in enumerate(vaulted):
+            target = item.path
+            if item.blob:
+                target = Path(tmp, f"value-{i}")
+                target.write_text(item.blob, encoding="utf-8")
+            targets.append(target)
+        argv = [sys.executable, "-m", "tdi.ansible_plugins.plaintexts", *map(str, targets)]
         done = process.run(argv, cwd=root, env=env.variables())
-    if not done.ok:
-        where = path.relative_to(root) if path.is_relative_to(root) else path
-        why = done.tail().removeprefix("ERROR! ").removeprefix("[ERROR]: ")
-        raise ConfigError(
-            f"{where}: a vaulted value cannot be decrypted: {why}: give the password with "
-            "--vault-password-file or --vault-id (or vault_ids in tdi.yml, or ansible.cfg)"
-        )
+    if done.ok:
+        texts: list[str] = json.loads(done.stdout)
+        return texts
+    why = done.tail().removeprefix("ERROR! ").removeprefix("[ERROR]: ")
+    culprit = next((v for v, t in zip(vaulted, targets, strict=True) if str(t) in why), None)
+    path = (culprit or vaulted[0]).path
+    where = path.relative_to(root) if path.is_relative_to(root) else path
+    why = why.replace(str(targets[vaulted.index(culprit)]), str(where)) if culprit else why
+    raise ConfigError(
+        f"{where}: a vaulted value cannot be decrypted: {why}: give the password with "
+        "--vault-password-file or --vault-id (or vault_ids in tdi.yml, or ansible.cfg)"
+    )

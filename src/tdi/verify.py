@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tdi import inventory, process
+from tdi import inventory, process, secrets
 from tdi.ansible import PROCESSES, TIMED_OUT, AnsibleEnv, binary
 from tdi.config import Config
 from tdi.errors import VerifyError
@@ -154,6 +154,9 @@ def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
         "no:cacheprovider",
         # pytest-timeout: a test that hangs fails by its name, and the others go on.
         f"--timeout={cfg.test_timeout}",
+        # Assertion values whole: a secret cut in half would escape masking by value.
+        "-o",
+        "verbosity_assertions=2",
         f"--tdi-nodes={nodes}",
         *extra,
         str(cfg.tests),
@@ -261,10 +264,17 @@ class Session:
         )
         self.tests = cfg.tests
         self.log = run.workdir / "verify.log"
-        with self.log.open("wb") as out:
+        self.output = secrets.MaskedOutput(self.log)
+        try:
             self.proc = PROCESSES.start(
-                argv, cwd=cfg.root, env=environment(env), stdout=out, stderr=subprocess.STDOUT
+                argv,
+                cwd=cfg.root,
+                env=environment(env),
+                stdout=self.output.fd,
+                stderr=subprocess.STDOUT,
             )
+        finally:
+            self.output.release()
 
     def mark(self, node: Node, why_not: str = "") -> None:
         """``node`` is ready for its tests, or will not be (``why_not``)."""
@@ -276,6 +286,7 @@ class Session:
     def finish(self, timeout: float | None = None) -> Outcome:
         """Wait for the tests (every node must be marked), ``timeout`` seconds at most."""
         code = PROCESSES.wait(self.proc, timeout)
+        self.output.drain()
         if code == TIMED_OUT:
             raise VerifyError(
                 f"the tests in {self.tests} were stopped after {timeout:.0f} s (the phase or "

@@ -92,3 +92,25 @@ def read(path: Path, dates_as_text: bool = False) -> Any:
         raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from exc
     finally:
         loader.dispose()
+
+
+class _AnyTags(yaml.SafeLoader):
+    """SafeLoader that reads Ansible's own tags (``!vault``, ``!unsafe``) as nothing."""
+
+
+_AnyTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def lenient(text: str) -> Any:
+    """The document in ``text`` as Ansible's vars files are written, or None where it is
+    not one (Ansible says so, not tdi); aliases bounded as in ``read``."""
+    loader = _AnyTags(text)
+    try:
+        node = loader.get_single_node()
+        if node is None or expanded_size(node) > MAX_NODES:
+            return None
+        return loader.construct_document(node)
+    except (yaml.YAMLError, ValueError):
+        return None
+    finally:
+        loader.dispose()

@@ -18,29 +18,35 @@ port: 5432
 """
 
 
-def test_the_first_vaulted_value_is_an_inline_block_or_a_whole_file(tmp_path: Path) -> None:
+def test_every_vaulted_value_is_found_and_secret_named_plain_values_are_kept(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "group_vars").mkdir()
-    (tmp_path / "group_vars" / "all.yml").write_text("plain: 1\n")
+    (tmp_path / "group_vars" / "all.yml").write_text("plain: 1\napi_token: t0ken-plain\n")
     (tmp_path / "group_vars" / "db.yml").write_text(INLINE)
-    assert vault.first_vaulted([tmp_path]) == (
-        tmp_path / "group_vars" / "db.yml",
-        "$ANSIBLE_VAULT;1.1;AES256\n6231\n3432\n",
-    )
     (tmp_path / "host_vars").mkdir()
-    (tmp_path / "group_vars" / "db.yml").write_text("x: 1\n")
     (tmp_path / "host_vars" / "web1").write_text("$ANSIBLE_VAULT;1.1;AES256\n3132\n")
-    assert vault.first_vaulted([tmp_path]) == (tmp_path / "host_vars" / "web1", "")
+    vaulted, named = vault.scan([tmp_path])
+    assert vaulted == [
+        vault.Vaulted(
+            tmp_path / "group_vars" / "db.yml", "$ANSIBLE_VAULT;1.1;AES256\n6231\n3432\n"
+        ),
+        vault.Vaulted(tmp_path / "host_vars" / "web1"),
+    ]
+    assert named == ["t0ken-plain"]
 
 
 def test_nothing_vaulted_asks_nothing(tmp_path: Path) -> None:
     (tmp_path / "group_vars").mkdir()
-    (tmp_path / "group_vars" / "all.yml").write_text("plain: 1\n")
-    vault.check(AnsibleEnv(tmp_path), [tmp_path], tmp_path)  # no ansible-vault run
+    (tmp_path / "group_vars" / "all.yml").write_text("plain: 1\ndb_password: '{{ vaulted }}'\n")
+    # No child runs (an AnsibleEnv of an empty directory could not), and a template that
+    # names a secret is not one.
+    assert vault.find(AnsibleEnv(tmp_path), [tmp_path], tmp_path) == []
 
 
 def test_a_vault_id_that_prompts_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="vault id 'ops@prompt' asks a person"):
-        vault.check(AnsibleEnv(tmp_path, vault_ids=("ops@prompt",)), [], tmp_path)
+        vault.find(AnsibleEnv(tmp_path, vault_ids=("ops@prompt",)), [], tmp_path)
 
 
 def test_vault_sources_are_made_absolute_and_keep_their_label(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ import math
 import re
 from dataclasses import dataclass
 
+from tdi import secrets
+
 MAX_BYTES = 256 * 1024  # larger files are reported as differing, without their content
 MAX_LINES = 200  # of a diff; the rest is cut, with a note
-MASK = "****"
+MASK = secrets.MASK
 
 # A line whose key looks like a secret: the value after the key's separator is masked.
 # Matches `password: x`, `"api_key": "x"`, `export DB_PASSWORD=x`, `requirepass x`.
@@ -51,23 +53,21 @@ def as_text(data: bytes) -> str | None:
 
 
 def mask(text: str) -> tuple[str, int]:
-    """``text`` with secret-looking values and private key blocks masked; how many lines."""
-    out, masked, in_key = [], 0, False
-    for line in text.splitlines(keepends=True):
+    """``text`` with known secrets (secrets.py), secret-looking values and private key
+    blocks masked; how many lines."""
+    out, in_key = [], False
+    lines = text.splitlines(keepends=True)
+    for raw in lines:
+        line = secrets.scrub(raw)
         end = line[len(line.rstrip("\r\n")) :]
         if in_key or _KEY_BEGIN.search(line):
             in_key = not _KEY_END.search(line)
-            is_marker = line.lstrip().startswith("-----")
-            out.append(line if is_marker else MASK + end)
-            masked += 0 if is_marker else 1
+            out.append(line if line.lstrip().startswith("-----") else MASK + end)
         elif (m := _SECRET_LINE.match(line.rstrip("\r\n"))) and m["value"] != MASK:
             out.append(m["head"] + MASK + end)
-            masked += 1
         else:
-            found = _inline(line)
-            out.append(found)
-            masked += found != line
-    return "".join(out), masked
+            out.append(_inline(line))
+    return "".join(out), sum(a != b for a, b in zip(lines, out, strict=True))
 
 
 def _entropy(token: str) -> float:

@@ -38,6 +38,17 @@ _COMMANDS = frozenset({"command", "shell", "raw", "script"})
 _PATH = re.compile(r"""(?<![\w.~:/-])/[^\s'"`;|&<>()$*?\[\]{}]*""")
 
 
+# The known secrets tdi passes (every form each takes in JSON among them): masked in
+# every line written, so the events file never holds one.
+_KNOWN = sorted(json.loads(os.environ.get("TDI_MASK") or "[]"), key=len, reverse=True)
+_SECRETS = re.compile("|".join(map(re.escape, _KNOWN))) if _KNOWN else None
+
+
+def _line(record: dict[str, Any]) -> str:
+    text = json.dumps(record, default=str)
+    return (_SECRETS.sub("****", text) if _SECRETS else text) + "\n"
+
+
 # Characters of one task's diff; tdi cuts it further by lines.
 _MAX_DIFF = 64 * 1024
 # Characters of a failed result's output (its stderr's tail, else its stdout's).
@@ -125,7 +136,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         }
         if task.no_log:  # what it wrote is never shown: parity hides those files' content
             event["no_log"] = True
-        self._out.write(json.dumps(event, default=str) + "\n")
+        self._out.write(_line(event))
         self._out.flush()
 
     def _changes(self, payload: dict[str, Any]) -> str:
@@ -142,7 +153,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
     def _started(self, task: Any) -> None:
         # For the live display only: which task runs now. parse_events skips these.
         if self._out is not None:
-            self._out.write(json.dumps({"started": task.get_name()}) + "\n")
+            self._out.write(_line({"started": task.get_name()}))
             self._out.flush()
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
@@ -159,7 +170,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         for host in sorted(stats.processed):
             counts = stats.summarize(host)
             recap[host] = {k: counts.get(k, 0) for k in ("failures", "unreachable", "rescued")}
-        self._out.write(json.dumps({"recap": recap}) + "\n")
+        self._out.write(_line({"recap": recap}))
         self._out.flush()
 
     def v2_runner_on_ok(self, result: Any) -> None:
