@@ -96,6 +96,10 @@ class PlaybookResult:
     # handled is not one); None when the run ended before its recap.
     failed: tuple[str, ...] | None = None
     stopped: str = ""  # why tdi stopped the run before it ended: a limit, and where
+    # The plays that never ran, and on which hosts: Ansible ends the playbook when every
+    # host of a play failed, and the hosts of the later plays did not fail, nor finish.
+    unstarted: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    prompt: str = ""  # the prompt the run met, and ended at (tdi's children have no stdin)
 
     @property
     def ok(self) -> bool:
@@ -113,8 +117,11 @@ class PlaybookResult:
     @property
     def failed_hosts(self) -> list[str]:
         if self.failed is not None:
-            return list(self.failed)
-        return _unique(e.host for e in self.events if e.status in ("failed", "unreachable"))
+            found = list(self.failed)
+        else:
+            found = [e.host for e in self.events if e.status in ("failed", "unreachable")]
+        cut_short = [h for _, hosts in self.unstarted for h in hosts] if not self.ok else []
+        return _unique([*found, *cut_short])
 
     def for_host(self, host: str) -> PlaybookResult:
         """This run as ``host`` saw it: its events, and failed only where it failed (or
@@ -123,7 +130,8 @@ class PlaybookResult:
         code = self.returncode if host in failed or not failed else 0
         events = tuple(e for e in self.events if e.host == host)
         mine = tuple(h for h in failed if h == host)
-        return PlaybookResult(code, events, self.log, mine, self.stopped)
+        plays = tuple((play, hosts) for play, hosts in self.unstarted if host in hosts)
+        return PlaybookResult(code, events, self.log, mine, self.stopped, plays, self.prompt)
 
     @property
     def failed_event(self) -> TaskEvent | None:
@@ -142,10 +150,15 @@ class PlaybookResult:
 
     def failure(self) -> str:
         """A one-line reason for a failed run."""
-        if self.stopped:
-            return self.stopped
+        if self.stopped or self.prompt:
+            return self.stopped or self.prompt
         if (e := self.failed_event) is not None:
             return f"task '{e.task}' {e.status}: {e.reason}"
+        if self.unstarted and not self.ok:
+            return (
+                f"play '{self.unstarted[0][0]}' never ran: every host of an earlier play "
+                "failed, and Ansible ended the playbook there"
+            )
         return f"ansible-playbook exited {self.returncode}; see {self.log}"
 
 
@@ -435,7 +448,33 @@ def run_playbook(
         task = current_task(text)
         during = f", during task '{task}'" if task else ""
         stopped = f"stopped after {timeout:.0f} s (the phase or run limit){during}"
-    return PlaybookResult(code, parse_events(text), log_path, parse_failed(text), stopped)
+    unstarted = tuple((r["play"], tuple(r["hosts"])) for r in _records(text, "unstarted"))
+    asked = _records(text, "prompt")
+    prompt = prompt_message(_relative(playbook, env.root), asked[0]) if asked else ""
+    return PlaybookResult(
+        code, parse_events(text), log_path, parse_failed(text), stopped, unstarted, prompt
+    )
+
+
+def prompt_message(playbook: str, prompt: dict[str, str]) -> str:
+    """One line for a prompt a run would meet (preflight) or met (tdi_events)."""
+    play, name = prompt["play"], prompt["name"]
+    if prompt["kind"] == "vars_prompt":
+        return (
+            f"{playbook}: play '{play}' prompts for '{name}' (vars_prompt), and tdi runs "
+            f"without a terminal: pass it with -e {name}=VALUE, or under extra_vars in tdi.yml"
+        )
+    return (
+        f"{playbook}: play '{play}': task '{name}' waits for input (pause with a prompt), and "
+        "tdi runs without a terminal: make it skippable with a `when:` on a variable you "
+        "pass with -e"
+    )
+
+
+def _records(text: str, key: str) -> list[Any]:
+    """The tdi_events records of one kind (a line each, starting with its key)."""
+    start = f'{{"{key}"'
+    return [json.loads(line)[key] for line in text.splitlines() if line.startswith(start)]
 
 
 def _still(log_path: Path, events_path: Path, seconds: float) -> None:
@@ -447,8 +486,8 @@ def _still(log_path: Path, events_path: Path, seconds: float) -> None:
 
 def current_task(text: str) -> str:
     """The task the events file says started last (tdi_events writes each start)."""
-    starts = [json.loads(line) for line in text.splitlines() if line.startswith('{"started"')]
-    return str(starts[-1]["started"]) if starts else ""
+    starts = _records(text, "started")
+    return str(starts[-1]) if starts else ""
 
 
 def read_events(path: Path) -> tuple[TaskEvent, ...]:
@@ -464,10 +503,10 @@ def parse_events(text: str) -> tuple[TaskEvent, ...]:
 
 def parse_failed(text: str) -> tuple[str, ...] | None:
     """The hosts the play recap counts as failed, or None when there is no recap."""
-    records = [json.loads(line) for line in text.splitlines() if '"recap"' in line]
+    records = _records(text, "recap")
     if not records:
         return None
-    return tuple(h for h, r in records[-1]["recap"].items() if r["failures"] or r["unreachable"])
+    return tuple(h for h, r in records[-1].items() if r["failures"] or r["unreachable"])
 
 
 def dump_events(events: Sequence[TaskEvent]) -> bytes:

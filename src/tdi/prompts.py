@@ -29,21 +29,7 @@ def check(
         return  # a playbook Ansible cannot read: list_plays says why, in Ansible's words
     found = json.loads(proc.stdout.strip().splitlines()[-1] or "[]")
     if found:
-        raise ConfigError(message(_relative(playbook, root), found[0]))
-
-
-def message(playbook: str, prompt: dict[str, str]) -> str:
-    play, name = prompt["play"], prompt["name"]
-    if prompt["kind"] == "vars_prompt":
-        return (
-            f"{playbook}: play '{play}' prompts for '{name}' (vars_prompt), and tdi runs "
-            f"without a terminal: pass it with -e {name}=VALUE, or under extra_vars in tdi.yml"
-        )
-    return (
-        f"{playbook}: play '{play}': task '{name}' waits for input (pause with a prompt), and "
-        "tdi runs without a terminal: make it skippable with a `when:` on a variable you "
-        "pass with -e"
-    )
+        raise ConfigError(ansible.prompt_message(_relative(playbook, root), found[0]))
 
 
 def _relative(path: Path, root: Path) -> str:

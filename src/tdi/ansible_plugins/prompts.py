@@ -1,7 +1,7 @@
 # Run by tdi with Ansible's interpreter (tdi.prompts), never imported by tdi itself.
 """Print, as JSON, the prompts a playbook would meet: each play's ``vars_prompt`` not set by
-an extra var, and each ``pause`` task with a prompt that its plays and roles import
-statically. Usage: prompts.py PLAYBOOK INVENTORY [EXTRA_VARS...]"""
+an extra var, and each ``pause`` task with a prompt and no condition that its plays and
+roles import statically. Usage: prompts.py PLAYBOOK INVENTORY [EXTRA_VARS...]"""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def main(playbook: str, inventory: str, extra: list[str]) -> None:
             if var.get("name") not in given:
                 prompts.append({"play": name, "kind": "vars_prompt", "name": var.get("name")})
         for task in _tasks(play.compile()):
-            if task.action in PAUSE and "prompt" in (task.args or {}):
+            # A `when:` may skip it (on a variable passed with -e): if it runs anyway,
+            # the run ends there, naming it (tdi_events).
+            if task.action in PAUSE and "prompt" in (task.args or {}) and not task.when:
                 prompts.append({"play": name, "kind": "pause", "name": task.get_name()})
     print(json.dumps(prompts))
 

@@ -49,6 +49,12 @@ def _line(record: dict[str, Any]) -> str:
     return (_SECRETS.sub("****", text) if _SECRETS else text) + "\n"
 
 
+_PAUSE = ("pause", "ansible.builtin.pause", "ansible.legacy.pause")
+# The exit code of a run that met a prompt: tdi's children have no stdin, so on a terminal
+# or not the prompt would get an empty answer. The run ends there instead, and says where.
+PROMPTED = 3
+
+
 # Characters of one task's diff; tdi cuts it further by lines.
 _MAX_DIFF = 64 * 1024
 # Characters of a failed result's output (its stderr's tail, else its stdout's).
@@ -115,6 +121,45 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         super().__init__()
         path = os.environ.get("TDI_EVENTS_FILE")
         self._out = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self._plays: list[Any] = []  # the playbook's, in order
+        self._started: set[str] = set()  # the plays that started (a copy keeps its uuid)
+        self._inventory: Any = None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._out is not None:
+            self._out.write(_line(record))
+            self._out.flush()
+
+    def v2_playbook_on_start(self, playbook: Any) -> None:
+        self._plays = list(playbook.get_plays())
+
+    def v2_playbook_on_play_start(self, play: Any) -> None:
+        self._started.add(play._uuid)
+        self._inventory = play.get_variable_manager()._inventory
+
+    def _prompted(self, kind: str, name: str, play: str) -> None:
+        self._write({"prompt": {"play": play, "kind": kind, "name": name}})
+        raise SystemExit(PROMPTED)  # past Ansible's callback guard, which catches Exception
+
+    def v2_playbook_on_vars_prompt(self, varname: str, *args: Any, **kwargs: Any) -> None:
+        # Sent before the play starts: it is the first of the playbook's not yet started.
+        play = next((p for p in self._plays if p._uuid not in self._started), None)
+        self._prompted("vars_prompt", varname, play.get_name() if play else "")
+
+    def _unstarted(self) -> list[dict[str, Any]]:
+        """The plays that never started (every host of an earlier one failed), with the
+        hosts they would have run on."""
+        found = []
+        for play in self._plays:
+            if play._uuid in self._started:
+                continue
+            try:
+                hosts = self._inventory.get_hosts(play.hosts, ignore_restrictions=True)
+                names = [h.get_name() for h in hosts]
+            except Exception:  # a templated pattern: hosts unknown
+                names = []
+            found.append({"play": play.get_name(), "hosts": names})
+        return found
 
     def _emit(self, status: str, result: Any) -> None:
         if self._out is None:
@@ -136,8 +181,10 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         }
         if task.no_log:  # what it wrote is never shown: parity hides those files' content
             event["no_log"] = True
-        self._out.write(_line(event))
-        self._out.flush()
+        self._write(event)
+        if status == "ok" and task.action in _PAUSE and "prompt" in (task.args or {}):
+            play = task.get_play()
+            self._prompted("pause", task.get_name(), play.get_name() if play else "")
 
     def _changes(self, payload: dict[str, Any]) -> str:
         """What a changed task changed: its diff in diff mode, else the module's reason."""
@@ -150,17 +197,15 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             return "ran: " + (" ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))
         return ""
 
-    def _started(self, task: Any) -> None:
+    def _task_started(self, task: Any) -> None:
         # For the live display only: which task runs now. parse_events skips these.
-        if self._out is not None:
-            self._out.write(_line({"started": task.get_name()}))
-            self._out.flush()
+        self._write({"started": task.get_name()})
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
-        self._started(task)
+        self._task_started(task)
 
     def v2_playbook_on_handler_task_start(self, task: Any) -> None:
-        self._started(task)
+        self._task_started(task)
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         # The recap: a failure that a rescue handled counts as rescued, not failed.
@@ -170,8 +215,9 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         for host in sorted(stats.processed):
             counts = stats.summarize(host)
             recap[host] = {k: counts.get(k, 0) for k in ("failures", "unreachable", "rescued")}
-        self._out.write(_line({"recap": recap}))
-        self._out.flush()
+        for play in self._unstarted() if self._started else []:
+            self._write({"unstarted": play})
+        self._write({"recap": recap})
 
     def v2_runner_on_ok(self, result: Any) -> None:
         self._emit("ok", result)
