@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -201,11 +202,25 @@ def find_root(start: Path) -> Path:
     return here
 
 
+def check_utf8(path: Path) -> None:
+    """A path Ansible, git and Docker read as text: one that is UTF-8."""
+    raw = os.fsencode(path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        shown = raw.decode("utf-8", errors="backslashreplace")
+        raise ConfigError(
+            f"{shown}: the repo's path is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}): Ansible and git need one that is; clone it under a UTF-8 path"
+        ) from None
+
+
 def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read ``root/tdi.yml`` if present, then apply non-None ``overrides`` (flags)."""
     root = root.resolve()
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory: pass the repo with -C DIR")
+    check_utf8(root)
     source = root / CONFIG_NAME
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     scenario = flags.pop("scenario", DEFAULT_SCENARIO)

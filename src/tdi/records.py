@@ -80,8 +80,12 @@ def write(workdir: Path, record: Record) -> None:
     """Save ``record`` in ``workdir``; a reader sees the old record or the new, never half."""
     path = workdir / RECORD
     tmp = path.with_name(f".{RECORD}.{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(record), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(asdict(record), indent=2), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # no half-written record stays behind
+        raise
 
 
 def read(workdir: Path) -> Record | None:

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -332,10 +332,22 @@ def destroy(engine: Engine, workdir: Path, run_id: str) -> Removed:
         left = sorted(set(engine.containers(run_id)) | (names & set(engine.containers())))
         left += engine.networks(run_id)
         if record is not None and not left:
-            records.write(workdir, replace(record, removed=tuple(present)))
+            _mark_removed(workdir, replace(record, removed=tuple(present)))
     if left:
         log.warning("run %s: could not remove %s", run_id, ", ".join(left))
     return Removed([c for c in present if c not in left], [n for n in nets if n not in left])
+
+
+def _mark_removed(workdir: Path, record: records.Record) -> None:
+    """Say in the record that its run is removed. On a disk that is full, the record goes
+    instead (nothing of the run is left for it to find); on one that turned read-only,
+    it stays as it was, and the next run's reap finds nothing to remove and says so."""
+    try:
+        records.write(workdir, record)
+    except OSError as exc:
+        with suppress(OSError):
+            (workdir / records.RECORD).unlink(missing_ok=True)
+        log.warning("run %s is removed; its record could not say so: %s", record.run, exc.strerror)
 
 
 def reap(engine: Engine, root: Path) -> int:

@@ -5,6 +5,7 @@ The ``example`` fixture fails the test if any container labelled tdi.run is left
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -369,6 +370,22 @@ def test_a_tdi_directory_that_takes_no_write(
         subprocess.run(["umount", str(work)], check=True)
     why = "Read-only file system" if how == "read-only" else "No space left on device"
     assert line == f"tdi: error: {work}: cannot write: {why}"
+
+
+def test_a_repo_path_that_is_not_utf8_is_one_line(
+    example: ExampleRepo, run_cli: Cli, docker_client: Any, tmp_path: Path
+) -> None:
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/r\xffepo"))
+    subprocess.run(["git", "clone", "-q", str(example.path), odd], check=True)
+    proc = run_cli("test", cwd=odd)
+    line = one_error_line(proc)
+    assert proc.returncode == 2
+    assert line.endswith(
+        "r\\xffepo: the repo's path is not UTF-8 (byte 0xff at offset "
+        f"{len(bytes(tmp_path)) + 2}): Ansible and git need one that is; "
+        "clone it under a UTF-8 path"
+    )
+    assert docker_client.containers.list(all=True, filters={"label": "tdi.run"}) == []
 
 
 def test_a_snapshot_of_a_dirty_work_tree_is_refused(example: ExampleRepo, run_cli: Cli) -> None:

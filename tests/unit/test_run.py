@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -293,6 +295,29 @@ def test_lifecycle_removes_what_it_made_unless_kept(tmp_path: Path) -> None:
     assert removed.containers == ["tdi-r1-fresh-lb", "tdi-r1-fresh-web1"]
     assert removed.networks == ["tdi-r1-fresh"]
     assert engine.containers("r1") == [] and engine.nets == {}
+
+
+def test_a_disk_full_while_destroying_leaves_no_stale_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = topology_cfg(tmp_path)
+    r = plan(cfg, {"fresh": {"lb": "a", "web1": "a"}}, RepoInventory(), "r1")
+    engine = FakeEngine()
+    with lifecycle(engine_of(engine), cfg, r, keep=True):
+        pass
+    write = Path.write_text
+
+    def full(path: Path, *args: Any, **kwargs: Any) -> int:
+        if path.name.startswith(f".{records.RECORD}"):
+            write(path, "")  # the temp file exists, as on a real full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    removed = destroy(engine_of(engine), r.workdir, "r1")
+    assert removed.containers == ["tdi-r1-fresh-lb", "tdi-r1-fresh-web1"]
+    # Neither a half-written temp file nor a record that says the run is still there.
+    assert sorted(p.name for p in r.workdir.iterdir() if "record" in p.name) == []
 
 
 def test_network_name() -> None:
