@@ -19,11 +19,12 @@ from pathlib import Path
 
 import docker
 
-from tdi import config, images
+from tdi import config
 from tdi.config import ParityConfig
-from tdi.docker_engine import DockerEngine
-from tdi.parity import compare
-from tdi.report import Comparison, Report, StateReport
+from tdi.engine.docker_engine import DockerEngine
+from tdi.hosts import images
+from tdi.phases.parity import compare
+from tdi.report.model import Comparison, Report, StateReport
 
 REPO = Path(__file__).resolve().parents[1]
 LABEL = "tdi.bench"

@@ -18,10 +18,10 @@ from rich.console import Console
 
 from tdi import commands as cmd
 from tdi import config, interrupts, progress, secrets
-from tdi.docker_engine import DockerEngine, trust
-from tdi.engine import Engine
+from tdi.engine.docker_engine import DockerEngine, trust
+from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
-from tdi.run import interrupted, work_dir
+from tdi.hosts.run import interrupted, work_dir
 
 Flags = Callable[[argparse.ArgumentParser], None]
 ABOUT = """\

@@ -9,33 +9,27 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from tdi import (
-    calibration,
-    config,
-    html_report,
-    images,
-    phases,
-    pipeline,
-    production,
-    promotion,
-    scaffold,
-    secrets,
-    survey,
-)
-from tdi.ansible import AnsibleEnv, read_events
-from tdi.engine import Engine
+from tdi import config, secrets
+from tdi.engine.protocol import Engine
 from tdi.errors import NoRunError, TdiError
-from tdi.report import PASSED, Comparison, Report, StateReport
-from tdi.run import Run, destroy, lifecycle, reap, write_inventories
+from tdi.hosts import images
+from tdi.hosts.run import Run, destroy, lifecycle, reap, write_inventories
+from tdi.init import scaffold, survey
+from tdi.phases import converge, noise, parity, setup, verify
+from tdi.pipelines import calibrate, production, promotion, test
+from tdi.provision.ansible import AnsibleEnv, read_events
+from tdi.report import html, junit
+from tdi.report.model import PASSED, Comparison, Report, StateReport
 from tdi.topology import FRESH
 
 log = logging.getLogger("tdi")
 
 
 def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    run, report = pipeline.test(engine, cfg, keep=args.keep)
+    run, report = test.run(engine, cfg, keep=args.keep)
     return _finish(cfg, run, report, args)
 
 
@@ -50,10 +44,10 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
         cfg.markdown.write_text(secrets.scrub(report.markdown()), encoding="utf-8")
         log.info("markdown summary: %s", cfg.markdown)
     if cfg.html:
-        html_report.write(report.to_dict(), cfg.html)
+        html.write(report.to_dict(), cfg.html)
         log.info("HTML report: %s", cfg.html)
     if args.keep:
-        for state, shell in phases.shells(run).items():
+        for state, shell in shells(run).items():
             print(f"{state}: {shell}", file=sys.stderr)
         print("remove them with: tdi destroy", file=sys.stderr)
     return 0 if report.result == PASSED else 1
@@ -69,17 +63,17 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
             f"run {kept.id} is still there ({', '.join(kept.containers.values())}): "
             "`tdi destroy` it first"
         )
-    env, repo = phases.setup(cfg)
-    run, report = pipeline.prepare(engine, cfg, env, repo)
+    env, repo = setup.prepare(cfg)
+    run, report = test.prepare(engine, cfg, env, repo)
     run.save(cfg.root)
     with lifecycle(engine, cfg, run, keep=True):
         try:
-            phases.load_baselines(engine, run, report)
+            parity.load_baselines(engine, run, report)
         except BaseException:
             destroy(engine, run.workdir, run.id)
             Run.forget(cfg.root)
             raise
-    for state, shell in phases.shells(run).items():
+    for state, shell in shells(run).items():
         print(f"{state}: {shell}")
     return 0
 
@@ -92,7 +86,7 @@ def _current(cfg: config.Config) -> tuple[Run, Report]:
         Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
     ]
     for side in run.sides:
-        for step in phases.STEPS:
+        for step in converge.STEPS:
             report.events.extend(read_events(run.log(side, step).with_suffix(".events.jsonl")))
     return run, report
 
@@ -100,7 +94,7 @@ def _current(cfg: config.Config) -> tuple[Run, Report]:
 def _ansible(cfg: config.Config, run: Run) -> AnsibleEnv:
     """What `tdi test` gives Ansible: the requirements, and each side's inventory written
     again from the repo's as it is now."""
-    env, repo = phases.setup(cfg)
+    env, repo = setup.prepare(cfg)
     write_inventories(cfg, run, repo)
     return env
 
@@ -110,15 +104,15 @@ def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     env = _ansible(cfg, run)
     for state in report.states.values():
         state.converge = "skipped"
-    phases.converge(engine, cfg, env, run, report, ("converge",))
+    converge.all_sides(engine, cfg, env, run, report, ("converge",))
     return _print_states(report, "converge")
 
 
 def cmd_verify(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
     env = _ansible(cfg, run)
-    phases.run_verify(cfg, env, run, report, phases.junit_path(cfg, run))
-    phases.check_hosts(engine, run, report, "verify")
+    verify.run(cfg, env, run, report, junit.path(cfg, run))
+    converge.check_hosts(engine, run, report, "verify")
     return _print_states(report, "verify")
 
 
@@ -130,9 +124,9 @@ def _print_states(report: Report, phase: str) -> int:
 
 def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
-    phases.load_baselines(engine, run, report)
-    phases.run_parity(engine, cfg, run, report, phases.junit_path(cfg, run))
-    phases.check_hosts(engine, run, report, "parity")
+    parity.load_baselines(engine, run, report)
+    parity.run(engine, cfg, run, report, junit.path(cfg, run))
+    converge.check_hosts(engine, run, report, "parity")
     for line in report.parity_lines():
         print(line, file=sys.stderr)
     differences = [d for c in report.comparisons for d in c.difference_dicts()]
@@ -141,10 +135,10 @@ def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
 
 
 def cmd_calibrate(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    differences = phases.calibrate(engine, cfg)
+    differences = calibrate.run(engine, cfg)
     path = cfg.parity.noise or cfg.root / config.NOISE_NAME
-    entries = calibration.entries_from(differences, cfg.topology.names)
-    calibration.save(path, entries)
+    entries = noise.entries_from(differences, cfg.topology.names)
+    noise.save(path, entries)
     for entry in entries:
         on = f" (on {entry.host})" if entry.host else ""
         print(f"{entry.category}:{entry.key}{on}: {entry.reason}", file=sys.stderr)
@@ -220,3 +214,7 @@ def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
             log.warning("%s", warning)
     print("next: commit these files, then run `tdi test`")
     return 0
+
+
+def shells(run: Run) -> Mapping[str, str]:
+    return {key: f"docker exec -it {name} bash" for key, name in run.containers.items()}

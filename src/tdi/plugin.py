@@ -6,7 +6,7 @@ groups, and every comparison), it provides:
 - ``host``: Testinfra's host, parametrized over the nodes, ids ``[fresh]``/``[upgrade]``
   or ``[fresh/db]``/``[upgrade/db]`` with several hosts. A module-level
   ``testinfra_hosts = ["ansible://GROUP"]`` (or host names, or globs) chooses the hosts,
-  as in Testinfra. ``host.ansible`` works, with the side's inventory (backend.py);
+  as in Testinfra. ``host.ansible`` works, with the side's inventory (host_backend.py);
 - ``fresh_host`` and ``upgrade_host``: both sides of one comparison (fresh against the
   upgrade, or an older link), ids ``[upgrade]`` or ``[upgrade/db]``;
 - ``same_on_both``: runs one command on both sides of a comparison and fails when the
@@ -35,7 +35,8 @@ from typing import Any
 import pytest
 import testinfra
 
-from tdi import backend, secrets
+from tdi import secrets
+from tdi.engine import host_backend
 from tdi.state.capture import State
 
 NODE_PARAM, PAIR_PARAM = "tdi_node", "tdi_pair"
@@ -102,7 +103,7 @@ class Nodes:
         if key not in self._hosts:
             url, inventory = node["url"], node.get("inventory")
             self._hosts[key] = (
-                backend.host(url.removeprefix("docker://"), node["host"], inventory)
+                host_backend.host(url.removeprefix("docker://"), node["host"], inventory)
                 if url.startswith("docker://") and inventory
                 else testinfra.get_host(url)
             )

@@ -20,7 +20,7 @@ import pytest
 from conftest import ExampleRepo
 from tiny import make_tiny
 
-from tdi import records
+from tdi.hosts import records
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

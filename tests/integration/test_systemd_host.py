@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tdi import boot
-from tdi.docker_engine import DockerEngine
-from tdi.engine import ContainerSpec
+from tdi.engine.docker_engine import DockerEngine
+from tdi.engine.protocol import ContainerSpec
+from tdi.hosts import boot
 from tdi.topology import Settings
 
 LABELS = {"tdi.test": "systemd-host"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tdi.engine import ContainerSpec, Engine, ImageInfo
+from tdi.engine.protocol import ContainerSpec, Engine, ImageInfo
 
 
 class NullEngine(Engine):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tdi import cli, config
-from tdi.docker_engine import DockerEngine
-from tdi.engine import Engine
+from tdi.engine.docker_engine import DockerEngine
+from tdi.engine.protocol import Engine
 from tdi.errors import ConfigError, EngineError, SnapshotError
 
 

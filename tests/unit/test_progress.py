@@ -9,8 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tdi import ansible
 from tdi.progress import RUN, Board, LiveHandler
+from tdi.provision import ansible
 
 
 def record(msg: str, **extra: object) -> logging.LogRecord:

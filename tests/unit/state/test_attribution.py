@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tdi.ansible import TaskEvent
+from tdi.provision.ansible import TaskEvent
 from tdi.state.attribution import attribute, fold_package_files, touched_by
 from tdi.state.diff import Category, Difference
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tdi.ansible import TaskEvent
+from tdi.provision.ansible import TaskEvent
 from tdi.state.capture import Record, State
 from tdi.state.diff import Category, Difference, diff
 from tdi.state.kinds import (

@@ -1,0 +1,456 @@
+"""The Docker daemon through the docker SDK: ``DockerEngine``, the ``Engine`` tdi runs
+with. The only module that imports ``docker`` for the daemon; every SDK failure is
+translated here into an EngineError or ImageError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.auth
+import docker.errors
+import requests
+
+from tdi import interrupts
+from tdi.engine.protocol import (
+    HOST_LABEL,
+    RUN_LABEL,
+    SIDE_LABEL,
+    STATE_LABEL,
+    ContainerSpec,
+    ImageInfo,
+)
+from tdi.engine.refs import registry_of, split
+from tdi.errors import EngineError, ImageError, RegistryError
+
+log = logging.getLogger(__name__)
+
+USERNAME_ENV, PASSWORD_ENV = "TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD"
+# The registry's own words for "no such tag or repository". "pull access denied ...
+# repository does not exist or may require 'docker login'" is a refusal, not an absence.
+NOT_FOUND = ("manifest unknown", "name unknown")
+# What the SDK raises: its own errors, and requests' (a daemon that died, a timeout).
+SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no reason given"
+
+
+# Registries that may receive TDI_REGISTRY_USERNAME/PASSWORD: the configured repository's.
+# Image labels name other registries (tdi.parent), and they must not get the password.
+_TRUSTED: set[str] = set()
+
+
+def trust(ref: str | None) -> None:
+    """Let ``ref``'s registry receive the credentials from the environment."""
+    if ref and (registry := registry_of(ref)):
+        _TRUSTED.add(registry)
+
+
+def credentials(ref: str) -> dict[str, str] | None:
+    """TDI_REGISTRY_USERNAME/PASSWORD for a trusted registry, else None (the SDK then reads
+    ~/.docker/config.json)."""
+    user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
+    if user and password and registry_of(ref) in _TRUSTED:
+        return {"username": user, "password": password}
+    return None
+
+
+def basic_auth(ref: str) -> tuple[str, str] | None:
+    """Username and password for ``ref``'s registry, from the environment or docker config."""
+    found = credentials(ref)
+    if found is None and (registry := registry_of(ref)):
+        try:
+            found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
+        except docker.errors.DockerException as exc:  # a credential helper that fails
+            log.debug("docker config credentials for %s: %s", registry, exc)
+    if found and found.get("username") and found.get("password"):
+        return str(found["username"]), str(found["password"])
+    return None
+
+
+def _where() -> str:
+    host = os.environ.get("DOCKER_HOST")
+    return f"DOCKER_HOST={host}" if host else "unix:///var/run/docker.sock"
+
+
+@contextmanager
+def _wrapped(what: str) -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageError(f"{what}: image not found") from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: {exc.explanation or exc}") from exc
+    except (*SDK_ERRORS, OSError) as exc:
+        raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
+
+
+# runc's words when a container asks for a capability the daemon does not hold itself (a
+# daemon that runs in a container, say); `privileged` asks for every one of them.
+CAPS_REFUSED = "unable to apply caps"
+
+
+def _caps_refused(spec: ContainerSpec) -> str:
+    start = f"start container {spec.name} from {spec.image}"
+    if spec.privileged:
+        return (
+            f"{start}: the Docker daemon refuses privileged containers (runc: {CAPS_REFUSED}): "
+            "remove privileged: true; under init: systemd tdi's drop-in already relaxes what "
+            "needs namespaces, and capabilities: adds what a unit needs (SYS_ADMIN for "
+            "DynamicUser=)"
+        )
+    return (
+        f"{start}: the Docker daemon cannot grant one of the capabilities "
+        f"{', '.join(spec.capabilities)} (runc: {CAPS_REFUSED}): remove it from capabilities:"
+    )
+
+
+# Tries of one exec whose output docker-py could not read; see DockerEngine.exec.
+EXEC_TRIES = 3
+
+
+class DockerEngine:
+    """A connected Docker daemon: tdi's ``Engine``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls) -> DockerEngine:
+        """Connect and ping, or raise one EngineError that says how to start a daemon."""
+        try:
+            client = docker.from_env(timeout=300)
+            client.ping()
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineError(
+                f"no Docker daemon answers at {_where()}: start one "
+                "(scripts/setup.sh does, or run `dockerd &` as root) or set DOCKER_HOST"
+            ) from exc
+        return cls(client)
+
+    # images
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """The local image ``ref`` (name or id), or None."""
+        try:
+            img = self._client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            if exc.status_code in (400, 404):  # a malformed reference is just absent
+                return None
+            raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from exc
+        except SDK_ERRORS as exc:
+            raise EngineError(f"inspect image {ref}: {_first_line(str(exc))}") from exc
+        config = img.attrs.get("Config") or {}
+        return ImageInfo(
+            id=img.id,
+            tags=tuple(img.tags),
+            labels=dict(config.get("Labels") or {}),
+            cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
+            entrypoint=tuple(config["Entrypoint"]) if config.get("Entrypoint") else None,
+            env=tuple(config["Env"]) if config.get("Env") else None,
+        )
+
+    def pull(self, ref: str) -> ImageInfo | None:
+        """Pull ``ref``; None when it cannot be pulled (absent, or no registry reachable)."""
+        try:
+            self._client.images.pull(ref)
+        except SDK_ERRORS as exc:
+            log.debug("pull %s failed: %s", ref, exc)
+            return None
+        return self.image(ref)
+
+    def fetch(self, ref: str) -> ImageInfo | None:
+        """Pull ``ref``: None when its registry says it does not exist; a RegistryError
+        when the registry cannot be reached or refuses."""
+        try:
+            self._client.images.pull(ref, auth_config=credentials(ref))
+        except SDK_ERRORS as exc:
+            text = _first_line(getattr(exc, "explanation", None) or str(exc))
+            if any(marker in text for marker in NOT_FOUND):
+                return None
+            raise RegistryError(f"pull {ref}: {text}") from exc
+        return self.image(ref)
+
+    def push(self, ref: str) -> str:
+        """Push ``ref``; returns the digest the registry gave it."""
+        repo, tag = split(ref)
+        digest = ""
+        try:
+            stream = self._client.images.push(
+                repo, tag=tag, stream=True, decode=True, auth_config=credentials(ref)
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    raise RegistryError(f"push {ref} refused: {_first_line(chunk['error'])}")
+                digest = chunk.get("aux", {}).get("Digest", digest)
+        except SDK_ERRORS as exc:
+            raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
+        return str(digest)
+
+    def untag(self, ref: str) -> None:
+        try:
+            self._client.images.remove(ref, noprune=True)
+        except SDK_ERRORS as exc:
+            log.debug("untag %s: %s", ref, exc)
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repo, tag = split(ref)
+        with _wrapped(f"tag {ref}"):
+            self._client.images.get(image_id).tag(repo, tag)
+
+    def import_rootfs(self, tarball: Path, ref: str, labels: Mapping[str, str]) -> str:
+        """``docker import`` a root file system tarball; returns the image id."""
+        repo, tag = split(ref)
+        changes = [f"LABEL {k}={v}" for k, v in labels.items()] + ['CMD ["sleep", "infinity"]']
+        with _wrapped(f"import {tarball} as {ref}"):
+            self._client.api.import_image_from_file(
+                str(tarball), repository=repo, tag=tag, changes=changes
+            )
+        info = self.image(ref)
+        if info is None:
+            raise ImageError(f"import {tarball} as {ref}: the image did not appear")
+        return info.id
+
+    def build(
+        self, context: Path, ref: str, buildargs: Mapping[str, str], labels: Mapping[str, str]
+    ) -> str:
+        """``docker build`` a context; returns the image id. Build output goes to debug log."""
+        try:
+            image, output = self._client.images.build(
+                path=str(context), tag=ref, buildargs=dict(buildargs), labels=dict(labels), rm=True
+            )
+        except docker.errors.BuildError as exc:
+            tail = [str(c.get("stream") or c.get("error") or "").strip() for c in exc.build_log]
+            last = next((t for t in reversed(tail) if t), str(exc))
+            raise ImageError(f"build {context}/Dockerfile failed: {last}") from exc
+        except SDK_ERRORS as exc:  # a build longer than the client's timeout, too
+            raise ImageError(f"build {context}/Dockerfile failed: {_first_line(str(exc))}") from exc
+        for chunk in output:
+            if chunk.get("stream", "").strip():
+                log.debug("build: %s", chunk["stream"].rstrip())
+        return str(image.id)
+
+    def remove_image(self, ref: str) -> None:
+        with _wrapped(f"remove image {ref}"):
+            self._client.images.remove(ref, noprune=False)
+
+    # containers
+
+    def run(self, spec: ContainerSpec) -> str:
+        """Start a long-lived container as ``spec`` says; returns its name."""
+        net = self._client.api.create_networking_config(
+            {spec.network: self._client.api.create_endpoint_config(aliases=[spec.hostname])}
+        )
+        with _wrapped(f"start container {spec.name} from {spec.image}"):
+            box = self._client.containers.create(
+                spec.image,
+                command=list(spec.command),
+                entrypoint=[],
+                name=spec.name,
+                hostname=spec.hostname,
+                labels=dict(spec.labels),
+                init=spec.init,
+                tmpfs={path: "" for path in spec.tmpfs} or None,
+                volumes=list(spec.volumes) or None,
+                cap_add=list(spec.capabilities) or None,
+                environment=dict(spec.env) or None,
+                privileged=spec.privileged,
+                cgroupns=spec.cgroupns,
+                sysctls=dict(spec.sysctls) or None,
+                network=spec.network,
+                networking_config=net,
+                detach=True,
+            )
+            try:
+                box.start()
+            except docker.errors.APIError as exc:
+                if CAPS_REFUSED not in str(exc.explanation or exc):
+                    raise
+                with contextlib.suppress(*SDK_ERRORS):  # created, never started: nothing left
+                    box.remove(force=True)
+                raise EngineError(_caps_refused(spec)) from exc
+            box.reload()
+            if box.status != "running":  # an image without `sleep`, say
+                output = box.logs(tail=3).decode(errors="replace")
+                raise EngineError(
+                    f"container {spec.name} from {spec.image} exited at once: {_first_line(output)}"
+                )
+        return spec.name
+
+    def cgroup_version(self) -> str:
+        """The daemon's cgroup version, "1" or "2": systemd needs a different mount on each."""
+        with _wrapped("docker info"):
+            return str(self._client.info().get("CgroupVersion") or "1")
+
+    def has_path(self, image: str, path: str) -> bool:
+        """Whether ``image`` holds ``path``; looks without starting a container. An
+        interrupt waits: the container it makes has no name or label to find it by."""
+        with interrupts.deferred(), _wrapped(f"look for {path} in {image}"):
+            box = self._client.containers.create(image, command=["true"], entrypoint=[])
+            try:
+                self._client.api.get_archive(box.id, path)[0].close()
+                return True
+            except docker.errors.NotFound:
+                return False
+            finally:
+                box.remove(force=True)
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> None:
+        with _wrapped(f"create network {name}"):
+            self._client.networks.create(name, labels=dict(labels), check_duplicate=True)
+
+    def networks(self, run_id: str) -> list[str]:
+        with _wrapped("list networks"):
+            found = self._client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"})
+        return [n.name for n in found]
+
+    def attach(self, network: str, container: str, alias: str) -> None:
+        """Attach a running container to ``network``, reachable there as ``alias``."""
+        with _wrapped(f"connect {container} to {network}"):
+            self._client.networks.get(network).connect(container, aliases=[alias])
+
+    def addresses(self, network: str) -> dict[str, str]:
+        """The IPv4 address of each container on ``network``, by container name."""
+        with _wrapped(f"inspect network {network}"):
+            found = self._client.api.inspect_network(network)
+        return {
+            str(c.get("Name")): str(c.get("IPv4Address", "")).split("/")[0]
+            for c in (found.get("Containers") or {}).values()
+            if c.get("IPv4Address")
+        }
+
+    def remove_networks(self, names: Sequence[str]) -> None:
+        """Remove networks, first detaching what is still attached (the package cache)."""
+        for name in names:
+            try:
+                network = self._client.networks.get(name)
+                for box in network.containers:
+                    network.disconnect(box, force=True)
+                network.remove()
+            except docker.errors.NotFound:
+                continue
+            except SDK_ERRORS as exc:
+                log.warning("could not remove network %s: %s", name, exc)
+
+    def is_running(self, name: str) -> bool:
+        try:
+            return bool(self._client.containers.get(name).status == "running")
+        except docker.errors.NotFound:
+            return False
+        except SDK_ERRORS as exc:
+            raise EngineError(f"inspect container {name}: {_first_line(str(exc))}") from exc
+
+    def run_service(self, name: str, image: str, volume: str, label: str) -> None:
+        """Start a long-lived service container that outlives runs (it restarts with the
+        daemon); one that another run started first is fine."""
+        try:
+            found = self._client.containers.get(name)
+            if found.status == "running":
+                return  # another run started it a moment ago
+            found.remove(force=True)  # stopped: start it anew
+        except docker.errors.NotFound:
+            pass
+        except SDK_ERRORS as exc:
+            raise EngineError(f"replace container {name}: {_first_line(str(exc))}") from exc
+        try:
+            self._client.containers.run(
+                image,
+                name=name,
+                labels={label: "apt"},
+                volumes=[volume],
+                init=True,
+                detach=True,
+                restart_policy={"Name": "unless-stopped"},
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: another run started it a moment ago
+                raise EngineError(f"start {name}: {exc.explanation or exc}") from exc
+        except SDK_ERRORS as exc:
+            raise EngineError(f"start {name}: {_first_line(str(exc))}") from exc
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        """Run argv in the container; returns exit code, stdout, stderr.
+
+        docker-py's demultiplexer sometimes reads payload bytes as a frame header under
+        load ("ValueError: 32 is not a valid stream", docker/docker-py#3160): the command
+        ran, only reading its output failed. Every argv tdi runs this way reads state or
+        is idempotent, so it is run again, up to ``EXEC_TRIES`` times in all.
+        """
+        for attempt in range(1, EXEC_TRIES + 1):
+            try:
+                with _wrapped(f"exec in {container}"):
+                    box = self._client.containers.get(container)
+                    result = box.exec_run(list(argv), demux=True)
+                break
+            except ValueError as exc:
+                log.debug("exec in %s: %s (try %d of %d)", container, exc, attempt, EXEC_TRIES)
+        else:
+            raise EngineError(
+                f"exec in {container}: the Docker SDK could not read the output of "
+                f"{argv[0]} in {EXEC_TRIES} tries (docker-py#3160)"
+            )
+        out, err = result.output
+        return result.exit_code, out or b"", err or b""
+
+    def put_file(self, container: str, path: str, data: bytes) -> None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(os.path.basename(path))
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+        with _wrapped(f"write {path} in {container}"):
+            box = self._client.containers.get(container)
+            box.exec_run(["mkdir", "-p", os.path.dirname(path)])
+            box.put_archive(os.path.dirname(path), buf.getvalue())
+
+    def commit(self, container: str, ref: str, labels: Mapping[str, str], image: ImageInfo) -> str:
+        """Commit a container as ``ref``, restoring the image's own CMD, ENTRYPOINT and
+        environment (a test host's own, the package cache's say, is not frozen)."""
+        repo, tag = split(ref)
+        # The daemon adds the container's own labels (tdi.run, ...) unless they are set here.
+        ours = dict.fromkeys((RUN_LABEL, STATE_LABEL, SIDE_LABEL, HOST_LABEL), "")
+        conf: dict[str, Any] = {
+            "Labels": {**image.labels, **ours, **labels},
+            "Cmd": list(image.cmd) if image.cmd else None,
+            "Entrypoint": list(image.entrypoint) if image.entrypoint else None,
+            "Env": list(image.env or ()),
+        }
+        with _wrapped(f"commit {container} as {ref}"):
+            committed = self._client.containers.get(container).commit(
+                repository=repo, tag=tag, conf=conf
+            )
+        return str(committed.id)
+
+    def containers(self, run_id: str | None = None) -> list[str]:
+        """The names of the containers of run ``run_id`` (of every run when None).
+
+        The daemon's list as it answers it: the SDK's ``containers.list`` inspects each one
+        after listing, and fails with "No such container" on one another run removes in
+        between (seen with 8 runs at once)."""
+        label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+        with _wrapped("list containers"):
+            found = self._client.api.containers(all=True, filters={"label": label})
+        return [str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")]
+
+    def remove(self, names: Sequence[str]) -> None:
+        for name in names:
+            try:
+                self._client.containers.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                continue
+            except SDK_ERRORS as exc:
+                log.warning("could not remove container %s: %s", name, exc)

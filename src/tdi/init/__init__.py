@@ -1,0 +1,3 @@
+"""`tdi init`: what a repo holds (survey), and what tdi writes into it (scaffold,
+templates).
+"""

@@ -1,0 +1,48 @@
+"""`tdi calibrate`: two fresh topologies converged the same way; every difference between
+them is noise."""
+
+from __future__ import annotations
+
+import logging
+
+from tdi.config import Config
+from tdi.engine.protocol import Engine
+from tdi.errors import TdiError
+from tdi.hosts import images
+from tdi.hosts.run import lifecycle, plan
+from tdi.phases import converge, preflight, setup
+from tdi.phases.parity import capture_container
+from tdi.phases.timeline import phase
+from tdi.report.model import PASSED, Report, StateReport
+from tdi.state.diff import Difference, diff
+from tdi.topology import FRESH
+
+log = logging.getLogger(__name__)
+
+
+def run(engine: Engine, cfg: Config) -> list[tuple[str, Difference]]:
+    """Converge two fresh topologies the same way; every difference between them is noise
+    (each with the host it was found on)."""
+    env, repo = setup.prepare(cfg)
+    preflight.check(cfg, env, repo, syntax_only=True)
+    with phase("images"):
+        fresh = {h: ref for h, (ref, _) in images.resolve_hosts(engine, cfg).items()}
+    run = plan(cfg, {FRESH: fresh, "fresh-2": fresh}, repo)
+    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
+    with lifecycle(engine, cfg, run):
+        converge.all_sides(engine, cfg, env, run, report)
+        failed = [k for k, r in report.states.items() if r.converge != PASSED]
+        if failed:
+            raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")
+        with phase("parity"):
+            found: list[tuple[str, Difference]] = []
+            for host in cfg.topology.names:
+                one, two = (run.containers[cfg.topology.key(s, host)] for s in (FRESH, "fresh-2"))
+                found += [
+                    (host, d)
+                    for d in diff(
+                        capture_container(engine, one, cfg.parity),
+                        capture_container(engine, two, cfg.parity),
+                    )
+                ]
+    return found

@@ -1,0 +1,114 @@
+"""`tdi test`: choose every side's images, then run every phase on every side.
+
+The upgrade side runs the production snapshot set (production.py) when there is one, else
+a baseline snapshot (baseline.py) of the merge-base or ``--baseline``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tdi import git
+from tdi.config import Config
+from tdi.engine.protocol import Engine
+from tdi.errors import TdiError
+from tdi.hosts import boot, images
+from tdi.hosts.run import Run, lifecycle, new_id, plan
+from tdi.phases import converge, parity, preflight, setup
+from tdi.phases.parity import Captures
+from tdi.phases.timeline import phase
+from tdi.pipelines import baseline, production
+from tdi.provision.ansible import AnsibleEnv
+from tdi.provision.inventory import RepoInventory
+from tdi.report import junit
+from tdi.report.model import Comparison, Report, Span, StateReport
+from tdi.topology import FRESH, UPGRADE
+
+log = logging.getLogger(__name__)
+
+Sides = dict[str, dict[str, str]]  # side -> host -> image reference
+
+
+def upgrade_sides(
+    engine: Engine, cfg: Config, fresh: baseline.Images, run_id: str
+) -> tuple[Sides, str]:
+    """Every side but fresh, and a line saying where the upgrade side comes from."""
+    if cfg.production_image:
+        found = production.current(engine, cfg)
+        if found is not None:
+            links = production.chain(engine, cfg, found)
+            sides = {UPGRADE if i == 0 else f"{UPGRADE}-{i}": link for i, link in enumerate(links)}
+            return sides, f"production image {', '.join(links[0].values())}"
+        wanted = ", ".join(production.looked_for(cfg).values())
+        log.warning(
+            "production image %s: none of %s is here or in its registry; upgrading from a "
+            "baseline snapshot instead",
+            cfg.production_image,
+            wanted,
+        )
+    check_baseline(cfg)
+    ref = cfg.baseline or git.merge_base(cfg.root, cfg.main_branch)
+    tags = baseline.snapshot(engine, cfg, fresh, ref, run_id)
+    commit = git.resolve_commit(cfg.root, ref)
+    return {UPGRADE: tags}, f"snapshot of baseline {ref} ({commit[:12]})"
+
+
+def check_baseline(cfg: Config) -> None:
+    """What a baseline snapshot needs: one link, and a git repository (with the ref)."""
+    if cfg.chain > 1:
+        raise TdiError(
+            f"--chain {cfg.chain} needs a production image (production_image or "
+            "--production-image); there is none"
+        )
+    if cfg.baseline:
+        git.resolve_commit(cfg.root, cfg.baseline)
+    else:
+        git.check_repo(cfg.root)
+
+
+def prepare(
+    engine: Engine, cfg: Config, env: AnsibleEnv, repo: RepoInventory
+) -> tuple[Run, Report]:
+    """Check the input, resolve every side's images and plan the run; starts no test host."""
+    preflight.check(cfg, env, repo)
+    if not cfg.production_image:  # the upgrade side will be a baseline snapshot
+        check_baseline(cfg)
+    run_id = new_id()
+    timeline: list[Span] = []
+    with phase("images", timeline):
+        fresh = images.resolve_hosts(engine, cfg)
+        for host in cfg.topology.hosts:  # an init the image cannot run: before any container
+            key = cfg.topology.key(FRESH, host.name)
+            boot.init_of(engine, host.settings, fresh[host.name][0], key)
+        sides, source = upgrade_sides(engine, cfg, fresh, run_id)
+    run = plan(cfg, {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **sides}, repo, run_id)
+    states = {k: StateReport(n.image) for k, n in run.nodes.items()}
+    report = Report(states, upgrade_source=source, timeline=timeline)
+    report.comparisons = [
+        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
+    ]
+    bases = ", ".join(dict.fromkeys(ref for ref, _ in fresh.values()))
+    log.info("fresh: %s; upgrade: %s", bases, source)
+    return run, report
+
+
+def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
+    """Every phase on every side; containers are removed at the end unless ``keep``."""
+    env, repo = setup.prepare(cfg)
+    run, report = prepare(engine, cfg, env, repo)
+    if keep:  # the record `tdi destroy` and the phase commands use
+        run.save(cfg.root)
+    junit_file = junit.path(cfg, run)
+    start = time.monotonic()
+    with lifecycle(engine, cfg, run, keep):
+        report.timeline.append(Span.since("create", "run", start))
+        parity.load_baselines(engine, run, report)
+        captures = Captures(cfg.parity)
+        converge.with_tests(engine, cfg, env, run, report, junit_file, captures)
+        converge.check_hosts(engine, run, report, "verify")
+        parity.run(engine, cfg, run, report, junit_file, captures)
+        converge.check_hosts(engine, run, report, "parity")
+        destroyed_from = time.monotonic()  # the lifecycle's exit removes the hosts
+    report.timeline.append(Span.since("destroy", "run", destroyed_from))
+    return run, report

@@ -1,0 +1,514 @@
+"""Run ansible-playbook with argument lists and read its results from JSON events."""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tdi import guard, process, secrets
+from tdi.errors import AnsibleError
+from tdi.state.content import MAX_LINES, mask
+
+log = logging.getLogger(__name__)
+
+CONNECTION = "community.docker.docker"
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One task result on one host, as the tdi_events callback wrote it."""
+
+    host: str
+    task: str
+    action: str
+    status: str  # ok, changed, failed, ignored, skipped, unreachable
+    args: Mapping[str, Any]
+    msg: str = ""
+    handler: bool = False
+    diff: str = ""  # what a changed task changed (diff mode), or why the module says so
+    output: str = ""  # a failed result's stderr (else stdout), its last 2000 characters
+    no_log: bool = False  # the task has no_log: what it wrote is never shown
+
+    @property
+    def reason(self) -> str:
+        """Ansible's first line, and the output's last line where it adds to it:
+        `non-zero return code: ls: cannot access '/x': No such file or directory`."""
+        first = self.msg.splitlines()[0] if self.msg else ""
+        last = last_line(mask(self.output)[0])  # as diffs are: `password = ****`
+        if not last or last in self.msg:
+            return first
+        return f"{first}: {last}" if first else last
+
+
+def last_line(text: str) -> str:
+    """The last line of ``text`` that is not blank, stripped."""
+    return next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
+
+
+@dataclass(frozen=True)
+class ChangedTask:
+    """A task that reported changed, and what it changed: Ansible's diff, secret-looking
+    values masked, or the module's reason where it has no diff."""
+
+    task: str
+    diff: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"task": self.task, "diff": self.diff}
+
+
+def changed_tasks(events: Sequence[TaskEvent]) -> list[ChangedTask]:
+    """Each changed task once, in order, with the diffs of all its results (loop items)."""
+    diffs: dict[str, list[str]] = {}
+    for e in events:
+        if e.status == "changed":
+            diffs.setdefault(e.task, []).extend([e.diff] if e.diff else [])
+    return [ChangedTask(task, _masked("\n".join(d))) for task, d in diffs.items()]
+
+
+def _masked(text: str) -> str:
+    lines = mask(text)[0].splitlines(keepends=True)
+    if len(lines) > MAX_LINES:
+        lines = [*lines[:MAX_LINES], f"... cut at {MAX_LINES} of {len(lines)} lines\n"]
+    return "".join(lines)
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    returncode: int
+    events: tuple[TaskEvent, ...]
+    log: Path
+    # Hosts whose play recap counts failures or unreachables (a failure that a rescue
+    # handled is not one); None when the run ended before its recap.
+    failed: tuple[str, ...] | None = None
+    stopped: str = ""  # why tdi stopped the run before it ended: a limit, and where
+    # The plays that never ran, and on which hosts: Ansible ends the playbook when every
+    # host of a play failed, and the hosts of the later plays did not fail, nor finish.
+    unstarted: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    prompt: str = ""  # the prompt the run met, and ended at (tdi's children have no stdin)
+
+    @property
+    def ok(self) -> bool:
+        # The exit code, not the events: a failure that a block's rescue handled is fine.
+        return self.returncode == 0
+
+    @property
+    def changed_tasks(self) -> list[ChangedTask]:
+        return changed_tasks(self.events)
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return _unique(e.task for e in self.events if e.status in ("failed", "unreachable"))
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        if self.failed is not None:
+            found = list(self.failed)
+        else:
+            found = [e.host for e in self.events if e.status in ("failed", "unreachable")]
+        cut_short = [h for _, hosts in self.unstarted for h in hosts] if not self.ok else []
+        return _unique([*found, *cut_short])
+
+    def for_host(self, host: str) -> PlaybookResult:
+        """This run as ``host`` saw it: its events, and failed only where it failed (or
+        where the run failed and no host did, say a play that could not start)."""
+        failed = self.failed_hosts
+        code = self.returncode if host in failed or not failed else 0
+        events = tuple(e for e in self.events if e.host == host)
+        mine = tuple(h for h in failed if h == host)
+        plays = tuple((play, hosts) for play, hosts in self.unstarted if host in hosts)
+        return PlaybookResult(code, events, self.log, mine, self.stopped, plays, self.prompt)
+
+    @property
+    def failed_event(self) -> TaskEvent | None:
+        """The first result that failed (or found its host unreachable) and stopped its
+        host: not one a block's rescue handled, after which the host ran other tasks."""
+        failed = [i for i, e in enumerate(self.events) if e.status in ("failed", "unreachable")]
+        for i in failed:
+            e = self.events[i]
+            went_on = (
+                later.host == e.host and later.task != e.task and later.status in _WENT_ON
+                for later in self.events[i + 1 :]
+            )
+            if not any(went_on):
+                return e
+        return self.events[failed[0]] if failed else None  # handlers forced after it, say
+
+    def failure(self) -> str:
+        """A one-line reason for a failed run."""
+        if self.stopped or self.prompt:
+            return self.stopped or self.prompt
+        if (e := self.failed_event) is not None:
+            return f"task '{e.task}' {e.status}: {e.reason}"
+        if self.unstarted and not self.ok:
+            return (
+                f"play '{self.unstarted[0][0]}' never ran: every host of an earlier play "
+                "failed, and Ansible ended the playbook there"
+            )
+        return f"ansible-playbook exited {self.returncode}; see {self.log}"
+
+
+_WENT_ON = ("ok", "changed", "skipped")
+
+
+def _unique(names: Any) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+# What Processes.wait returns for a child it stopped at its time limit (as timeout(1)).
+TIMED_OUT = 124
+# Seconds between two "still running" lines of a long playbook run: off a terminal they
+# are all that says which task a side is in.
+TICK = 60.0
+
+
+class Processes:
+    """Child processes still running, so that an interrupt can stop them. Each runs under
+    tdi's guard (guard.py): whatever it forks dies with it, and with tdi, even when tdi
+    is killed with SIGKILL."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+
+    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it. It never
+        reads tdi's stdin: a prompt gets no answer rather than waiting for one."""
+        proc = subprocess.Popen(guard.command(argv), stdin=subprocess.DEVNULL, **kwargs)
+        with self._lock:
+            self._procs.add(proc)
+        return proc
+
+    def wait(
+        self,
+        proc: subprocess.Popen[bytes],
+        timeout: float | None = None,
+        tick: Callable[[float], None] | None = None,
+    ) -> int:
+        """``proc``'s exit code; TIMED_OUT when it ran past ``timeout`` and was stopped.
+        ``tick(seconds so far)`` is called every TICK seconds while it runs."""
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        try:
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                step = TICK if left is None else max(0.0, min(TICK, left))
+                try:
+                    return proc.wait(timeout=step if tick or left is not None else None)
+                except subprocess.TimeoutExpired:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self.stop(proc)
+                        return TIMED_OUT
+                    if tick is not None:
+                        tick(time.monotonic() - start)
+        except BaseException:
+            # Interrupted while waiting (in the main thread): stop the child, then go on.
+            self.terminate()
+            raise
+        finally:
+            with self._lock:
+                if proc.poll() is not None:
+                    self._procs.discard(proc)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        tick: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> int:
+        return self.wait(self.start(argv, **kwargs), timeout, tick)
+
+    def stop(self, proc: subprocess.Popen[bytes], grace: float = 2 * guard.GRACE) -> None:
+        """Stop one child (as ``terminate`` stops all)."""
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with self._lock:
+            self._procs.discard(proc)
+
+    def terminate(self, grace: float = 2 * guard.GRACE) -> None:
+        """Stop every child still running: SIGTERM (the guard stops the child's whole
+        process group), then SIGKILL after ``grace`` seconds."""
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            self.stop(proc, grace)
+
+
+PROCESSES = Processes()
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment without the registry credentials: no child needs them."""
+    secret = ("TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD")
+    return {k: v for k, v in os.environ.items() if k not in secret}
+
+
+def binary(name: str = "ansible-playbook") -> str:
+    # Prefer the one installed beside this interpreter (the tdi venv).
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise AnsibleError(f"{name} not found: install tdi with its dependencies")
+    return found
+
+
+@dataclass(frozen=True)
+class AnsibleEnv:
+    """How every Ansible process of a command sees the repo: started in ``root``, finding
+    the collections and roles its requirements installed (requirements.install) before
+    Ansible's own. One value per command, made from the config, passed to each child."""
+
+    root: Path
+    collections: tuple[Path, ...] = ()
+    roles: tuple[Path, ...] = ()
+    task_timeout: int = 0  # seconds a task may run (Ansible's own task_timeout); 0: none
+    vault_ids: tuple[str, ...] = ()  # "[label@]/abs/source", for every run
+    vault_password_file: str = ""  # absolute: a baseline's tree lacks a git-ignored one
+
+    def variables(self, events: Path | None = None) -> dict[str, str]:
+        """The environment of an Ansible child; ``events``: where tdi_events writes."""
+        callbacks = resources.files("tdi").joinpath("provision", "ansible_plugins", "callback")
+        env = secrets.for_children(child_environment())
+        env.update(
+            ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
+            ANSIBLE_CALLBACKS_ENABLED="tdi_events",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_PIPELINING="True",
+            ANSIBLE_HOST_KEY_CHECKING="False",
+            ANSIBLE_RETRY_FILES_ENABLED="False",
+            PYTHONUNBUFFERED="1",
+        )
+        # The layout tdi expects keeps roles/ at the top; say so unless ansible.cfg does.
+        if not (self.root / "ansible.cfg").exists() and "ANSIBLE_ROLES_PATH" not in os.environ:
+            env["ANSIBLE_ROLES_PATH"] = str(self.root / "roles")
+        if events is not None:
+            env["TDI_EVENTS_FILE"] = str(events)
+        if self.task_timeout:
+            env["ANSIBLE_TASK_TIMEOUT"] = str(self.task_timeout)
+        if self.vault_ids:
+            env["ANSIBLE_VAULT_IDENTITY_LIST"] = ",".join(self.vault_ids)
+        if self.vault_password_file and "ANSIBLE_VAULT_PASSWORD_FILE" not in os.environ:
+            env["ANSIBLE_VAULT_PASSWORD_FILE"] = self.vault_password_file
+        for name, extra in (
+            ("ANSIBLE_COLLECTIONS_PATH", self.collections),
+            ("ANSIBLE_ROLES_PATH", self.roles),
+        ):
+            if extra:
+                # Ansible's own defaults stay after ours: the collections in the venv, say.
+                default = env.get(name) or _default_path(self.root, name)
+                env[name] = ":".join([*map(str, extra), default])
+        return env
+
+
+def _default_path(root: Path, name: str) -> str:
+    """What ansible.cfg says (relative to the repo), else Ansible's own default."""
+    roles = name == "ANSIBLE_ROLES_PATH"
+    keys = ("roles_path",) if roles else ("collections_path", "collections_paths")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(root / "ansible.cfg", encoding="utf-8")
+    for key in keys:
+        if value := parser.get("defaults", key, fallback=""):
+            return ":".join(str(root / p.strip()) for p in value.split(":") if p.strip())
+    if roles:
+        return f"{root / 'roles'}:~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles"
+    return "~/.ansible/collections:/usr/share/ansible/collections"
+
+
+@dataclass(frozen=True)
+class Play:
+    """A play of the playbook and the hosts its pattern matches (``--list-hosts``)."""
+
+    name: str
+    pattern: str
+    hosts: tuple[str, ...]
+
+
+_PLAY = re.compile(r"^\s*play #\d+ \((?P<pattern>.*?)\): (?P<name>.*?)\tTAGS:")
+_HOST = re.compile(r"^\s*hosts \((?P<count>\d+)\):")
+
+
+def list_plays(
+    env: AnsibleEnv, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
+) -> list[Play]:
+    """Check the playbook parses, and say which hosts each play matches.
+
+    An AnsibleError carries Ansible's own first error line, with its file and line.
+    """
+    if not playbook.is_file():
+        raise AnsibleError(f"playbook {playbook} does not exist: pass --playbook or set 'playbook'")
+    argv = [binary(), "--list-hosts", "-i", str(inventory), *_extra(extra_vars), str(playbook)]
+    proc = process.run(argv, cwd=env.root, env=env.variables())
+    if proc.returncode != 0:
+        raise AnsibleError(syntax_error(env.root, playbook, proc.stderr))
+    return parse_plays(proc.stdout)
+
+
+# Where Ansible says the error is: 2.19 prints `Origin: PATH:LINE:COL`, earlier releases
+# "The error appears to be in 'PATH': line N, column M".
+_ORIGIN = (
+    re.compile(r"^Origin: (?P<file>.+?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$"),
+    re.compile(r"appears to be in '(?P<file>[^']+)': line (?P<line>\d+), column (?P<col>\d+)"),
+)
+
+
+def syntax_error(root: Path, playbook: Path, stderr: str) -> str:
+    """One line for a playbook Ansible refused: Ansible's own FILE:LINE:COL (a role's task
+    file, say) and its first error, and the playbook when the error is in another file."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    first = next((i for i, ln in enumerate(lines) if ln.lstrip("[").startswith("ERROR")), 0)
+    message = re.sub(r"^\[?ERROR\]?!?:?\s*", "", lines[first]) if lines else "no output"
+    found = next((m for ln in lines[first:] for r in _ORIGIN if (m := r.search(ln))), None)
+    if found is None or found["file"].startswith("<"):
+        return f"{_relative(playbook, root)}: syntax check failed: {message}"
+    origin = Path(found["file"])
+    place = ":".join([_relative(origin, root), *(n for n in found.group("line", "col") if n)])
+    elsewhere = "" if origin == playbook else f" (playbook {_relative(playbook, root)})"
+    return f"{place}: syntax check failed: {message}{elsewhere}"
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def parse_plays(text: str) -> list[Play]:
+    plays: list[Play] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if (found := _PLAY.match(line)) is not None:
+            plays.append(Play(found["name"].strip(), found["pattern"], ()))
+        elif plays and (count := _HOST.match(line)) is not None:
+            hosts = tuple(h.strip() for h in lines[i + 1 : i + 1 + int(count["count"])])
+            plays[-1] = Play(plays[-1].name, plays[-1].pattern, hosts)
+    return plays
+
+
+def _extra(extra_vars: Sequence[str]) -> list[str]:
+    return [arg for value in extra_vars for arg in ("-e", value)]
+
+
+def run_playbook(
+    env: AnsibleEnv,
+    playbook: Path,
+    inventory: Path,
+    hosts: Sequence[str],
+    log_path: Path,
+    extra_vars: Sequence[str] = (),
+    diff: bool = False,
+    timeout: float | None = None,
+) -> PlaybookResult:
+    """Converge ``hosts``; output goes to ``log_path``, events beside it. ``diff``: in
+    Ansible's diff mode, so each changed task's event says what it changed. Stopped after
+    ``timeout`` seconds, naming the task it was in."""
+    events_path = log_path.with_suffix(".events.jsonl")
+    events_path.unlink(missing_ok=True)
+    argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
+    argv += ["--diff"] if diff else []
+    # The live display follows the events file while the playbook runs.
+    log.debug("ansible-playbook: %s", log_path, extra={"events": str(events_path)})
+    with secrets.MaskedOutput(log_path) as out:
+        code = PROCESSES.run(
+            [*argv, str(playbook)],
+            timeout,
+            lambda seconds: _still(log_path, events_path, seconds),
+            cwd=env.root,
+            env=env.variables(events_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    log.debug(
+        "ansible-playbook done: %s", log_path, extra={"events": str(events_path), "done": True}
+    )
+    text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
+    stopped = ""
+    if code == TIMED_OUT and timeout is not None:
+        task = current_task(text)
+        during = f", during task '{task}'" if task else ""
+        stopped = f"stopped after {timeout:.0f} s (the phase or run limit){during}"
+    unstarted = tuple((r["play"], tuple(r["hosts"])) for r in _records(text, "unstarted"))
+    asked = _records(text, "prompt")
+    prompt = prompt_message(_relative(playbook, env.root), asked[0]) if asked else ""
+    return PlaybookResult(
+        code, parse_events(text), log_path, parse_failed(text), stopped, unstarted, prompt
+    )
+
+
+def prompt_message(playbook: str, prompt: dict[str, str]) -> str:
+    """One line for a prompt a run would meet (preflight) or met (tdi_events)."""
+    play, name = prompt["play"], prompt["name"]
+    if prompt["kind"] == "vars_prompt":
+        return (
+            f"{playbook}: play '{play}' prompts for '{name}' (vars_prompt), and tdi runs "
+            f"without a terminal: pass it with -e {name}=VALUE, or under extra_vars in tdi.yml"
+        )
+    return (
+        f"{playbook}: play '{play}': task '{name}' waits for input (pause with a prompt), and "
+        "tdi runs without a terminal: make it skippable with a `when:` on a variable you "
+        "pass with -e"
+    )
+
+
+def _records(text: str, key: str) -> list[Any]:
+    """The tdi_events records of one kind (a line each, starting with its key)."""
+    start = f'{{"{key}"'
+    return [json.loads(line)[key] for line in text.splitlines() if line.startswith(start)]
+
+
+def _still(log_path: Path, events_path: Path, seconds: float) -> None:
+    """A line naming the task a long run is in now."""
+    text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
+    task = current_task(text) or "starting"
+    log.info("%s: still running after %.0f s, in task '%s'", log_path.stem, seconds, task)
+
+
+def current_task(text: str) -> str:
+    """The task the events file says started last (tdi_events writes each start)."""
+    starts = _records(text, "started")
+    return str(starts[-1]) if starts else ""
+
+
+def read_events(path: Path) -> tuple[TaskEvent, ...]:
+    if not path.exists():
+        return ()
+    return parse_events(path.read_text(encoding="utf-8"))
+
+
+def parse_events(text: str) -> tuple[TaskEvent, ...]:
+    records = (json.loads(line) for line in text.splitlines() if line.strip())
+    return tuple(TaskEvent(**r) for r in records if "host" in r)  # not recap, not starts
+
+
+def parse_failed(text: str) -> tuple[str, ...] | None:
+    """The hosts the play recap counts as failed, or None when there is no recap."""
+    records = _records(text, "recap")
+    if not records:
+        return None
+    return tuple(h for h, r in records[-1].items() if r["failures"] or r["unreachable"])
+
+
+def dump_events(events: Sequence[TaskEvent]) -> bytes:
+    lines = (json.dumps(dataclasses.asdict(e), default=str) for e in events)
+    return "".join(line + "\n" for line in lines).encode()
