@@ -120,8 +120,8 @@ class Watch:
         """ "poweroff", "reboot"... while systemd shuts ``node`` down, else ""."""
         try:
             _, out, _ = self._engine.exec(node.container, ["sh", "-c", GOING_DOWN])
-        except TdiError:  # stopped in between: the next look sees it
-            return "stopping"
+        except TdiError:  # stopped in between, or removed from outside (not a finding)
+            return "stopping" if node.container in self._exited() else ""
         argv, _, state = out.decode(errors="replace").partition("\n")
         words = argv.split()
         if words and words[0].endswith("systemd-shutdown"):
