@@ -69,6 +69,15 @@ class NullEngine(Engine):
     def is_running(self, name: str) -> bool:
         raise AssertionError("unexpected call: engine.is_running")
 
+    def exited(self, run_id: str) -> dict[str, int]:
+        raise AssertionError("unexpected call: engine.exited")
+
+    def start(self, name: str) -> None:
+        raise AssertionError("unexpected call: engine.start")
+
+    def as_admin(self, container: str, script: str) -> tuple[int, str]:
+        raise AssertionError("unexpected call: engine.as_admin")
+
     def run_service(self, name: str, image: str, volume: str, label: str) -> None:
         raise AssertionError("unexpected call: engine.run_service")
 

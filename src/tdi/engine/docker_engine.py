@@ -353,6 +353,54 @@ class DockerEngine:
         except SDK_ERRORS as exc:
             raise EngineError(f"inspect container {name}: {_first_line(str(exc))}") from exc
 
+    def exited(self, run_id: str) -> dict[str, int]:
+        """The containers of run ``run_id`` that have stopped, with their exit codes: one
+        list, cheap enough to ask every half second, then one inspect per stopped one."""
+        filters = {"label": f"{RUN_LABEL}={run_id}", "status": "exited"}
+        with _wrapped("list containers"):
+            found = self._client.api.containers(all=True, filters=filters)
+        codes = {}
+        for name in (str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")):
+            try:
+                state = self._client.api.inspect_container(name)["State"]
+            except docker.errors.NotFound:  # removed in between
+                continue
+            except SDK_ERRORS as exc:
+                raise EngineError(f"inspect container {name}: {_first_line(str(exc))}") from exc
+            codes[name] = int(state.get("ExitCode", 0))
+        return codes
+
+    def start(self, name: str) -> None:
+        with _wrapped(f"start container {name}"):
+            self._client.api.start(name)
+
+    def as_admin(self, container: str, script: str) -> tuple[int, str]:
+        """Run ``script`` in ``container``'s mount namespace with CAP_SYS_ADMIN, which the
+        container itself lacks: from a helper container of its image that shares its PID
+        namespace (no privileged container, which some daemons refuse), labelled with its
+        run, and removed before this returns. An interrupt waits for the removal."""
+        argv = ["nsenter", "--target", "1", "--mount", "sh", "-c", script]
+        with _wrapped(f"inspect container {container}"):
+            box = self._client.containers.get(container)
+        with interrupts.deferred(), _wrapped(f"run a helper in {container}'s namespaces"):
+            helper = self._client.containers.create(
+                box.attrs["Image"],
+                command=argv,
+                entrypoint=[],
+                name=f"{container}-admin",
+                labels={RUN_LABEL: box.labels.get(RUN_LABEL, "")},
+                pid_mode=f"container:{container}",
+                cap_add=["SYS_ADMIN", "SYS_PTRACE"],  # mount; open PID 1's namespaces
+                network_mode="none",
+                detach=True,
+            )
+            try:
+                helper.start()
+                code = int(helper.wait(timeout=30)["StatusCode"])
+                return code, helper.logs().decode(errors="replace").strip()
+            finally:
+                helper.remove(force=True)
+
     def run_service(self, name: str, image: str, volume: str, label: str) -> None:
         """Start a long-lived service container that outlives runs (it restarts with the
         daemon); one that another run started first is fine."""

@@ -130,6 +130,19 @@ class Engine(Protocol):
         """Whether the container ``name`` exists and runs."""
         ...
 
+    def exited(self, run_id: str) -> dict[str, int]:
+        """The containers of run ``run_id`` that have stopped, with their exit codes."""
+        ...
+
+    def start(self, name: str) -> None:
+        """Start a stopped container again, with the settings it was created with."""
+        ...
+
+    def as_admin(self, container: str, script: str) -> tuple[int, str]:
+        """Run ``script`` in ``container``'s mount namespace with CAP_SYS_ADMIN, which the
+        container itself lacks; returns its exit code and output."""
+        ...
+
     def run_service(self, name: str, image: str, volume: str, label: str) -> None:
         """Start a service container that outlives runs (and restarts with the daemon);
         one that another run started first is fine."""

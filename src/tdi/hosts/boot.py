@@ -43,6 +43,22 @@ PrivateUsers=no
 # binds ::1 (unbound) fails.
 IPV6_LOOPBACK = {"net.ipv6.conf.all.disable_ipv6": "0", "net.ipv6.conf.lo.disable_ipv6": "0"}
 BOOT_TIMEOUT = 90.0
+# systemd ends a reboot with reboot(2), which in a PID namespace ends the namespace's init
+# by a signal: SIGHUP for a reboot, SIGINT for a poweroff or halt. Docker reports 128 +
+# the signal (measured here: 129 after `systemctl reboot`, 130 after poweroff and halt).
+# reboot(2) needs CAP_SYS_BOOT; without it systemd exits 0 after both, and tdi could not
+# tell them apart. Docker's seccomp profile lets it allow reboot(2) only, not kexec.
+SYS_BOOT = "SYS_BOOT"
+REBOOTED = 129
+# A reboot's new boot id: /proc/sys/kernel/random/boot_id is the machine's, the same
+# after a container restarts, and Ansible's reboot module waits for it to change. LXC
+# mounts a file over it at each start; tdi does the same after a reboot, read-only.
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+NEW_BOOT_ID = f"""\
+cat /proc/sys/kernel/random/uuid > /run/tdi-boot-id
+mount --bind /run/tdi-boot-id {BOOT_ID}
+mount -o remount,bind,ro {BOOT_ID}
+"""
 # Start the services whose rc2.d S links the image has, in their order, as sysv-rc does.
 SYSV_START = """\
 started=""
@@ -94,15 +110,16 @@ def spec(init: str, settings: Settings, cgroup_version: str, node: ContainerSpec
         cgroupns = None if cgroup_version == "1" else "host"
         env.setdefault("container", "docker")
         command: tuple[str, ...] = (SYSTEMD, "--unit=sysinit.target")
+        caps = tuple(dict.fromkeys((*settings.capabilities, SYS_BOOT)))
     else:
-        command = node.command
+        command, caps = node.command, settings.capabilities
     return replace(
         node,
         command=command,
         init=init != "systemd",
         tmpfs=tmpfs,
         volumes=volumes,
-        capabilities=settings.capabilities,
+        capabilities=caps,
         env=env,
         privileged=settings.privileged,
         cgroupns=cgroupns,
@@ -116,6 +133,13 @@ def ready(engine: Engine, container: str, init: str, node: str, settings: Settin
         _systemd_up(engine, container, node, dropin(settings))
     else:
         _sysv_up(engine, container, node)
+
+
+def new_boot_id(engine: Engine, container: str, node: str) -> None:
+    """Give a host that has booted again a boot id of its own (see NEW_BOOT_ID)."""
+    code, out = engine.as_admin(container, NEW_BOOT_ID)
+    if code != 0:
+        raise BootError(f"{node}: could not give the host a new boot id: {out or code}")
 
 
 def _sh(engine: Engine, container: str, script: str) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
@@ -240,18 +240,40 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
     )
 
 
-def _pin_names(engine: Engine, cfg: Config, run: Run, side: str, cache: bool) -> None:
+def boot_again(engine: Engine, cfg: Config, run: Run, node: Node) -> None:
+    """Start a host that systemd rebooted, and boot it as ``create`` did. Docker writes
+    /etc/hosts anew at each start and /run is a new tmpfs: the side's names, the package
+    cache's settings and tdi's drop-in are written again. Last, the new boot id that
+    Ansible's reboot module waits for: it goes on once the host has booted."""
+    engine.start(node.container)
+    cache = packages.ensure(engine, cfg)
+    if cache:
+        packages.configure(engine, node.container)
+    _pin_names(engine, cfg, run, node.side, cache, [node])
+    boot.ready(engine, node.container, "systemd", node.key, cfg.topology.host(node.host).settings)
+    boot.new_boot_id(engine, node.container, node.key)
+
+
+def _pin_names(
+    engine: Engine,
+    cfg: Config,
+    run: Run,
+    side: str,
+    cache: bool,
+    into: Sequence[Node] | None = None,
+) -> None:
     """Write the side's host names and the package cache's into each host's /etc/hosts
     (Docker's own file, never committed, ignored by parity): a firewall role that flushes
     the nat table takes Docker's DNS away, and the hosts must still find each other and
-    the cache, as a server finds its peers through its firewall."""
+    the cache, as a server finds its peers through its firewall. ``into``: only these
+    hosts (one that booted again)."""
     found = engine.addresses(network(run.id, side))
     names = {n.container: cfg.topology.hostname(n.host) for n in run.on(side)}
     if cache:
         names[packages.NAME] = packages.NAME
     lines = "".join(f"{found[c]}\t{name}\n" for c, name in names.items() if c in found)
     script = 'printf "%s" "$0" >> /etc/hosts'
-    for node in run.on(side):
+    for node in run.on(side) if into is None else into:
         code, _, err = engine.exec(node.container, ["sh", "-c", script, lines])
         if code != 0:
             log.warning("%s: /etc/hosts not written: %s", node.key, err.decode(errors="replace"))

@@ -4,12 +4,13 @@ own playbook run ends; what failed, explained."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from tdi.config import Config
 from tdi.engine.protocol import Engine
 from tdi.errors import HostGoneError, TdiError
+from tdi.hosts import power
 from tdi.hosts.run import Node, Run, in_parallel
 from tdi.phases import diagnosis
 from tdi.phases.parity import Captures
@@ -35,8 +36,11 @@ def all_sides(
 ) -> None:
     """Run ``steps`` on every side: a playbook run per side and step ('idempotence' is
     the second converge). Each side goes on to its next step as soon as its own run ends,
-    then to ``then(side)``: the sides wait for each other only at the end. A host whose
-    container went away is then named as such (HostGoneError), not as a failed task."""
+    then to ``then(side)``: the sides wait for each other only at the end. A host that
+    its playbook rebooted boots again; one it powered off fails its step (power.py). A
+    host whose container went away otherwise is then named as such (HostGoneError), not
+    as a failed task."""
+    stopped: dict[str, power.Stop] = {}  # hosts their playbook took down: findings
 
     def eligible(node: Node, step: str) -> bool:
         entry = report.states[node.key]
@@ -48,7 +52,11 @@ def all_sides(
             nodes = [n for n in run.on(side) if eligible(n, step)]
             if not nodes:
                 break
-            with phase(step, report.timeline, who=side):
+            events_file = run.log(side, step).with_suffix(".events.jsonl")
+            with (
+                phase(step, report.timeline, who=side),
+                power.watching(engine, cfg, run, nodes, events_file) as watch,
+            ):
                 result = ansible.run_playbook(
                     env,
                     cfg.playbook,
@@ -59,9 +67,12 @@ def all_sides(
                     step == "idempotence",
                     cfg.limit(),
                 )
+            stopped.update(watch.stops)
             for node in nodes:
                 _record(report.states[node.key], node, result, step)
                 _explain(engine, cfg, report.states[node.key], node, result, events)
+                if node.key in watch.stops:
+                    _went_down(report.states[node.key], node, result, step, watch.stops[node.key])
                 log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
             events += result.events
             report.logs[f"{side} {step}"] = str(result.log)
@@ -73,12 +84,25 @@ def all_sides(
     for events in in_parallel(list(run.sides), one):  # in the sides' order, whoever ended first
         report.events.extend(events)
     for step in steps:
-        check_hosts(engine, run, report, step)
+        check_hosts(engine, run, report, step, set(stopped))
 
 
-def check_hosts(engine: Engine, run: Run, report: Report, step: str) -> None:
+def _went_down(
+    entry: StateReport, node: Node, side: ansible.PlaybookResult, step: str, stop: power.Stop
+) -> None:
+    """A host its playbook took down (a poweroff): the step failed, and says why."""
+    setattr(entry, step, FAILED)
+    down = stop.explain(side.for_host(node.host).events, node.host)
+    entry.error = f"{entry.error}; {down}" if entry.error else f"{step}: {down}"
+
+
+def check_hosts(
+    engine: Engine, run: Run, report: Report, step: str, stopped: Collection[str] = ()
+) -> None:
     """After ``step`` failed somewhere: a host whose container is gone is named as such,
-    not reported as a failed task or test."""
+    not reported as a failed task or test. Not those its own playbook took down
+    (``stopped``: a finding), nor those whose converge failed, which took no part in a
+    later step."""
     failed = (
         any(c.error for c in report.comparisons)
         if step == "parity"
@@ -88,6 +112,9 @@ def check_hosts(engine: Engine, run: Run, report: Report, step: str) -> None:
         return
     present = set(engine.containers(run.id))
     for node in run.nodes.values():
+        out = step != "converge" and report.states[node.key].converge == FAILED
+        if node.key in stopped or out:
+            continue
         where = f"{node.side}/{node.host}"
         if node.container not in present:
             raise HostGoneError(node.container, where, step)

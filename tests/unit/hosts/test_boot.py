@@ -35,7 +35,8 @@ def test_systemd_on_cgroup_v1() -> None:
     assert spec.volumes == ("/sys/fs/cgroup:/sys/fs/cgroup:ro", "/srv/data:/data:ro")
     assert spec.cgroupns is None
     assert spec.env == {"TZ": "UTC", "container": "docker"}
-    assert spec.capabilities == ("SYS_PTRACE", "NET_ADMIN")
+    # SYS_BOOT: systemd's reboot then ends the container with 129, a poweroff with 130.
+    assert spec.capabilities == ("SYS_PTRACE", "NET_ADMIN", "SYS_BOOT")
     assert spec.privileged is False
     # The node's identity is kept.
     assert (spec.image, spec.name, spec.hostname, spec.network, spec.labels) == (
@@ -53,6 +54,11 @@ def test_systemd_on_cgroup_v2() -> None:
     assert spec.cgroupns == "host"
     assert spec.init is False
     assert spec.tmpfs[:2] == ("/run", "/run/lock")
+
+
+def test_systemd_asks_for_sys_boot_once() -> None:
+    spec = boot.spec("systemd", Settings(capabilities=("SYS_BOOT",)), "1", NODE)
+    assert spec.capabilities == ("SYS_BOOT",)
 
 
 def test_systemd_keeps_a_container_variable_the_host_sets() -> None:

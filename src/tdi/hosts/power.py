@@ -1,0 +1,168 @@
+"""Hosts that their playbook stops. A reboot under systemd boots the host again, as a
+server comes back, and Ansible's reboot module goes on; a poweroff, a halt, or any other
+end of a host's init is a finding of the run, not a failure of tdi.
+
+While a side's playbook runs, one thread asks the daemon every ``POLL`` seconds which of
+the run's containers have stopped (one cheap list call).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tdi.config import Config
+from tdi.engine.protocol import Engine
+from tdi.errors import TdiError
+from tdi.hosts import boot
+from tdi.hosts.run import Node, Run, boot_again
+from tdi.provision import ansible
+
+log = logging.getLogger(__name__)
+
+POLL = 0.5
+# How long a host that is shutting down when its playbook ends is waited for.
+SETTLE = 15.0
+# PID 1's command line (systemd execs systemd-shutdown VERB for the last step) and
+# systemd's state ("stopping" before that).
+GOING_DOWN = "tr '\\0' ' ' < /proc/1/cmdline; echo; systemctl is-system-running 2>/dev/null"
+# What Docker reports after systemd's reboot(2) for a poweroff or halt (see boot.REBOOTED).
+POWERED_OFF = 130
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A host that its playbook stopped, and that stayed down."""
+
+    code: int  # its init's exit code
+    why: str = ""  # a reboot that did not come back: why not
+    task: str = ""  # the last task that ran on it before it went down
+
+    def explain(self, events: Sequence[ansible.TaskEvent], host: str) -> str:
+        """One line: which task took the host down, and why tdi cannot bring it back."""
+        task = self.task or culprit(events, host)
+        after = f"after task '{task}'" if task else "during the playbook"
+        if self.why:
+            return f"the host rebooted {after} and did not come back: {self.why}"
+        what = "powered off or halted" if self.code == POWERED_OFF else "its init ended"
+        return (
+            f"the host went down {after}: {what} (exit code {self.code}); a stopped host "
+            "cannot be powered on again, only a reboot under init: systemd comes back"
+        )
+
+
+def culprit(events: Sequence[ansible.TaskEvent], host: str) -> str:
+    """The last task with a result on ``host`` before it went down: a command that powers
+    off returns, and the next task finds the host unreachable."""
+    ran = [e.task for e in events if e.host == host and e.status != "unreachable"]
+    return ran[-1] if ran else ""
+
+
+class Watch:
+    """The hosts a playbook runs on: ``stops`` holds those that went down."""
+
+    def __init__(
+        self, engine: Engine, cfg: Config, run: Run, nodes: Sequence[Node], events: Path
+    ) -> None:
+        self._engine, self._cfg, self._run, self._events = engine, cfg, run, events
+        self._nodes = {n.container: n for n in nodes}
+        self.stops: dict[str, Stop] = {}  # node key -> why it is down
+        self.rebooted: list[str] = []  # node keys, once per reboot
+
+    def look(self) -> None:
+        """Boot again the hosts that rebooted; record those that stopped otherwise."""
+        for name, code in self._exited().items():  # on an error, asked again soon
+            node = self._nodes.get(name)
+            if node is not None and node.key not in self.stops:
+                self._stopped(node, code)
+
+    def _stopped(self, node: Node, code: int) -> None:
+        settings = self._cfg.topology.host(node.host).settings
+        if (
+            code != boot.REBOOTED
+            or boot.init_of(self._engine, settings, node.image, node.key) != "systemd"
+        ):
+            self.stops[node.key] = Stop(code)
+            log.info("%s stopped (exit code %d) during its playbook", node.key, code)
+            return
+        task = ansible.current_task(_read(self._events))
+        log.info("%s rebooted (task '%s'): booting it again", node.key, task)
+        try:
+            boot_again(self._engine, self._cfg, self._run, node)
+        except TdiError as exc:
+            self.stops[node.key] = Stop(code, str(exc), task)
+            log.error("%s did not come back from its reboot: %s", node.key, exc)
+            return
+        self.rebooted.append(node.key)
+        log.info("%s is up again after its reboot", node.key)
+
+    def settle(self) -> None:
+        """At the playbook's end: a host still shutting down (a poweroff as the last task,
+        or one that an exec racing it slowed) is waited for, up to ``SETTLE`` seconds."""
+        for node in self._nodes.values():
+            if node.key in self.stops or not (verb := self._going_down(node)):
+                continue
+            deadline = time.monotonic() + SETTLE
+            while time.monotonic() < deadline and node.container not in self._exited():
+                time.sleep(POLL / 5)
+            code = self._exited().get(node.container)
+            if code is not None:
+                self._stopped(node, code)
+            else:  # systemd-shutdown waits 90 s for a process that ignores SIGTERM
+                self.stops[node.key] = Stop(boot.REBOOTED if verb == "reboot" else POWERED_OFF)
+                log.info("%s is still shutting down (%s) after %.0f s", node.key, verb, SETTLE)
+
+    def _going_down(self, node: Node) -> str:
+        """ "poweroff", "reboot"... while systemd shuts ``node`` down, else ""."""
+        try:
+            _, out, _ = self._engine.exec(node.container, ["sh", "-c", GOING_DOWN])
+        except TdiError:  # stopped in between, or removed from outside (not a finding)
+            return "stopping" if node.container in self._exited() else ""
+        argv, _, state = out.decode(errors="replace").partition("\n")
+        words = argv.split()
+        if words and words[0].endswith("systemd-shutdown"):
+            return words[1] if len(words) > 1 else "poweroff"
+        return "stopping" if state.strip() == "stopping" else ""
+
+    def _exited(self) -> dict[str, int]:
+        try:
+            return self._engine.exited(self._run.id)
+        except TdiError as exc:
+            log.debug("watching %s: %s", self._run.id, exc)
+            return {}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+@contextmanager
+def watching(
+    engine: Engine, cfg: Config, run: Run, nodes: Sequence[Node], events: Path
+) -> Iterator[Watch]:
+    """Watch ``nodes`` while the block runs their playbook (``events``: its events file),
+    and look once more at its end: a poweroff as the last task."""
+    watch = Watch(engine, cfg, run, nodes, events)
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(POLL):
+            watch.look()
+
+    thread = threading.Thread(target=loop, name=f"tdi-watch-{events.stem}", daemon=True)
+    thread.start()
+    try:
+        yield watch
+    finally:
+        done.set()
+        thread.join()  # a boot under way ends first: nothing starts after tdi removes a host
+    watch.look()
+    watch.settle()
