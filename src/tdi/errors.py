@@ -51,6 +51,30 @@ class AnsibleError(TdiError):
     """ansible-playbook could not run (not: a playbook that ran and failed)."""
 
 
+class GitError(TdiError):
+    """git could not answer (not installed, a failed command): which command, and why."""
+
+
+class BootError(TdiError):
+    """A host did not boot: systemd missing where asked for, or not running in time."""
+
+
+class CaptureError(TdiError):
+    """The probe could not run, failed, or produced a document that is not a state.
+
+    The message ends with the last line of ``output_tail`` (a traceback's exception
+    line); the whole tail is kept for verbose logs.
+    """
+
+    def __init__(self, message: str, exit_status: int | None = None, output_tail: str = "") -> None:
+        if exit_status is not None:
+            message = f"{message} (exit status {exit_status})"
+        last_line = output_tail.strip().rpartition("\n")[2]
+        super().__init__(f"{message}: {last_line}" if last_line else message)
+        self.exit_status = exit_status
+        self.output_tail = output_tail
+
+
 class BaselineError(TdiError):
     """The baseline ref is unknown or its snapshot could not be made."""
 

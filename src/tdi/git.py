@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 from tdi import process
-from tdi.errors import BaselineError, ToolError
+from tdi.errors import BaselineError, GitError, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,11 @@ def git(root: Path, *args: str) -> str:
         proc = process.run(["git", *args], cwd=root, timeout=TIMEOUT)
     except ToolError as exc:
         if exc.tail.startswith("cannot run"):
-            raise BaselineError("git is not installed: tdi reads the baseline from git") from exc
-        raise BaselineError(f"git {' '.join(args)} in {root}: {exc.tail}") from exc
+            raise GitError("git is not installed: tdi reads the upgrade state from git") from exc
+        raise GitError(f"git {' '.join(args)} in {root}: {exc.tail}") from exc
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
-        raise BaselineError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")
+        raise GitError(f"git {' '.join(args)} in {root}: {lines[-1] if lines else 'failed'}")
     return proc.stdout.strip()
 
 
@@ -33,7 +33,7 @@ def check_repo(root: Path) -> None:
     """A baseline needs git history: say so plainly where there is none."""
     try:
         top = Path(git(root, "rev-parse", "--show-toplevel"))
-    except BaselineError as exc:
+    except GitError as exc:
         if "not a git repository" not in str(exc):
             raise  # git's own reason: a repository of another owner, say
         top = None
@@ -47,7 +47,7 @@ def check_repo(root: Path) -> None:
         )
     try:
         git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    except BaselineError:
+    except GitError:
         raise BaselineError(
             f"{root} is a git repository without commits: commit the playbook first, or "
             "pass --production-image"
@@ -58,7 +58,7 @@ def resolve_commit(root: Path, ref: str) -> str:
     check_repo(root)
     try:
         return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except BaselineError:
+    except GitError:
         raise BaselineError(
             f"unknown baseline ref '{ref}' in {root}: pass a branch, tag or commit that exists"
         ) from None
@@ -71,7 +71,7 @@ def merge_base(root: Path, branch: str) -> str:
     for candidate in (branch, f"origin/{branch}"):
         try:
             commit = git(root, "merge-base", "HEAD", candidate)
-        except BaselineError:
+        except GitError:
             continue
         log.info(
             "no --baseline given: using the merge-base of HEAD and %s, %s", candidate, commit[:12]

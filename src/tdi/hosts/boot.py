@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 
 from tdi.engine.protocol import ContainerSpec, Engine
-from tdi.errors import TdiError
+from tdi.errors import BootError
 from tdi.topology import Settings
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,6 @@ for link in /etc/rc2.d/S*; do
 done
 echo $started
 """
-
-
-class BootError(TdiError):
-    """A host did not boot: systemd missing where asked for, or not running in time."""
 
 
 def init_of(engine: Engine, settings: Settings, image: str, host: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tdi.state.capture import CaptureError, State, capture
+from tdi.errors import CaptureError
+from tdi.state.capture import State, capture
 from tdi.state.diff import Difference, diff, id_warnings
 
 __all__ = ["CaptureError", "Difference", "State", "capture", "diff", "id_warnings"]

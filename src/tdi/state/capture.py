@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
-from tdi.errors import TdiError
+from tdi.errors import CaptureError
 from tdi.state.scope import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 ExecFn = Callable[[list[str]], tuple[int, bytes]]
@@ -21,22 +21,6 @@ Section = dict[str, Record]
 FORMAT = 1
 SECTIONS = ("files", "packages", "users", "groups", "ports", "services")
 _TAIL_CHARS = 2000
-
-
-class CaptureError(TdiError):
-    """The probe could not run, failed, or produced a document that is not a state.
-
-    The message ends with the last line of ``output_tail`` (a traceback's exception
-    line); the whole tail is kept for verbose logs.
-    """
-
-    def __init__(self, message: str, exit_status: int | None = None, output_tail: str = "") -> None:
-        if exit_status is not None:
-            message = f"{message} (exit status {exit_status})"
-        last_line = output_tail.strip().rpartition("\n")[2]
-        super().__init__(f"{message}: {last_line}" if last_line else message)
-        self.exit_status = exit_status
-        self.output_tail = output_tail
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 from fakes import NullEngine
 
 from tdi.engine.protocol import ContainerSpec
-from tdi.errors import TdiError
+from tdi.errors import BootError, TdiError
 from tdi.hosts import boot
 from tdi.topology import Settings
 
@@ -122,7 +122,7 @@ def test_init_of(init: str, image: str, expected: str) -> None:
 
 def test_init_systemd_without_systemd_says_how_to_add_it() -> None:
     engine = FakeEngine([])
-    with pytest.raises(boot.BootError) as info:
+    with pytest.raises(BootError) as info:
         boot.init_of(engine, Settings(init="systemd"), "debian:12", "fresh/db")
     message = str(info.value)
     assert message.startswith("fresh/db: init: systemd, but image debian:12 has no ")
@@ -177,7 +177,7 @@ def test_systemd_that_never_runs_names_its_failed_units(monkeypatch: pytest.Monk
                 return 0, b"nginx.service loaded failed failed nginx\n", b""
             return 0, b"starting", b""
 
-    with pytest.raises(boot.BootError, match=r"fresh: systemd is 'starting' .*failed units: nginx"):
+    with pytest.raises(BootError, match=r"fresh: systemd is 'starting' .*failed units: nginx"):
         boot.ready(Stuck([]), "c", "systemd", "fresh", Settings())
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tdi.errors import TdiError
-from tdi.state.capture import CaptureError, State, capture, probe_argv, probe_source
+from tdi.errors import CaptureError, TdiError
+from tdi.state.capture import State, capture, probe_argv, probe_source
 
 SECTIONS = ("files", "packages", "users", "groups", "ports", "services")
 
