@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tdi import git as tdi_git
-from tdi.errors import BaselineError
+from tdi.errors import GitError
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "tdi tests",
@@ -49,7 +49,7 @@ def test_resolve_commit_known_refs(repo: Path) -> None:
 
 @pytest.mark.parametrize("ref", ["no-such-branch", "v9.9", "0123456789abcdef"])
 def test_resolve_commit_unknown_ref(repo: Path, ref: str) -> None:
-    with pytest.raises(BaselineError) as info:
+    with pytest.raises(GitError) as info:
         tdi_git.resolve_commit(repo, ref)
     message = str(info.value)
     assert f"unknown baseline ref '{ref}'" in message
@@ -57,7 +57,7 @@ def test_resolve_commit_unknown_ref(repo: Path, ref: str) -> None:
 
 
 def test_merge_base_without_the_branch(repo: Path) -> None:
-    with pytest.raises(BaselineError) as info:
+    with pytest.raises(GitError) as info:
         tdi_git.merge_base(repo, "main")
     message = str(info.value)
     assert "HEAD has no merge-base with 'main'" in message
@@ -86,14 +86,14 @@ def test_outside_a_repository_says_so(
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     ask = getattr(tdi_git, question)
-    with pytest.raises(BaselineError, match=r"is not a git repository: .*--production-image"):
+    with pytest.raises(GitError, match=r"is not a git repository: .*--production-image"):
         ask(tmp_path, "main")
 
 
 def test_a_directory_inside_a_repository_is_not_one(repo: Path) -> None:
     inner = repo / "infra"
     inner.mkdir()
-    with pytest.raises(BaselineError) as info:
+    with pytest.raises(GitError) as info:
         tdi_git.check_repo(inner)
     assert str(info.value).startswith(f"{inner} is not a git repository (it is inside {repo})")
 
@@ -103,13 +103,13 @@ def test_a_repository_without_commits_says_so(
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     git(tmp_path, "init", "-q")
-    with pytest.raises(BaselineError, match=r"is a git repository without commits"):
+    with pytest.raises(GitError, match=r"is a git repository without commits"):
         tdi_git.merge_base(tmp_path, "main")
 
 
 def test_git_own_reason_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
-    with pytest.raises(BaselineError, match=r"^git is not installed"):
+    with pytest.raises(GitError, match=r"^git is not installed"):
         tdi_git.check_repo(tmp_path)
 
 
@@ -125,5 +125,5 @@ def test_export_reads_the_commit_not_the_work_tree(
 
 def test_git_error_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    with pytest.raises(BaselineError, match=r"git log in .*not a git repository"):
+    with pytest.raises(GitError, match=r"git log in .*not a git repository"):
         tdi_git.git(tmp_path, "log")

@@ -130,8 +130,15 @@ class PlaybookResult:
         code = self.returncode if host in failed or not failed else 0
         events = tuple(e for e in self.events if e.host == host)
         mine = tuple(h for h in failed if h == host)
-        plays = tuple((play, hosts) for play, hosts in self.unstarted if host in hosts)
-        return PlaybookResult(code, events, self.log, mine, self.stopped, plays, self.prompt)
+        stopped = self.stopped
+        plays = [play for play, hosts in self.unstarted if host in hosts]
+        if plays and not self.ok and not any(e.status in ("failed", "unreachable") for e in events):
+            culprits = [h for h in (self.failed or ()) if h != host] or ["a host"]
+            stopped = stopped or (
+                f"play '{plays[0]}' never ran: the playbook stopped when "
+                f"{', '.join(culprits)} failed"
+            )
+        return PlaybookResult(code, events, self.log, mine, stopped, (), self.prompt)
 
     @property
     def failed_event(self) -> TaskEvent | None:
@@ -154,11 +161,6 @@ class PlaybookResult:
             return self.stopped or self.prompt
         if (e := self.failed_event) is not None:
             return f"task '{e.task}' {e.status}: {e.reason}"
-        if self.unstarted and not self.ok:
-            return (
-                f"play '{self.unstarted[0][0]}' never ran: every host of an earlier play "
-                "failed, and Ansible ended the playbook there"
-            )
         return f"ansible-playbook exited {self.returncode}; see {self.log}"
 
 
