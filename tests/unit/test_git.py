@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tdi import git as tdi_git
-from tdi.errors import GitError
+from tdi.errors import BaselineError, GitError
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "tdi tests",
@@ -49,7 +49,7 @@ def test_resolve_commit_known_refs(repo: Path) -> None:
 
 @pytest.mark.parametrize("ref", ["no-such-branch", "v9.9", "0123456789abcdef"])
 def test_resolve_commit_unknown_ref(repo: Path, ref: str) -> None:
-    with pytest.raises(GitError) as info:
+    with pytest.raises(BaselineError) as info:
         tdi_git.resolve_commit(repo, ref)
     message = str(info.value)
     assert f"unknown baseline ref '{ref}'" in message
@@ -57,7 +57,7 @@ def test_resolve_commit_unknown_ref(repo: Path, ref: str) -> None:
 
 
 def test_merge_base_without_the_branch(repo: Path) -> None:
-    with pytest.raises(GitError) as info:
+    with pytest.raises(BaselineError) as info:
         tdi_git.merge_base(repo, "main")
     message = str(info.value)
     assert "HEAD has no merge-base with 'main'" in message
@@ -86,14 +86,14 @@ def test_outside_a_repository_says_so(
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     ask = getattr(tdi_git, question)
-    with pytest.raises(GitError, match=r"is not a git repository: .*--production-image"):
+    with pytest.raises(BaselineError, match=r"is not a git repository: .*--production-image"):
         ask(tmp_path, "main")
 
 
 def test_a_directory_inside_a_repository_is_not_one(repo: Path) -> None:
     inner = repo / "infra"
     inner.mkdir()
-    with pytest.raises(GitError) as info:
+    with pytest.raises(BaselineError) as info:
         tdi_git.check_repo(inner)
     assert str(info.value).startswith(f"{inner} is not a git repository (it is inside {repo})")
 
@@ -103,7 +103,7 @@ def test_a_repository_without_commits_says_so(
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     git(tmp_path, "init", "-q")
-    with pytest.raises(GitError, match=r"is a git repository without commits"):
+    with pytest.raises(BaselineError, match=r"is a git repository without commits"):
         tdi_git.merge_base(tmp_path, "main")
 
 
