@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tdi
 from tdi import guard
-from tdi.provision.ansible import PROCESSES
+from tdi.process import PROCESSES
 
 # A shell that forks a grandchild, writes its pid, and waits on it.
 FORKS = 'sleep 300 & echo $! > "$0"; wait'
@@ -20,7 +20,7 @@ SRC = str(Path(tdi.__file__).parents[1])
 TDI = f"""
 import sys, threading, time
 sys.path.insert(0, {SRC!r})
-from tdi.provision.ansible import PROCESSES
+from tdi.process import PROCESSES
 threading.Thread(target=PROCESSES.run, args=(["sh", "-c", {FORKS!r}, sys.argv[1]],)).start()
 time.sleep(300)
 """

@@ -26,8 +26,8 @@ from tdi.engine.protocol import (
 )
 from tdi.errors import NoRunError, RecordError, TdiError
 from tdi.hosts import boot, packages, records
+from tdi.process import PROCESSES
 from tdi.provision import inventory
-from tdi.provision.ansible import PROCESSES
 from tdi.provision.inventory import RepoInventory
 
 log = logging.getLogger(__name__)

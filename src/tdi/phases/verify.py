@@ -24,8 +24,9 @@ from tdi.config import Config
 from tdi.errors import VerifyError
 from tdi.hosts.run import Node, Run
 from tdi.phases.parity import baseline_name
+from tdi.process import PROCESSES, TIMED_OUT
 from tdi.provision import inventory
-from tdi.provision.ansible import PROCESSES, TIMED_OUT, AnsibleEnv, binary
+from tdi.provision.ansible import AnsibleEnv, binary
 from tdi.provision.inventory import RepoInventory
 from tdi.report import junit
 from tdi.report.model import FAILED, PASSED, Comparison, Report, Span

@@ -11,16 +11,15 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tdi import guard, process, secrets
+from tdi import process, secrets
 from tdi.errors import AnsibleError
+from tdi.process import PROCESSES, TIMED_OUT
 from tdi.state.content import MAX_LINES, mask
 
 log = logging.getLogger(__name__)
@@ -169,97 +168,6 @@ _WENT_ON = ("ok", "changed", "skipped")
 
 def _unique(names: Any) -> list[str]:
     return list(dict.fromkeys(names))
-
-
-# What Processes.wait returns for a child it stopped at its time limit (as timeout(1)).
-TIMED_OUT = 124
-# Seconds between two "still running" lines of a long playbook run: off a terminal they
-# are all that says which task a side is in.
-TICK = 60.0
-
-
-class Processes:
-    """Child processes still running, so that an interrupt can stop them. Each runs under
-    tdi's guard (guard.py): whatever it forks dies with it, and with tdi, even when tdi
-    is killed with SIGKILL."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._procs: set[subprocess.Popen[bytes]] = set()
-
-    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it. It never
-        reads tdi's stdin: a prompt gets no answer rather than waiting for one."""
-        proc = subprocess.Popen(guard.command(argv), stdin=subprocess.DEVNULL, **kwargs)
-        with self._lock:
-            self._procs.add(proc)
-        return proc
-
-    def wait(
-        self,
-        proc: subprocess.Popen[bytes],
-        timeout: float | None = None,
-        tick: Callable[[float], None] | None = None,
-    ) -> int:
-        """``proc``'s exit code; TIMED_OUT when it ran past ``timeout`` and was stopped.
-        ``tick(seconds so far)`` is called every TICK seconds while it runs."""
-        start = time.monotonic()
-        deadline = None if timeout is None else start + timeout
-        try:
-            while True:
-                left = None if deadline is None else deadline - time.monotonic()
-                step = TICK if left is None else max(0.0, min(TICK, left))
-                try:
-                    return proc.wait(timeout=step if tick or left is not None else None)
-                except subprocess.TimeoutExpired:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        self.stop(proc)
-                        return TIMED_OUT
-                    if tick is not None:
-                        tick(time.monotonic() - start)
-        except BaseException:
-            # Interrupted while waiting (in the main thread): stop the child, then go on.
-            self.terminate()
-            raise
-        finally:
-            with self._lock:
-                if proc.poll() is not None:
-                    self._procs.discard(proc)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        timeout: float | None = None,
-        tick: Callable[[float], None] | None = None,
-        **kwargs: Any,
-    ) -> int:
-        return self.wait(self.start(argv, **kwargs), timeout, tick)
-
-    def stop(self, proc: subprocess.Popen[bytes], grace: float = 2 * guard.GRACE) -> None:
-        """Stop one child (as ``terminate`` stops all)."""
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with self._lock:
-            self._procs.discard(proc)
-
-    def terminate(self, grace: float = 2 * guard.GRACE) -> None:
-        """Stop every child still running: SIGTERM (the guard stops the child's whole
-        process group), then SIGKILL after ``grace`` seconds."""
-        with self._lock:
-            procs = list(self._procs)
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            self.stop(proc, grace)
-
-
-PROCESSES = Processes()
 
 
 def child_environment() -> dict[str, str]:

@@ -27,7 +27,7 @@ from tdi.engine.protocol import (
 from tdi.errors import RecordError, TdiError
 from tdi.hosts import packages, records, run
 from tdi.hosts.run import CURRENT, WORK_DIR, Node, Run, create, destroy, labels, lifecycle, plan
-from tdi.provision.ansible import PROCESSES
+from tdi.process import PROCESSES
 from tdi.provision.inventory import RepoInventory
 
 TOPOLOGY = "groups: [web]\nhosts:\n  lb: {groups: [loadbalancer], init: tini}\n  web1: {}\n"

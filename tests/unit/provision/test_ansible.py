@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tdi import process
 from tdi.errors import AnsibleError
 from tdi.provision import ansible
 from tdi.provision.ansible import PlaybookResult, TaskEvent
@@ -333,7 +333,7 @@ def test_run_playbook_limits_to_the_hosts_and_passes_extra_vars(
         os.write(kwargs["stdout"], b"PLAY RECAP\n")
         return 2
 
-    monkeypatch.setattr(ansible.PROCESSES, "run", fake_run)
+    monkeypatch.setattr(process.PROCESSES, "run", fake_run)
     result = ansible.run_playbook(
         ansible.AnsibleEnv(tmp_path),
         tmp_path / "site.yml",
@@ -456,19 +456,6 @@ def test_a_secret_on_the_last_stderr_line_is_masked() -> None:
         "h", "t", "shell", "failed", {}, "non-zero return code", output="password = hunter2"
     )
     assert failed.reason == "non-zero return code: password = ****"
-
-
-def test_a_long_child_ticks_and_one_past_its_limit_is_stopped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(ansible, "TICK", 0.3)
-    processes = ansible.Processes()
-    ticks: list[float] = []
-    code = processes.run(["sleep", "1.2"], None, ticks.append)
-    assert code == 0 and len(ticks) >= 2
-    start = time.monotonic()
-    assert processes.run(["sleep", "30"], 0.5) == ansible.TIMED_OUT
-    assert time.monotonic() - start < 10
 
 
 def test_the_current_task_is_the_last_one_started() -> None:
