@@ -87,7 +87,7 @@ def _current(cfg: config.Config) -> tuple[Run, Report]:
     ]
     for side in run.sides:
         for step in converge.STEPS:
-            report.events.extend(read_events(run.log(side, step).with_suffix(".events.jsonl")))
+            report.events.extend(read_events(run.log(side, step.name).with_suffix(".events.jsonl")))
     return run, report
 
 
@@ -104,7 +104,7 @@ def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
     env = _ansible(cfg, run)
     for state in report.states.values():
         state.converge = "skipped"
-    converge.all_sides(engine, cfg, env, run, report, ("converge",))
+    converge.all_sides(engine, cfg, env, run, report, (converge.CONVERGE,))
     return _print_states(report, "converge")
 
 

@@ -23,6 +23,7 @@ from tdi.errors import NoRunError, TdiError
 from tdi.hosts import records
 from tdi.hosts.run import CURRENT, WORK_DIR, Run, plan
 from tdi.phases import converge, parity, verify
+from tdi.phases.steps import Step
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.provision.ansible import AnsibleEnv, TaskEvent
 from tdi.provision.inventory import RepoInventory
@@ -385,9 +386,10 @@ def test_converge_runs_the_converge_step_alone_and_prints_each_node(
         env: AnsibleEnv,
         run: Run,
         report: Report,
-        steps: tuple[str, ...] = converge.STEPS,
+        steps: Sequence[Step] = converge.STEPS,
     ) -> None:
-        seen.append((steps, {k: s.converge for k, s in report.states.items()}))
+        names = tuple(step.name for step in steps)
+        seen.append((names, {k: s.converge for k, s in report.states.items()}))
         report.states["fresh"].converge = PASSED
         report.states["upgrade"].converge = FAILED
         report.states["upgrade"].error = "converge: task 'copy' failed: no src"

@@ -4,16 +4,17 @@ own playbook run ends; what failed, explained."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from tdi.config import Config
 from tdi.engine.protocol import Engine
 from tdi.errors import HostGoneError, TdiError
 from tdi.hosts import power
-from tdi.hosts.run import Node, Run, in_parallel
+from tdi.hosts.run import Node, Run
 from tdi.phases import diagnosis
 from tdi.phases.parity import Captures
+from tdi.phases.steps import Context, Step, walk
 from tdi.phases.timeline import phase
 from tdi.phases.verify import mark_ready, verification
 from tdi.provision import ansible
@@ -22,7 +23,75 @@ from tdi.report.model import FAILED, PASSED, Report, StateReport
 log = logging.getLogger(__name__)
 
 
-STEPS = ("converge", "idempotence")
+def _playbook(ctx: Context, side: str, step: str) -> None:
+    """One playbook run on ``side``'s hosts that may take part in ``step``: each host's
+    verdict recorded, a failure explained, a host its playbook rebooted booted again, one
+    it powered off failed (power.py)."""
+    report, run = ctx.report, ctx.run
+    nodes = [n for n in run.on(side) if _eligible(report.states[n.key], step)]
+    if not nodes:
+        return
+    events_file = run.log(side, step).with_suffix(".events.jsonl")
+    with (
+        phase(step, report.timeline, who=side),
+        power.watching(ctx.engine, ctx.cfg, run, nodes, events_file) as watch,
+    ):
+        result = ansible.run_playbook(
+            ctx.env,
+            ctx.cfg.playbook,
+            run.inventory(side),
+            [n.host for n in nodes],
+            run.log(side, step),
+            ctx.cfg.extra_vars,
+            step == "idempotence",
+            ctx.cfg.limit(),
+        )
+    ctx.stopped.update(watch.stops)
+    before = ctx.events[side]
+    for node in nodes:
+        entry = report.states[node.key]
+        _record(entry, node, result, step)
+        _explain(ctx.engine, ctx.cfg, entry, node, result, before)
+        if node.key in watch.stops:
+            _went_down(entry, node, result, step, watch.stops[node.key])
+        log.info("%s %s: %s", step, node.key, _verdict(entry, step))
+    before += result.events
+    report.logs[f"{side} {step}"] = str(result.log)
+    log.info("%s log of %s: %s", step, side, result.log)
+
+
+def _eligible(entry: StateReport, step: str) -> bool:
+    # A host whose converge failed takes no further part; idempotence needs a passed one.
+    return entry.converge == PASSED if step == "idempotence" else entry.converge != FAILED
+
+
+CONVERGE = Step("converge", lambda ctx, side: _playbook(ctx, side, "converge"), playbook=True)
+IDEMPOTENCE = Step(
+    "idempotence", lambda ctx, side: _playbook(ctx, side, "idempotence"), playbook=True
+)
+STEPS = (CONVERGE, IDEMPOTENCE)
+
+
+def _capture(ctx: Context, side: str) -> None:
+    """Each converged host of ``side`` captured for parity, before any test touches it."""
+    assert ctx.captures is not None
+    with phase("capture", ctx.report.timeline, who=side):
+        for node in ctx.run.on(side):
+            if ctx.report.converged(node.key):
+                try:
+                    ctx.captures.of(ctx.engine, node.container)
+                except TdiError as exc:  # parity tries again, and fails its comparison
+                    log.warning("capture of %s: %s", node.key, exc)
+
+
+def _ready(ctx: Context, side: str) -> None:
+    """``side``'s hosts handed to the run's tests: those converged, the others with why."""
+    assert ctx.tests is not None
+    mark_ready(ctx.tests, ctx.report, ctx.run.on(side))
+
+
+CAPTURE = Step("capture", _capture)
+READY = Step("ready", _ready)
 
 
 def all_sides(
@@ -31,60 +100,16 @@ def all_sides(
     env: ansible.AnsibleEnv,
     run: Run,
     report: Report,
-    steps: tuple[str, ...] = STEPS,
-    then: Callable[[str], None] | None = None,
+    steps: Sequence[Step] = STEPS,
 ) -> None:
-    """Run ``steps`` on every side: a playbook run per side and step ('idempotence' is
-    the second converge). Each side goes on to its next step as soon as its own run ends,
-    then to ``then(side)``: the sides wait for each other only at the end. A host that
-    its playbook rebooted boots again; one it powered off fails its step (power.py). A
-    host whose container went away otherwise is then named as such (HostGoneError), not
-    as a failed task."""
-    stopped: dict[str, power.Stop] = {}  # hosts their playbook took down: findings
+    """``steps`` on every side (steps.py). A host whose container went away is then named
+    as such (HostGoneError), not as a failed task."""
+    walk(Context(engine, cfg, env, run, report), steps, _check)
 
-    def eligible(node: Node, step: str) -> bool:
-        entry = report.states[node.key]
-        return entry.converge == PASSED if step == "idempotence" else entry.converge != FAILED
 
-    def one(side: str) -> list[ansible.TaskEvent]:
-        events: list[ansible.TaskEvent] = []
-        for step in steps:
-            nodes = [n for n in run.on(side) if eligible(n, step)]
-            if not nodes:
-                break
-            events_file = run.log(side, step).with_suffix(".events.jsonl")
-            with (
-                phase(step, report.timeline, who=side),
-                power.watching(engine, cfg, run, nodes, events_file) as watch,
-            ):
-                result = ansible.run_playbook(
-                    env,
-                    cfg.playbook,
-                    run.inventory(side),
-                    [n.host for n in nodes],
-                    run.log(side, step),
-                    cfg.extra_vars,
-                    step == "idempotence",
-                    cfg.limit(),
-                )
-            stopped.update(watch.stops)
-            for node in nodes:
-                _record(report.states[node.key], node, result, step)
-                _explain(engine, cfg, report.states[node.key], node, result, events)
-                if node.key in watch.stops:
-                    _went_down(report.states[node.key], node, result, step, watch.stops[node.key])
-                log.info("%s %s: %s", step, node.key, _verdict(report.states[node.key], step))
-            events += result.events
-            report.logs[f"{side} {step}"] = str(result.log)
-            log.info("%s log of %s: %s", step, side, result.log)
-        if then is not None:
-            then(side)
-        return events
-
-    for events in in_parallel(list(run.sides), one):  # in the sides' order, whoever ended first
-        report.events.extend(events)
-    for step in steps:
-        check_hosts(engine, run, report, step, set(stopped))
+def _check(ctx: Context, step: Step) -> None:
+    if step.playbook:
+        check_hosts(ctx.engine, ctx.run, ctx.report, step.name, set(ctx.stopped))
 
 
 def _went_down(
@@ -178,18 +203,6 @@ def with_tests(
     """Converge, idempotence and verify on every side, each side's tests as soon as its
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
     parity first, so the state is what the playbook left, before any test ran."""
-
-    def done(side: str) -> None:
-        nodes = run.on(side)
-        if captures is not None:
-            with phase("capture", report.timeline, who=side):
-                for node in nodes:
-                    if report.converged(node.key):
-                        try:
-                            captures.of(engine, node.container)
-                        except TdiError as exc:  # parity tries again, and fails its comparison
-                            log.warning("capture of %s: %s", node.key, exc)
-        mark_ready(tests, report, nodes)
-
+    sequence = (*STEPS, *([CAPTURE] if captures is not None else []), READY)
     with verification(cfg, env, run, report, junit_file) as tests:
-        all_sides(engine, cfg, env, run, report, then=done)
+        walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)

@@ -144,7 +144,7 @@ def test_each_side_goes_on_to_idempotence_without_waiting_for_the_other(
         ("upgrade", PASSED, PASSED),
     }
     spans = {(s.phase, s.who) for s in report.timeline}
-    assert spans == {(step, side) for step in converge.STEPS for side in SIDES}
+    assert spans == {(step.name, side) for step in converge.STEPS for side in SIDES}
 
 
 def test_converge_records_pass_and_failure(
@@ -158,7 +158,7 @@ def test_converge_records_pass_and_failure(
         },
     )
     report = new_report(run)
-    converge.all_sides(up(run), cfg, ENV, run, report, ("converge",))
+    converge.all_sides(up(run), cfg, ENV, run, report, (converge.CONVERGE,))
     assert sorted((c.inventory, c.log) for c in calls) == [
         (run.inventory("fresh"), run.log("fresh", "converge")),
         (run.inventory("upgrade"), run.log("upgrade", "converge")),
@@ -177,7 +177,7 @@ def test_converge_where_no_task_ran_says_why(
     ok = PlaybookResult(0, (), tmp_path / "l")
     fake_playbooks(monkeypatch, {"fresh": ok, "upgrade": ok})
     report = new_report(run)
-    converge.all_sides(up(run), cfg, ENV, run, report, ("converge",))
+    converge.all_sides(up(run), cfg, ENV, run, report, (converge.CONVERGE,))
     assert report.states["fresh"].converge == FAILED
     assert report.states["fresh"].error == (
         "converge: no task ran on fresh: does a play's `hosts:` match host tdi-host's groups?"
@@ -201,7 +201,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
     )
     calls = fake_playbooks(monkeypatch, {"fresh": fresh, "upgrade": upgrade})
     report = new_report(topo_run)
-    converge.all_sides(up(topo_run), topo_cfg, ENV, topo_run, report, ("converge",))
+    converge.all_sides(up(topo_run), topo_cfg, ENV, topo_run, report, (converge.CONVERGE,))
     assert sorted((c.inventory.name, tuple(c.hosts)) for c in calls) == [
         ("inventory.fresh.yml", ("lb", "web1")),
         ("inventory.upgrade.yml", ("lb", "web1")),
@@ -220,7 +220,7 @@ def test_converge_a_topology_one_run_per_side_recorded_per_node(
         0, (ev("install", "ok", host="lb"), ev("install", "changed", host="web1")), tmp_path / "a"
     )
     calls = fake_playbooks(monkeypatch, {"fresh": again, "upgrade": again})
-    converge.all_sides(up(topo_run), topo_cfg, ENV, topo_run, report, ("idempotence",))
+    converge.all_sides(up(topo_run), topo_cfg, ENV, topo_run, report, (converge.IDEMPOTENCE,))
     hosts = {c.inventory.name: c.hosts for c in calls}
     assert hosts == {"inventory.fresh.yml": ["lb", "web1"], "inventory.upgrade.yml": ["lb"]}
     assert {c.log.name for c in calls} == {"fresh.idempotence.log", "upgrade.idempotence.log"}
@@ -243,7 +243,7 @@ def test_idempotence_runs_only_where_converge_passed(
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    converge.all_sides(up(run), cfg, ENV, run, report, ("idempotence",))
+    converge.all_sides(up(run), cfg, ENV, run, report, (converge.IDEMPOTENCE,))
     assert [c.inventory for c in calls] == [run.inventory("fresh")]
     assert calls[0].diff  # the second converge runs in diff mode, to show what changed
     assert report.states["fresh"].idempotence == FAILED
@@ -259,7 +259,7 @@ def test_idempotence_passes_without_changes(
     report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
-    converge.all_sides(up(run), cfg, ENV, run, report, ("idempotence",))
+    converge.all_sides(up(run), cfg, ENV, run, report, (converge.IDEMPOTENCE,))
     assert all(s.idempotence == PASSED for s in report.states.values())
 
 
@@ -271,7 +271,7 @@ def test_idempotence_run_that_fails_records_why(
     report = new_report(run)
     for state in report.states.values():
         state.converge = PASSED
-    converge.all_sides(up(run), cfg, ENV, run, report, ("idempotence",))
+    converge.all_sides(up(run), cfg, ENV, run, report, (converge.IDEMPOTENCE,))
     assert report.states["fresh"].idempotence == FAILED
     assert report.states["fresh"].error == "idempotence: task 'x' failed: boom"
 
@@ -302,7 +302,7 @@ def test_a_failed_service_start_is_explained_by_the_container_it_failed_in(
 
     report = new_report(topo_run)
     converge.all_sides(
-        Systemd(containers, containers), topo_cfg, ENV, topo_run, report, ("converge",)
+        Systemd(containers, containers), topo_cfg, ENV, topo_run, report, (converge.CONVERGE,)
     )
     web1 = report.states["upgrade/web1"]
     assert web1.error == (

@@ -1,0 +1,62 @@
+"""A side's sequence as data, as molecule's scenario sequence is: a tuple of steps that
+one runner walks per side, every side at once, each side on to its next step as soon as
+its own last one ends; the sides wait for each other only at the end.
+
+`tdi test` walks converge, idempotence, capture, ready; `tdi converge` converge alone. A
+new step is a function ``(context, side) -> None`` and one entry in a sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tdi.config import Config
+from tdi.engine.protocol import Engine
+from tdi.hosts.run import Run, in_parallel
+from tdi.provision.ansible import AnsibleEnv, TaskEvent
+from tdi.report.model import Report
+
+if TYPE_CHECKING:
+    from tdi.hosts.power import Stop
+    from tdi.phases.parity import Captures
+    from tdi.phases.verify import Session
+
+
+@dataclass
+class Context:
+    """What the steps of one walk share: its run and report, and, where the sequence has
+    the steps that use them, the run's tests and its captures."""
+
+    engine: Engine
+    cfg: Config
+    env: AnsibleEnv
+    run: Run
+    report: Report
+    tests: Session | None = None
+    captures: Captures | None = None
+    stopped: dict[str, Stop] = field(default_factory=dict)  # hosts a playbook took down
+    events: dict[str, list[TaskEvent]] = field(default_factory=dict)  # per side
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    act: Callable[[Context, str], None]  # the step, on one side
+    playbook: bool = False  # a playbook run, whose hosts are checked after the walk
+
+
+def walk(ctx: Context, steps: Sequence[Step], after: Callable[[Context, Step], None]) -> None:
+    """Every side through ``steps``; then ``after(ctx, step)`` for each step, once."""
+
+    def one(side: str) -> list[TaskEvent]:
+        ctx.events[side] = []
+        for step in steps:
+            step.act(ctx, side)
+        return ctx.events[side]
+
+    for events in in_parallel(list(ctx.run.sides), one):  # in the sides' order
+        ctx.report.events.extend(events)
+    for step in steps:
+        after(ctx, step)
