@@ -36,6 +36,7 @@ def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
 def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line, file=sys.stderr)
+    junit.write(junit.path(cfg, run), report)
     if cfg.report:
         report.write(cfg.report)
         log.info("report: %s", cfg.report)
@@ -111,8 +112,9 @@ def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
 def cmd_verify(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
     env = _ansible(cfg, run)
-    verify.run(cfg, env, run, report, junit.path(cfg, run))
+    verify.run(cfg, env, run, report)
     converge.check_hosts(engine, run, report, "verify")
+    junit.write(junit.path(cfg, run), report)
     return _print_states(report, "verify")
 
 
@@ -125,8 +127,9 @@ def _print_states(report: Report, phase: str) -> int:
 def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
     parity.load_baselines(engine, run, report)
-    parity.run(engine, cfg, run, report, junit.path(cfg, run))
+    parity.run(engine, cfg, run, report)
     converge.check_hosts(engine, run, report, "parity")
+    junit.write(junit.path(cfg, run), report)
     for line in report.parity_lines():
         print(line, file=sys.stderr)
     differences = [d for c in report.comparisons for d in c.difference_dicts()]

@@ -42,6 +42,8 @@ from tdi.state.capture import State
 NODE_PARAM, PAIR_PARAM = "tdi_node", "tdi_pair"
 # What same_on_both found different, kept on its test so that the report carries it.
 DIFF = pytest.StashKey[str]()
+# Characters of a failed test's report kept for JUnit: its end, where the assertion is.
+MAX_DETAILS = 20_000
 PLUGIN_NAME = "tdi-nodes"
 RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
@@ -92,6 +94,8 @@ class Nodes:
         self.messages: dict[str, str] = {}
         self.skips: dict[str, str] = {}  # nodeid -> why it was skipped
         self.diffs: dict[str, str] = {}  # nodeid -> what same_on_both found different
+        self.seconds: dict[str, float] = {}  # nodeid -> its phases' time
+        self.details: dict[str, str] = {}  # nodeid -> its first failure, whole
         self.ready = Path(ready) if ready else None
         self.spans: list[tuple[str, float, float]] = []  # side or "run", start, seconds
         self._hosts: dict[str, Any] = {}  # key -> Testinfra's host, made once
@@ -139,6 +143,7 @@ class Nodes:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        self.seconds[item.nodeid] = self.seconds.get(item.nodeid, 0.0) + report.duration
         if report.when == "call" or not report.passed:
             outcome = report.outcome if report.when == "call" or report.failed else "skipped"
             bucket, key = _owner(item)
@@ -148,6 +153,7 @@ class Nodes:
                 self.skips[item.nodeid] = _skip_reason(report)
             if report.failed and item.nodeid not in self.messages:
                 self.messages[item.nodeid] = _first_line(report)
+                self.details[item.nodeid] = report.longreprtext[-MAX_DETAILS:]
                 if found := item.stash.get(DIFF, ""):
                     self.diffs[item.nodeid] = found
         return report
@@ -235,8 +241,18 @@ class Nodes:
                     found = {"diff": self.diffs[nodeid]} if nodeid in self.diffs else {}
                     failure = {"id": nodeid, "message": self.messages[nodeid], **found}
                     entry["failures"].append(failure)
+        cases = [
+            {
+                "id": nodeid,
+                "outcome": outcome,
+                "seconds": round(self.seconds.get(nodeid, 0.0), 3),
+                "message": self.messages.get(nodeid) or self.skips.get(nodeid, ""),
+                "details": self.details.get(nodeid, ""),
+            }
+            for nodeid, (_, _, outcome) in self.outcomes.items()
+        ]
         if self.results_path:
-            data = {**counts, "spans": self.spans}
+            data = {**counts, "spans": self.spans, "cases": cases}
             text = secrets.scrub(json.dumps(data))
             Path(self.results_path).write_text(text, encoding="utf-8")
 
@@ -333,12 +349,3 @@ def pytest_configure(config: pytest.Config) -> None:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         plugin = Nodes(data, config.getoption("--tdi-results"), config.getoption("--tdi-ready"))
         config.pluginmanager.register(plugin, PLUGIN_NAME)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """pytest wrote its JUnit file at the session's end: mask the secrets tdi named."""
-    junit = config.getoption("xmlpath", None)
-    if config.getoption("--tdi-nodes") and junit and Path(junit).exists():
-        path = Path(junit)
-        path.write_text(secrets.scrub(path.read_text(encoding="utf-8")), encoding="utf-8")

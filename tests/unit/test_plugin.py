@@ -91,7 +91,10 @@ def test_ids_name_the_node_and_results_count_per_node(pytester: pytest.Pytester)
         ]
     )
     counts = read(results)
-    assert set(counts) == {"nodes", "comparisons", "spans"}
+    assert set(counts) == {"nodes", "comparisons", "spans", "cases"}
+    outcomes = {c["id"].rpartition("::")[2]: c["outcome"] for c in counts["cases"]}
+    assert outcomes["test_only_fresh[upgrade]"] == "failed"
+    assert outcomes["test_shell[fresh]"] == "passed"
     assert counts["comparisons"] == {}
     assert counts["spans"] == []  # no --tdi-ready: pytest's own loop
     fresh, upgrade = counts["nodes"]["fresh"], counts["nodes"]["upgrade"]

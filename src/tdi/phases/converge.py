@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
-from pathlib import Path
 
 from tdi.config import Config
 from tdi.engine.protocol import Engine
@@ -197,12 +196,11 @@ def with_tests(
     env: ansible.AnsibleEnv,
     run: Run,
     report: Report,
-    junit_file: Path,
     captures: Captures | None = None,
 ) -> None:
     """Converge, idempotence and verify on every side, each side's tests as soon as its
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
     parity first, so the state is what the playbook left, before any test ran."""
     sequence = (*STEPS, *([CAPTURE] if captures is not None else []), READY)
-    with verification(cfg, env, run, report, junit_file) as tests:
+    with verification(cfg, env, run, report) as tests:
         walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)

@@ -18,7 +18,6 @@ from tdi.hosts.run import Run
 from tdi.phases import noise
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import TaskEvent, dump_events, parse_events
-from tdi.report import junit
 from tdi.report.model import Baseline, ParityResult, Report, Span
 from tdi.state.attribution import attribute, fold_package_files
 from tdi.state.capture import Record, State, capture
@@ -317,7 +316,6 @@ def run(
     cfg: Config,
     run: Run,
     report: Report,
-    junit_file: Path,
     captures: Captures | None = None,
 ) -> None:
     """Compare fresh with every other side, host by host (``captures``: those taken
@@ -346,8 +344,6 @@ def run(
             c.result = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
             report.timeline.append(Span.since("parity", c.key, start))
             log.info("parity %s: %s, %d differences", c.key, c.status, len(c.differences))
-    for c in report.comparisons:
-        junit.add_comparison(junit_file, c)
 
 
 def load_baselines(engine: Engine, run: Run, report: Report) -> None:

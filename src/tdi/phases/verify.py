@@ -28,8 +28,7 @@ from tdi.process import PROCESSES, TIMED_OUT
 from tdi.provision import inventory
 from tdi.provision.ansible import AnsibleEnv, binary
 from tdi.provision.inventory import RepoInventory
-from tdi.report import junit
-from tdi.report.model import FAILED, PASSED, Comparison, Report, Span
+from tdi.report.model import FAILED, PASSED, CaseResult, Comparison, Report, Span
 from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,10 @@ class Outcome:
         entry = self.results.get("comparisons" if comparison else "nodes", {}).get(key, {})
         tests = {"passed": entry.get("passed", 0), "failed": entry.get("failed", 0)}
         return tests, list(entry.get("failures", []))
+
+    @property
+    def cases(self) -> list[CaseResult]:
+        return [CaseResult(**case) for case in self.results.get("cases", [])]
 
     def skipped(self, key: str) -> tuple[int, list[str]]:
         """How many of a node's tests were skipped, and the reasons given."""
@@ -244,7 +247,6 @@ class Session:
         env: AnsibleEnv,
         run: Run,
         comparisons: Sequence[Comparison],
-        junit: Path,
     ) -> None:
         self.results = run.workdir / "verify.results.json"
         self.results.unlink(missing_ok=True)
@@ -263,7 +265,6 @@ class Session:
             run.workdir,
             "-q",
             "-rfE",
-            f"--junitxml={junit}",
             f"--tdi-results={self.results}",
             f"--tdi-ready={self.ready}",
         )
@@ -309,9 +310,9 @@ class Session:
         PROCESSES.stop(self.proc)
 
 
-def run(cfg: Config, env: AnsibleEnv, run: Run, report: Report, junit_file: Path) -> None:
+def run(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> None:
     """Verify hosts already converged (`tdi verify`)."""
-    with verification(cfg, env, run, report, junit_file) as tests:
+    with verification(cfg, env, run, report) as tests:
         mark_ready(tests, report, list(run.nodes.values()))
 
 
@@ -324,21 +325,17 @@ def mark_ready(tests: Session, report: Report, nodes: Sequence[Node]) -> None:
 
 
 @contextmanager
-def verification(
-    cfg: Config, env: AnsibleEnv, run: Run, report: Report, junit_file: Path
-) -> Iterator[Session]:
+def verification(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> Iterator[Session]:
     """The run's tests, started at once: mark each node in the session when it is ready.
     At the end, wait for them and record what they found."""
-    junit_file.unlink(missing_ok=True)
     begun = time.monotonic()
-    tests = Session(cfg, env, run, report.comparisons, junit_file)
+    tests = Session(cfg, env, run, report.comparisons)
     try:
         yield tests
     except BaseException:
         tests.stop()
         raise
     ready = [n for n in run.nodes.values() if report.converged(n.key)]
-    skipped = {k: "converge failed" for k in report.states if k not in {n.key for n in ready}}
     outcome = Outcome()
     try:
         outcome = tests.finish(cfg.limit())
@@ -350,8 +347,7 @@ def verification(
             report.states[node.key].error = f"verify: {exc}"
         ready = []
     report.timeline += [Span("verify", who, at, seconds) for who, at, seconds in outcome.spans]
-    if skipped:
-        junit.add_skipped_verify(junit_file, skipped)
+    report.cases = outcome.cases
     for node in ready:
         entry = report.states[node.key]
         entry.tests, entry.failures = outcome.counts(node.key)

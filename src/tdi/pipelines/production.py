@@ -24,6 +24,7 @@ from tdi.hosts import images
 from tdi.hosts.run import Run, lifecycle, plan
 from tdi.phases import converge, preflight, setup
 from tdi.phases.parity import capture_container, recorded_events, store_baseline, with_history
+from tdi.report import junit
 from tdi.report.model import Report, StateReport
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def make(
     targets = refs(cfg, repository, tag)
     try:
         with lifecycle(engine, cfg, run):
-            converge.with_tests(engine, cfg, env, run, report, run.workdir / "junit.xml")
+            converge.with_tests(engine, cfg, env, run, report)
             _check(report, run)
             for node in run.nodes.values():
                 _commit(engine, cfg, node.container, report, node.host, targets[node.host])
@@ -267,6 +268,7 @@ def make(
                 labels = _labels(cfg, commit, ref, image)
                 engine.commit(node.container, targets[node.host], labels, image)
     finally:
+        junit.write(run.workdir / "junit.xml", report)
         if report_path:
             report.write(report_path)
     log.info("snapshot made: %s", ", ".join(targets.values()))

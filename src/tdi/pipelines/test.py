@@ -21,7 +21,6 @@ from tdi.phases.timeline import phase
 from tdi.pipelines import baseline, production
 from tdi.provision.ansible import AnsibleEnv
 from tdi.provision.inventory import RepoInventory
-from tdi.report import junit
 from tdi.report.model import Comparison, Report, Span, StateReport
 from tdi.topology import FRESH, UPGRADE
 
@@ -99,15 +98,14 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     run, report = prepare(engine, cfg, env, repo)
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
-    junit_file = junit.path(cfg, run)
     start = time.monotonic()
     with lifecycle(engine, cfg, run, keep):
         report.timeline.append(Span.since("create", "run", start))
         parity.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        converge.with_tests(engine, cfg, env, run, report, junit_file, captures)
+        converge.with_tests(engine, cfg, env, run, report, captures)
         converge.check_hosts(engine, run, report, "verify")
-        parity.run(engine, cfg, run, report, junit_file, captures)
+        parity.run(engine, cfg, run, report, captures)
         converge.check_hosts(engine, run, report, "parity")
         destroyed_from = time.monotonic()  # the lifecycle's exit removes the hosts
     report.timeline.append(Span.since("destroy", "run", destroyed_from))

@@ -1,57 +1,86 @@
-"""JUnit XML: verify's file from pytest, plus one test case per parity difference."""
+"""JUnit XML, rendered from the report as every other format is: the tests pytest ran
+(suite ``pytest``), the nodes whose tests could not run (``tdi.verify``), and a suite per
+comparison with a case per parity difference (``tdi.parity``, or ``tdi.parity.SIDE/HOST``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from tdi import secrets
 from tdi.config import Config
 from tdi.hosts.run import Run
-from tdi.report.model import Comparison, ParityResult
+from tdi.report.model import FAILED, SKIPPED, CaseResult, Comparison, ParityResult, Report
 from tdi.topology import UPGRADE
 
 
-def _load(junit: Path) -> ET.Element:
-    if junit.exists():
-        root = ET.parse(junit).getroot()
-        if root.tag == "testsuites":
-            return root
-        wrapper = ET.Element("testsuites")
-        wrapper.append(root)
-        return wrapper
-    return ET.Element("testsuites")
+def path(cfg: Config, run: Run) -> Path:
+    """Where the run's JUnit file goes: the configured path, else the run's directory."""
+    return cfg.junit or run.workdir / "junit.xml"
 
 
-def _save(junit: Path, root: ET.Element) -> None:
+def write(junit: Path, report: Report) -> None:
     junit.parent.mkdir(parents=True, exist_ok=True)
-    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    text = ET.tostring(render(report), encoding="unicode", xml_declaration=True)
     junit.write_text(secrets.scrub(text), encoding="utf-8")
 
 
-def add_skipped_verify(junit: Path, reasons: Mapping[str, str]) -> None:
-    """Cases for states that were not verified, so CI always has a file to show."""
-    root = _load(junit)
-    suite = ET.SubElement(
+def render(report: Report) -> ET.Element:
+    root = ET.Element("testsuites")
+    if report.cases:
+        _pytest(root, report.cases)
+    unverified = {k: s.error or "not verified in this run" for k, s in report.states.items()}
+    unverified = {k: why for k, why in unverified.items() if report.states[k].verify == SKIPPED}
+    if unverified:
+        _unverified(root, unverified)
+    for comparison in report.comparisons:
+        _comparison(root, comparison)
+    return root
+
+
+def _suite(root: ET.Element, name: str, cases: int, failures: int, skipped: int) -> ET.Element:
+    return ET.SubElement(
         root,
         "testsuite",
-        name="tdi.verify",
-        tests=str(len(reasons)),
-        skipped=str(len(reasons)),
-        failures="0",
+        name=name,
+        tests=str(cases),
+        failures=str(failures),
         errors="0",
+        skipped=str(skipped),
     )
-    for state, reason in reasons.items():
-        case = ET.SubElement(suite, "testcase", classname="tdi.verify", name=f"verify[{state}]")
+
+
+def _pytest(root: ET.Element, cases: list[CaseResult]) -> None:
+    """The tests as pytest's own JUnit names them: the module's dotted path (and class)
+    as classname, the test and its parameters as name."""
+    failed = sum(c.outcome == FAILED for c in cases)
+    suite = _suite(root, "pytest", len(cases), failed, sum(c.outcome == SKIPPED for c in cases))
+    suite.set("time", f"{sum(c.seconds for c in cases):.3f}")
+    for case in cases:
+        module, _, rest = case.id.partition("::")
+        *classes, name = rest.split("::") if rest else [module]
+        classname = ".".join([module.removesuffix(".py").replace("/", "."), *classes])
+        node = ET.SubElement(
+            suite, "testcase", classname=classname, name=name, time=f"{case.seconds:.3f}"
+        )
+        if case.outcome == FAILED:
+            ET.SubElement(node, "failure", message=case.message).text = case.details
+        elif case.outcome == SKIPPED:
+            ET.SubElement(node, "skipped", message=case.message)
+
+
+def _unverified(root: ET.Element, reasons: dict[str, str]) -> None:
+    """Cases for the nodes that were not verified, so CI always has a case to show."""
+    suite = _suite(root, "tdi.verify", len(reasons), 0, len(reasons))
+    for key, reason in reasons.items():
+        case = ET.SubElement(suite, "testcase", classname="tdi.verify", name=f"verify[{key}]")
         ET.SubElement(case, "skipped", message=reason)
-    _save(junit, root)
 
 
-def add_comparison(junit: Path, comparison: Comparison) -> None:
+def _comparison(root: ET.Element, comparison: Comparison) -> None:
     """A suite per comparison that ran: ``tdi.parity`` for the upgrade of a single host,
-    ``tdi.parity.SIDE/HOST`` otherwise."""
+    ``tdi.parity.SIDE/HOST`` otherwise; one case per difference, allowed ones skipped."""
     name = "tdi.parity" if comparison.key == UPGRADE else f"tdi.parity.{comparison.key}"
     if comparison.error:
         result = ParityResult([], expired=[f"parity could not run: {comparison.error}"])
@@ -59,23 +88,10 @@ def add_comparison(junit: Path, comparison: Comparison) -> None:
         return
     else:
         result = comparison.result
-    _add_parity(junit, result, name)
-
-
-def _add_parity(junit: Path, result: ParityResult, name: str) -> None:
-    """One case per difference, named ``parity[category:key]``; allowed ones are skipped."""
-    root = _load(junit)
     diffs = result.differences
     failing = sum(1 for d in diffs if d.fails) + len(result.expired)
-    suite = ET.SubElement(
-        root,
-        "testsuite",
-        name=name,
-        tests=str(max(1, len(diffs) + len(result.expired))),
-        failures=str(failing),
-        errors="0",
-        skipped=str(sum(1 for d in diffs if not d.fails)),
-    )
+    total = max(1, len(diffs) + len(result.expired))
+    suite = _suite(root, name, total, failing, sum(1 for d in diffs if not d.fails))
     if not diffs and not result.expired:
         ET.SubElement(suite, "testcase", classname=name, name="parity")
     for d in diffs:
@@ -94,9 +110,3 @@ def _add_parity(junit: Path, result: ParityResult, name: str) -> None:
     for msg in result.expired:
         case = ET.SubElement(suite, "testcase", classname=name, name=msg.split(" ", 1)[0])
         ET.SubElement(case, "failure", message=msg)
-    _save(junit, root)
-
-
-def path(cfg: Config, run: Run) -> Path:
-    """Where the run's JUnit file goes: the configured path, else the run's directory."""
-    return cfg.junit or run.workdir / "junit.xml"

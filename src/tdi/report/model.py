@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,18 @@ class Span:
         return cls(phase, who, start, time.monotonic() - start)
 
 
+@dataclass(frozen=True)
+class CaseResult:
+    """One Testinfra test as pytest ran it (JUnit's test case): pytest's id, its outcome
+    and time, and the first line and the end of its failure (or why it was skipped)."""
+
+    id: str
+    outcome: str  # passed, failed, skipped
+    seconds: float = 0.0
+    message: str = ""
+    details: str = ""
+
+
 @dataclass
 class Report:
     states: dict[str, StateReport]  # node key -> its phases
@@ -158,6 +170,7 @@ class Report:
     events: list[TaskEvent] = field(default_factory=list)  # input to attribution
     timeline: list[Span] = field(default_factory=list)  # in the order phases ended
     logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
+    cases: list[CaseResult] = field(default_factory=list)  # every test pytest ran
 
     def converged(self, key: str) -> bool:
         """Whether node ``key``'s converge passed: what its tests and parity need."""
@@ -196,6 +209,7 @@ class Report:
             "comparisons": each,
             "timeline": self.timeline_dicts(),
             "logs": dict(self.logs),
+            "test_cases": [asdict(c) for c in self.cases],
         }
 
     def timeline_dicts(self) -> list[dict[str, Any]]:

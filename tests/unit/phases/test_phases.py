@@ -315,14 +315,14 @@ def test_a_failed_service_start_is_explained_by_the_container_it_failed_in(
     assert {c for c, _ in asked} == {topo_run.containers["upgrade/web1"]}
 
 
-Finish = Callable[[dict[str, str], Path], verify.Outcome]
+Finish = Callable[[dict[str, str]], verify.Outcome]
 
 
 def fake_tests(
     monkeypatch: pytest.MonkeyPatch, finish: Finish, order: list[tuple[str, str]] | None = None
 ) -> dict[str, Any]:
     """verify.Session without pytest: what it was given and marked (also added to
-    ``order``); ``finish(marks, junit)`` stands for the tests' outcome."""
+    ``order``); ``finish(marks)`` stands for the tests' outcome."""
     seen: dict[str, Any] = {"marks": {}}
 
     class FakeSession:
@@ -332,13 +332,10 @@ def fake_tests(
             env: ansible.AnsibleEnv,
             run: Run,
             comparisons: Sequence[Comparison],
-            junit: Path,
         ) -> None:
             assert env is ENV, "the tests see the command's Ansible environment"
-            assert not junit.exists(), "a JUnit file from an earlier run must be gone"
             seen["nodes"] = [n.key for n in run.nodes.values()]
             seen["comparisons"] = [c.key for c in comparisons]
-            self.junit = junit
 
         def mark(self, node: Node, why_not: str = "") -> None:
             seen["marks"][node.key] = why_not
@@ -346,7 +343,7 @@ def fake_tests(
                 order.append(("mark", node.key))
 
         def finish(self, timeout: float | None = None) -> verify.Outcome:
-            return finish(seen["marks"], self.junit)
+            return finish(seen["marks"])
 
         def stop(self) -> None:
             seen["stopped"] = True
@@ -378,10 +375,9 @@ def test_a_side_is_captured_then_tested_without_waiting_for_the_other(
 
     monkeypatch.setattr(ansible, "run_playbook", run_playbook)
     outcome = verify.Outcome({"nodes": {k: {"passed": 1, "failed": 0} for k in SIDES}})
-    fake_tests(monkeypatch, lambda marks, junit: outcome, order)
+    fake_tests(monkeypatch, lambda marks: outcome, order)
     report = new_report(run)
-    junit = tmp_path / "junit.xml"
-    converge.with_tests(up(run), cfg, ENV, run, report, junit, Recorded(cfg.parity))
+    converge.with_tests(up(run), cfg, ENV, run, report, Recorded(cfg.parity))
     upgrade = [("upgrade", "converge"), ("upgrade", "idempotence")]
     upgrade += [("capture", run.containers["upgrade"]), ("mark", "upgrade")]
     assert [o for o in order if "upgrade" in o[1] or o[0] == "upgrade"] == upgrade
@@ -405,12 +401,12 @@ def test_a_capture_that_fails_after_idempotence_is_left_to_parity(
         monkeypatch, {s: PlaybookResult(0, (ev("t", "ok"),), tmp_path / s) for s in SIDES}
     )
     outcome = verify.Outcome({"nodes": {k: {"passed": 1, "failed": 0} for k in SIDES}})
-    seen = fake_tests(monkeypatch, lambda marks, junit: outcome)
+    seen = fake_tests(monkeypatch, lambda marks: outcome)
     report = new_report(run)
     captures = Broken(cfg.parity)
-    converge.with_tests(up(run), cfg, ENV, run, report, tmp_path / "junit.xml", captures)
+    converge.with_tests(up(run), cfg, ENV, run, report, captures)
     assert seen["marks"] == {"fresh": "", "upgrade": ""}  # tested all the same
-    parity.run(NullEngine(), cfg, run, report, tmp_path / "junit.xml", captures)
+    parity.run(NullEngine(), cfg, run, report, captures)
     (comparison,) = report.comparisons
     assert comparison.error == f"capture {run.containers['fresh']}: probe failed"
     assert report.parity == FAILED
@@ -419,14 +415,13 @@ def test_a_capture_that_fails_after_idempotence_is_left_to_parity(
 def test_verify_with_no_node_converged_writes_skipped_junit(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    seen = fake_tests(monkeypatch, lambda marks, junit: verify.Outcome())
+    seen = fake_tests(monkeypatch, lambda marks: verify.Outcome())
     report = new_report(run)
     for state in report.states.values():
         state.converge = FAILED
-    junit = tmp_path / "junit.xml"
-    verify.run(cfg, ENV, run, report, junit)
+    verify.run(cfg, ENV, run, report)
     assert seen["marks"] == {"fresh": "converge failed", "upgrade": "converge failed"}
-    names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
+    names = [c.get("name") for c in junit.render(report).iter("testcase")]
     assert names == ["verify[fresh]", "verify[upgrade]"]
     assert all(s.verify == SKIPPED for s in report.states.values())
 
@@ -434,30 +429,26 @@ def test_verify_with_no_node_converged_writes_skipped_junit(
 def test_verify_adds_skipped_nodes_to_pytests_junit(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    junit = tmp_path / "junit.xml"
-    junit.write_text("<testsuites><testsuite name='stale'/></testsuites>", encoding="utf-8")
-
-    def finish(marks: dict[str, str], junit: Path) -> verify.Outcome:
-        junit.write_text(
-            '<testsuites><testsuite name="pytest" tests="1">'
-            '<testcase classname="test_web" name="test_port[fresh]"/>'
-            "</testsuite></testsuites>",
-            encoding="utf-8",
-        )
-        return verify.Outcome({"nodes": {"fresh": {"passed": 1, "failed": 0}}})
+    def finish(marks: dict[str, str]) -> verify.Outcome:
+        case = {"id": "tests/test_web.py::test_port[fresh]", "outcome": "passed"}
+        return verify.Outcome({"nodes": {"fresh": {"passed": 1, "failed": 0}}, "cases": [case]})
 
     seen = fake_tests(monkeypatch, finish)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    verify.run(cfg, ENV, run, report, junit)
+    report.states["upgrade"].error = "converge: task 'x' failed"
+    verify.run(cfg, ENV, run, report)
     assert seen["marks"] == {"fresh": "", "upgrade": "converge failed"}
-    root = ET.parse(junit).getroot()
+    junit.write(tmp_path / "junit.xml", report)
+    root = ET.parse(tmp_path / "junit.xml").getroot()
     assert [s.get("name") for s in root.iter("testsuite")] == ["pytest", "tdi.verify"]
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert list(cases) == ["test_port[fresh]", "verify[upgrade]"]
     skipped = cases["verify[upgrade]"].find("skipped")
-    assert skipped is not None and skipped.get("message") == "converge failed"
+    assert skipped is not None and skipped.get("message") == "converge: task 'x' failed"
+    case = cases["test_port[fresh]"]
+    assert case.get("classname") == "tests.test_web"
     assert report.states["fresh"].verify == PASSED
     assert report.states["upgrade"].verify == SKIPPED
 
@@ -480,11 +471,11 @@ def test_verify_counts_decide_each_node_and_comparison(
             "spans": [["upgrade", 10.0, 1.5], ["fresh", 12.0, 1.0], ["run", 13.0, 0.5]],
         }
     )
-    seen = fake_tests(monkeypatch, lambda marks, junit: outcome)
+    seen = fake_tests(monkeypatch, lambda marks: outcome)
     report = new_report(topo_run)
     for state in report.states.values():
         state.converge = PASSED
-    verify.run(topo_cfg, ENV, topo_run, report, tmp_path / "junit.xml")
+    verify.run(topo_cfg, ENV, topo_run, report)
     assert seen["nodes"] == ["fresh/lb", "fresh/web1", "upgrade/lb", "upgrade/web1"]
     assert seen["comparisons"] == ["upgrade/lb", "upgrade/web1"]
     assert set(seen["marks"].values()) == {""}
@@ -512,14 +503,14 @@ def test_verify_counts_decide_each_node_and_comparison(
 def test_verify_that_cannot_run_fails_the_ready_nodes(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def broken(marks: dict[str, str], junit: Path) -> verify.Outcome:
+    def broken(marks: dict[str, str]) -> verify.Outcome:
         raise VerifyError("pytest could not run the tests (exit 3)")
 
     fake_tests(monkeypatch, broken)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    verify.run(cfg, ENV, run, report, tmp_path / "junit.xml")
+    verify.run(cfg, ENV, run, report)
     assert report.states["fresh"].verify == FAILED
     assert report.states["fresh"].error == "verify: pytest could not run the tests (exit 3)"
     assert report.states["upgrade"].verify == SKIPPED
@@ -529,10 +520,10 @@ def test_verify_without_any_test_run_fails(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     outcome = verify.Outcome({"nodes": {"fresh": {"passed": 0, "failed": 0}}})
-    fake_tests(monkeypatch, lambda marks, junit: outcome)
+    fake_tests(monkeypatch, lambda marks: outcome)
     report = new_report(run)
     report.states["fresh"].converge = PASSED
-    verify.run(cfg, ENV, run, report, tmp_path / "junit.xml")
+    verify.run(cfg, ENV, run, report)
     assert report.states["fresh"].verify == FAILED
     assert report.states["upgrade"].verify == SKIPPED
 
@@ -541,11 +532,10 @@ def test_parity_skipped_unless_both_converged(cfg: config.Config, run: Run, tmp_
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    junit = tmp_path / "junit.xml"
-    parity.run(NullEngine(), cfg, run, report, junit)
+    parity.run(NullEngine(), cfg, run, report)
     assert report.parity == SKIPPED
     assert report.comparisons[0].result is None
-    assert not junit.exists()
+    assert [s.get("name") for s in junit.render(report).iter("testsuite")] == ["tdi.verify"]
 
 
 @pytest.mark.parametrize(
@@ -582,14 +572,13 @@ def test_parity_result_follows_differences(
     report.comparisons[0].baseline = baseline
     for state in report.states.values():
         state.converge = PASSED
-    junit = tmp_path / "junit.xml"
-    parity.run(NullEngine(), cfg, run, report, junit)
+    parity.run(NullEngine(), cfg, run, report)
     pair = {"fresh": run.containers["fresh"], "upgrade": run.containers["upgrade"]}
     assert seen == [pair, cfg.parity, events, baseline, "tdi-host"]
     assert report.parity == (FAILED if found else PASSED)
     assert report.differences == found
-    names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
-    assert names == (["parity[user:www]"] if found else ["parity"])
+    names = [c.get("name") for c in junit.render(report).iter("testcase")]
+    assert names[2:] == (["parity[user:www]"] if found else ["parity"])  # after verify[...]
 
 
 def test_parity_compares_each_host_with_its_fresh_twin(
@@ -617,8 +606,7 @@ def test_parity_compares_each_host_with_its_fresh_twin(
     report.events.extend([ev("a", "ok", host="lb"), ev("b", "ok", host="web1")])
     for state in report.states.values():
         state.converge = PASSED
-    junit = tmp_path / "junit.xml"
-    parity.run(NullEngine(), topo_cfg, topo_run, report, junit)
+    parity.run(NullEngine(), topo_cfg, topo_run, report)
     assert seen == [
         ({"fresh": "tdi-r2-fresh-lb", "upgrade": "tdi-r2-upgrade-lb"}, ["lb"], "lb"),
         ({"fresh": "tdi-r2-fresh-web1", "upgrade": "tdi-r2-upgrade-web1"}, ["web1"], "web1"),
@@ -629,8 +617,8 @@ def test_parity_compares_each_host_with_its_fresh_twin(
     assert web.status == PASSED
     assert web.result is not None
     assert web.result.capture_seconds == {"fresh/web1": 1.0, "upgrade/web1": 2.0}
-    suites = [s.get("name") for s in ET.parse(junit).getroot().iter("testsuite")]
-    assert suites == ["tdi.parity.upgrade/lb", "tdi.parity.upgrade/web1"]
+    suites = [s.get("name") for s in junit.render(report).iter("testsuite")]
+    assert suites == ["tdi.verify", "tdi.parity.upgrade/lb", "tdi.parity.upgrade/web1"]
 
 
 def test_parity_skips_a_host_whose_fresh_twin_failed(
@@ -649,7 +637,7 @@ def test_parity_skips_a_host_whose_fresh_twin_failed(
     for state in report.states.values():
         state.converge = PASSED
     report.states["fresh/lb"].converge = FAILED
-    parity.run(NullEngine(), topo_cfg, topo_run, report, tmp_path / "j.xml")
+    parity.run(NullEngine(), topo_cfg, topo_run, report)
     assert compared == ["tdi-r2-upgrade-web1"]
     assert [c.status for c in report.comparisons] == [SKIPPED, PASSED]
 

@@ -1,4 +1,5 @@
-"""JUnit XML: skipped verify cases and, per comparison, one parity case per difference."""
+"""JUnit XML, rendered from the report: the tests pytest ran, the nodes not verified, and,
+per comparison, one parity case per difference."""
 
 from __future__ import annotations
 
@@ -6,23 +7,38 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from tdi import secrets
 from tdi.report import junit
-from tdi.report.model import Comparison, ParityResult
+from tdi.report.model import (
+    FAILED,
+    PASSED,
+    CaseResult,
+    Comparison,
+    ParityResult,
+    Report,
+    StateReport,
+)
 from tdi.state.diff import Difference
-
-PYTEST_JUNIT = """\
-<?xml version="1.0" encoding="utf-8"?>
-<testsuites><testsuite name="pytest" errors="0" failures="1" skipped="0" tests="2">
-<testcase classname="test_web" name="test_port[fresh]" time="0.1"/>
-<testcase classname="test_web" name="test_port[upgrade]" time="0.1">
-<failure message="assert False">trace</failure></testcase>
-</testsuite></testsuites>
-"""
 
 
 def upgrade(result: ParityResult | None, key: str = "upgrade", error: str = "") -> Comparison:
     side, _, host = key.partition("/")
     return Comparison(side, host or "tdi-host", key, "img", result=result, error=error)
+
+
+def report_of(*comparisons: Comparison, cases: list[CaseResult] | None = None) -> Report:
+    """A report whose nodes were all verified (so no tdi.verify suite), with ``cases``."""
+    states = {
+        "fresh": StateReport("img", verify=PASSED),
+        "upgrade": StateReport("img", verify=PASSED),
+    }
+    return Report(states, list(comparisons), cases=cases or [])
+
+
+def written(tmp_path: Path, report: Report) -> Path:
+    path = tmp_path / "out" / "junit.xml"
+    junit.write(path, report)
+    return path
 
 
 def suite(path: Path, name: str) -> ET.Element:
@@ -34,47 +50,70 @@ def cases(element: ET.Element) -> dict[str, ET.Element]:
     return {str(c.get("name")): c for c in element.iter("testcase")}
 
 
-def test_skipped_verify_in_a_new_file(tmp_path: Path) -> None:
-    path = tmp_path / "out" / "junit.xml"
-    junit.add_skipped_verify(path, {"fresh": "converge failed", "upgrade": "converge failed"})
+PYTEST_CASES = [
+    CaseResult("tests/infra/test_web.py::test_port[fresh]", "passed", 0.1),
+    CaseResult(
+        "tests/infra/test_web.py::TestSite::test_page[upgrade]",
+        "failed",
+        0.2,
+        "AssertionError: assert 'old' == 'new'",
+        "def test_page(host):\n>       assert page == 'new'\nE       AssertionError",
+    ),
+    CaseResult("tests/infra/test_mail.py::test_smtp[fresh]", "skipped", 0.0, "needs a relay"),
+]
+
+
+def test_the_tests_pytest_ran_are_named_as_pytest_names_them(tmp_path: Path) -> None:
+    path = written(tmp_path, report_of(cases=PYTEST_CASES))
+    tests = suite(path, "pytest")
+    assert (tests.get("tests"), tests.get("failures"), tests.get("skipped")) == ("3", "1", "1")
+    found = cases(tests)
+    assert list(found) == ["test_port[fresh]", "test_page[upgrade]", "test_smtp[fresh]"]
+    assert found["test_port[fresh]"].get("classname") == "tests.infra.test_web"
+    assert found["test_page[upgrade]"].get("classname") == "tests.infra.test_web.TestSite"
+    assert found["test_page[upgrade]"].get("time") == "0.200"
+    failure = found["test_page[upgrade]"].find("failure")
+    assert failure is not None and failure.get("message") == "AssertionError: assert 'old' == 'new'"
+    assert "E       AssertionError" in (failure.text or "")
+    skipped = found["test_smtp[fresh]"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "needs a relay"
+
+
+def test_nodes_not_verified_are_skipped_cases_with_why(tmp_path: Path) -> None:
+    states = {
+        "fresh": StateReport("img", converge=PASSED, verify=PASSED),
+        "upgrade": StateReport("img", converge=FAILED, error="converge: task 'x' failed"),
+    }
+    path = written(tmp_path, Report(states))
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
     (verify,) = root.findall("testsuite")
-    assert verify.get("name") == "tdi.verify"
-    assert verify.get("tests") == "2"
-    assert verify.get("skipped") == "2"
-    found = cases(verify)
-    assert list(found) == ["verify[fresh]", "verify[upgrade]"]
-    for case in found.values():
-        skipped = case.find("skipped")
-        assert skipped is not None
-        assert skipped.get("message") == "converge failed"
+    assert (verify.get("name"), verify.get("tests"), verify.get("skipped")) == (
+        "tdi.verify",
+        "1",
+        "1",
+    )
+    skipped = cases(verify)["verify[upgrade]"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "converge: task 'x' failed"
 
 
-def test_skipped_verify_wraps_a_bare_testsuite(tmp_path: Path) -> None:
-    # Older pytest and other tools write a single <testsuite> root.
-    path = tmp_path / "junit.xml"
-    path.write_text('<testsuite name="pytest"><testcase name="t"/></testsuite>', encoding="utf-8")
-    junit.add_skipped_verify(path, {"upgrade": "converge failed"})
-    root = ET.parse(path).getroot()
-    assert root.tag == "testsuites"
-    assert [s.get("name") for s in root.findall("testsuite")] == ["pytest", "tdi.verify"]
+def test_pytest_then_verify_then_parity_in_one_file(tmp_path: Path) -> None:
+    report = report_of(upgrade(ParityResult([])), cases=PYTEST_CASES[:1])
+    report.states["upgrade"].verify = "skipped"
+    path = written(tmp_path, report)
+    names = [s.get("name") for s in ET.parse(path).getroot().findall("testsuite")]
+    assert names == ["pytest", "tdi.verify", "tdi.parity"]
 
 
-def test_parity_appends_to_pytests_file_and_keeps_its_cases(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
-    path.write_text(PYTEST_JUNIT, encoding="utf-8")
-    junit.add_comparison(path, upgrade(ParityResult([])))
-    root = ET.parse(path).getroot()
-    assert [s.get("name") for s in root.findall("testsuite")] == ["pytest", "tdi.parity"]
-    pytest_cases = cases(suite(path, "pytest"))
-    assert list(pytest_cases) == ["test_port[fresh]", "test_port[upgrade]"]
-    assert pytest_cases["test_port[upgrade]"].find("failure") is not None
+def test_known_secrets_are_masked_in_the_file(tmp_path: Path) -> None:
+    secrets.remember(["Pa55-word-42"])
+    failing = CaseResult("t.py::test_a[fresh]", "failed", 0.0, "x", "E  assert 'Pa55-word-42'")
+    text = written(tmp_path, report_of(cases=[failing])).read_text()
+    assert "Pa55-word-42" not in text and "****" in text
 
 
 def test_parity_without_differences_is_one_passing_case(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
-    junit.add_comparison(path, upgrade(ParityResult([])))
+    path = written(tmp_path, report_of(upgrade(ParityResult([]))))
     parity = suite(path, "tdi.parity")
     assert (parity.get("tests"), parity.get("failures"), parity.get("skipped")) == ("1", "0", "0")
     (case,) = parity.findall("testcase")
@@ -93,8 +132,7 @@ def test_parity_case_per_difference(tmp_path: Path) -> None:
     )
     allowed = Difference("file", "/etc/cron.d/tidy", None, {}, kind="stale", allowed="goes in 2.0")
     noisy = Difference("service", "apt-daily.timer", {}, {}, kind="nondeterministic")
-    path = tmp_path / "junit.xml"
-    junit.add_comparison(path, upgrade(ParityResult([failing, allowed, noisy])))
+    path = written(tmp_path, report_of(upgrade(ParityResult([failing, allowed, noisy]))))
     parity = suite(path, "tdi.parity")
     assert (parity.get("tests"), parity.get("failures"), parity.get("skipped")) == ("3", "1", "2")
     found = cases(parity)
@@ -119,9 +157,8 @@ def test_parity_case_per_difference(tmp_path: Path) -> None:
 
 
 def test_expired_allow_entry_is_a_failure_case(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
     message = "parity.allow[0] (file:/x) expired on 2020-01-01: remove it"
-    junit.add_comparison(path, upgrade(ParityResult([], expired=[message])))
+    path = written(tmp_path, report_of(upgrade(ParityResult([], expired=[message]))))
     parity = suite(path, "tdi.parity")
     assert parity.get("failures") == "1"
     (case,) = parity.findall("testcase")
@@ -131,30 +168,25 @@ def test_expired_allow_entry_is_a_failure_case(tmp_path: Path) -> None:
 
 
 def test_suite_counts_match_its_cases(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
     result = ParityResult(
         [Difference("user", "a", None, {}, kind="stale")], expired=["parity.allow[0] expired"]
     )
-    junit.add_comparison(path, upgrade(result))
+    path = written(tmp_path, report_of(upgrade(result)))
     parity = suite(path, "tdi.parity")
     assert parity.get("tests") == str(len(parity.findall("testcase"))) == "2"
     assert parity.get("failures") == "2"
 
 
-def test_verify_then_parity_in_one_file(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
-    junit.add_skipped_verify(path, {"upgrade": "converge failed"})
-    junit.add_comparison(path, upgrade(ParityResult([])))
-    root = ET.parse(path).getroot()
-    assert [s.get("name") for s in root.findall("testsuite")] == ["tdi.verify", "tdi.parity"]
-
-
 def test_a_suite_per_comparison_named_after_it(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
     stale = Difference("file", "/etc/old", None, {}, kind="stale")
-    junit.add_comparison(path, upgrade(ParityResult([]), "upgrade/db"))
-    junit.add_comparison(path, upgrade(ParityResult([stale]), "upgrade-1/db"))
-    junit.add_comparison(path, upgrade(ParityResult([]), "upgrade-1"))
+    path = written(
+        tmp_path,
+        report_of(
+            upgrade(ParityResult([]), "upgrade/db"),
+            upgrade(ParityResult([stale]), "upgrade-1/db"),
+            upgrade(ParityResult([]), "upgrade-1"),
+        ),
+    )
     names = [s.get("name") for s in ET.parse(path).getroot().findall("testsuite")]
     assert names == [
         "tdi.parity.upgrade/db",
@@ -169,8 +201,7 @@ def test_a_suite_per_comparison_named_after_it(tmp_path: Path) -> None:
 
 
 def test_a_comparison_that_could_not_run_is_a_failure(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
-    junit.add_comparison(path, upgrade(None, "upgrade-1", error="capture failed: exit 1"))
+    path = written(tmp_path, report_of(upgrade(None, "upgrade-1", error="capture failed: exit 1")))
     older = suite(path, "tdi.parity.upgrade-1")
     assert older.get("failures") == "1"
     (case,) = older.findall("testcase")
@@ -180,19 +211,16 @@ def test_a_comparison_that_could_not_run_is_a_failure(tmp_path: Path) -> None:
 
 
 def test_a_comparison_that_did_not_run_adds_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
-    junit.add_comparison(path, upgrade(None))
-    assert not path.exists()
+    path = written(tmp_path, report_of(upgrade(None)))
+    assert ET.parse(path).getroot().findall("testsuite") == []
 
 
 def test_a_failing_file_difference_carries_its_content_diff(tmp_path: Path) -> None:
-    path = tmp_path / "junit.xml"
-    path.write_text(PYTEST_JUNIT, encoding="utf-8")
     content = "--- fresh:/etc/a\n+++ upgrade:/etc/a\n@@ -1 +1 @@\n-one\n+two\n"
     d = Difference(
         "file", "/etc/a", {"sha256": "1"}, {"sha256": "2"}, "diverged", content_diff=content
     )
-    junit.add_comparison(path, upgrade(ParityResult([d])))
+    path = written(tmp_path, report_of(upgrade(ParityResult([d]))))
     failure = cases(suite(path, "tdi.parity"))["parity[file:/etc/a]"].find("failure")
     assert failure is not None and failure.text is not None
     assert failure.text.endswith("\n\n" + content)

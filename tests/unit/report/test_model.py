@@ -110,6 +110,7 @@ def test_to_dict_schema() -> None:
         "comparisons",
         "timeline",
         "logs",
+        "test_cases",
     }
     assert data["result"] == FAILED
     assert data["upgrade_source"] == "snapshot of baseline main"
