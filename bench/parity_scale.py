@@ -24,6 +24,7 @@ from tdi.config import ParityConfig
 from tdi.engine.docker_engine import DockerEngine
 from tdi.hosts import images
 from tdi.phases.parity import compare
+from tdi.report import markdown, terminal
 from tdi.report.model import Comparison, Report, StateReport
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,12 +71,12 @@ def run_one(
         comparison.result = result
         report = Report({"fresh": StateReport(image), "upgrade": StateReport(image)})
         report.comparisons = [comparison]
-        markdown = report.markdown()
+        summary = markdown.render(report)
         json_size = len(json.dumps(report.to_dict(), indent=2))
         print(
             f"{count:>6} stale files {layout:>15}: parity {seconds:6.2f} s, "
-            f"{len(result.differences)} differences, Markdown {len(markdown) / 1024:.0f} KiB, "
-            f"JSON {json_size / 1024:.0f} KiB, terminal {len(report.lines())} lines",
+            f"{len(result.differences)} differences, Markdown {len(summary) / 1024:.0f} KiB, "
+            f"JSON {json_size / 1024:.0f} KiB, terminal {len(terminal.lines(report))} lines",
             flush=True,
         )
     finally:

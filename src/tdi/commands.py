@@ -21,7 +21,7 @@ from tdi.init import scaffold, survey
 from tdi.phases import converge, noise, parity, setup, verify
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.provision.ansible import AnsibleEnv, read_events
-from tdi.report import html, junit
+from tdi.report import html, junit, markdown, terminal
 from tdi.report.model import PASSED, Comparison, Report, StateReport
 from tdi.topology import FRESH
 
@@ -34,7 +34,7 @@ def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
 
 
 def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespace) -> int:
-    for line in report.lines():
+    for line in terminal.lines(report):
         print(line, file=sys.stderr)
     junit.write(junit.path(cfg, run), report)
     if cfg.report:
@@ -42,7 +42,7 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
         log.info("report: %s", cfg.report)
     if cfg.markdown:
         cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
-        cfg.markdown.write_text(secrets.scrub(report.markdown()), encoding="utf-8")
+        cfg.markdown.write_text(secrets.scrub(markdown.render(report)), encoding="utf-8")
         log.info("markdown summary: %s", cfg.markdown)
     if cfg.html:
         html.write(report.to_dict(), cfg.html)
@@ -130,7 +130,7 @@ def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     parity.run(engine, cfg, run, report)
     converge.check_hosts(engine, run, report, "parity")
     junit.write(junit.path(cfg, run), report)
-    for line in report.parity_lines():
+    for line in terminal.parity_lines(report):
         print(line, file=sys.stderr)
     differences = [d for c in report.comparisons for d in c.difference_dicts()]
     print(json.dumps(differences, indent=2, default=str))

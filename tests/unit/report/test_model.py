@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tdi.provision.ansible import ChangedTask
+from tdi.report import markdown, terminal
 from tdi.report.model import (
     FAILED,
     PASSED,
@@ -226,7 +227,7 @@ def test_lines_name_non_idempotent_tasks() -> None:
     fresh = report.states["fresh"]
     fresh.idempotence = FAILED
     fresh.changed_tasks = [ChangedTask("restart nginx"), ChangedTask("write index")]
-    lines = report.lines()
+    lines = terminal.lines(report)
     assert any("not idempotent: restart nginx" in line for line in lines)
     assert any("not idempotent: write index" in line for line in lines)
     assert lines[-1] == f"result   {FAILED}"
@@ -235,14 +236,14 @@ def test_lines_name_non_idempotent_tasks() -> None:
 def test_lines_do_not_blame_tasks_of_an_idempotent_state() -> None:
     report = passing()
     report.states["fresh"].changed_tasks = [ChangedTask("handler ran in the first converge")]
-    assert not any("not idempotent" in line for line in report.lines())
+    assert not any("not idempotent" in line for line in terminal.lines(report))
 
 
 def test_lines_show_errors_and_differences() -> None:
     report = passing(Difference("service", "nginx", {"enabled": True}, None, kind="missing"))
     report.states["upgrade"].converge = FAILED
     report.states["upgrade"].error = "converge: task 'copy site' failed: no such file"
-    lines = report.lines()
+    lines = terminal.lines(report)
     assert "         converge: task 'copy site' failed: no such file" in lines
     assert "parity   failed (1 differences)" in lines
     assert "  upgrade (img-upgrade): failed, 1 differences" in lines
@@ -254,13 +255,14 @@ def test_lines_show_errors_and_differences() -> None:
 def test_lines_show_a_dash_for_an_unclassified_difference() -> None:
     report = passing(Difference("user", "www", None, {"shell": "/bin/sh"}))
     assert any(
-        line.startswith("      -  ") and "www: fresh=null" in line for line in report.lines()
+        line.startswith("      -  ") and "www: fresh=null" in line
+        for line in terminal.lines(report)
     )
 
 
 def test_lines_shorten_long_values() -> None:
     report = passing(Difference("file", "/etc/big", {"content": "x" * 500}, None))
-    line = next(line for line in report.lines() if "/etc/big" in line)
+    line = next(line for line in terminal.lines(report) if "/etc/big" in line)
     assert "..." in line
     assert len(line) < 250
 
@@ -279,7 +281,7 @@ def test_lines_show_tasks_files_and_status() -> None:
         Difference("port", "tcp/8081", None, {}, kind="extra", allowed="status page, until Q3"),
         Difference("service", "apt-daily", {}, {}, kind="nondeterministic"),
     )
-    lines = report.lines()
+    lines = terminal.lines(report)
     (cron,) = [line for line in lines if " cron" in line and "fresh=" in line]
     assert "cron (+2 files): fresh=null" in cron
     assert cron.endswith(" <- baseline: web : Install cron")
@@ -293,7 +295,7 @@ def test_lines_show_tasks_files_and_status() -> None:
 
 def test_lines_show_expired_entries_and_warnings() -> None:
     report = passing(expired=("parity.allow[0] expired",), warnings=("user 'a': uid 1 vs 2",))
-    lines = report.lines()
+    lines = terminal.lines(report)
     assert "    expired: parity.allow[0] expired" in lines
     assert "    warning: user 'a': uid 1 vs 2" in lines
     assert lines[-1] == f"result   {FAILED}"
@@ -315,7 +317,7 @@ def test_lines_group_differences_under_headings() -> None:
         Difference("package", "cron", None, {}, kind="stale"),
         Difference("package", "telnet", None, {}, kind="stale"),
     )
-    lines = report.lines()
+    lines = terminal.lines(report)
     assert headings(lines) == ["cron", "package"]
     start = lines.index("    cron:")
     assert "/etc/cron.d/tidy" in lines[start + 1]
@@ -329,8 +331,8 @@ def test_each_heading_appears_once_whatever_the_order() -> None:
         Difference("file", "/etc/cron.d/tidy", None, {}, kind="stale"),
         Difference("file", "/etc/nginx/nginx.conf", {}, {}, kind="diverged"),
     )
-    assert sorted(headings(report.lines())) == ["cron", "file"]
-    assert report.markdown().count("#### file") == 1
+    assert sorted(headings(terminal.lines(report))) == ["cron", "file"]
+    assert markdown.render(report).count("#### file") == 1
 
 
 def test_markdown_summary() -> None:
@@ -355,7 +357,7 @@ def test_markdown_summary() -> None:
     report.states["upgrade"].changed_tasks = [ChangedTask("restart nginx")]
     report.states["upgrade"].error = "idempotence: task 'x' failed: boom"
     report.states["fresh"].tests = {"passed": 4, "failed": 0}
-    text = report.markdown()
+    text = markdown.render(report)
     lines = text.splitlines()
     assert lines[0] == "## tdi: ❌ failed"
     assert "Upgrade from: snapshot of baseline main" in lines
@@ -381,10 +383,12 @@ def test_markdown_summary() -> None:
 
 def test_markdown_of_a_passing_run_has_no_difference_table() -> None:
     done = StateReport("img", converge=PASSED, idempotence=PASSED, verify=PASSED)
-    text = Report(
-        {"fresh": done, "upgrade": done},
-        [Comparison("upgrade", "tdi-host", "upgrade", "img", result=ParityResult([]))],
-    ).markdown()
+    text = markdown.render(
+        Report(
+            {"fresh": done, "upgrade": done},
+            [Comparison("upgrade", "tdi-host", "upgrade", "img", result=ParityResult([]))],
+        )
+    )
     assert text.startswith("## tdi: ✅ passed\n")
     assert "### Parity: ✅ passed" in text
     assert "Upgrade from" not in text
@@ -393,7 +397,7 @@ def test_markdown_of_a_passing_run_has_no_difference_table() -> None:
 
 
 def test_markdown_marks_skipped_parity() -> None:
-    text = Report({"fresh": StateReport("img")}).markdown()
+    text = markdown.render(Report({"fresh": StateReport("img")}))
     assert "### Parity: ⏭️ skipped" in text
     assert "| fresh | ⏭️ skipped | ⏭️ skipped | ⏭️ skipped | 0 passed, 0 failed |" in text
 
@@ -459,7 +463,7 @@ def test_an_older_links_differences_in_json_name_side_and_host() -> None:
 
 
 def test_an_older_links_differences_in_the_terminal_lines() -> None:
-    lines = chain_report(STALE_CRON).lines()
+    lines = terminal.lines(chain_report(STALE_CRON))
     assert "parity   failed (1 differences)" in lines
     start = lines.index("  upgrade-1/web1 (img-upgrade-1-web1): failed, 1 differences")
     assert lines[start + 1] == "    package:"
@@ -470,7 +474,7 @@ def test_an_older_links_differences_in_the_terminal_lines() -> None:
 
 
 def test_an_older_links_differences_in_markdown() -> None:
-    text = chain_report(STALE_CRON).markdown()
+    text = markdown.render(chain_report(STALE_CRON))
     lines = text.splitlines()
     assert "### Parity: ❌ failed" in lines
     assert "**upgrade-1/web1**: ❌ failed (1 differences)" in lines
@@ -497,8 +501,8 @@ def test_a_comparison_with_an_error_fails_only_itself() -> None:
     assert data["comparisons"][0]["error"] == "capture failed: probe exited 1"
     assert data["comparisons"][0]["kinds"] == ""
     assert data["comparisons"][1]["error"] == ""
-    assert "    error: capture failed: probe exited 1" in report.lines()
-    assert "Error: capture failed: probe exited 1" in report.markdown().splitlines()
+    assert "    error: capture failed: probe exited 1" in terminal.lines(report)
+    assert "Error: capture failed: probe exited 1" in markdown.render(report).splitlines()
 
 
 def test_same_on_both_failures_fail_parity() -> None:
@@ -511,8 +515,8 @@ def test_same_on_both_failures_fail_parity() -> None:
     assert report.parity == FAILED
     assert report.result == FAILED
     assert report.to_dict()["comparisons"][3]["tests"] == {"passed": 1, "failed": 1}
-    assert f"    FAILED {failure['id']}: {failure['message']}" in report.lines()
-    assert f"- ❌ `{failure['id']}`: {failure['message']}" in report.markdown().splitlines()
+    assert f"    FAILED {failure['id']}: {failure['message']}" in terminal.lines(report)
+    assert f"- ❌ `{failure['id']}`: {failure['message']}" in markdown.render(report).splitlines()
     # It counts under parity, not on the node's own tests.
     assert report.states["upgrade-1/web1"].tests == {"passed": 0, "failed": 0}
 
@@ -524,10 +528,10 @@ def test_a_same_on_both_failure_carries_its_diff_everywhere() -> None:
     delta = "--- fresh\n+++ upgrade\n@@ -1 +1,2 @@\n listen 80;\n+listen 8081;"
     failure = {"id": "t.py::test_conf[upgrade]", "message": "`nginx -T` differs:", "diff": delta}
     upgrade.failures = [failure]
-    lines = report.lines()
+    lines = terminal.lines(report)
     start = lines.index("    FAILED t.py::test_conf[upgrade]: `nginx -T` differs:")
     assert lines[start + 1 : start + 6] == [f"      {line}" for line in delta.splitlines()]
-    md = report.markdown()
+    md = markdown.render(report)
     assert "- ❌ `t.py::test_conf[upgrade]`: `nginx -T` differs:" in md
     assert "<summary>what differs</summary>" in md and "+listen 8081;" in md
     assert report.to_dict()["comparisons"][0]["failures"] == [failure]
@@ -543,14 +547,14 @@ def test_a_passing_comparison_counts_what_does_not_fail() -> None:
         Difference("file", "/etc/x", {}, {}, kind="diverged", allowed="ticket 42"),
     )
     assert report.parity == PASSED
-    lines = report.lines()
+    lines = terminal.lines(report)
     assert "  upgrade (img-upgrade): passed, 4 differences" in lines
     assert (
         "    not failing: 2 unmanaged, 1 nondeterministic, 1 allowed "
         "(each in the JSON and HTML reports)"
     ) in lines
     assert not any("dump.rdb" in line or "next step" in line for line in lines)
-    md = report.markdown()
+    md = markdown.render(report)
     assert "####" not in md and "dump.rdb" not in md
     assert "Not failing: 2 unmanaged, 1 nondeterministic, 1 allowed" in md
     # The JSON keeps every one.
@@ -566,13 +570,17 @@ def test_differences_no_task_explains_come_with_a_next_step() -> None:
         Difference("file", "/etc/e", None, {}, kind="diverged"),
         Difference("file", "/etc/f", None, {}, kind="unmanaged"),
     )
-    (step,) = [line for line in report.lines() if line.startswith("    next step: ")]
+    (step,) = [line for line in terminal.lines(report) if line.startswith("    next step: ")]
     assert step.startswith(
         "    next step: no task explains file /etc/a, package c, file /etc/d and 1 more: "
     )
     assert "`tdi calibrate`" in step and "`parity.allow`" in step
-    assert "Next step: " + step.removeprefix("    next step: ") in report.markdown().splitlines()
-    assert not any("next step" in line for line in passing(*report.differences[1:2]).lines())
+    assert (
+        "Next step: " + step.removeprefix("    next step: ") in markdown.render(report).splitlines()
+    )
+    assert not any(
+        "next step" in line for line in terminal.lines(passing(*report.differences[1:2]))
+    )
 
 
 def test_a_failing_tests_id_and_message_are_shown() -> None:
@@ -583,10 +591,10 @@ def test_a_failing_tests_id_and_message_are_shown() -> None:
     upgrade.failures = [
         {"id": "tests/infra/test_web.py::test_port[upgrade]", "message": "assert False"}
     ]
-    lines = report.lines()
+    lines = terminal.lines(report)
     assert "         FAILED tests/infra/test_web.py::test_port[upgrade]: assert False" in lines
     assert lines[-1] == f"result   {FAILED}"
-    md = report.markdown().splitlines()
+    md = markdown.render(report).splitlines()
     assert "- ❌ `tests/infra/test_web.py::test_port[upgrade]`: assert False" in md
     assert report.to_dict()["states"]["upgrade"]["failures"] == upgrade.failures
 
@@ -618,7 +626,7 @@ def test_a_content_diff_in_json_terminal_and_markdown() -> None:
     (data,) = report.to_dict()["parity"]["differences"]
     assert data["content_diff"] == CONTENT
     assert data["content_notes"] == ["values of 1 secret-looking lines masked"]
-    lines = report.lines()
+    lines = terminal.lines(report)
     at = lines.index(next(line for line in lines if "/etc/a.conf: fresh=" in line))
     assert lines[at + 1 : at + 4] == [
         "        --- fresh:/etc/a.conf",
@@ -627,7 +635,7 @@ def test_a_content_diff_in_json_terminal_and_markdown() -> None:
     ]
     assert "        ... 15 more lines in the JSON report" in lines
     assert "        (values of 1 secret-looking lines masked)" in lines
-    md = report.markdown()
+    md = markdown.render(report)
     assert "<summary><code>/etc/a.conf</code>: content (values of 1" in md
     assert "```diff\n--- fresh:/etc/a.conf\n" in md and "+old 9\n```" in md
 
@@ -642,10 +650,10 @@ def test_an_idempotence_diff_in_json_terminal_and_markdown() -> None:
     assert report.to_dict()["states"]["upgrade"]["changed_tasks"] == [
         {"task": "Record the deployment", "diff": "--- before\n+++ after\n-1\n+2\n"}
     ]
-    lines = report.lines()
+    lines = terminal.lines(report)
     at = lines.index(next(x for x in lines if x.endswith("not idempotent: Record the deployment")))
     assert [x.strip() for x in lines[at + 1 : at + 5]] == ["--- before", "+++ after", "-1", "+2"]
-    md = report.markdown()
+    md = markdown.render(report)
     assert "<summary>Record the deployment</summary>" in md
     assert "```diff\n--- before\n+++ after\n-1\n+2\n```" in md
 
@@ -670,7 +678,7 @@ def test_a_units_journal_follows_the_error_in_terminal_and_markdown() -> None:
     upgrade.converge = FAILED
     upgrade.error = "converge: task 'Start app' failed: ...; unit app.service: exit-code"
     upgrade.journal = [f"line {i}" for i in range(10)]
-    lines = report.lines()
+    lines = terminal.lines(report)
     at = lines.index(f"{' ' * 8} {upgrade.error}")
     pad = " " * 11
     assert lines[at + 1 : at + 3] == [
@@ -678,13 +686,13 @@ def test_a_units_journal_follows_the_error_in_terminal_and_markdown() -> None:
         f"{pad}line 2",
     ]
     assert lines[at + 9] == f"{pad}line 9"
-    markdown = report.markdown()
-    assert "<summary>journal</summary>\n\n```text\nline 0\n" in markdown
+    md = markdown.render(report)
+    assert "<summary>journal</summary>\n\n```text\nline 0\n" in md
     assert report.to_dict()["states"]["upgrade"]["journal"] == upgrade.journal
 
 
 def test_names_with_newlines_escapes_and_markup_are_escaped() -> None:
-    from tdi.report import model as report_module
+    from tdi.report import listing
     from tdi.state.diff import Difference
 
     d = Difference(
@@ -695,19 +703,19 @@ def test_names_with_newlines_escapes_and_markup_are_escaped() -> None:
         kind="stale",
         tasks=("\x1b[31mred\x1b[0m <img src=x>",),
     )
-    assert report_module.safe(d.key) == "/etc/evil\\nname"
-    row = report_module._row(d)
+    assert listing.safe(d.key) == "/etc/evil\\nname"
+    row = terminal._row(d)
     assert "\n" not in row and "\x1b" not in row
-    md = report_module._md_row(d)
+    md = markdown._md_row(d)
     assert "\n" not in md and "<img" not in md and "&lt;img src=x&gt;" in md
 
 
 def test_thousands_of_differences_are_listed_up_to_a_cap() -> None:
-    from tdi.report import model as report_module
+    from tdi.report import listing
     from tdi.state.diff import Difference
 
     group = [
         Difference("file", f"/opt/x/{i}", None, {"type": "file"}, kind="stale") for i in range(1000)
     ]
-    shown, more = report_module._capped(group)
-    assert len(shown) == report_module.LISTED and more == 1000 - report_module.LISTED
+    shown, more = listing.capped(group)
+    assert len(shown) == listing.LISTED and more == 1000 - listing.LISTED

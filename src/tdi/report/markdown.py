@@ -1,0 +1,102 @@
+"""The Markdown summary, for a CI job summary or a pull-request comment."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
+from tdi.report.model import FAILED, ICON, PHASES, Comparison, Report
+from tdi.state.diff import Difference
+
+
+def render(report: Report) -> str:
+    """A summary for a CI job summary or a pull-request comment."""
+    out = [f"## tdi: {ICON[report.result]} {report.result}", ""]
+    if report.upgrade_source:
+        out += [f"Upgrade from: {report.upgrade_source}", ""]
+    out += [
+        "| host | converge | idempotence | verify | tests |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, s in report.states.items():
+        cells = [f"{ICON[getattr(s, p)]} {getattr(s, p)}" for p in PHASES]
+        out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
+    for name, s in report.states.items():
+        if s.idempotence == FAILED:
+            tasks = ", ".join(f"`{_md_text(c.task)}`" for c in s.changed_tasks)
+            out.append(f"\n**{name}** not idempotent: {tasks}\n")
+            out += [x for c in s.changed_tasks for x in _details(c.task, c.diff, ())]
+        if s.error:
+            out.append(f"\n**{name}**: {_md_text(s.error)}")
+            out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(s.journal)
+        for f in s.failures:
+            out += ["", *_md_failure(f)]
+    out += ["", f"### Parity: {ICON[report.parity]} {report.parity}", ""]
+    for c in report.comparisons:
+        out += _md_comparison(c)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md_comparison(c: Comparison) -> list[str]:
+    out = [f"**{c.key}**: {ICON[c.status]} {c.status} ({len(c.differences)} differences)", ""]
+    if c.error:
+        out += [f"Error: {c.error}", ""]
+    out += [line for f in c.failures for line in _md_failure(f)]
+    for heading, group in grouped(failing(c.differences)):
+        out += [
+            f"#### {heading}",
+            "",
+            "| key | kind | fresh | upgrade | tasks |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        shown, more = capped(group)
+        out += [_md_row(d) for d in shown]
+        out += [f"| ... and {more} more (each in the JSON and HTML reports) | | | | |"] * bool(more)
+        out.append("")
+        out += [
+            line
+            for d in shown
+            for line in _details(
+                f"<code>{_md_text(d.key)}</code>: content", d.content_diff, d.content_notes
+            )
+        ]
+    if quiet := not_failing(c.differences):
+        out += [f"Not failing: {quiet} (each in the JSON and HTML reports).", ""]
+    if step := next_step(c.differences):
+        out += [f"Next step: {step}", ""]
+    if c.result:
+        out += [f"- expired allowlist entry: {m}" for m in c.result.expired]
+        out += [f"- warning: {m}" for m in c.result.warnings]
+    return [*out, ""]
+
+
+def _md_text(text: str) -> str:
+    """``text`` for a Markdown cell or code span: escaped, no HTML, no backticks."""
+    return html.escape(safe(text), quote=False).replace("`", "'")
+
+
+def _md_failure(failure: dict[str, str]) -> list[str]:
+    line = f"- ❌ `{failure['id']}`: {failure['message']}"
+    diff = failure.get("diff", "")
+    return [line, *(["", *_details("what differs", diff, ())] if diff else [])]
+
+
+def _details(title: str, text: str, notes: Sequence[str], lang: str = "diff") -> list[str]:
+    """A collapsed Markdown block with a diff (or other text)."""
+    if not text and not notes:
+        return []
+    summary = title + "".join(f" ({note})" for note in notes)
+    out = ["<details>", f"<summary>{summary}</summary>", ""]
+    if text:
+        out += [f"```{lang}", text.rstrip("\n"), "```", ""]
+    return [*out, "</details>", ""]
+
+
+def _md_row(d: Difference) -> str:
+    key = f"`{_md_text(d.key)}`" + (f" ({len(d.files)} files)" if d.files else "")
+    kind = d.kind + (f" (allowed: {_md_text(d.allowed)})" if d.allowed else "")
+    tasks = "<br>".join(_md_text(t) for t in d.tasks)
+    sides = [short(d.fresh, 40).replace("`", "'"), short(d.upgrade, 40).replace("`", "'")]
+    cells = [key, kind, *(f"`{side}`" for side in sides), tasks]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

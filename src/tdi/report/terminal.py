@@ -1,0 +1,100 @@
+"""The terminal summary: a line per node with its failures, then parity per comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
+from tdi.report.model import FAILED, Report
+from tdi.state.diff import Difference
+
+
+def lines(report: Report) -> list[str]:
+    """The terminal summary: a line per node, its failures, then parity per comparison."""
+    width = max([8, *(len(k) for k in report.states)])
+    out = []
+    for name, s in report.states.items():
+        out.append(
+            f"{name:{width}} converge {s.converge:7} idempotence {s.idempotence:7} "
+            f"verify {s.verify:7} ({s.tests_summary})"
+        )
+        pad = " " * width
+        if s.error:
+            out.append(f"{pad} {safe(s.error)}")
+            out.extend(f"{pad}   {safe(line)}" for line in _tail(s.journal))
+        if s.idempotence == FAILED:
+            for c in s.changed_tasks:
+                out.append(f"{pad} not idempotent: {safe(c.task)}")
+                out.extend(f"{pad}   {line}" for line in _head(c.diff, []))
+        out.extend(line for f in s.failures for line in _failure_lines(f, pad + " "))
+    out.extend(parity_lines(report))
+    out.append(f"result   {report.result}")
+    return out
+
+
+def parity_lines(report: Report) -> list[str]:
+    """The parity part of the terminal summary: each comparison, grouped by heading."""
+    out = [f"parity   {report.parity} ({len(report.differences)} differences)"]
+    for c in report.comparisons:
+        out.append(f"  {c.key} ({c.image}): {c.status}, {len(c.differences)} differences")
+        if c.error:
+            out.append(f"    error: {c.error}")
+        out.extend(line for f in c.failures for line in _failure_lines(f, "    "))
+        for heading, group in grouped(failing(c.differences)):
+            out.append(f"    {heading}:")
+            shown, more = capped(group)
+            for d in shown:
+                out.append(f"      {_row(d)}")
+                out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
+            if more:
+                out.append(f"      ... and {more} more (each in the JSON and HTML reports)")
+        if quiet := not_failing(c.differences):
+            out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
+        if step := next_step(c.differences):
+            out.append(f"    next step: {step}")
+        if c.result:
+            out.extend(f"    expired: {msg}" for msg in c.result.expired)
+            out.extend(f"    warning: {msg}" for msg in c.result.warnings)
+    return out
+
+
+TERMINAL_DIFF_LINES = 8  # of a content diff, in the terminal summary
+
+
+def _failure_lines(failure: dict[str, str], pad: str) -> list[str]:
+    """A failing test for the terminal; a comparison test's diff (same_on_both) under it."""
+    head = f"{pad}FAILED {failure['id']}: {failure['message']}"
+    return [head, *(f"{pad}  {line}" for line in _head(failure.get("diff", ""), []))]
+
+
+def _status(d: Difference) -> str:
+    if d.allowed:
+        return f"allowed: {d.allowed}"
+    return "" if d.fails else "not failing"
+
+
+def _row(d: Difference) -> str:
+    tasks = f" <- {safe('; '.join(d.tasks))}" if d.tasks else ""
+    files = f" (+{len(d.files)} files)" if d.files else ""
+    status = f" [{_status(d)}]" if _status(d) else ""
+    return (
+        f"{d.kind or '-':16} {safe(d.key)}{files}: fresh={short(d.fresh)} "
+        f"upgrade={short(d.upgrade)}{tasks}{status}"
+    )
+
+
+def _head(text: str, notes: Sequence[str]) -> list[str]:
+    """The first lines of a diff, for the terminal; notes after them."""
+    lines = text.splitlines()
+    head = lines[:TERMINAL_DIFF_LINES]
+    if len(lines) > len(head):
+        head.append(f"... {len(lines) - len(head)} more lines in the JSON report")
+    return head + [f"({note})" for note in notes]
+
+
+def _tail(lines: Sequence[str]) -> list[str]:
+    """The last lines of a journal, for the terminal: the reason is at its end."""
+    cut = len(lines) - TERMINAL_DIFF_LINES
+    return [f"... {cut} earlier lines in the JSON report"] * (cut > 0) + list(
+        lines[-TERMINAL_DIFF_LINES:]
+    )
