@@ -22,8 +22,7 @@ from tdi.phases import converge, noise, parity, setup, verify
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.provision.ansible import AnsibleEnv, read_events
 from tdi.report import html, junit, markdown, terminal
-from tdi.report.model import PASSED, Comparison, Report, StateReport
-from tdi.topology import FRESH
+from tdi.report.model import PASSED, Report
 
 log = logging.getLogger("tdi")
 
@@ -64,8 +63,8 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
             f"run {kept.id} is still there ({', '.join(kept.containers.values())}): "
             "`tdi destroy` it first"
         )
-    env, repo = setup.prepare(cfg)
-    run, report = test.prepare(engine, cfg, env, repo)
+    started = test.prepare(engine, cfg)
+    run, report = started.run, started.report
     run.save(cfg.root)
     with lifecycle(engine, cfg, run, keep=True):
         try:
@@ -82,10 +81,7 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
 def _current(cfg: config.Config) -> tuple[Run, Report]:
     """The kept run, with the events of its last converge and idempotence runs."""
     run = Run.load(cfg.root)
-    report = Report({k: StateReport(n.image, converge=PASSED) for k, n in run.nodes.items()})
-    report.comparisons = [
-        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
-    ]
+    report = Report.planned(run, converge=PASSED)
     for side in run.sides:
         for step in converge.STEPS:
             report.events.extend(read_events(run.log(side, step.name).with_suffix(".events.jsonl")))

@@ -25,6 +25,7 @@ from tdi.hosts.run import CURRENT, WORK_DIR, Run, plan
 from tdi.phases import converge, parity, verify
 from tdi.phases.steps import Step
 from tdi.pipelines import calibrate, production, promotion, test
+from tdi.pipelines.start import Start
 from tdi.provision.ansible import AnsibleEnv, TaskEvent
 from tdi.provision.inventory import RepoInventory
 from tdi.report.model import FAILED, PASSED, Comparison, ParityResult, Report, StateReport
@@ -237,10 +238,8 @@ def test_shells_name_one_docker_exec_per_node(tmp_path: Path) -> None:
 def fake_prepare(monkeypatch: pytest.MonkeyPatch, run: Run, report: Report) -> None:
     """`test.prepare` (preflight by ansible-playbook, the images) planning ``run``."""
 
-    def prepare(
-        engine: Engine, cfg: config.Config, env: AnsibleEnv, repo: RepoInventory
-    ) -> tuple[Run, Report]:
-        return run, report
+    def prepare(engine: Engine, cfg: config.Config) -> Start:
+        return Start(AnsibleEnv(cfg.root), run, report)
 
     monkeypatch.setattr(test, "prepare", prepare)
 

@@ -9,11 +9,12 @@ from tdi.config import Config
 from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
 from tdi.hosts import images
-from tdi.hosts.run import lifecycle, plan
-from tdi.phases import converge, preflight, setup
+from tdi.hosts.run import lifecycle
+from tdi.phases import converge
 from tdi.phases.parity import capture_container
 from tdi.phases.timeline import phase
-from tdi.report.model import PASSED, Report, StateReport
+from tdi.pipelines.start import begin
+from tdi.report.model import PASSED
 from tdi.state.diff import Difference, diff
 from tdi.topology import FRESH
 
@@ -23,12 +24,13 @@ log = logging.getLogger(__name__)
 def run(engine: Engine, cfg: Config) -> list[tuple[str, Difference]]:
     """Converge two fresh topologies the same way; every difference between them is noise
     (each with the host it was found on)."""
-    env, repo = setup.prepare(cfg)
-    preflight.check(cfg, env, repo, syntax_only=True)
-    with phase("images"):
+
+    def sides(run_id: str) -> tuple[dict[str, dict[str, str]], str]:
         fresh = {h: ref for h, (ref, _) in images.resolve_hosts(engine, cfg).items()}
-    run = plan(cfg, {FRESH: fresh, "fresh-2": fresh}, repo)
-    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
+        return {FRESH: fresh, "fresh-2": fresh}, ""
+
+    started = begin(cfg, sides, compare=False, syntax_only=True)
+    env, run, report = started.env, started.run, started.report
     with lifecycle(engine, cfg, run):
         converge.all_sides(engine, cfg, env, run, report)
         failed = [k for k, r in report.states.items() if r.converge != PASSED]

@@ -21,11 +21,12 @@ from tdi.engine.refs import parse, registry_of, with_tag
 from tdi.errors import ConfigError, RegistryError, SnapshotError, TdiError
 from tdi.git import git
 from tdi.hosts import images
-from tdi.hosts.run import Run, lifecycle, plan
-from tdi.phases import converge, preflight, setup
+from tdi.hosts.run import Run, lifecycle
+from tdi.phases import converge
 from tdi.phases.parity import capture_container, recorded_events, store_baseline, with_history
+from tdi.pipelines.start import begin
 from tdi.report import junit
-from tdi.report.model import Report, StateReport
+from tdi.report.model import Report
 
 log = logging.getLogger(__name__)
 
@@ -250,13 +251,16 @@ def make(
     Pushes nothing."""
     commit = git(cfg.root, "rev-parse", "HEAD")
     tag = _tag(cfg, commit, allow_dirty)
-    env, repo = setup.prepare(cfg)
-    preflight.check(cfg, env, repo)
-    start = start_images(engine, cfg, repository, source, push)
-    if not source:
-        _check_history(cfg, commit, start)
-    run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in start.items()}}, repo)
-    report = Report({k: StateReport(n.image) for k, n in run.nodes.items()})
+    start: dict[str, tuple[str, ImageInfo]] = {}
+
+    def sides(run_id: str) -> tuple[dict[str, dict[str, str]], str]:
+        start.update(start_images(engine, cfg, repository, source, push))
+        if not source:
+            _check_history(cfg, commit, start)
+        return {SIDE: {h: ref for h, (ref, _) in start.items()}}, ""
+
+    started = begin(cfg, sides, compare=False)
+    env, run, report = started.env, started.run, started.report
     targets = refs(cfg, repository, tag)
     try:
         with lifecycle(engine, cfg, run):

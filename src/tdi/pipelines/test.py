@@ -14,14 +14,12 @@ from tdi.config import Config
 from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
 from tdi.hosts import boot, images
-from tdi.hosts.run import Run, lifecycle, new_id, plan
-from tdi.phases import converge, parity, preflight, setup
+from tdi.hosts.run import Run, lifecycle
+from tdi.phases import converge, parity
 from tdi.phases.parity import Captures
-from tdi.phases.timeline import phase
 from tdi.pipelines import baseline, production
-from tdi.provision.ansible import AnsibleEnv
-from tdi.provision.inventory import RepoInventory
-from tdi.report.model import Comparison, Report, Span, StateReport
+from tdi.pipelines.start import Start, begin
+from tdi.report.model import Report, Span
 from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
@@ -66,36 +64,29 @@ def check_baseline(cfg: Config) -> None:
         git.check_repo(cfg.root)
 
 
-def prepare(
-    engine: Engine, cfg: Config, env: AnsibleEnv, repo: RepoInventory
-) -> tuple[Run, Report]:
-    """Check the input, resolve every side's images and plan the run; starts no test host."""
-    preflight.check(cfg, env, repo)
-    if not cfg.production_image:  # the upgrade side will be a baseline snapshot
-        check_baseline(cfg)
-    run_id = new_id()
-    timeline: list[Span] = []
-    with phase("images", timeline):
+def prepare(engine: Engine, cfg: Config) -> Start:
+    """The run of `tdi test` and `tdi create`, planned: fresh from the base images, every
+    upgrade side from production or a baseline snapshot (start.py)."""
+
+    def sides(run_id: str) -> tuple[dict[str, dict[str, str]], str]:
+        if not cfg.production_image:  # the upgrade side will be a baseline snapshot
+            check_baseline(cfg)
         fresh = images.resolve_hosts(engine, cfg)
         for host in cfg.topology.hosts:  # an init the image cannot run: before any container
             key = cfg.topology.key(FRESH, host.name)
             boot.init_of(engine, host.settings, fresh[host.name][0], key)
-        sides, source = upgrade_sides(engine, cfg, fresh, run_id)
-    run = plan(cfg, {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **sides}, repo, run_id)
-    states = {k: StateReport(n.image) for k, n in run.nodes.items()}
-    report = Report(states, upgrade_source=source, timeline=timeline)
-    report.comparisons = [
-        Comparison(n.side, n.host, n.key, n.image) for n in run.nodes.values() if n.side != FRESH
-    ]
-    bases = ", ".join(dict.fromkeys(ref for ref, _ in fresh.values()))
-    log.info("fresh: %s; upgrade: %s", bases, source)
-    return run, report
+        upgrade, source = upgrade_sides(engine, cfg, fresh, run_id)
+        bases = ", ".join(dict.fromkeys(ref for ref, _ in fresh.values()))
+        log.info("fresh: %s; upgrade: %s", bases, source)
+        return {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **upgrade}, source
+
+    return begin(cfg, sides)
 
 
 def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     """Every phase on every side; containers are removed at the end unless ``keep``."""
-    env, repo = setup.prepare(cfg)
-    run, report = prepare(engine, cfg, env, repo)
+    started = prepare(engine, cfg)
+    env, run, report = started.env, started.run, started.report
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
     start = time.monotonic()

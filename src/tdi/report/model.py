@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from tdi import secrets
+from tdi.hosts.run import Run
 from tdi.provision.ansible import ChangedTask, TaskEvent
 from tdi.state.capture import State
 from tdi.state.diff import Difference
+from tdi.topology import FRESH
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 PHASES = ("converge", "idempotence", "verify")
@@ -170,6 +172,22 @@ class Report:
     timeline: list[Span] = field(default_factory=list)  # in the order phases ended
     logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
     cases: list[CaseResult] = field(default_factory=list)  # every test pytest ran
+
+    @classmethod
+    def planned(
+        cls,
+        run: Run,
+        compare: bool = True,
+        upgrade_source: str = "",
+        timeline: list[Span] | None = None,
+        converge: str = SKIPPED,
+    ) -> Report:
+        """The report of a planned run: a state per node (``converge``: where a kept run's
+        hosts start), and with ``compare`` a comparison per node not on fresh."""
+        states = {k: StateReport(n.image, converge=converge) for k, n in run.nodes.items()}
+        nodes = [n for n in run.nodes.values() if compare and n.side != FRESH]
+        comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in nodes]
+        return cls(states, comparisons, upgrade_source, timeline=timeline or [])
 
     def converged(self, key: str) -> bool:
         """Whether node ``key``'s converge passed: what its tests and parity need."""

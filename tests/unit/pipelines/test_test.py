@@ -12,7 +12,7 @@ from tdi import config, git
 from tdi.engine.protocol import Engine, ImageInfo
 from tdi.errors import TdiError
 from tdi.hosts import boot, images
-from tdi.phases import preflight
+from tdi.phases import preflight, setup
 from tdi.pipelines import baseline, production, test
 from tdi.provision.ansible import AnsibleEnv
 from tdi.provision.inventory import RepoInventory
@@ -134,7 +134,8 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
         "upgrade-1": {"lb": "app/lb:r1", "web1": "app/web1:r1"},
     }
     checked: list[str] = []
-    monkeypatch.setattr(preflight, "check", lambda cfg, env, repo: checked.append("yes"))
+    monkeypatch.setattr(setup, "prepare", lambda cfg: (ENV, RepoInventory()))
+    monkeypatch.setattr(preflight, "check", lambda cfg, env, repo, syntax: checked.append("yes"))
     fresh = dict.fromkeys(("lb", "web1"), ("tdi-base:1", base))
     monkeypatch.setattr(images, "resolve_hosts", lambda engine, cfg: fresh)
     monkeypatch.setattr(
@@ -142,7 +143,8 @@ def test_prepare_plans_every_side_and_one_comparison_per_other_node(
     )
     inits: list[str] = []
     monkeypatch.setattr(boot, "init_of", lambda engine, settings, image, key: inits.append(key))
-    run, report = test.prepare(ENGINE, cfg, ENV, RepoInventory())
+    started = test.prepare(ENGINE, cfg)
+    run, report = started.run, started.report
     assert inits == ["fresh/lb", "fresh/web1"]  # checked before any container starts
     assert checked == ["yes"]
     assert list(run.nodes) == [
@@ -176,9 +178,10 @@ def test_what_a_baseline_needs_is_checked_before_any_image(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, Any], expected: str
 ) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    monkeypatch.setattr(preflight, "check", lambda cfg, env, repo: None)
+    monkeypatch.setattr(setup, "prepare", lambda cfg: (ENV, RepoInventory()))
+    monkeypatch.setattr(preflight, "check", lambda cfg, env, repo, syntax: None)
     resolved: list[str] = []
     monkeypatch.setattr(images, "resolve_hosts", lambda engine, cfg: resolved.append("x"))
     with pytest.raises(TdiError, match=expected):
-        test.prepare(ENGINE, config.load(tmp_path, flags), ENV, RepoInventory())
+        test.prepare(ENGINE, config.load(tmp_path, flags))
     assert resolved == []

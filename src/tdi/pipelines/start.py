@@ -1,0 +1,40 @@
+"""The one preamble of every command that starts hosts (`tdi test`, `tdi create`, `tdi
+snapshot`, `tdi calibrate`): the repo's Ansible environment and inventory, the checks that
+need no container, each side's images, the run's plan and its report. The caller then
+enters the run's lifecycle (hosts/run.py), which records the run before it creates it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tdi.config import Config
+from tdi.hosts.run import Run, new_id, plan
+from tdi.phases import preflight, setup
+from tdi.phases.timeline import phase
+from tdi.provision.ansible import AnsibleEnv
+from tdi.report.model import Report, Span
+
+# Each side's images (side -> host -> image) for a run id, and where the upgrade side
+# comes from (a line of the report), chosen once the input is checked.
+Sides = Callable[[str], tuple[Mapping[str, Mapping[str, str]], str]]
+
+
+@dataclass(frozen=True)
+class Start:
+    env: AnsibleEnv
+    run: Run
+    report: Report
+
+
+def begin(cfg: Config, sides: Sides, compare: bool = True, syntax_only: bool = False) -> Start:
+    """Check the input, choose every side's images and plan the run; starts no test host.
+    ``compare``: each node not on fresh is compared with its fresh twin."""
+    env, repo = setup.prepare(cfg)
+    preflight.check(cfg, env, repo, syntax_only)
+    run_id = new_id()
+    timeline: list[Span] = []
+    with phase("images", timeline):
+        images, source = sides(run_id)
+    run = plan(cfg, images, repo, run_id)
+    return Start(env, run, Report.planned(run, compare, source, timeline))
