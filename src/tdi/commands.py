@@ -20,7 +20,7 @@ from tdi.hosts.run import Run, destroy, lifecycle, reap, write_inventories
 from tdi.init import scaffold, survey
 from tdi.phases import converge, noise, parity, setup, verify
 from tdi.pipelines import calibrate, production, promotion, test
-from tdi.provision.ansible import AnsibleEnv, read_events
+from tdi.provision.ansible import AnsibleEnv, TaskEvent, read_events
 from tdi.report import html, junit, markdown, terminal
 from tdi.report.model import PASSED, Report
 
@@ -79,13 +79,15 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
 
 
 def _current(cfg: config.Config) -> tuple[Run, Report]:
-    """The kept run, with the events of its last converge and idempotence runs."""
+    """The kept run, its hosts converged."""
     run = Run.load(cfg.root)
-    report = Report.planned(run, converge=PASSED)
-    for side in run.sides:
-        for step in converge.STEPS:
-            report.events.extend(read_events(run.log(side, step.name).with_suffix(".events.jsonl")))
-    return run, report
+    return run, Report.planned(run, converge=PASSED)
+
+
+def _events(run: Run) -> list[TaskEvent]:
+    """The task events of the kept run's last converge and idempotence runs."""
+    logs = [run.log(side, step.name) for side in run.sides for step in converge.STEPS]
+    return [e for log in logs for e in read_events(log.with_suffix(".events.jsonl"))]
 
 
 def _ansible(cfg: config.Config, run: Run) -> AnsibleEnv:
@@ -123,7 +125,7 @@ def _print_states(report: Report, phase: str) -> int:
 def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
     parity.load_baselines(engine, run, report)
-    parity.run(engine, cfg, run, report)
+    parity.run(engine, cfg, run, report, _events(run))
     converge.check_hosts(engine, run, report, "parity")
     junit.write(junit.path(cfg, run), report)
     for line in terminal.parity_lines(report):

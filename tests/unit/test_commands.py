@@ -368,7 +368,7 @@ def test_current_reads_the_kept_run_and_its_last_events(tmp_path: Path) -> None:
     assert [(c.side, c.key, c.image) for c in report.comparisons] == [
         ("upgrade", "upgrade", "img-upgrade")
     ]
-    assert report.events == [event, event]
+    assert commands._events(current) == [event, event]
 
 
 def test_converge_runs_the_converge_step_alone_and_prints_each_node(
@@ -471,7 +471,9 @@ def test_verify_that_failed_exits_1(
 
 
 def fake_parity(monkeypatch: pytest.MonkeyPatch, differences: list[Difference]) -> None:
-    def run_parity(engine: Engine, cfg: config.Config, run: Run, report: Report) -> None:
+    def run_parity(
+        engine: Engine, cfg: config.Config, run: Run, report: Report, events: list[TaskEvent]
+    ) -> None:
         for c in report.comparisons:
             c.result = ParityResult(list(differences))
 

@@ -100,10 +100,10 @@ def all_sides(
     run: Run,
     report: Report,
     steps: Sequence[Step] = STEPS,
-) -> None:
-    """``steps`` on every side (steps.py). A host whose container went away is then named
-    as such (HostGoneError), not as a failed task."""
-    walk(Context(engine, cfg, env, run, report), steps, _check)
+) -> list[ansible.TaskEvent]:
+    """``steps`` on every side (steps.py); returns their task events. A host whose
+    container went away is then named as such (HostGoneError), not as a failed task."""
+    return walk(Context(engine, cfg, env, run, report), steps, _check)
 
 
 def _check(ctx: Context, step: Step) -> None:
@@ -197,10 +197,11 @@ def with_tests(
     run: Run,
     report: Report,
     captures: Captures | None = None,
-) -> None:
+) -> list[ansible.TaskEvent]:
     """Converge, idempotence and verify on every side, each side's tests as soon as its
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
-    parity first, so the state is what the playbook left, before any test ran."""
+    parity first, so the state is what the playbook left, before any test ran. Returns
+    the task events, which parity attributes differences to."""
     sequence = (*STEPS, *([CAPTURE] if captures is not None else []), READY)
     with verification(cfg, env, run, report) as tests:
-        walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)
+        return walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)

@@ -316,6 +316,7 @@ def run(
     cfg: Config,
     run: Run,
     report: Report,
+    events: Sequence[TaskEvent],
     captures: Captures | None = None,
 ) -> None:
     """Compare fresh with every other side, host by host (``captures``: those taken
@@ -330,11 +331,11 @@ def run(
                 "fresh": run.containers[cfg.topology.key(FRESH, c.host)],
                 "upgrade": run.containers[c.key],
             }
-            events = [e for e in report.events if e.host == c.host]
+            mine = [e for e in events if e.host == c.host]
             pair_keys = (("fresh", cfg.topology.key(FRESH, c.host)), ("upgrade", c.key))
             try:
                 result = compare(
-                    engine, pair, cfg.parity, events, c.baseline, captures=captures, host=c.host
+                    engine, pair, cfg.parity, mine, c.baseline, captures=captures, host=c.host
                 )
             except TdiError as exc:  # a capture that failed: this comparison failed
                 log.error("parity %s: %s", c.key, exc)

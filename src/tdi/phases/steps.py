@@ -47,8 +47,11 @@ class Step:
     playbook: bool = False  # a playbook run, whose hosts are checked after the walk
 
 
-def walk(ctx: Context, steps: Sequence[Step], after: Callable[[Context, Step], None]) -> None:
-    """Every side through ``steps``; then ``after(ctx, step)`` for each step, once."""
+def walk(
+    ctx: Context, steps: Sequence[Step], after: Callable[[Context, Step], None]
+) -> list[TaskEvent]:
+    """Every side through ``steps``; then ``after(ctx, step)`` for each step, once.
+    Returns the task events of every side's playbook runs, in the sides' order."""
 
     def one(side: str) -> list[TaskEvent]:
         ctx.events[side] = []
@@ -56,7 +59,7 @@ def walk(ctx: Context, steps: Sequence[Step], after: Callable[[Context, Step], N
             step.act(ctx, side)
         return ctx.events[side]
 
-    for events in in_parallel(list(ctx.run.sides), one):  # in the sides' order
-        ctx.report.events.extend(events)
+    found = [e for events in in_parallel(list(ctx.run.sides), one) for e in events]
     for step in steps:
         after(ctx, step)
+    return found

@@ -25,6 +25,7 @@ from tdi.hosts.run import Run, lifecycle
 from tdi.phases import converge
 from tdi.phases.parity import capture_container, recorded_events, store_baseline, with_history
 from tdi.pipelines.start import begin
+from tdi.provision.ansible import TaskEvent
 from tdi.report import junit
 from tdi.report.model import Report
 
@@ -264,10 +265,11 @@ def make(
     targets = refs(cfg, repository, tag)
     try:
         with lifecycle(engine, cfg, run):
-            converge.with_tests(engine, cfg, env, run, report)
+            events = converge.with_tests(engine, cfg, env, run, report)
             _check(report, run)
             for node in run.nodes.values():
-                _commit(engine, cfg, node.container, report, node.host, targets[node.host])
+                mine = [e for e in events if e.host == node.host]
+                _commit(engine, cfg, node.container, mine, targets[node.host])
                 ref, image = start[node.host]
                 labels = _labels(cfg, commit, ref, image)
                 engine.commit(node.container, targets[node.host], labels, image)
@@ -295,7 +297,7 @@ def _tag(cfg: Config, commit: str, allow_dirty: bool) -> str:
 
 
 def _commit(
-    engine: Engine, cfg: Config, container: str, report: Report, host: str, target: str
+    engine: Engine, cfg: Config, container: str, events: list[TaskEvent], target: str
 ) -> None:
     """Scrub ``container`` and store its baseline records, ready to commit: the events
     keep the earlier releases' (those the image it upgraded carried)."""
@@ -304,8 +306,7 @@ def _commit(
     code, _, err = engine.exec(container, ["sh", "-ec", SCRUB])
     if code != 0:
         raise SnapshotError(f"snapshot not made: scrubbing {target} failed: {err.decode()[-200:]}")
-    events = with_history(earlier, [e for e in report.events if e.host == host])
-    store_baseline(engine, container, state, events)
+    store_baseline(engine, container, state, with_history(earlier, events))
 
 
 def repository_of(cfg: Config, given: str | None) -> str:

@@ -94,9 +94,9 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         report.timeline.append(Span.since("create", "run", start))
         parity.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        converge.with_tests(engine, cfg, env, run, report, captures)
+        events = converge.with_tests(engine, cfg, env, run, report, captures)
         converge.check_hosts(engine, run, report, "verify")
-        parity.run(engine, cfg, run, report, captures)
+        parity.run(engine, cfg, run, report, events, captures)
         converge.check_hosts(engine, run, report, "parity")
         destroyed_from = time.monotonic()  # the lifecycle's exit removes the hosts
     report.timeline.append(Span.since("destroy", "run", destroyed_from))

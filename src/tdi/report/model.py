@@ -168,7 +168,6 @@ class Report:
     states: dict[str, StateReport]  # node key -> its phases
     comparisons: list[Comparison] = field(default_factory=list)
     upgrade_source: str = ""
-    events: list[TaskEvent] = field(default_factory=list)  # input to attribution
     timeline: list[Span] = field(default_factory=list)  # in the order phases ended
     logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
     cases: list[CaseResult] = field(default_factory=list)  # every test pytest ran

@@ -158,7 +158,7 @@ def test_converge_records_pass_and_failure(
         },
     )
     report = new_report(run)
-    converge.all_sides(up(run), cfg, ENV, run, report, (converge.CONVERGE,))
+    events = converge.all_sides(up(run), cfg, ENV, run, report, (converge.CONVERGE,))
     assert sorted((c.inventory, c.log) for c in calls) == [
         (run.inventory("fresh"), run.log("fresh", "converge")),
         (run.inventory("upgrade"), run.log("upgrade", "converge")),
@@ -168,7 +168,7 @@ def test_converge_records_pass_and_failure(
     assert report.states["fresh"].error == ""
     assert report.states["upgrade"].converge == FAILED
     assert report.states["upgrade"].error == "converge: task 'copy' failed: no src"
-    assert len(report.events) == 2  # kept for attribution
+    assert len(events) == 2  # returned, for attribution
 
 
 def test_converge_where_no_task_ran_says_why(
@@ -406,7 +406,7 @@ def test_a_capture_that_fails_after_idempotence_is_left_to_parity(
     captures = Broken(cfg.parity)
     converge.with_tests(up(run), cfg, ENV, run, report, captures)
     assert seen["marks"] == {"fresh": "", "upgrade": ""}  # tested all the same
-    parity.run(NullEngine(), cfg, run, report, captures)
+    parity.run(NullEngine(), cfg, run, report, [], captures)
     (comparison,) = report.comparisons
     assert comparison.error == f"capture {run.containers['fresh']}: probe failed"
     assert report.parity == FAILED
@@ -532,7 +532,7 @@ def test_parity_skipped_unless_both_converged(cfg: config.Config, run: Run, tmp_
     report = new_report(run)
     report.states["fresh"].converge = PASSED
     report.states["upgrade"].converge = FAILED
-    parity.run(NullEngine(), cfg, run, report)
+    parity.run(NullEngine(), cfg, run, report, [])
     assert report.parity == SKIPPED
     assert report.comparisons[0].result is None
     assert [s.get("name") for s in junit.render(report).iter("testsuite")] == ["tdi.verify"]
@@ -568,11 +568,10 @@ def test_parity_result_follows_differences(
 
     monkeypatch.setattr(parity, "compare", compare)
     report = new_report(run)
-    report.events.extend(events)
     report.comparisons[0].baseline = baseline
     for state in report.states.values():
         state.converge = PASSED
-    parity.run(NullEngine(), cfg, run, report)
+    parity.run(NullEngine(), cfg, run, report, events)
     pair = {"fresh": run.containers["fresh"], "upgrade": run.containers["upgrade"]}
     assert seen == [pair, cfg.parity, events, baseline, "tdi-host"]
     assert report.parity == (FAILED if found else PASSED)
@@ -603,10 +602,10 @@ def test_parity_compares_each_host_with_its_fresh_twin(
 
     monkeypatch.setattr(parity, "compare", compare)
     report = new_report(topo_run)
-    report.events.extend([ev("a", "ok", host="lb"), ev("b", "ok", host="web1")])
+    events = [ev("a", "ok", host="lb"), ev("b", "ok", host="web1")]
     for state in report.states.values():
         state.converge = PASSED
-    parity.run(NullEngine(), topo_cfg, topo_run, report)
+    parity.run(NullEngine(), topo_cfg, topo_run, report, events)
     assert seen == [
         ({"fresh": "tdi-r2-fresh-lb", "upgrade": "tdi-r2-upgrade-lb"}, ["lb"], "lb"),
         ({"fresh": "tdi-r2-fresh-web1", "upgrade": "tdi-r2-upgrade-web1"}, ["web1"], "web1"),
@@ -637,7 +636,7 @@ def test_parity_skips_a_host_whose_fresh_twin_failed(
     for state in report.states.values():
         state.converge = PASSED
     report.states["fresh/lb"].converge = FAILED
-    parity.run(NullEngine(), topo_cfg, topo_run, report)
+    parity.run(NullEngine(), topo_cfg, topo_run, report, [])
     assert compared == ["tdi-r2-upgrade-web1"]
     assert [c.status for c in report.comparisons] == [SKIPPED, PASSED]
 
