@@ -46,29 +46,19 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "no reason given"
 
 
-# Registries that may receive TDI_REGISTRY_USERNAME/PASSWORD: the configured repository's.
-# Image labels name other registries (tdi.parent), and they must not get the password.
-_TRUSTED: set[str] = set()
-
-
-def trust(ref: str | None) -> None:
-    """Let ``ref``'s registry receive the credentials from the environment."""
-    if ref and (registry := registry_of(ref)):
-        _TRUSTED.add(registry)
-
-
-def credentials(ref: str) -> dict[str, str] | None:
-    """TDI_REGISTRY_USERNAME/PASSWORD for a trusted registry, else None (the SDK then reads
-    ~/.docker/config.json)."""
+def credentials(ref: str, trusted: str | None) -> dict[str, str] | None:
+    """TDI_REGISTRY_USERNAME/PASSWORD where ``ref`` is in the ``trusted`` registry (the
+    configured repository's), else None (the SDK then reads ~/.docker/config.json). Image
+    labels name other registries (tdi.parent), and they must not get the password."""
     user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
-    if user and password and registry_of(ref) in _TRUSTED:
+    if user and password and trusted and registry_of(ref) == trusted:
         return {"username": user, "password": password}
     return None
 
 
-def basic_auth(ref: str) -> tuple[str, str] | None:
+def basic_auth(ref: str, trusted: str | None) -> tuple[str, str] | None:
     """Username and password for ``ref``'s registry, from the environment or docker config."""
-    found = credentials(ref)
+    found = credentials(ref, trusted)
     if found is None and (registry := registry_of(ref)):
         try:
             found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
@@ -123,12 +113,15 @@ EXEC_TRIES = 3
 class DockerEngine:
     """A connected Docker daemon: tdi's ``Engine``."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, trusting: str | None = None) -> None:
         self._client = client
+        # The one registry that may receive the credentials from the environment.
+        self._trusted = registry_of(trusting) if trusting else None
 
     @classmethod
-    def connect(cls) -> DockerEngine:
-        """Connect and ping, or raise one EngineError that says how to start a daemon."""
+    def connect(cls, trusting: str | None = None) -> DockerEngine:
+        """Connect and ping, or raise one EngineError that says how to start a daemon.
+        ``trusting``: the configured repository, whose registry may get the credentials."""
         try:
             client = docker.from_env(timeout=300)
             client.ping()
@@ -137,7 +130,7 @@ class DockerEngine:
                 f"no Docker daemon answers at {_where()}: start one "
                 "(scripts/setup.sh does, or run `dockerd &` as root) or set DOCKER_HOST"
             ) from exc
-        return cls(client)
+        return cls(client, trusting)
 
     # images
 
@@ -176,7 +169,7 @@ class DockerEngine:
         """Pull ``ref``: None when its registry says it does not exist; a RegistryError
         when the registry cannot be reached or refuses."""
         try:
-            self._client.images.pull(ref, auth_config=credentials(ref))
+            self._client.images.pull(ref, auth_config=credentials(ref, self._trusted))
         except SDK_ERRORS as exc:
             text = _first_line(getattr(exc, "explanation", None) or str(exc))
             if any(marker in text for marker in NOT_FOUND):
@@ -190,7 +183,7 @@ class DockerEngine:
         digest = ""
         try:
             stream = self._client.images.push(
-                repo, tag=tag, stream=True, decode=True, auth_config=credentials(ref)
+                repo, tag=tag, stream=True, decode=True, auth_config=credentials(ref, self._trusted)
             )
             for chunk in stream:
                 if "error" in chunk:

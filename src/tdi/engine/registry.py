@@ -48,7 +48,8 @@ def _get(repository: str, path: str, accept: str = "") -> tuple[Any, bytes]:
     request = urllib.request.Request(_url(ref.registry, f"{ref.path}/{path}"))
     if accept:
         request.add_header("Accept", accept)
-    auth = basic_auth(repository)
+    # Only the configured repository is ever asked: its registry may get the credentials.
+    auth = basic_auth(repository, ref.registry)
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")

@@ -10,6 +10,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+from tdi.engine import docker_engine
 from tdi.engine.docker_engine import DockerEngine
 from tdi.engine.protocol import ContainerSpec
 from tdi.errors import EngineError
@@ -212,3 +213,18 @@ def test_containers_are_listed_as_the_daemon_answers_without_inspecting_each() -
     )
     assert DockerEngine(client).containers("r1") == ["tdi-r1-fresh"]
     assert asked == [{"all": True, "filters": {"label": "tdi.run=r1"}}]
+
+
+def test_only_the_engines_trusted_registry_gets_the_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TDI_REGISTRY_USERNAME", "ci")
+    monkeypatch.setenv("TDI_REGISTRY_PASSWORD", "s3cret-pass")
+    mine = DockerEngine(client=None, trusting="127.0.0.1:5000/app")
+    other = DockerEngine(client=None)  # another engine, in the same process, trusts none
+    assert docker_engine.credentials("127.0.0.1:5000/app/web:1", mine._trusted) == {
+        "username": "ci",
+        "password": "s3cret-pass",
+    }
+    assert docker_engine.credentials("127.0.0.2:5000/app/web:1", mine._trusted) is None
+    assert docker_engine.credentials("127.0.0.1:5000/app/web:1", other._trusted) is None
