@@ -1,9 +1,9 @@
 """Live progress on a terminal: for the run and each side, its phase, the Ansible task it
 runs, how many task results it has had and for how long.
 
-Fed by log records, so no phase needs to know about it: a phase logs its start with
-``extra={"phase": ..., "who": ...}``, and ``ansible.run_playbook`` logs the events file
-that its tdi_events callback grows a line per task (and per task start). Off a terminal
+Fed by typed events on log records (``extra={KEY: Started(...)}``, then ``Ended``), which
+phases/timeline.py's ``phase`` logs; a playbook step's event names the events file that
+its tdi_events callback grows a line per task (and per task start). Off a terminal
 (CI) nothing here runs: tdi prints plain timestamped lines instead.
 """
 
@@ -24,6 +24,23 @@ from rich.table import Table
 from tdi import secrets
 
 RUN = "run"
+KEY = "progress"  # the log record attribute that carries an event for the display
+
+
+@dataclass(frozen=True)
+class Started:
+    """A row's phase began: the run's, or a side's step (``events``: the file its playbook
+    run grows, a line per task start and result)."""
+
+    who: str
+    phase: str
+    events: Path | None = None
+
+
+@dataclass(frozen=True)
+class Ended:
+    who: str
+    phase: str
 
 
 @dataclass
@@ -46,25 +63,20 @@ class Board:
         self.lock = threading.Lock()
 
     def update(self, record: logging.LogRecord) -> None:
+        event = getattr(record, KEY, None)
         with self.lock:
-            if events := getattr(record, "events", None):
-                self._playbook(Path(events), getattr(record, "done", False))
-            elif phase := getattr(record, "phase", None):
-                who = getattr(record, "who", RUN)
-                self.rows[who] = Row(who, phase, time.monotonic())
+            if isinstance(event, Started):
+                self.rows[event.who] = Row(
+                    event.who, event.phase, time.monotonic(), events=event.events
+                )
+            elif isinstance(event, Ended):
+                row = self.rows.get(event.who)
+                if row is not None and row.events is not None:  # a playbook run: its time stops
+                    self._read(row)
+                    row.phase, row.task, row.events = f"{event.phase} done", "", None
+                    row.ended = time.monotonic()
             elif RUN in self.rows and record.levelno >= logging.INFO:
                 self.rows[RUN].task = secrets.scrub(record.getMessage())
-
-    def _playbook(self, events: Path, done: bool) -> None:
-        # The log beside it is SIDE.STEP.log: that names the row and the phase.
-        who, _, step = events.name.removesuffix(".events.jsonl").rpartition(".")
-        row = self.rows.get(who)
-        if done and row is not None:
-            self._read(row)
-            row.phase, row.task, row.events = f"{step} done", "", None
-            row.ended = time.monotonic()
-        elif not done:
-            self.rows[who] = Row(who, step, time.monotonic(), events=events)
 
     def _read(self, row: Row) -> None:
         if row.events is None or not row.events.exists():

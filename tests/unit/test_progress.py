@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tdi.progress import RUN, Board, LiveHandler
+from tdi.progress import KEY, RUN, Board, Ended, LiveHandler, Started
 from tdi.provision import ansible
 
 
@@ -28,7 +28,7 @@ def rendered(board: Board) -> str:
 
 def test_a_phase_starts_a_row_and_later_lines_say_what_it_does() -> None:
     board = Board()
-    board.update(record("images ...", phase="images", who=RUN))
+    board.update(record("images ...", **{KEY: Started(RUN, "images")}))
     board.update(record("debootstrap bookworm into /tmp/x"))
     assert board.rows[RUN].phase == "images"
     assert board.rows[RUN].task == "debootstrap bookworm into /tmp/x"
@@ -39,11 +39,11 @@ def test_a_playbook_row_follows_its_events_file(tmp_path: Path) -> None:
     lines = [{"started": "website : Install nginx"}, {"host": "tdi-host", "task": "x"}]
     events.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"started": "half')
     board = Board()
-    board.update(record("ansible-playbook", events=str(events)))
+    board.update(record("converge of fresh ...", **{KEY: Started("fresh", "converge", events)}))
     text = rendered(board)
     assert "fresh" in text and "converge" in text and "website : Install nginx" in text
     assert board.rows["fresh"].results == 1  # the half-written line waits
-    board.update(record("done", events=str(events), done=True))
+    board.update(record("converge of fresh done", **{KEY: Ended("fresh", "converge")}))
     assert board.rows["fresh"].phase == "converge done"
     assert board.rows["fresh"].ended is not None  # its elapsed time stops
 
@@ -63,8 +63,10 @@ def test_the_handler_prints_lines_at_its_level_and_feeds_every_record_to_the_boa
     logger = logging.getLogger("tdi.test_progress")
     logger.handlers[:], logger.propagate = [handler], False
     logger.setLevel(logging.DEBUG)
-    logger.info("converge ...", extra={"phase": "converge", "who": RUN})
-    events = "/nowhere/upgrade.idempotence.events.jsonl"
-    logger.debug("ansible-playbook", extra={"events": events})
+    logger.info("converge ...", extra={KEY: Started(RUN, "converge")})
+    events = Path("/nowhere/upgrade.idempotence.events.jsonl")
+    logger.debug(
+        "idempotence of upgrade ...", extra={KEY: Started("upgrade", "idempotence", events)}
+    )
     assert out.getvalue() == "converge ...\n"
     assert handler.board.rows["upgrade"].phase == "idempotence"

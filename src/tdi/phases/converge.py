@@ -32,7 +32,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
         return
     events_file = run.log(side, step).with_suffix(".events.jsonl")
     with (
-        phase(step, report.timeline, who=side),
+        phase(step, report.timeline, who=side, events=events_file),
         power.watching(ctx.engine, ctx.cfg, run, nodes, events_file) as watch,
     ):
         result = ansible.run_playbook(

@@ -25,6 +25,7 @@ from tdi.errors import VerifyError
 from tdi.hosts.run import Node, Run
 from tdi.phases.parity import baseline_name
 from tdi.process import PROCESSES, TIMED_OUT
+from tdi.progress import KEY, Started
 from tdi.provision import inventory
 from tdi.provision.ansible import AnsibleEnv, binary
 from tdi.provision.inventory import RepoInventory
@@ -319,7 +320,7 @@ def run(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> None:
 def mark_ready(tests: Session, report: Report, nodes: Sequence[Node]) -> None:
     ready = [n for n in nodes if report.converged(n.key)]
     for side in dict.fromkeys(n.side for n in ready):
-        log.info("verify of %s ...", side, extra={"phase": "verify", "who": side})
+        log.info("verify of %s ...", side, extra={KEY: Started(side, "verify")})
     for node in nodes:
         tests.mark(node, "" if node in ready else "converge failed")
 

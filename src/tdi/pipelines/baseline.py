@@ -21,6 +21,7 @@ from tdi.errors import BaselineError, TdiError
 from tdi.hosts.run import Node, Run, lifecycle, plan, work_dir
 from tdi.phases import diagnosis, preflight, setup
 from tdi.phases.parity import BASELINE_FORMAT, capture_container, store_baseline
+from tdi.phases.timeline import phase
 from tdi.provision import ansible, inventory, requirements
 
 log = logging.getLogger(__name__)
@@ -235,15 +236,16 @@ def _converge_and_commit(
 ) -> None:
     log_path = run.log(SIDE, "converge")  # this run's own, events beside it
     nodes = run.on(SIDE)
-    result = ansible.run_playbook(
-        env,
-        old.playbook,
-        run.inventory(SIDE),
-        [n.host for n in nodes],
-        log_path,
-        old.extra_vars,
-        timeout=old.limit(),
-    )
+    with phase("converge", who=SIDE, events=log_path.with_suffix(".events.jsonl")):
+        result = ansible.run_playbook(
+            env,
+            old.playbook,
+            run.inventory(SIDE),
+            [n.host for n in nodes],
+            log_path,
+            old.extra_vars,
+            timeout=old.limit(),
+        )
     if not result.ok:
         why = _why(engine, old, nodes, result)
         see = "" if str(log_path) in why else f"; see {log_path}"

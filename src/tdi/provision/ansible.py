@@ -338,7 +338,7 @@ def run_playbook(
     argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
     argv += ["--diff"] if diff else []
     # The live display follows the events file while the playbook runs.
-    log.debug("ansible-playbook: %s", log_path, extra={"events": str(events_path)})
+    log.debug("ansible-playbook: %s", log_path)
     with secrets.MaskedOutput(log_path) as out:
         code = PROCESSES.run(
             [*argv, str(playbook)],
@@ -349,9 +349,7 @@ def run_playbook(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    log.debug(
-        "ansible-playbook done: %s", log_path, extra={"events": str(events_path), "done": True}
-    )
+    log.debug("ansible-playbook done: %s", log_path)
     text = events_path.read_text(encoding="utf-8") if events_path.exists() else ""
     stopped = ""
     if code == TIMED_OUT and timeout is not None:
