@@ -99,10 +99,9 @@ def _ansible(cfg: config.Config, run: Run) -> AnsibleEnv:
 
 
 def cmd_converge(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    run, report = _current(cfg)
+    run = Run.load(cfg.root)
+    report = Report.planned(run)  # its hosts converge again
     env = _ansible(cfg, run)
-    for state in report.states.values():
-        state.converge = "skipped"
     converge.all_sides(engine, cfg, env, run, report, (converge.CONVERGE,))
     return _print_states(report, "converge")
 

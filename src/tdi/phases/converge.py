@@ -17,7 +17,7 @@ from tdi.phases.steps import Context, Step, walk
 from tdi.phases.timeline import phase
 from tdi.phases.verify import mark_ready, verification
 from tdi.provision import ansible
-from tdi.report.model import FAILED, PASSED, Report, StateReport
+from tdi.report.model import FAILED, PASSED, Finding, Report, StateReport
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,9 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
     ctx.stopped.update(watch.stops)
     before = ctx.events[side]
     for node in nodes:
-        entry = report.states[node.key]
-        _record(entry, node, result, step)
-        _explain(ctx.engine, ctx.cfg, entry, node, result, before)
-        if node.key in watch.stops:
-            _went_down(entry, node, result, step, watch.stops[node.key])
-        log.info("%s %s: %s", step, node.key, _verdict(entry, step))
+        found = _finding(ctx, node, result, step, before, watch.stops.get(node.key))
+        report.record(node.key, found)
+        log.info("%s %s: %s", step, node.key, found.status)
     before += result.events
     report.logs[f"{side} {step}"] = str(result.log)
     log.info("%s log of %s: %s", step, side, result.log)
@@ -111,15 +108,6 @@ def _check(ctx: Context, step: Step) -> None:
         check_hosts(ctx.engine, ctx.run, ctx.report, step.name, set(ctx.stopped))
 
 
-def _went_down(
-    entry: StateReport, node: Node, side: ansible.PlaybookResult, step: str, stop: power.Stop
-) -> None:
-    """A host its playbook took down (a poweroff): the step failed, and says why."""
-    setattr(entry, step, FAILED)
-    down = stop.explain(side.for_host(node.host).events, node.host)
-    entry.error = f"{entry.error}; {down}" if entry.error else f"{step}: {down}"
-
-
 def check_hosts(
     engine: Engine, run: Run, report: Report, step: str, stopped: Collection[str] = ()
 ) -> None:
@@ -146,48 +134,41 @@ def check_hosts(
             raise HostGoneError(node.container, where, step, "stopped")
 
 
-def _verdict(entry: StateReport, step: str) -> str:
-    return str(getattr(entry, step))
-
-
-def _record(entry: StateReport, node: Node, side: ansible.PlaybookResult, step: str) -> None:
-    """What ``node`` made of its side's playbook run."""
+def _finding(
+    ctx: Context,
+    node: Node,
+    side: ansible.PlaybookResult,
+    step: str,
+    before: Sequence[ansible.TaskEvent],
+    stop: power.Stop | None,
+) -> Finding:
+    """What ``node`` made of its side's playbook run: a failure with what the container
+    says about it (diagnosis.py), and a host its playbook took down (a poweroff) failed."""
     result = side.for_host(node.host)
-    if step == "converge":
-        entry.converge = PASSED if result.ok else FAILED
-        entry.error = "" if result.ok else f"converge: {result.failure()}"
-        if result.ok and not result.events:
-            entry.converge = FAILED
-            entry.error = f"converge: no task ran on {node.key}: " + (
+    changed = tuple(result.changed_tasks) if step == "idempotence" else ()
+    ok = result.ok and not changed
+    error = "" if result.ok else f"{step}: {result.failure()}"
+    if step == "converge" and result.ok and not result.events:
+        ok, error = (
+            False,
+            f"converge: no task ran on {node.key}: "
+            + (
                 f"the playbook stopped when {', '.join(side.failed_hosts)} failed"
                 if side.failed_hosts
                 else f"does a play's `hosts:` match host {node.host}'s groups?"
-            )
-        return
-    entry.changed_tasks = result.changed_tasks
-    entry.idempotence = PASSED if result.ok and not result.changed_tasks else FAILED
+            ),
+        )
+    journal: tuple[str, ...] = ()
     if not result.ok:
-        entry.error = f"idempotence: {result.failure()}"
-
-
-def _explain(
-    engine: Engine,
-    cfg: Config,
-    entry: StateReport,
-    node: Node,
-    side: ansible.PlaybookResult,
-    before: Sequence[ansible.TaskEvent],
-) -> None:
-    """A failed run's error line, with what the container says about it (diagnosis.py)."""
-    result = side.for_host(node.host)
-    if result.ok or not entry.error:
-        return
-    hostname = cfg.topology.hostname(node.host)
-    earlier = [e for e in before if e.host == node.host]
-    found = diagnosis.explain(engine, node.container, hostname, result, earlier)
-    if found.text:
-        entry.error = f"{diagnosis.without_pointer(entry.error)}; {found.text}"
-        entry.journal = list(found.journal)
+        hostname = ctx.cfg.topology.hostname(node.host)
+        earlier = [e for e in before if e.host == node.host]
+        found = diagnosis.explain(ctx.engine, node.container, hostname, result, earlier)
+        if found.text:
+            error, journal = f"{diagnosis.without_pointer(error)}; {found.text}", found.journal
+    if stop is not None:
+        down = stop.explain(result.events, node.host)
+        ok, error = False, f"{error}; {down}" if error else f"{step}: {down}"
+    return Finding(step, PASSED if ok else FAILED, error, tuple(journal), changed)
 
 
 def with_tests(

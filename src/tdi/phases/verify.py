@@ -29,7 +29,7 @@ from tdi.progress import KEY, Started
 from tdi.provision import inventory
 from tdi.provision.ansible import AnsibleEnv, binary
 from tdi.provision.inventory import RepoInventory
-from tdi.report.model import FAILED, PASSED, CaseResult, Comparison, Report, Span
+from tdi.report.model import FAILED, PASSED, CaseResult, Comparison, Finding, Report, Span
 from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
@@ -344,21 +344,27 @@ def verification(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> Iter
     except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
         log.error("verify: %s", exc)
         for node in ready:
-            report.states[node.key].verify = FAILED
-            report.states[node.key].error = f"verify: {exc}"
+            report.record(node.key, Finding("verify", FAILED, f"verify: {exc}"))
         ready = []
     report.timeline += [Span("verify", who, at, seconds) for who, at, seconds in outcome.spans]
     report.cases = outcome.cases
     for node in ready:
-        entry = report.states[node.key]
-        entry.tests, entry.failures = outcome.counts(node.key)
-        ran = entry.tests.get("passed", 0) + entry.tests.get("failed", 0)
-        entry.verify = PASSED if ran and not entry.tests.get("failed") else FAILED
-        if not ran:
-            entry.error = f"verify: {_none_ran(node.key, *outcome.skipped(node.key))}"
-        log.info("verify %s: %s (%s)", node.key, entry.verify, entry.tests_summary)
+        found = _finding(node.key, outcome)
+        report.record(node.key, found)
+        log.info(
+            "verify %s: %s (%s)", node.key, found.status, report.states[node.key].tests_summary
+        )
     for c in report.comparisons:
         c.tests, c.failures = outcome.counts(c.key, comparison=True)
+
+
+def _finding(key: str, outcome: Outcome) -> Finding:
+    """What the tests found on node ``key``: passed when some ran and none failed."""
+    tests, failures = outcome.counts(key)
+    ran = tests.get("passed", 0) + tests.get("failed", 0)
+    status = PASSED if ran and not tests.get("failed") else FAILED
+    error = "" if ran else f"verify: {_none_ran(key, *outcome.skipped(key))}"
+    return Finding("verify", status, error, tests=tests, failures=tuple(failures))
 
 
 def _none_ran(key: str, skipped: int, reasons: list[str]) -> str:

@@ -48,6 +48,20 @@ class ParityResult:
         return not self.expired and not any(d.fails for d in self.differences)
 
 
+@dataclass(frozen=True)
+class Finding:
+    """What one phase found on one node: the one shape converge, idempotence and verify
+    return, which ``Report.record`` folds into the node's state."""
+
+    phase: str  # converge, idempotence, verify
+    status: str
+    error: str = ""  # why it failed, one line; a converge's also clears an earlier one
+    journal: tuple[str, ...] = ()  # a unit that failed to start: its journal's tail
+    changed_tasks: tuple[ChangedTask, ...] = ()  # idempotence
+    tests: dict[str, int] | None = None  # verify: passed and failed
+    failures: tuple[dict[str, str], ...] = ()  # verify: the failing tests
+
+
 @dataclass
 class StateReport:
     """One node's phases: a host on a side."""
@@ -187,6 +201,19 @@ class Report:
         nodes = [n for n in run.nodes.values() if compare and n.side != FRESH]
         comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in nodes]
         return cls(states, comparisons, upgrade_source, timeline=timeline or [])
+
+    def record(self, key: str, found: Finding) -> None:
+        """The one place a node's state changes: what a phase found there."""
+        entry = self.states[key]
+        setattr(entry, found.phase, found.status)
+        if found.error or found.phase == "converge":
+            entry.error = found.error
+        if found.journal:
+            entry.journal = list(found.journal)
+        if found.phase == "idempotence":
+            entry.changed_tasks = list(found.changed_tasks)
+        if found.tests is not None:
+            entry.tests, entry.failures = dict(found.tests), list(found.failures)
 
     def converged(self, key: str) -> bool:
         """Whether node ``key``'s converge passed: what its tests and parity need."""
