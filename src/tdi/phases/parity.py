@@ -244,6 +244,9 @@ def _content(
     return replace(d, content_diff=found.text, content_notes=found.notes)
 
 
+SAY_FROM = 100  # differences from which parity says it reads their contents
+
+
 @dataclass
 class Captures:
     """One run's captures, each container's once, however many comparisons it is in (the
@@ -296,12 +299,15 @@ def compare(
         host=host,
     )
     allowed, expired = apply_allow(explained, cfg.allow, today or dt.date.today(), host)
+    folded_dirs = fold_directories(allowed)
+    if len(folded_dirs) >= SAY_FROM:  # thousands take seconds: say what parity does now
+        log.info("parity %s: %d differences; reading their contents", host, len(folded_dirs))
     return ParityResult(
         differences=with_contents(
             engine,
             containers,
             states,
-            fold_directories(allowed),
+            folded_dirs,
             hidden=quiet_tasks([*events, *baseline.events]),
         ),
         expired=expired,
