@@ -117,17 +117,35 @@ class Watch:
                 self.stops[node.key] = Stop(boot.REBOOTED if verb == "reboot" else POWERED_OFF)
                 log.info("%s is still shutting down (%s) after %.0f s", node.key, verb, SETTLE)
 
-    def _going_down(self, node: Node) -> str:
+    def _going_down(self, node: Node, again: bool = True) -> str:
         """ "poweroff", "reboot"... while systemd shuts ``node`` down, else ""."""
         try:
             _, out, _ = self._engine.exec(node.container, ["sh", "-c", GOING_DOWN])
-        except TdiError:  # stopped in between, or removed from outside (not a finding)
-            return "stopping" if node.container in self._exited() else ""
+        except TdiError:
+            # Stopped in between, or shutting down: Docker then refuses an exec into a
+            # container it still lists as running (measured: "OCI runtime exec failed"),
+            # and the next one sees systemd-shutdown. Asked once more, so that an exec that
+            # failed for another reason is not taken for a shutdown. One removed from
+            # outside is neither, and not a finding.
+            if node.container in self._exited():
+                return "stopping"
+            if not self._running(node.container):
+                return ""
+            if again:
+                time.sleep(POLL)
+                return self._going_down(node, again=False)
+            return "stopping"
         argv, _, state = out.decode(errors="replace").partition("\n")
         words = argv.split()
         if words and words[0].endswith("systemd-shutdown"):
             return words[1] if len(words) > 1 else "poweroff"
         return "stopping" if state.strip() == "stopping" else ""
+
+    def _running(self, container: str) -> bool:
+        try:
+            return self._engine.is_running(container)
+        except TdiError:
+            return False
 
     def _exited(self) -> dict[str, int]:
         try:

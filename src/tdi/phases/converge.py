@@ -4,7 +4,7 @@ own playbook run ends; what failed, explained."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from tdi.config import Config
 from tdi.engine.protocol import Engine
@@ -45,7 +45,6 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
             step == "idempotence",
             ctx.cfg.limit(),
         )
-    ctx.stopped.update(watch.stops)
     before = ctx.events[side]
     for node in nodes:
         found = _finding(ctx, node, result, step, before, watch.stops.get(node.key))
@@ -105,15 +104,13 @@ def all_sides(
 
 def _check(ctx: Context, step: Step) -> None:
     if step.playbook:
-        check_hosts(ctx.engine, ctx.run, ctx.report, step.name, set(ctx.stopped))
+        check_hosts(ctx.engine, ctx.run, ctx.report, step.name)
 
 
-def check_hosts(
-    engine: Engine, run: Run, report: Report, step: str, stopped: Collection[str] = ()
-) -> None:
+def check_hosts(engine: Engine, run: Run, report: Report, step: str) -> None:
     """After ``step`` failed somewhere: a host whose container is gone is named as such,
     not reported as a failed task or test. Not those its own playbook took down
-    (``stopped``: a finding), nor those whose converge failed, which took no part in a
+    (a finding), nor those whose converge failed, which took no part in a
     later step."""
     failed = (
         any(c.error for c in report.comparisons)
@@ -125,7 +122,7 @@ def check_hosts(
     present = set(engine.containers(run.id))
     for node in run.nodes.values():
         out = step != "converge" and report.states[node.key].converge == FAILED
-        if node.key in stopped or out:
+        if report.states[node.key].down or out:
             continue
         where = f"{node.side}/{node.host}"
         if node.container not in present:
@@ -168,7 +165,8 @@ def _finding(
     if stop is not None:
         down = stop.explain(result.events, node.host)
         ok, error = False, f"{error}; {down}" if error else f"{step}: {down}"
-    return Finding(step, PASSED if ok else FAILED, error, tuple(journal), changed)
+    status = PASSED if ok else FAILED
+    return Finding(step, status, error, tuple(journal), changed, down=stop is not None)
 
 
 def with_tests(

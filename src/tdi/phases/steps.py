@@ -19,7 +19,6 @@ from tdi.provision.ansible import AnsibleEnv, TaskEvent
 from tdi.report.model import Report
 
 if TYPE_CHECKING:
-    from tdi.hosts.power import Stop
     from tdi.phases.parity import Captures
     from tdi.phases.verify import Session
 
@@ -36,7 +35,6 @@ class Context:
     report: Report
     tests: Session | None = None
     captures: Captures | None = None
-    stopped: dict[str, Stop] = field(default_factory=dict)  # hosts a playbook took down
     events: dict[str, list[TaskEvent]] = field(default_factory=dict)  # per side
 
 

@@ -60,6 +60,7 @@ class Finding:
     changed_tasks: tuple[ChangedTask, ...] = ()  # idempotence
     tests: dict[str, int] | None = None  # verify: passed and failed
     failures: tuple[dict[str, str], ...] = ()  # verify: the failing tests
+    down: bool = False  # its playbook took the host down (a poweroff): a finding
 
 
 @dataclass
@@ -75,6 +76,7 @@ class StateReport:
     error: str = ""
     failures: list[dict[str, str]] = field(default_factory=list)  # failing tests: id, message
     journal: list[str] = field(default_factory=list)  # a unit that failed to start: its tail
+    down: bool = False  # its playbook took the host down: a finding, not a host gone
 
     @property
     def passed(self) -> bool:
@@ -214,6 +216,7 @@ class Report:
             entry.changed_tasks = list(found.changed_tasks)
         if found.tests is not None:
             entry.tests, entry.failures = dict(found.tests), list(found.failures)
+        entry.down = entry.down or found.down
 
     def converged(self, key: str) -> bool:
         """Whether node ``key``'s converge passed: what its tests and parity need."""
