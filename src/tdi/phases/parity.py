@@ -345,10 +345,11 @@ def run(
                 )
             except TdiError as exc:  # a capture that failed: this comparison failed
                 log.error("parity %s: %s", c.key, exc)
-                c.error = str(exc)
+                report.compared(c.key, error=str(exc))
                 continue
             seconds = result.capture_seconds
-            c.result = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
+            timed = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
+            report.compared(c.key, result=timed)
             report.timeline.append(Span.since("parity", c.key, start))
             log.info("parity %s: %s, %d differences", c.key, c.status, len(c.differences))
 
@@ -357,7 +358,8 @@ def load_baselines(engine: Engine, run: Run, report: Report) -> None:
     """The baseline records each compared image carries, for three-way kinds."""
     for c in report.comparisons:
         name = baseline_name(c.key)
-        c.baseline = read_baseline(engine, run.containers[c.key], run.workdir, name)
+        baseline = read_baseline(engine, run.containers[c.key], run.workdir, name)
+        report.compared(c.key, baseline=baseline)
         if c.baseline.state is None:
             log.info(
                 "%s: image %s carries no baseline state: drift kinds are two-way", c.key, c.image

@@ -355,7 +355,8 @@ def verification(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> Iter
             "verify %s: %s (%s)", node.key, found.status, report.states[node.key].tests_summary
         )
     for c in report.comparisons:
-        c.tests, c.failures = outcome.counts(c.key, comparison=True)
+        counts, failures = outcome.counts(c.key, comparison=True)
+        report.compared(c.key, tests=counts, failures=failures)
 
 
 def _finding(key: str, outcome: Outcome) -> Finding:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,6 +217,24 @@ class Report:
         if found.tests is not None:
             entry.tests, entry.failures = dict(found.tests), list(found.failures)
         entry.down = entry.down or found.down
+
+    def compared(
+        self,
+        key: str,
+        result: ParityResult | None = None,
+        error: str = "",
+        tests: dict[str, int] | None = None,
+        failures: Sequence[dict[str, str]] = (),
+        baseline: Baseline | None = None,
+    ) -> None:
+        """The one place a comparison changes: what parity found (or why it could not
+        run), what its tests found, the baseline records its image carries."""
+        c = next(c for c in self.comparisons if c.key == key)
+        c.result = result if result is not None else c.result
+        c.error = error or c.error
+        if tests is not None:
+            c.tests, c.failures = dict(tests), list(failures)
+        c.baseline = baseline if baseline is not None else c.baseline
 
     def converged(self, key: str) -> bool:
         """Whether node ``key``'s converge passed: what its tests and parity need."""
