@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,7 @@ _STARTING = re.compile(r"^Starting ")
 _ERRORISH = re.compile(r"error|fail|cannot|can't|could not|unable|denied|not found|invalid", re.I)
 _STATUS = re.compile(r"status=(\d+)/(\w+)")
 JOURNAL_LINES = 30  # asked of journalctl; the report keeps the last start's lines
+JOURNAL_WAIT = 1.0  # seconds journald may take to log a daemon's last words
 
 
 def failed_unit(event: TaskEvent) -> str:
@@ -99,18 +101,30 @@ def last_start(journal: Sequence[str]) -> list[str]:
     return [ln for ln in journal[starts[-1] if starts else 0 :] if ln.strip()]
 
 
+def daemon_lines(journal: Sequence[str], unit: str) -> list[str]:
+    """The lines of the last start that the daemon wrote, not systemd about it."""
+    lines = [ln.strip() for ln in last_start(journal) if not _BOILERPLATE.search(ln)]
+    own = re.compile(rf"^{re.escape(unit.removesuffix('.service'))}(\.service)?: ")
+    return [ln for ln in lines if not own.match(ln)]
+
+
 def journal_reason(journal: Sequence[str], unit: str) -> str:
     """The line of the last start that says why: the daemon's first error-like line (its
     first, since what follows is often `fatal error: could not open ports`), else its
     last line, else systemd's own (`Failed at step NAMESPACE spawning ...`)."""
     lines = [ln.strip() for ln in last_start(journal) if not _BOILERPLATE.search(ln)]
-    own = re.compile(rf"^{re.escape(unit.removesuffix('.service'))}(\.service)?: ")
-    daemon = [ln for ln in lines if not own.match(ln)]
+    daemon = daemon_lines(journal, unit)
     erring = [ln for ln in daemon if _ERRORISH.search(ln)]
     for candidates, pick in ((erring, 0), (daemon, -1), (lines, -1)):
         if candidates:
             return candidates[pick]
     return ""  # only systemd's boilerplate: the result says as much
+
+
+def _journal(engine: Engine, container: str, unit: str) -> list[str]:
+    argv = ["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "-o", "cat", "--no-pager"]
+    # Masked as diffs are: a daemon may log the line of its configuration it refused.
+    return mask(engine.exec(container, argv)[1].decode(errors="replace"))[0].splitlines()
 
 
 def unit_text(unit: str, props: Mapping[str, str], journal: Sequence[str]) -> str:
@@ -224,9 +238,12 @@ def _unit(engine: Engine, container: str, unit: str, failed: TaskEvent) -> Expla
     if code != 0:  # no systemd as PID 1: a sysv script, whose output is Ansible's message
         started = _UNIT_IN_MESSAGE[1].search(failed.msg)
         return Explanation(sysv_text(unit, failed.msg)) if started else Explanation()
-    argv = ["journalctl", "-u", unit, "-n", str(JOURNAL_LINES), "-o", "cat", "--no-pager"]
-    # Masked as diffs are: a daemon may log the line of its configuration it refused.
-    journal = mask(engine.exec(container, argv)[1].decode(errors="replace"))[0].splitlines()
+    journal = _journal(engine, container, unit)
+    if not daemon_lines(journal, unit):
+        # journald reads a daemon's output from a stream, and may log systemd's "Main
+        # process exited" first (seen under load): a moment later it has the daemon's.
+        time.sleep(JOURNAL_WAIT)
+        journal = _journal(engine, container, unit)
     text = unit_text(unit, parse_show(out.decode(errors="replace")), journal)
     return Explanation(text, tuple(last_start(journal))) if text else Explanation()
 
