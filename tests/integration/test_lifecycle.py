@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import docker.errors
 import pytest
 from conftest import ExampleRepo
 from tiny import make_tiny
@@ -26,14 +27,21 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def run_containers(client: Any, repo: ExampleRepo) -> list[Any]:
-    """Containers of the runs this repo has made (other runs may share the daemon)."""
+    """Containers of the runs this repo has made (other runs may share the daemon). The
+    SDK inspects each container it lists: one removed in between (a baseline build's,
+    say) is listed again."""
     runs = repo.path / ".tdi" / "runs"
     ids = [p.name for p in runs.iterdir()] if runs.is_dir() else []
-    return [
-        c
-        for run_id in ids
-        for c in client.containers.list(all=True, filters={"label": f"tdi.run={run_id}"})
-    ]
+    for _ in range(5):
+        try:
+            return [
+                c
+                for run_id in ids
+                for c in client.containers.list(all=True, filters={"label": f"tdi.run={run_id}"})
+            ]
+        except docker.errors.NotFound:
+            time.sleep(0.2)
+    return []
 
 
 @pytest.mark.parametrize("hangup", [False, True], ids=["sigterm", "closed-terminal"])

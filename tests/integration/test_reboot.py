@@ -95,8 +95,10 @@ def test_a_poweroff_is_a_finding_that_names_its_task(example: ExampleRepo, base_
     for side in ("fresh", "upgrade"):
         state = outcome.state(side)
         assert state["converge"] == "failed"
-        assert state["error"] == f"converge: {down}"
-        assert f"         converge: {down}" in outcome.stderr.splitlines()
+        # The poweroff task itself may fail first, when the host goes down before Ansible
+        # reads the module's result: Ansible's message, then why.
+        assert state["error"].startswith("converge: ") and state["error"].endswith(down)
+        assert any(line.endswith(down) for line in outcome.stderr.splitlines())
     assert down in outcome.markdown.read_text()
     assert "disappeared" not in outcome.stderr and "stopped during" not in outcome.stderr
     assert seconds < 60, f"a poweroff took {seconds:.0f} s to report"
