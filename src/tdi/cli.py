@@ -158,6 +158,11 @@ COMMANDS: dict[str, Command] = {
         (*HOSTS, _junit, _reports, _keep, _limits),
         cmd.cmd_test,
     ),
+    "plan": Command(
+        "converge a copy of production alone; print what this change will do to it",
+        (_playbook, _images, _upgrade, _junit, _reports, _limits),
+        cmd.cmd_plan,
+    ),
     "create": Command("start every side's hosts and keep them", HOSTS, cmd.cmd_create),
     "converge": Command(
         "run the playbook on the kept hosts", (_playbook, _limits), cmd.cmd_converge

@@ -29,10 +29,15 @@ log = logging.getLogger("tdi")
 
 def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = test.run(engine, cfg, keep=args.keep)
-    return _finish(cfg, run, report, args)
+    return _finish(cfg, run, report, args.keep)
 
 
-def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespace) -> int:
+def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
+    run, report = test.preview(engine, cfg)
+    return _finish(cfg, run, report)
+
+
+def _finish(cfg: config.Config, run: Run, report: Report, keep: bool = False) -> int:
     for line in terminal.lines(report):
         print(line, file=sys.stderr)
     junit.write(junit.path(cfg, run), report)
@@ -46,7 +51,7 @@ def _finish(cfg: config.Config, run: Run, report: Report, args: argparse.Namespa
     if cfg.html:
         html.write(report.to_dict(), cfg.html)
         log.info("HTML report: %s", cfg.html)
-    if args.keep:
+    if keep:
         for state, shell in shells(run).items():
             print(f"{state}: {shell}", file=sys.stderr)
         print("remove them with: tdi destroy", file=sys.stderr)

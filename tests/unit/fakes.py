@@ -51,6 +51,9 @@ class NullEngine(Engine):
     def has_path(self, image: str, path: str) -> bool:
         raise AssertionError("unexpected call: engine.has_path")
 
+    def read_files(self, image: str, paths: Sequence[str], limit: int) -> dict[str, bytes | None]:
+        raise AssertionError("unexpected call: engine.read_files")
+
     def create_network(self, name: str, labels: Mapping[str, str]) -> None:
         raise AssertionError("unexpected call: engine.create_network")
 

@@ -106,6 +106,11 @@ class Engine(Protocol):
         """Whether ``image`` holds ``path``, looked up without starting a container."""
         ...
 
+    def read_files(self, image: str, paths: Sequence[str], limit: int) -> dict[str, bytes | None]:
+        """The first ``limit`` + 1 bytes of each regular file of ``paths`` as ``image``
+        holds it (None where it is not one), read without starting a container."""
+        ...
+
     def create_network(self, name: str, labels: Mapping[str, str]) -> None:
         """Create a bridge network with these labels."""
         ...

@@ -4,6 +4,7 @@ own playbook run ends; what failed, explained."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from tdi.config import Config
@@ -13,11 +14,13 @@ from tdi.hosts import power
 from tdi.hosts.run import Node, Run
 from tdi.phases import diagnosis
 from tdi.phases.parity import Captures
-from tdi.phases.steps import Context, Step, walk
+from tdi.phases.plan import PLAN
+from tdi.phases.steps import Context, Converged, Step, walk
 from tdi.phases.timeline import phase
 from tdi.phases.verify import mark_ready, verification
 from tdi.provision import ansible
 from tdi.report.model import FAILED, PASSED, Finding, Report, StateReport
+from tdi.topology import FRESH
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
     if not nodes:
         return
     events_file = run.log(side, step).with_suffix(".events.jsonl")
+    began = time.time()
     with (
         phase(step, report.timeline, who=side, events=events_file),
         power.watching(ctx.engine, ctx.cfg, run, nodes, events_file) as watch,
@@ -42,7 +46,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
             [n.host for n in nodes],
             run.log(side, step),
             ctx.cfg.extra_vars,
-            step == "idempotence",
+            step == "idempotence" or side != FRESH,  # diff mode: the plan's task diffs
             ctx.cfg.limit(),
         )
     before = ctx.events[side]
@@ -51,6 +55,8 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
         report.record(node.key, found)
         log.info("%s %s: %s", step, node.key, found.status)
     before += result.events
+    if step == "converge":
+        ctx.converges[side] = Converged(began, result.events)
     report.logs[f"{side} {step}"] = str(result.log)
     log.info("%s log of %s: %s", step, side, result.log)
 
@@ -96,10 +102,11 @@ def all_sides(
     run: Run,
     report: Report,
     steps: Sequence[Step] = STEPS,
+    captures: Captures | None = None,
 ) -> list[ansible.TaskEvent]:
     """``steps`` on every side (steps.py); returns their task events. A host whose
     container went away is then named as such (HostGoneError), not as a failed task."""
-    return walk(Context(engine, cfg, env, run, report), steps, _check)
+    return walk(Context(engine, cfg, env, run, report, captures=captures), steps, _check)
 
 
 def _check(ctx: Context, step: Step) -> None:
@@ -181,6 +188,6 @@ def with_tests(
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
     parity first, so the state is what the playbook left, before any test ran. Returns
     the task events, which parity attributes differences to."""
-    sequence = (*STEPS, *([CAPTURE] if captures is not None else []), READY)
+    sequence = (*STEPS, *([CAPTURE, PLAN] if captures is not None else []), READY)
     with verification(cfg, env, run, report) as tests:
         return walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -179,9 +179,16 @@ def _by_quiet_task(d: Difference, hidden: frozenset[str]) -> bool:
     return any(task.removeprefix("baseline: ") in hidden for task in d.tasks)
 
 
+Heads = Callable[[Sequence[str]], Mapping[str, bytes | None]]
+"""Reads the first MAX_BYTES + 1 bytes of each path on one side (None where unreadable)."""
+
+
+def heads_of(engine: Engine, container: str) -> Heads:
+    return lambda paths: read_heads(engine, container, paths)
+
+
 def with_contents(
-    engine: Engine,
-    containers: Mapping[str, str],
+    heads: Mapping[str, Heads],
     states: Mapping[str, State],
     differences: Sequence[Difference],
     hidden: frozenset[str] = frozenset(),
@@ -205,14 +212,11 @@ def with_contents(
         plan[i] = present
         for side in present:
             wanted[side].append(d.key)
-    heads = {
-        side: read_heads(engine, containers[side], paths) if paths else {}
-        for side, paths in wanted.items()
-    }
+    read = {side: heads[side](paths) if paths else {} for side, paths in wanted.items()}
     return [
         replace(d, content_notes=(NO_LOG_NOTE,))
         if _by_quiet_task(d, hidden) and _readable(states, d) is not None
-        else _content(d, states, plan.get(i), heads)
+        else _content(d, states, plan.get(i), read)
         for i, d in enumerate(differences)
     ]
 
@@ -304,8 +308,7 @@ def compare(
         log.info("parity %s: %d differences; reading their contents", host, len(folded_dirs))
     return ParityResult(
         differences=with_contents(
-            engine,
-            containers,
+            {side: heads_of(engine, c) for side, c in containers.items()},
             states,
             folded_dirs,
             hidden=quiet_tasks([*events, *baseline.events]),

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from tdi.phases.verify import Session
 
 
+@dataclass(frozen=True)
+class Converged:
+    """A side's converge: when it began, by the wall clock the hosts' journals keep, and
+    its task events (the plan's)."""
+
+    began: float
+    events: tuple[TaskEvent, ...]
+
+
 @dataclass
 class Context:
     """What the steps of one walk share: its run and report, and, where the sequence has
@@ -36,6 +45,7 @@ class Context:
     tests: Session | None = None
     captures: Captures | None = None
     events: dict[str, list[TaskEvent]] = field(default_factory=dict)  # per side
+    converges: dict[str, Converged] = field(default_factory=dict)  # per side
 
 
 @dataclass(frozen=True)

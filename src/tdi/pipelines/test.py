@@ -17,6 +17,7 @@ from tdi.hosts import boot, images
 from tdi.hosts.run import Run, lifecycle
 from tdi.phases import converge, parity
 from tdi.phases.parity import Captures
+from tdi.phases.plan import PLAN
 from tdi.pipelines import baseline, production
 from tdi.pipelines.start import Start, begin
 from tdi.report.model import Report, Span
@@ -81,6 +82,24 @@ def prepare(engine: Engine, cfg: Config) -> Start:
         return {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **upgrade}, source
 
     return begin(cfg, sides)
+
+
+def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
+    """`tdi plan`: the upgrade sides alone, converged in diff mode and planned (plan.py);
+    no fresh side, no tests, no parity. The hosts are removed at the end."""
+
+    def sides(run_id: str) -> tuple[dict[str, dict[str, str]], str]:
+        if not cfg.production_image:
+            check_baseline(cfg)
+        return upgrade_sides(engine, cfg, images.resolve_hosts(engine, cfg), run_id)
+
+    started = begin(cfg, sides, compare=False)
+    run, report = started.run, started.report
+    report.phases = ("converge",)
+    with lifecycle(engine, cfg, run, keep=False):
+        steps = (converge.CONVERGE, converge.CAPTURE, PLAN)
+        converge.all_sides(engine, cfg, started.env, run, report, steps, Captures(cfg.parity))
+    return run, report
 
 
 def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:

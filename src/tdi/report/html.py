@@ -50,6 +50,7 @@ def render(data: Mapping[str, Any], page: Path) -> str:
     body = [
         f"<h1>tdi: <span class={result}>{escape(result)}</span></h1>",
         f"<p class=muted>Upgrade from: {escape(str(data.get('upgrade_source') or '-'))}</p>",
+        *_plan(str(data.get("plan") or ""), data["states"]),
         *_timeline(data.get("timeline", [])),
         *_hosts(data["states"]),
         *_failing_tests(data),
@@ -86,6 +87,43 @@ def _timeline(spans: list[dict[str, Any]]) -> list[str]:
             f"<div class='bar {escape(s['phase'])}' style='left:{left:.2f}%;width:{width:.2f}%'>"
             f"{s['seconds']:.1f} s</div></div></div>"
         )
+    return out
+
+
+def _plan(headline: str, states: Mapping[str, Any]) -> list[str]:
+    """The production change plan, first: per upgrade node, what its converge changed."""
+    plans = {name: s["changes"] for name, s in states.items() if s.get("changes")}
+    if not plans:
+        return []
+    out = [f"<h2>Plan: {escape(headline)}</h2>"]
+    for name, plan in plans.items():
+        out.append(f"<h3>{escape(name)}</h3>")
+        if plan["error"]:
+            out.append(f"<p class=muted>{escape(plan['error'])}</p>")
+        if plan["services"] is None:
+            out.append("<p class=muted>Restarts not known: systemd is not PID 1 here.</p>")
+        rows = [
+            ("service", f"{s['unit']}", " and ".join(s["actions"]), "")
+            for s in plan["services"] or []
+        ]
+        rows += [("handler", h, "ran", "") for h in plan["handlers"]]
+        rows += [
+            (c["category"], c["key"], c["summary"], "; ".join(c["tasks"])) for c in plan["changes"]
+        ]
+        if rows:
+            out.append("<table><tr><th>what</th><th>name</th><th>change</th><th>by task</th></tr>")
+            out += [
+                "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
+                for row in rows
+            ]
+            out.append("</table>")
+        for c in plan["changes"]:
+            title = f"<code>{escape(c['key'])}</code>"
+            out += _details(title, c["content_diff"], c["content_notes"])
+        for task in plan["tasks"]:
+            out += _details(f"task <code>{escape(task['task'])}</code>", task["diff"], [])
+        if not rows and not plan["tasks"]:
+            out.append("<p class=muted>Nothing changed.</p>")
     return out
 
 

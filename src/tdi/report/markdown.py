@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from tdi.report import plan
 from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
 from tdi.report.model import FAILED, ICON, PHASES, Comparison, Report
 from tdi.state.diff import Difference
@@ -13,6 +14,7 @@ from tdi.state.diff import Difference
 def render(report: Report) -> str:
     """A summary for a CI job summary or a pull-request comment."""
     out = [f"## tdi: {ICON[report.result]} {report.result}", ""]
+    out += _md_plan(report)
     if report.upgrade_source:
         out += [f"Upgrade from: {report.upgrade_source}", ""]
     out += [
@@ -32,10 +34,33 @@ def render(report: Report) -> str:
             out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(s.journal)
         for f in s.failures:
             out += ["", *_md_failure(f)]
-    out += ["", f"### Parity: {ICON[report.parity]} {report.parity}", ""]
+    if report.comparisons or report.phases == PHASES:
+        out += ["", f"### Parity: {ICON[report.parity]} {report.parity}", ""]
     for c in report.comparisons:
         out += _md_comparison(c)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _md_plan(report: Report) -> list[str]:
+    """The production change plan, first: per upgrade node, what its converge changed,
+    each changed task's diff and each file's content diff collapsed under it."""
+    if not report.plans:
+        return []
+    out = [f"### Plan: {report.plan_headline}", ""]
+    for key, found in report.plans.items():
+        out += [f"**{key}**" + (": nothing" if found.empty and not found.error else ""), ""]
+        for what, entries in plan.sentences(found):
+            out += [f"- {what}: " + "; ".join(f"`{_md_text(e)}`" for e in plan.capped(entries))]
+        out.append("")
+        tasks = found.tasks[: plan.SHOWN]
+        out += [x for t in tasks for x in _details(_md_text(t.task), t.diff, ())]
+        shown = [c for c in found.changes if c.content_diff or c.content_notes][: plan.SHOWN]
+        out += [
+            x
+            for c in shown
+            for x in _details(f"<code>{_md_text(c.key)}</code>", c.content_diff, c.content_notes)
+        ]
+    return out
 
 
 def _md_comparison(c: Comparison) -> list[str]:

@@ -19,6 +19,7 @@ from tdi import secrets
 from tdi.hosts.run import Run
 from tdi.provision.ansible import ChangedTask, TaskEvent
 from tdi.state.capture import State
+from tdi.state.changes import Change, ServiceChange
 from tdi.state.diff import Difference
 from tdi.topology import FRESH
 
@@ -63,6 +64,33 @@ class Finding:
     down: bool = False  # its playbook took the host down (a poweroff): a finding
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one upgrade node's converge changed, measured: its changed tasks with their
+    diffs, the handlers that ran, the services systemd restarted or reloaded (None where
+    systemd is not PID 1), and every change of state since its snapshot was made."""
+
+    tasks: tuple[ChangedTask, ...] = ()
+    handlers: tuple[str, ...] = ()
+    services: tuple[ServiceChange, ...] | None = None
+    changes: tuple[Change, ...] = ()
+    error: str = ""  # why the state part is missing: no baseline state, a failed capture
+
+    @property
+    def empty(self) -> bool:
+        return not (self.tasks or self.handlers or self.services or self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        services = self.services
+        return {
+            "tasks": [t.to_dict() for t in self.tasks],
+            "handlers": list(self.handlers),
+            "services": [s.to_dict() for s in services] if services is not None else None,
+            "changes": [c.to_dict() for c in self.changes],
+            "error": self.error,
+        }
+
+
 @dataclass
 class StateReport:
     """One node's phases: a host on a side."""
@@ -77,10 +105,7 @@ class StateReport:
     failures: list[dict[str, str]] = field(default_factory=list)  # failing tests: id, message
     journal: list[str] = field(default_factory=list)  # a unit that failed to start: its tail
     down: bool = False  # its playbook took the host down: a finding, not a host gone
-
-    @property
-    def passed(self) -> bool:
-        return all(getattr(self, p) == PASSED for p in PHASES)
+    plan: Plan | None = None  # an upgrade node's: what its converge changed
 
     @property
     def tests_summary(self) -> str:
@@ -97,6 +122,7 @@ class StateReport:
             "failures": list(self.failures),
             "error": self.error,
             "journal": list(self.journal),
+            **({"changes": self.plan.to_dict()} if self.plan is not None else {}),
         }
 
 
@@ -187,6 +213,7 @@ class Report:
     timeline: list[Span] = field(default_factory=list)  # in the order phases ended
     logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
     cases: list[CaseResult] = field(default_factory=list)  # every test pytest ran
+    phases: tuple[str, ...] = PHASES  # what a node must pass (`tdi plan`: converge alone)
 
     @classmethod
     def planned(
@@ -217,6 +244,22 @@ class Report:
         if found.tests is not None:
             entry.tests, entry.failures = dict(found.tests), list(found.failures)
         entry.down = entry.down or found.down
+
+    def planned_changes(self, key: str, plan: Plan) -> None:
+        """What node ``key``'s upgrade converge changed (plan.py)."""
+        self.states[key].plan = plan
+
+    @property
+    def plans(self) -> dict[str, Plan]:
+        return {k: s.plan for k, s in self.states.items() if s.plan is not None}
+
+    @property
+    def plan_headline(self) -> str:
+        """What the plan is of: production itself (the registry's snapshot), or not."""
+        if self.upgrade_source.startswith("production image"):
+            return "on production, this merge will:"
+        where = f" ({self.upgrade_source})" if self.upgrade_source else ""
+        return f"on the upgrade hosts{where}, this change will:"
 
     def compared(
         self,
@@ -250,8 +293,10 @@ class Report:
 
     @property
     def result(self) -> str:
-        phases_ok = all(s.passed for s in self.states.values())
-        return PASSED if phases_ok and self.parity == PASSED else FAILED
+        states = self.states.values()
+        phases_ok = all(getattr(s, p) == PASSED for s in states for p in self.phases)
+        compared = self.parity == PASSED or (not self.comparisons and self.phases != PHASES)
+        return PASSED if phases_ok and compared else FAILED
 
     def to_dict(self) -> dict[str, Any]:
         each = [c.to_dict() for c in self.comparisons]
@@ -260,6 +305,7 @@ class Report:
         return {
             "result": self.result,
             "upgrade_source": self.upgrade_source,
+            "plan": self.plan_headline if self.plans else "",
             "states": {name: s.to_dict() for name, s in self.states.items()},
             "parity": {
                 "result": self.parity,

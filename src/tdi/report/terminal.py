@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tdi.report import plan
 from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
-from tdi.report.model import FAILED, Report
+from tdi.report.model import FAILED, PHASES, Report
 from tdi.state.diff import Difference
 
 
@@ -27,8 +28,24 @@ def lines(report: Report) -> list[str]:
                 out.append(f"{pad} not idempotent: {safe(c.task)}")
                 out.extend(f"{pad}   {line}" for line in _head(c.diff, []))
         out.extend(line for f in s.failures for line in _failure_lines(f, pad + " "))
-    out.extend(parity_lines(report))
+    out.extend(plan_lines(report))
+    if report.comparisons or report.phases == PHASES:
+        out.extend(parity_lines(report))
     out.append(f"result   {report.result}")
+    return out
+
+
+def plan_lines(report: Report) -> list[str]:
+    """The production change plan: per upgrade node, a line per kind of change."""
+    plans = report.plans
+    if not plans:
+        return []
+    out = [f"plan     {report.plan_headline}"]
+    for key, found in plans.items():
+        out.append(f"  {key}:" + (" nothing" if found.empty and not found.error else ""))
+        for what, entries in plan.sentences(found):
+            out.append(f"    {what}:")
+            out.extend(f"      {safe(e)}" for e in plan.capped(entries))
     return out
 
 

@@ -20,6 +20,7 @@ from tdi.hosts import power
 from tdi.hosts.run import Node, Run, plan
 from tdi.phases import converge, parity, preflight, verify
 from tdi.phases.parity import Captures, baseline_name
+from tdi.phases.plan import NOT_SYSTEMD
 from tdi.provision import ansible
 from tdi.provision.ansible import Play, PlaybookResult, TaskEvent
 from tdi.provision.inventory import RepoInventory
@@ -163,7 +164,12 @@ def test_converge_records_pass_and_failure(
         (run.inventory("fresh"), run.log("fresh", "converge")),
         (run.inventory("upgrade"), run.log("upgrade", "converge")),
     ]
-    assert all(c.hosts == [SINGLE_HOST] and c.extra == ["release=2"] and not c.diff for c in calls)
+    assert all(c.hosts == [SINGLE_HOST] and c.extra == ["release=2"] for c in calls)
+    # The upgrade side converges in diff mode: its plan shows each task's diff.
+    assert sorted((c.inventory.name, c.diff) for c in calls) == [
+        ("inventory.fresh.yml", False),
+        ("inventory.upgrade.yml", True),
+    ]
     assert report.states["fresh"].converge == PASSED
     assert report.states["fresh"].error == ""
     assert report.states["upgrade"].converge == FAILED
@@ -778,6 +784,8 @@ class Containers(NullEngine):
         return {name: 0 for name in self.present if name not in self.running}
 
     def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        if "journalctl" in argv[-1]:  # the plan's: these hosts run no systemd
+            return NOT_SYSTEMD, b"", b""
         assert argv[-1] == power.GOING_DOWN, argv  # power.Watch.settle: every host runs
         return 0, b"/lib/systemd/systemd --unit=sysinit.target\nrunning\n", b""
 

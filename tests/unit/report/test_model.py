@@ -106,6 +106,7 @@ def test_to_dict_schema() -> None:
     assert set(data) == {
         "result",
         "upgrade_source",
+        "plan",
         "states",
         "parity",
         "comparisons",

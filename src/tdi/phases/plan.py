@@ -1,0 +1,145 @@
+"""The production change plan: what each upgrade node's converge changed, measured on a
+copy of production rather than predicted by check mode.
+
+A step of the upgrade sides, after capture. The tasks come from the converge's diff-mode
+events; the services from systemd's journal; the state from the baseline state its
+snapshot carries against the capture (state/changes.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+
+from tdi.engine.protocol import Engine
+from tdi.errors import TdiError
+from tdi.hosts.run import Node
+from tdi.phases import parity
+from tdi.phases.steps import Context, Step
+from tdi.phases.timeline import phase
+from tdi.provision.ansible import TaskEvent, changed_tasks
+from tdi.report.model import Baseline, Plan
+from tdi.state.attribution import attribute, fold_package_files
+from tdi.state.capture import State
+from tdi.state.changes import ServiceChange, changes, handlers, service_changes
+from tdi.state.content import MAX_BYTES
+from tdi.state.diff import Difference, diff
+from tdi.topology import FRESH
+
+log = logging.getLogger(__name__)
+
+
+def _plan(ctx: Context, side: str) -> None:
+    """Each upgrade node of ``side``: what its converge changed."""
+    if side == FRESH:
+        return
+    with phase("plan", ctx.report.timeline, who=side):
+        for node in ctx.run.on(side):
+            if ctx.report.states[node.key].converge == "skipped":
+                continue
+            plan = of_node(ctx, node)
+            ctx.report.planned_changes(node.key, plan)
+            log.info(
+                "plan %s: %d tasks changed, %d handlers, %d state changes",
+                node.key,
+                len(plan.tasks),
+                len(plan.handlers),
+                len(plan.changes),
+            )
+
+
+PLAN = Step("plan", _plan)
+
+
+def of_node(ctx: Context, node: Node) -> Plan:
+    converged = ctx.converges.get(node.side)
+    events = [e for e in converged.events if e.host == node.host] if converged else []
+    tasks = tuple(changed_tasks([e for e in events if not e.handler]))
+    ran = handlers(events)
+    services = _services(ctx.engine, node.container, converged.began if converged else None)
+    baseline = _baseline(ctx, node)
+    if baseline.state is None:
+        why = f"image {node.image} carries no baseline state: state changes are not known"
+        return Plan(tasks, ran, services, error=why)
+    assert ctx.captures is not None
+    try:
+        after, _ = ctx.captures.of(ctx.engine, node.container)
+    except TdiError as exc:
+        return Plan(tasks, ran, services, error=f"capture: {exc}")
+    found = _explained(ctx, node, baseline.state, after, events)
+    return Plan(tasks, ran, services, changes(found, _newer(ctx.engine, node, found)))
+
+
+def _baseline(ctx: Context, node: Node) -> Baseline:
+    """The baseline records parity loaded for this node, else read from its container."""
+    compared = next((c for c in ctx.report.comparisons if c.key == node.key), None)
+    if compared is not None:
+        return compared.baseline
+    name = parity.baseline_name(node.key)
+    return parity.read_baseline(ctx.engine, node.container, ctx.run.workdir, name)
+
+
+def _explained(
+    ctx: Context, node: Node, before: State, after: State, events: list[TaskEvent]
+) -> list[Difference]:
+    """The state's changes since the snapshot: attributed to this converge's tasks, a
+    package's files under it, the calibrated noise left out, files with their content."""
+    raw = diff(before, after)
+    packages = [d.key for d in raw if d.category == "package" and d.upgrade is not None]
+    owned = {}
+    for name in packages:
+        code, out, _ = ctx.engine.exec(node.container, ["dpkg-query", "-L", name])
+        if code == 0:
+            owned[name] = frozenset(out.decode(errors="replace").split("\n")) - {""}
+    folded = attribute(fold_package_files(raw, owned), events)
+    noise = ctx.captures.noise_rules() if ctx.captures is not None else []
+    kept = [d for d in folded if not any(r.matches(d, node.host) for r in noise)]
+
+    def image_heads(paths: Sequence[str]) -> Mapping[str, bytes | None]:
+        return ctx.engine.read_files(node.image, paths, MAX_BYTES)
+
+    heads = {"fresh": image_heads, "upgrade": parity.heads_of(ctx.engine, node.container)}
+    states = {"fresh": before, "upgrade": after}
+    return parity.with_contents(heads, states, kept, parity.quiet_tasks(events))
+
+
+def _newer(engine: Engine, node: Node, found: list[Difference]) -> dict[str, bool]:
+    """Each package whose version changed: whether it went up, as dpkg compares them."""
+    out = {}
+    for d in found:
+        if d.category == "package" and d.fresh and d.upgrade and "version" in d.upgrade:
+            old, new = str(d.fresh.get("version")), str(d.upgrade["version"])
+            argv = ["dpkg", "--compare-versions", new, "gt", old]
+            out[d.key] = engine.exec(node.container, argv)[0] == 0
+    return out
+
+
+# PID 1's journal since the converge began, where PID 1 is systemd (else exit 3).
+JOURNAL = (
+    'test "$(cat /proc/1/comm)" = systemd || exit 3; '
+    "journalctl -o json --no-pager --since=@{} _PID=1"
+)
+NOT_SYSTEMD = 3
+
+
+def _services(
+    engine: Engine, container: str, since: float | None
+) -> tuple[ServiceChange, ...] | None:
+    """The units systemd restarted, reloaded, started or stopped since ``since`` (the
+    converge's start, wall clock), from PID 1's journal; None where systemd is not PID 1."""
+    if since is None:
+        return None
+    code, out, _ = engine.exec(container, ["sh", "-c", JOURNAL.format(math.floor(since))])
+    if code != 0:
+        if code != NOT_SYSTEMD:
+            log.warning("%s: journalctl: exit %d: restarts are not known", container, code)
+        return None
+    records = []
+    for line in out.decode(errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return service_changes(records)
