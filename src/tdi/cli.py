@@ -88,6 +88,15 @@ def _upgrade(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _safety(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reboot",
+        action="store_true",
+        default=None,
+        help="after idempotence, reboot every host as a server reboots, then test",
+    )
+
+
 def _junit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", help="write the JUnit XML here")
 
@@ -155,7 +164,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _junit, _reports, _keep, _limits),
+        (*HOSTS, _safety, _junit, _reports, _keep, _limits),
         cmd.cmd_test,
     ),
     "plan": Command(
@@ -208,6 +217,7 @@ KEYS = (
     "scenario",
     "extra_vars",
     "vault_ids",
+    "reboot",
     *config.TIMEOUTS,
 )
 

@@ -73,6 +73,7 @@ class Config:
     inventory: Path | None = None  # the repo's own inventory: its groups and variables
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
+    reboot: bool = False  # every host rebooted after idempotence (phases/reboot.py)
     flags: frozenset[str] = frozenset()  # the keys the command line set
     # Limits, in seconds, that no honest run reaches: a task that runs this long (Ansible's
     # own task_timeout), a test, a phase (one playbook run, the tests), the whole command.
@@ -255,6 +256,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         package_cache=bool(merged.get("package_cache", True)),
+        reboot=bool(merged.get("reboot", False)),
         vault_ids=(
             *_cfg_vault_ids(root),
             *(absolute_vault_id(v, root) for v in merged.get("vault_ids", ())),

@@ -78,6 +78,9 @@ class NullEngine(Engine):
     def start(self, name: str) -> None:
         raise AssertionError("unexpected call: engine.start")
 
+    def stop(self, name: str) -> None:
+        raise AssertionError("unexpected call: engine.stop")
+
     def as_admin(self, container: str, script: str) -> tuple[int, str]:
         raise AssertionError("unexpected call: engine.as_admin")
 

@@ -413,6 +413,10 @@ class DockerEngine:
         with _wrapped(f"start container {name}"):
             self._client.api.start(name)
 
+    def stop(self, name: str) -> None:
+        with _wrapped(f"stop container {name}"):
+            self._client.api.stop(name, timeout=10)
+
     def as_admin(self, container: str, script: str) -> tuple[int, str]:
         """Run ``script`` in ``container``'s mount namespace with CAP_SYS_ADMIN, which the
         container itself lacks: from a helper container of its image that shares its PID

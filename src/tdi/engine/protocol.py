@@ -143,6 +143,10 @@ class Engine(Protocol):
         """Start a stopped container again, with the settings it was created with."""
         ...
 
+    def stop(self, name: str) -> None:
+        """Stop a running container (SIGTERM to its init, SIGKILL 10 s later)."""
+        ...
+
     def as_admin(self, container: str, script: str) -> tuple[int, str]:
         """Run ``script`` in ``container``'s mount namespace with CAP_SYS_ADMIN, which the
         container itself lacks; returns its exit code and output."""

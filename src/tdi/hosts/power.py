@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tdi.config import Config
 from tdi.engine.protocol import Engine
-from tdi.errors import TdiError
+from tdi.errors import BootError, TdiError
 from tdi.hosts import boot
 from tdi.hosts.run import Node, Run, boot_again
 from tdi.provision import ansible
@@ -197,3 +197,27 @@ def watching(
         thread.join()  # a boot under way ends first: nothing starts after tdi removes a host
     watch.look()
     watch.settle()
+
+
+# How long a host that tdi reboots may take to shut down (systemd stops every unit).
+SHUTDOWN = 90.0
+
+
+def reboot(engine: Engine, cfg: Config, run: Run, node: Node) -> str:
+    """Reboot ``node`` as a server reboots; returns its init. Under systemd, systemd shuts
+    down (`systemctl reboot`) and the host boots again with tdi's drop-in; under another
+    init the container stops and starts, and the image's enabled services start, as they
+    do at create."""
+    code, out, _ = engine.exec(node.container, ["cat", "/proc/1/comm"])
+    init = "systemd" if code == 0 and out.decode().strip() == "systemd" else "tini"
+    if init == "systemd":
+        engine.exec(node.container, ["systemctl", "reboot"])
+        deadline = time.monotonic() + SHUTDOWN
+        while engine.is_running(node.container):
+            if time.monotonic() > deadline:
+                raise BootError(f"{node.key}: still shutting down {SHUTDOWN:.0f} s after reboot")
+            time.sleep(POLL / 5)
+    else:
+        engine.stop(node.container)
+    boot_again(engine, cfg, run, node, init)
+    return init

@@ -240,17 +240,17 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
     )
 
 
-def boot_again(engine: Engine, cfg: Config, run: Run, node: Node) -> None:
-    """Start a host that systemd rebooted, and boot it as ``create`` did. Docker writes
-    /etc/hosts anew at each start and /run is a new tmpfs: the side's names, the package
-    cache's settings and tdi's drop-in are written again. Last, the new boot id that
-    Ansible's reboot module waits for: it goes on once the host has booted."""
+def boot_again(engine: Engine, cfg: Config, run: Run, node: Node, init: str = "systemd") -> None:
+    """Start a host that rebooted (its container stopped), and boot it as ``create`` did.
+    Docker writes /etc/hosts anew at each start and /run is a new tmpfs: the side's names,
+    the package cache's settings and tdi's drop-in are written again. Last, the new boot
+    id that Ansible's reboot module waits for: it goes on once the host has booted."""
     engine.start(node.container)
     cache = packages.ensure(engine, cfg)
     if cache:
         packages.configure(engine, node.container)
     _pin_names(engine, cfg, run, node.side, cache, [node])
-    boot.ready(engine, node.container, "systemd", node.key, cfg.topology.host(node.host).settings)
+    boot.ready(engine, node.container, init, node.key, cfg.topology.host(node.host).settings)
     boot.new_boot_id(engine, node.container, node.key)
 
 

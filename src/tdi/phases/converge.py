@@ -15,6 +15,7 @@ from tdi.hosts.run import Node, Run
 from tdi.phases import diagnosis
 from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
+from tdi.phases.reboot import REBOOT
 from tdi.phases.steps import Context, Converged, Step, walk
 from tdi.phases.timeline import phase
 from tdi.phases.verify import mark_ready, verification
@@ -188,6 +189,7 @@ def with_tests(
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
     parity first, so the state is what the playbook left, before any test ran. Returns
     the task events, which parity attributes differences to."""
-    sequence = (*STEPS, *([CAPTURE, PLAN] if captures is not None else []), READY)
+    planned = (CAPTURE, PLAN, *([REBOOT] if cfg.reboot else ()))
+    sequence = (*STEPS, *(planned if captures is not None else ()), READY)
     with verification(cfg, env, run, report) as tests:
         return walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)

@@ -192,11 +192,12 @@ def with_contents(
     states: Mapping[str, State],
     differences: Sequence[Difference],
     hidden: frozenset[str] = frozenset(),
+    labels: tuple[str, str] = ("fresh", "upgrade"),
 ) -> list[Difference]:
     """File differences with their content diffs, when both sides are (or one side is) a
     small, world-readable text file whose content differs. Read after the comparison, only
-    for such differences, in one exec per container. A file others may not read is only
-    said to differ."""
+    for such differences, in one read per side (``heads``). A file others may not read is
+    only said to differ. ``labels`` name the two sides in each diff's header."""
     wanted: dict[str, list[str]] = {"fresh": [], "upgrade": []}
     shown = 0
     plan: dict[int, dict[str, Record]] = {}
@@ -216,7 +217,7 @@ def with_contents(
     return [
         replace(d, content_notes=(NO_LOG_NOTE,))
         if _by_quiet_task(d, hidden) and _readable(states, d) is not None
-        else _content(d, states, plan.get(i), read)
+        else _content(d, states, plan.get(i), read, labels)
         for i, d in enumerate(differences)
     ]
 
@@ -226,6 +227,7 @@ def _content(
     states: Mapping[str, State],
     present: Mapping[str, Record] | None,
     heads: Mapping[str, Mapping[str, bytes | None]],
+    labels: tuple[str, str],
 ) -> Difference:
     if present is None:
         readable = _readable(states, d)
@@ -244,7 +246,7 @@ def _content(
             why = "over 256 KiB" if big else "binary or unreadable"
             return replace(d, content_notes=(f"{side} side is {why}: its content is not shown",))
         texts[side] = text
-    found = unified(d.key, texts["fresh"], texts["upgrade"])
+    found = unified(d.key, texts["fresh"], texts["upgrade"], labels)
     return replace(d, content_diff=found.text, content_notes=found.notes)
 
 
@@ -266,6 +268,10 @@ class Captures:
             state = capture_container(engine, container, self.cfg)
             self.states[container] = state, round(time.monotonic() - start, 3)
         return self.states[container]
+
+    def forget(self, container: str) -> None:
+        """The container changed (it rebooted): capture it again when next asked."""
+        self.states.pop(container, None)
 
     def noise_rules(self) -> list[Rule]:
         if self.noise is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 
 from tdi.engine.protocol import Engine
@@ -102,7 +101,8 @@ def _explained(
 
     heads = {"fresh": image_heads, "upgrade": parity.heads_of(ctx.engine, node.container)}
     states = {"fresh": before, "upgrade": after}
-    return parity.with_contents(heads, states, kept, parity.quiet_tasks(events))
+    hidden = parity.quiet_tasks(events)
+    return parity.with_contents(heads, states, kept, hidden, ("before", "after"))
 
 
 def _newer(engine: Engine, node: Node, found: list[Difference]) -> dict[str, bool]:
@@ -119,7 +119,7 @@ def _newer(engine: Engine, node: Node, found: list[Difference]) -> dict[str, boo
 # PID 1's journal since the converge began, where PID 1 is systemd (else exit 3).
 JOURNAL = (
     'test "$(cat /proc/1/comm)" = systemd || exit 3; '
-    "journalctl -o json --no-pager --since=@{} _PID=1"
+    "journalctl -o json --no-pager --since=@{:.6f} _PID=1"
 )
 NOT_SYSTEMD = 3
 
@@ -131,7 +131,7 @@ def _services(
     converge's start, wall clock), from PID 1's journal; None where systemd is not PID 1."""
     if since is None:
         return None
-    code, out, _ = engine.exec(container, ["sh", "-c", JOURNAL.format(math.floor(since))])
+    code, out, _ = engine.exec(container, ["sh", "-c", JOURNAL.format(since)])
     if code != 0:
         if code != NOT_SYSTEMD:
             log.warning("%s: journalctl: exit %d: restarts are not known", container, code)

@@ -20,7 +20,7 @@ from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
 from tdi.pipelines import baseline, production
 from tdi.pipelines.start import Start, begin
-from tdi.report.model import Report, Span
+from tdi.report.model import PHASES, Report, Span
 from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     """Every phase on every side; containers are removed at the end unless ``keep``."""
     started = prepare(engine, cfg)
     env, run, report = started.env, started.run, started.report
+    report.phases = (*PHASES, *(("reboot",) if cfg.reboot else ()))
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
     start = time.monotonic()

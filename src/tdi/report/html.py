@@ -128,14 +128,16 @@ def _plan(headline: str, states: Mapping[str, Any]) -> list[str]:
 
 
 def _hosts(states: Mapping[str, Any]) -> list[str]:
+    rebooted = any(s.get("reboot", "skipped") != "skipped" for s in states.values())
+    phases = ["converge", "idempotence", "verify", *(["reboot"] if rebooted else [])]
     rows = [
         f"<tr><td>{escape(name)}</td>"
-        + "".join(f"<td>{_badge(s[p])}</td>" for p in ("converge", "idempotence", "verify"))
+        + "".join(f"<td>{_badge(s[p])}</td>" for p in phases)
         + f"<td>{s['tests']['passed']} passed, {s['tests']['failed']} failed</td>"
         + f"<td>{escape(s.get('error') or '')}{_journal(s.get('journal') or [])}</td></tr>"
         for name, s in states.items()
     ]
-    head = "<tr><th>host</th><th>converge</th><th>idempotence</th><th>verify</th>"
+    head = "<tr><th>host</th>" + "".join(f"<th>{p}</th>" for p in phases)
     return ["<h2>Hosts</h2><table>", head + "<th>tests</th><th>error</th></tr>", *rows, "</table>"]
 
 

@@ -17,12 +17,13 @@ def render(report: Report) -> str:
     out += _md_plan(report)
     if report.upgrade_source:
         out += [f"Upgrade from: {report.upgrade_source}", ""]
+    shown = (*PHASES, *(p for p in report.phases if p not in PHASES))
     out += [
-        "| host | converge | idempotence | verify | tests |",
-        "| --- | --- | --- | --- | --- |",
+        "| host | " + " | ".join(shown) + " | tests |",
+        "| --- " * (len(shown) + 2) + "|",
     ]
     for name, s in report.states.items():
-        cells = [f"{ICON[getattr(s, p)]} {getattr(s, p)}" for p in PHASES]
+        cells = [f"{ICON[getattr(s, p)]} {getattr(s, p)}" for p in shown]
         out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
     for name, s in report.states.items():
         if s.idempotence == FAILED:
@@ -50,7 +51,7 @@ def _md_plan(report: Report) -> list[str]:
     for key, found in report.plans.items():
         out += [f"**{key}**" + (": nothing" if found.empty and not found.error else ""), ""]
         for what, entries in plan.sentences(found):
-            out += [f"- {what}: " + "; ".join(f"`{_md_text(e)}`" for e in plan.capped(entries))]
+            out += [f"- {what}:", *(f"  - {_md_text(e)}" for e in plan.capped(entries))]
         out.append("")
         tasks = found.tasks[: plan.SHOWN]
         out += [x for t in tasks for x in _details(_md_text(t.task), t.diff, ())]

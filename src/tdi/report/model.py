@@ -54,7 +54,7 @@ class Finding:
     """What one phase found on one node: the one shape converge, idempotence and verify
     return, which ``Report.record`` folds into the node's state."""
 
-    phase: str  # converge, idempotence, verify
+    phase: str  # converge, idempotence, verify, reboot
     status: str
     error: str = ""  # why it failed, one line; a converge's also clears an earlier one
     journal: tuple[str, ...] = ()  # a unit that failed to start: its journal's tail
@@ -99,6 +99,7 @@ class StateReport:
     converge: str = SKIPPED
     idempotence: str = SKIPPED
     verify: str = SKIPPED
+    reboot: str = SKIPPED  # with `reboot: true`
     changed_tasks: list[ChangedTask] = field(default_factory=list)  # idempotence run
     tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0})
     error: str = ""
@@ -117,6 +118,7 @@ class StateReport:
             "converge": self.converge,
             "idempotence": self.idempotence,
             "verify": self.verify,
+            "reboot": self.reboot,
             "changed_tasks": [c.to_dict() for c in self.changed_tasks],
             "tests": {"passed": self.tests.get("passed", 0), "failed": self.tests.get("failed", 0)},
             "failures": list(self.failures),

@@ -22,18 +22,18 @@ def sentences(plan: Plan) -> list[tuple[str, list[str]]]:
     """A (what, entries) pair per kind of change the plan holds, in the plan's order."""
     out: list[tuple[str, list[str]]] = []
     if plan.tasks:
-        out.append(("change in tasks", [t.task for t in plan.tasks]))
+        out.append(("tasks that change", [t.task for t in plan.tasks]))
     if plan.handlers:
-        out.append(("run handlers", list(plan.handlers)))
+        out.append(("handlers that run", list(plan.handlers)))
     if plan.services:
         said = [f"{s.unit} {' and '.join(s.actions)}" for s in plan.services]
-        out.append(("restart or reload services", said))
+        out.append(("services systemd restarts, reloads, starts or stops", said))
     elif plan.services is None:
         out.append(("services", ["restarts not known: systemd is not PID 1 here"]))
     for category, name in CATEGORIES:
         found = [_entry(c) for c in plan.changes if c.category == category]
         if found:
-            out.append((f"change {name}", found))
+            out.append((name, found))
     if plan.error:
         out.append(("state", [plan.error]))
     return out

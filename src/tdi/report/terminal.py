@@ -15,9 +15,10 @@ def lines(report: Report) -> list[str]:
     width = max([8, *(len(k) for k in report.states)])
     out = []
     for name, s in report.states.items():
+        reboot = f"reboot {s.reboot:7} " if "reboot" in report.phases else ""
         out.append(
             f"{name:{width}} converge {s.converge:7} idempotence {s.idempotence:7} "
-            f"verify {s.verify:7} ({s.tests_summary})"
+            f"verify {s.verify:7} {reboot}({s.tests_summary})"
         )
         pad = " " * width
         if s.error:

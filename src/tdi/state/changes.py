@@ -14,6 +14,8 @@ from typing import Any
 from tdi.state.diff import Difference
 
 # What systemd's journal says of a job that ended ("done"): its type, as the plan says it.
+# systemd's own units (utmp, tmpfiles...): the end of a boot, not the playbook's doing.
+_HOUSEKEEPING = "systemd-"
 _JOBS = {"restart": "restarted", "reload": "reloaded", "start": "started", "stop": "stopped"}
 
 
@@ -75,13 +77,15 @@ class Change:
 
 
 def service_changes(journal: Iterable[Mapping[str, Any]]) -> tuple[ServiceChange, ...]:
-    """Each unit whose jobs ended during the converge, from systemd's journal records (PID
+    """Each service whose jobs ended during the converge, from systemd's journal records (PID
     1's, as ``journalctl -o json`` prints them): a restart's own stop and start are one
-    "restarted"; a stop and a later start, too."""
+    "restarted"; a stop and a later start, too. systemd's own units are left out."""
     found: dict[str, list[str]] = {}
     for record in journal:
         unit, job = str(record.get("UNIT") or ""), str(record.get("JOB_TYPE") or "")
-        if not unit or job not in _JOBS or record.get("JOB_RESULT") != "done":
+        if not unit.endswith(".service") or unit.startswith(_HOUSEKEEPING):
+            continue
+        if job not in _JOBS or record.get("JOB_RESULT") != "done":
             continue
         actions = found.setdefault(unit.removesuffix(".service"), [])
         said = _JOBS[job]

@@ -90,16 +90,22 @@ def _inline(line: str) -> str:
     return _TOKEN.sub(lambda m: MASK if _random(m[0]) else m[0], line)
 
 
-def unified(path: str, fresh: str | None, upgrade: str | None) -> ContentDiff:
-    """The diff from ``fresh`` to ``upgrade`` (None: absent on that side), masked, cut."""
+def unified(
+    path: str,
+    fresh: str | None,
+    upgrade: str | None,
+    labels: tuple[str, str] = ("fresh", "upgrade"),
+) -> ContentDiff:
+    """The diff from ``fresh`` to ``upgrade`` (None: absent on that side), masked, cut;
+    ``labels`` name the two sides in its header (the plan's are "before" and "after")."""
     old, old_masked = mask(fresh or "")
     new, new_masked = mask(upgrade or "")
     lines = list(
         difflib.unified_diff(
             old.splitlines(keepends=True),
             new.splitlines(keepends=True),
-            fromfile=f"fresh:{path}" if fresh is not None else "/dev/null",
-            tofile=f"upgrade:{path}" if upgrade is not None else "/dev/null",
+            fromfile=f"{labels[0]}:{path}" if fresh is not None else "/dev/null",
+            tofile=f"{labels[1]}:{path}" if upgrade is not None else "/dev/null",
         )
     )
     notes = []

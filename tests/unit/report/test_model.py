@@ -16,10 +16,12 @@ from tdi.report.model import (
     SKIPPED,
     Comparison,
     ParityResult,
+    Plan,
     Report,
     Span,
     StateReport,
 )
+from tdi.state.changes import ServiceChange, changes
 from tdi.state.diff import Difference
 
 
@@ -123,6 +125,7 @@ def test_to_dict_schema() -> None:
             "converge",
             "idempotence",
             "verify",
+            "reboot",
             "changed_tasks",
             "tests",
             "failures",
@@ -135,6 +138,7 @@ def test_to_dict_schema() -> None:
         "converge": PASSED,
         "idempotence": PASSED,
         "verify": PASSED,
+        "reboot": SKIPPED,
         "changed_tasks": [{"task": "restart nginx", "diff": ""}],
         "tests": {"passed": 3, "failed": 1},
         "failures": [],
@@ -720,3 +724,69 @@ def test_thousands_of_differences_are_listed_up_to_a_cap() -> None:
     ]
     shown, more = listing.capped(group)
     assert len(shown) == listing.LISTED and more == 1000 - listing.LISTED
+
+
+def planned_report(source: str) -> Report:
+    """A passing run whose upgrade node's converge restarted nginx and changed a file."""
+    report = passing()
+    report.upgrade_source = source
+    plan = Plan(
+        tasks=(ChangedTask("Write the vhost", "--- before\n+++ after\n+add_header X;\n"),),
+        handlers=("Restart nginx",),
+        services=(ServiceChange("nginx", ("restarted",)),),
+        changes=changes(
+            [
+                Difference(
+                    "file",
+                    "/etc/nginx/sites-available/website",
+                    {"sha256": "a"},
+                    {"sha256": "b"},
+                    tasks=("Write the vhost",),
+                    content_diff="--- before:x\n+++ after:x\n+add_header X;\n",
+                ),
+                Difference("package", "tree", {"version": "2.1"}, None),
+            ]
+        ),
+    )
+    report.planned_changes("upgrade", plan)
+    return report
+
+
+def test_the_plan_heads_the_markdown_and_says_production_when_it_is() -> None:
+    text = markdown.render(planned_report("production image registry/web:production"))
+    first = text.index("### Plan: on production, this merge will:")
+    assert first < text.index("| host |") < text.index("### Parity")
+    for said in ("Restart nginx", "nginx restarted", "removed tree", "Write the vhost"):
+        assert said in text[first : text.index("| host |")]
+    assert "+add_header X;" in text
+    baseline = markdown.render(planned_report("snapshot of baseline main (abc)"))
+    assert "on the upgrade hosts (snapshot of baseline main (abc)), this change will:" in baseline
+
+
+def test_the_plan_is_in_the_json_of_each_upgrade_node_and_in_the_terminal() -> None:
+    report = planned_report("production image r/web:production")
+    data = report.to_dict()
+    assert data["plan"] == "on production, this merge will:"
+    changes_ = data["states"]["upgrade"]["changes"]
+    assert changes_["services"] == [{"unit": "nginx", "actions": ["restarted"]}]
+    assert changes_["handlers"] == ["Restart nginx"]
+    assert [c["summary"] for c in changes_["changes"]] == [
+        "changed file /etc/nginx/sites-available/website: content",
+        "removed package tree",
+    ]
+    assert "changes" not in data["states"]["fresh"]
+    lines = terminal.lines(report)
+    assert lines.index("plan     on production, this merge will:") < lines.index(
+        next(line for line in lines if line.startswith("parity"))
+    )
+    assert "      nginx restarted" in lines
+
+
+def test_a_plan_alone_passes_on_its_converge_and_shows_no_parity() -> None:
+    report = Report({"upgrade": StateReport("img", converge=PASSED)}, phases=("converge",))
+    report.planned_changes("upgrade", Plan(services=None, error=""))
+    assert report.result == PASSED
+    assert not any(line.startswith("parity") for line in terminal.lines(report))
+    assert "### Parity" not in markdown.render(report)
+    report.states["upgrade"].converge = FAILED
+    assert report.result == FAILED
