@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 BASELINE_STATE = "/var/lib/tdi/baseline-state.json"
 BASELINE_EVENTS = "/var/lib/tdi/baseline-events.jsonl"
 # What the stored records hold; part of a baseline snapshot's cache key, so that a snapshot
-# whose events lack what attribution reads now (command paths, tree copies) is remade.
-BASELINE_FORMAT = "2"
+# whose events lack what attribution reads now (command paths, tree copies, an apt task's
+# .deb) is remade.
+BASELINE_FORMAT = "3"
 
 
 def baseline_name(key: str) -> str:

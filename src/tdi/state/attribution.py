@@ -140,10 +140,15 @@ def _tree(path: str, events: Sequence[Event]) -> list[Event]:
     return []
 
 
+def _deb_package(path: object) -> str | None:
+    """The package a .deb file holds, by Debian's file naming: NAME_VERSION_ARCH.deb."""
+    return posixpath.basename(str(path)).split("_", 1)[0] if path else None
+
+
 def _touches_name(d: Difference, event: Event) -> bool:
     action, name = _action(event), event.args.get("name")
     if name is None and action in PACKAGE_ACTIONS:
-        name = event.args.get("pkg")
+        name = event.args.get("pkg") or _deb_package(event.args.get("deb"))
     if name is None:
         return False
     names = _names(name)

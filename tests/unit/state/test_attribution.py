@@ -319,3 +319,9 @@ def test_fold_leaves_other_categories_and_unfolded_packages_alone() -> None:
     ]
     out = fold_package_files(differences, {"cron": CRON_FILES, "telnet": frozenset()})
     assert out == differences
+
+
+def test_a_package_installed_from_a_deb_file_is_its_apt_tasks() -> None:
+    upgraded = Difference("package", "tdi-demo", {"version": "1.0"}, {"version": "2.0"})
+    event = ev("Install the demo package", "apt", deb="/var/tmp/tdi-demo_2.0_all.deb")
+    assert attribute([upgraded], [event])[0].tasks == ("Install the demo package",)

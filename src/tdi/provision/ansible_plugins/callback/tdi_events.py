@@ -25,6 +25,7 @@ _TARGET_ARGS = (
     "path",
     "name",
     "pkg",
+    "deb",
     "src",
     "user",
     "group",
