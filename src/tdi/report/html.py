@@ -108,7 +108,7 @@ def _plan(headline: str, states: Mapping[str, Any]) -> list[str]:
         ]
         rows += [("handler", h, "ran", "") for h in plan["handlers"]]
         rows += [
-            (c["category"], c["key"], c["summary"], "; ".join(c["tasks"])) for c in plan["changes"]
+            (c["category"], c["key"], _change(c), "; ".join(c["tasks"])) for c in plan["changes"]
         ]
         if rows:
             out.append("<table><tr><th>what</th><th>name</th><th>change</th><th>by task</th></tr>")
@@ -125,6 +125,11 @@ def _plan(headline: str, states: Mapping[str, Any]) -> list[str]:
         if not rows and not plan["tasks"]:
             out.append("<p class=muted>Nothing changed.</p>")
     return out
+
+
+def _change(c: Mapping[str, Any]) -> str:
+    """A change's summary without what the row's other cells say: `upgraded 1.0 → 2.0`."""
+    return str(c["summary"]).replace(f" {c['category']} {c['key']}", "", 1)
 
 
 def _hosts(states: Mapping[str, Any]) -> list[str]:
