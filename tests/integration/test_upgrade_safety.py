@@ -98,6 +98,11 @@ TEST = """def test_hello_runs(host):
 """
 
 
+ONCE_TEST = """def test_once_runs(host):
+    assert host.service("tdi-once").is_running
+"""
+
+
 def releases(example: ExampleRepo, *tasks: tuple[str, str]) -> None:
     make_tiny(example, "safety")
     (example.path / "tests" / "infra" / "test_release.py").write_text(TEST)
@@ -146,13 +151,15 @@ def test_a_service_started_but_not_enabled_fails_the_reboot(example: ExampleRepo
     releases(example, ("1.0", ""))
     example.git("checkout", "-q", "-b", "change")
     (example.path / "playbooks" / "site.yml").write_text(PLAYBOOK.format(version="1.0", more=ONCE))
+    (example.path / "tests" / "infra" / "test_once.py").write_text(ONCE_TEST)
     example.commit("start once")
 
     outcome = example.tdi("test", "--reboot")
     assert outcome.code == 1, outcome.stderr
     why = (
         "reboot: service tdi-once was running before the reboot and is not after: task "
-        "'Start once' started it, but nothing enables it at boot"
+        "'Start once' started it, but nothing enables it at boot; 1 tests passed before the "
+        "reboot and fail after it: "
     )
     for side in ("fresh", "upgrade"):
         state = outcome.state(side)
@@ -161,7 +168,12 @@ def test_a_service_started_but_not_enabled_fails_the_reboot(example: ExampleRepo
             "passed",
             "failed",
         )
-        assert state["error"] == why
+        assert state["error"] == why + f"tests/infra/test_once.py::test_once_runs[{side}]"
+        assert state["verify"] == "passed"  # before the reboot
+        assert state["tests"] == {"passed": 2, "failed": 0}
     # tdi-hello is enabled: it came back, and parity compared both sides after the reboot.
     assert outcome.report["parity"]["result"] == "passed", outcome.report["parity"]
-    assert any(s["phase"] == "reboot" for s in outcome.report["timeline"])
+    assert {"reboot", "retest"} <= {s["phase"] for s in outcome.report["timeline"]}
+    cases = {c["id"]: c["outcome"] for c in outcome.report["test_cases"]}
+    assert cases["tests/infra/test_once.py::test_once_runs[upgrade] (after the reboot)"] == "failed"
+    assert cases["tests/infra/test_once.py::test_once_runs[upgrade]"] == "passed"

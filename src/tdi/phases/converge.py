@@ -94,6 +94,8 @@ def _ready(ctx: Context, side: str) -> None:
 
 CAPTURE = Step("capture", _capture)
 READY = Step("ready", _ready)
+# After every side's tests: each host rebooted, captured again for parity, tested again.
+REBOOTED = (REBOOT, CAPTURE, READY)
 
 
 def all_sides(
@@ -189,7 +191,11 @@ def with_tests(
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
     parity first, so the state is what the playbook left, before any test ran. Returns
     the task events, which parity attributes differences to."""
-    planned = (CAPTURE, PLAN, *([REBOOT] if cfg.reboot else ()))
-    sequence = (*STEPS, *(planned if captures is not None else ()), READY)
-    with verification(cfg, env, run, report) as tests:
-        return walk(Context(engine, cfg, env, run, report, tests, captures), sequence, _check)
+    sequence = (*STEPS, *((CAPTURE, PLAN) if captures is not None else ()), READY)
+    ctx = Context(engine, cfg, env, run, report, captures=captures)
+    with verification(cfg, env, run, report) as ctx.tests:
+        events = walk(ctx, sequence, _check)
+    if cfg.reboot and captures is not None:
+        with verification(cfg, env, run, report, rebooted=True) as ctx.tests:
+            walk(ctx, REBOOTED, _check)
+    return events

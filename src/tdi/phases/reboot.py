@@ -1,8 +1,9 @@
-"""The reboot step (`reboot: true`): after idempotence every host reboots as a server
-does, and what ran before must run after. A service active before the reboot and not
-after is a failure of the step, named with the task that started it: started, but not
-enabled. Capture and the tests come after, so both sides are compared in the same boot
-state, and a test that needs what the reboot lost fails."""
+"""The reboot step (`reboot: true`): once a side's tests ran, every host reboots as a
+server does, and what ran before must run after. A service active before the reboot and
+not after is a failure of the step, named with the task that started it: started, but not
+enabled. Capture and the tests come again after it (converge.REBOOTED), so both sides are
+compared in the same boot state, and a test that passed before and fails after fails the
+step too (verify.py)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def _one(ctx: Context, node: Node) -> Finding:
         captures.forget(node.container)
         init = power.reboot(ctx.engine, ctx.cfg, ctx.run, node)
         after, _ = captures.of(ctx.engine, node.container)
-    except TdiError as exc:
-        return Finding("reboot", FAILED, f"reboot: {exc}")
+    except TdiError as exc:  # the host stays down: no test runs on it again
+        return Finding("reboot", FAILED, f"reboot: {exc}", down=True)
     lost = lost_services(before.services, after.services)
     if not lost:
         log.info("%s is up after its reboot (%s); its services run as before", node.key, init)

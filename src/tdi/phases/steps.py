@@ -62,7 +62,7 @@ def walk(
     Returns the task events of every side's playbook runs, in the sides' order."""
 
     def one(side: str) -> list[TaskEvent]:
-        ctx.events[side] = []
+        ctx.events.setdefault(side, [])  # a later walk (after the reboot) adds to them
         for step in steps:
             step.act(ctx, side)
         return ctx.events[side]

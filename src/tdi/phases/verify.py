@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -248,10 +248,11 @@ class Session:
         env: AnsibleEnv,
         run: Run,
         comparisons: Sequence[Comparison],
+        name: str = "verify",
     ) -> None:
-        self.results = run.workdir / "verify.results.json"
+        self.results = run.workdir / f"{name}.results.json"
         self.results.unlink(missing_ok=True)
-        self.ready = run.workdir / "ready"
+        self.ready = run.workdir / f"{name}.ready"
         shutil.rmtree(self.ready, ignore_errors=True)
         self.ready.mkdir()
         nodes = list(run.nodes.values())
@@ -270,7 +271,7 @@ class Session:
             f"--tdi-ready={self.ready}",
         )
         self.tests = cfg.tests
-        self.log = run.workdir / "verify.log"
+        self.log = run.workdir / f"{name}.log"
         self.output = secrets.MaskedOutput(self.log)
         try:
             self.proc = PROCESSES.start(
@@ -318,35 +319,44 @@ def run(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> None:
 
 
 def mark_ready(tests: Session, report: Report, nodes: Sequence[Node]) -> None:
-    ready = [n for n in nodes if report.converged(n.key)]
+    ready = [n for n in nodes if report.converged(n.key) and not report.states[n.key].down]
     for side in dict.fromkeys(n.side for n in ready):
         log.info("verify of %s ...", side, extra={KEY: Started(side, "verify")})
     for node in nodes:
-        tests.mark(node, "" if node in ready else "converge failed")
+        why = "the host is down" if report.states[node.key].down else "converge failed"
+        tests.mark(node, "" if node in ready else why)
 
 
 @contextmanager
-def verification(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> Iterator[Session]:
+def verification(
+    cfg: Config, env: AnsibleEnv, run: Run, report: Report, rebooted: bool = False
+) -> Iterator[Session]:
     """The run's tests, started at once: mark each node in the session when it is ready.
-    At the end, wait for them and record what they found."""
+    At the end, wait for them and record what they found. ``rebooted``: the tests again,
+    after the reboot step; a test that passed before and fails now fails the reboot."""
     begun = time.monotonic()
-    tests = Session(cfg, env, run, report.comparisons)
+    name = "retest" if rebooted else "verify"
+    tests = Session(cfg, env, run, [] if rebooted else report.comparisons, name)
     try:
         yield tests
     except BaseException:
         tests.stop()
         raise
     ready = [n for n in run.nodes.values() if report.converged(n.key)]
+    ready = [n for n in ready if not report.states[n.key].down]
     outcome = Outcome()
     try:
         outcome = tests.finish(cfg.limit())
-        log.info("verify done (pytest ran %.1f s, beside the converge)", time.monotonic() - begun)
+        log.info("%s done (pytest ran %.1f s)", name, time.monotonic() - begun)
     except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
-        log.error("verify: %s", exc)
+        log.error("%s: %s", name, exc)
         for node in ready:
-            report.record(node.key, Finding("verify", FAILED, f"verify: {exc}"))
+            report.record(node.key, Finding(_phase(rebooted), FAILED, f"{name}: {exc}"))
         ready = []
-    report.timeline += [Span("verify", who, at, seconds) for who, at, seconds in outcome.spans]
+    report.timeline += [Span(name, who, at, seconds) for who, at, seconds in outcome.spans]
+    if rebooted:
+        _after_reboot(report, outcome, ready)
+        return
     report.cases = outcome.cases
     for node in ready:
         found = _finding(node.key, outcome)
@@ -357,6 +367,27 @@ def verification(cfg: Config, env: AnsibleEnv, run: Run, report: Report) -> Iter
     for c in report.comparisons:
         counts, failures = outcome.counts(c.key, comparison=True)
         report.compared(c.key, tests=counts, failures=failures)
+
+
+def _phase(rebooted: bool) -> str:
+    return "reboot" if rebooted else "verify"
+
+
+def _after_reboot(report: Report, outcome: Outcome, nodes: Sequence[Node]) -> None:
+    """The tests after the reboot: each that passed before and fails now fails the
+    reboot step of its node. Their cases join the run's, marked as after the reboot."""
+    before = {c.id: c.outcome for c in report.cases}
+    report.cases += [replace(c, id=f"{c.id} (after the reboot)") for c in outcome.cases]
+    for node in nodes:
+        _, failures = outcome.counts(node.key)
+        broken = [f["id"] for f in failures if before.get(f["id"]) == PASSED]
+        if broken:
+            said = f"{len(broken)} tests passed before the reboot and fail after it: "
+            state = report.states[node.key]
+            prior = f"{state.error}; " if state.reboot == FAILED and state.error else "reboot: "
+            found = Finding("reboot", FAILED, prior + said + ", ".join(broken))
+            report.record(node.key, found)
+            log.info("reboot %s: %s", node.key, found.error)
 
 
 def _finding(key: str, outcome: Outcome) -> Finding:

@@ -338,6 +338,7 @@ def fake_tests(
             env: ansible.AnsibleEnv,
             run: Run,
             comparisons: Sequence[Comparison],
+            name: str,
         ) -> None:
             assert env is ENV, "the tests see the command's Ansible environment"
             seen["nodes"] = [n.key for n in run.nodes.values()]
