@@ -59,12 +59,23 @@ MOLECULE_PLATFORM = "tdi-molecule-website"
 # "tdi-topology" is `tdi test --scenario topology`: two hosts per side (lb and web1);
 # "tdi-chain3" upgrades a production image and its two parents (three upgrade sides);
 # "tdi-cold-cache" runs after the package cache's container and volume were removed.
-TOOLS = ("tdi", "molecule", "tdi-topology", "tdi-chain3", "tdi-cold-cache")
+# "tdi-plan" is `tdi plan`; "tdi-safety" adds the upgrade-safety steps to `tdi test`.
+TOOLS = (
+    "tdi",
+    "molecule",
+    "tdi-topology",
+    "tdi-chain3",
+    "tdi-cold-cache",
+    "tdi-plan",
+    "tdi-safety",
+)
 TARGET = 0.40  # issue 10: tdi's two states and parity in 40% of molecule's one state
 GROWTH = {
     "tdi-topology": "2 hosts per side / 1 host (the topology scenario; target <= 1.3)",
     "tdi-chain3": "chain 3 / chain 1 (a production image and its two parents)",
     "tdi-cold-cache": "cold package cache / warm (cache container and volume removed first)",
+    "tdi-plan": "`tdi plan` (the upgrade side alone, planned) / `tdi test`",
+    "tdi-safety": "`tdi test --reboot` / `tdi test` (each step's span: plan, reboot, retest)",
 }
 CACHE = "tdi-apt-cache"  # tdi's package cache: its container and its volume
 
@@ -265,7 +276,10 @@ def env(bench: Bench) -> dict[str, str]:
 def run_tdi(bench: Bench, label: str, name: str = "tdi") -> Sample:
     slug = f"{name}-{label.replace(' ', '-')}"
     log, report = bench.out / f"{slug}.log", bench.out / f"{slug}.json"
-    argv = [tool("tdi"), "test", "--base-image", bench.image]
+    command = "plan" if name == "tdi-plan" else "test"
+    argv = [tool("tdi"), command, "--base-image", bench.image]
+    if name == "tdi-safety":
+        argv += ["--reboot"]
     if name == "tdi-chain3":
         argv += ["--production-image", bench.chain, "--chain", "3"]
     else:
