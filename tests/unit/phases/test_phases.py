@@ -30,7 +30,9 @@ from tdi.report.model import (
     PASSED,
     SKIPPED,
     Baseline,
+    CaseResult,
     Comparison,
+    Finding,
     ParityResult,
     Report,
     StateReport,
@@ -821,3 +823,44 @@ def test_hosts_are_not_asked_after_a_step_that_passed(run: Run) -> None:
     engine = Containers([], [])
     converge.check_hosts(engine, run, new_report(run), "converge")
     assert engine.asked == 0
+
+
+def test_tests_after_the_reboot_fail_it_only_for_what_passed_before(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    once = "test_svc.py::test_once[{}]"
+    flaky = "test_svc.py::test_always_failing[{}]"
+    after = verify.Outcome(
+        {
+            "nodes": {
+                side: {
+                    "passed": 0,
+                    "failed": 2,
+                    "failures": [
+                        {"id": once.format(side), "message": "not running"},
+                        {"id": flaky.format(side), "message": "no"},
+                    ],
+                }
+                for side in SIDES
+            },
+            "cases": [{"id": once.format("upgrade"), "outcome": "failed"}],
+        }
+    )
+    fake_tests(monkeypatch, lambda marks: after)
+    report = new_report(run)
+    for side in SIDES:
+        report.states[side].converge = report.states[side].verify = PASSED
+    report.cases = [CaseResult(once.format(s), PASSED) for s in SIDES]
+    report.cases += [CaseResult(flaky.format(s), FAILED) for s in SIDES]
+    report.record("fresh", Finding("reboot", FAILED, "reboot: service once was running ..."))
+    report.record("upgrade", Finding("reboot", PASSED))
+    with verify.verification(cfg, ENV, run, report, rebooted=True):
+        pass
+    said = "1 tests passed before the reboot and fail after it: "
+    assert report.states["upgrade"].error == f"reboot: {said}{once.format('upgrade')}"
+    assert report.states["upgrade"].reboot == FAILED
+    assert report.states["fresh"].error == (
+        f"reboot: service once was running ...; {said}{once.format('fresh')}"
+    )
+    assert report.states["upgrade"].verify == PASSED  # the tests before the reboot stand
+    assert report.cases[-1].id == f"{once.format('upgrade')} (after the reboot)"
