@@ -19,7 +19,7 @@ from tdi.phases import parity
 from tdi.phases.steps import Context, Step
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import TaskEvent, changed_tasks
-from tdi.report.model import Baseline, Plan
+from tdi.report.model import SKIPPED, Baseline, Plan
 from tdi.state.attribution import attribute, fold_package_files
 from tdi.state.capture import State
 from tdi.state.changes import ServiceChange, changes, handlers, service_changes
@@ -36,7 +36,7 @@ def _plan(ctx: Context, side: str) -> None:
         return
     with phase("plan", ctx.report.timeline, who=side):
         for node in ctx.run.on(side):
-            if ctx.report.states[node.key].converge == "skipped":
+            if ctx.report.states[node.key].converge == SKIPPED:  # it never ran: no plan
                 continue
             plan = of_node(ctx, node)
             ctx.report.planned_changes(node.key, plan)
@@ -53,6 +53,7 @@ PLAN = Step("plan", _plan)
 
 
 def of_node(ctx: Context, node: Node) -> Plan:
+    """What ``node``'s converge changed; a converge that failed changed things too."""
     converged = ctx.converges.get(node.side)
     events = [e for e in converged.events if e.host == node.host] if converged else []
     tasks = tuple(changed_tasks([e for e in events if not e.handler]))
