@@ -360,6 +360,8 @@ def destroy(engine: Engine, workdir: Path, run_id: str) -> Removed:
         nets = sorted(engine.networks(run_id))
         named = sorted({*nets, *(record.networks if record else ())})
         in_parallel(named, lambda name: engine.remove_networks([name]))
+        for image in engine.scratch_images(run_id):  # once no container of the run uses it
+            engine.remove_image(image)
         left = sorted(set(engine.containers(run_id)) | (names & set(engine.containers())))
         left += engine.networks(run_id)
         if record is not None and not left:

@@ -50,6 +50,7 @@ class FakeEngine(NullEngine):
         self.stuck: set[str] = set()  # containers the daemon fails to remove
         self.interrupt_at = ""  # a container whose start is cut off by Ctrl-C
         self.hosts_lines: dict[str, list[str]] = {}  # what each container's /etc/hosts got
+        self.scratch: dict[str, str] = {}  # image id -> the run it is scratch of
 
     def is_running(self, name: str) -> bool:
         return name == packages.NAME and self.cache
@@ -108,6 +109,13 @@ class FakeEngine(NullEngine):
     def remove_networks(self, names: Sequence[str]) -> None:
         for name in names:
             self.nets.pop(name, None)
+
+    def scratch_images(self, run_id: str) -> list[str]:
+        return [i for i, r in self.scratch.items() if r == run_id]
+
+    def remove_image(self, ref: str) -> None:
+        assert not any(s.image == ref for s in self.specs.values()), f"{ref} is in use"
+        self.scratch.pop(ref, None)
 
 
 def engine_of(fake: FakeEngine) -> Engine:
@@ -404,6 +412,19 @@ def test_destroy_removes_by_recorded_name_and_by_label(tmp_path: Path) -> None:
     assert removed.containers == ["tdi-r1-extra", "tdi-r1-fresh"]
     assert "tdi-r1-upgrade" in engine.removed
     assert engine.specs == {} and engine.nets == {}
+
+
+def test_destroy_removes_the_runs_scratch_images_once_its_containers_are_gone(
+    tmp_path: Path,
+) -> None:
+    engine = FakeEngine()
+    workdir = leftover(engine, tmp_path, "r1", dead_owner())
+    engine.specs["tdi-r1-rollback"] = ContainerSpec(
+        "sha256:r1", "tdi-r1-rollback", "h", "n", {RUN_LABEL: "r1"}
+    )
+    engine.scratch = {"sha256:r1": "r1", "sha256:r2": "r2"}
+    destroy(engine_of(engine), workdir, "r1")
+    assert engine.scratch == {"sha256:r2": "r2"}  # another run's stays
 
 
 def test_lifecycle_records_every_container_before_it_creates_one(tmp_path: Path) -> None:
