@@ -88,6 +88,15 @@ def _upgrade(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _rollback(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rollback",
+        action="store_true",
+        default=None,
+        help="also apply the previous release again on each upgraded host, and compare",
+    )
+
+
 def _junit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", help="write the JUnit XML here")
 
@@ -155,7 +164,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _junit, _reports, _keep, _limits),
+        (*HOSTS, _rollback, _junit, _reports, _keep, _limits),
         cmd.cmd_test,
     ),
     "plan": Command(
@@ -205,6 +214,7 @@ KEYS = (
     "production_image",
     "baseline",
     "chain",
+    "rollback",
     "scenario",
     "extra_vars",
     "vault_ids",

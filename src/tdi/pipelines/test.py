@@ -18,7 +18,7 @@ from tdi.hosts.run import Run, lifecycle
 from tdi.phases import converge, parity
 from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
-from tdi.pipelines import baseline, production
+from tdi.pipelines import baseline, production, rollback
 from tdi.pipelines.start import Start, begin
 from tdi.report.model import Report, Span
 from tdi.topology import FRESH, UPGRADE
@@ -106,6 +106,8 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     """Every phase on every side; containers are removed at the end unless ``keep``."""
     started = prepare(engine, cfg)
     env, run, report = started.env, started.run, started.report
+    if cfg.rollback:  # before any container: what a rollback needs of the upgrade images
+        rollback.check(engine, cfg, run)
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
     start = time.monotonic()
@@ -113,7 +115,10 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         report.timeline.append(Span.since("create", "run", start))
         parity.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        events = converge.with_tests(engine, cfg, env, run, report, captures)
+        before_ready, after_ready = rollback.steps(cfg)
+        events = converge.with_tests(
+            engine, cfg, env, run, report, captures, before_ready, after_ready
+        )
         converge.check_hosts(engine, run, report, "verify")
         parity.run(engine, cfg, run, report, events, captures)
         converge.check_hosts(engine, run, report, "parity")
