@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tdi import git
+from tdi import git, interrupts
 from tdi.config import Config
 from tdi.engine.protocol import SCRATCH_LABEL, Engine, ImageInfo
 from tdi.errors import HostGoneError, TdiError
@@ -96,7 +96,9 @@ def _keep(ctx: Context, side: str) -> None:
             info = ctx.engine.image(node.image)
             if ctx.report.converged(node.key) and info is not None:
                 labels = {SCRATCH_LABEL: ctx.run.id}
-                ctx.engine.commit(node.container, scratch(ctx.run.id, node.host), labels, info)
+                # An interrupt waits for the image: the run's end must find it to remove it.
+                with interrupts.deferred():
+                    ctx.engine.commit(node.container, scratch(ctx.run.id, node.host), labels, info)
 
 
 def _rollback(ctx: Context, side: str) -> None:
