@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tdi.report import html, markdown, terminal
+from tdi.report import html, junit, markdown, terminal
 from tdi.report.model import (
     FAILED,
     PASSED,
@@ -106,3 +106,16 @@ def test_the_terminal_markdown_and_html_show_each_irreversible_difference(tmp_pa
 def test_the_html_says_a_clean_rollback_is_clean(tmp_path: Path) -> None:
     page = html.render(rolled_back().to_dict(), tmp_path / "report.html")
     assert "No difference: the rollback is clean." in page
+
+
+def test_junit_has_a_case_per_irreversible_difference_and_one_for_a_clean_rollback() -> None:
+    suites = {s.get("name"): s for s in junit.render(rolled_back(EXTRA))}
+    (case,) = suites["tdi.rollback.rollback"]
+    assert case.get("name") == "rollback[file:/etc/tdi-extra]"
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == "irreversible: /etc/tdi-extra; tasks: Write the extra file"
+    clean = {s.get("name"): s for s in junit.render(rolled_back())}["tdi.rollback.rollback"]
+    assert (clean.get("failures"), [c.get("name") for c in clean]) == ("0", ["rollback"])
+    broken = {s.get("name"): s for s in junit.render(rolled_back(error="boom"))}
+    assert broken["tdi.rollback.rollback"].get("failures") == "1"
