@@ -24,7 +24,7 @@ from tdi.engine.protocol import (
     ContainerSpec,
     Engine,
 )
-from tdi.errors import RecordError, TdiError
+from tdi.errors import EngineError, RecordError, TdiError
 from tdi.hosts import packages, records, run
 from tdi.hosts.run import CURRENT, WORK_DIR, Node, Run, create, destroy, labels, lifecycle, plan
 from tdi.process import PROCESSES
@@ -114,7 +114,8 @@ class FakeEngine(NullEngine):
         return [i for i, r in self.scratch.items() if r == run_id]
 
     def remove_image(self, ref: str) -> None:
-        assert not any(s.image == ref for s in self.specs.values()), f"{ref} is in use"
+        if any(s.image == ref for s in self.specs.values()):
+            raise EngineError(f"remove image {ref}: conflict: in use")
         self.scratch.pop(ref, None)
 
 
@@ -423,8 +424,23 @@ def test_destroy_removes_the_runs_scratch_images_once_its_containers_are_gone(
         "sha256:r1", "tdi-r1-rollback", "h", "n", {RUN_LABEL: "r1"}
     )
     engine.scratch = {"sha256:r1": "r1", "sha256:r2": "r2"}
-    destroy(engine_of(engine), workdir, "r1")
+    removed = destroy(engine_of(engine), workdir, "r1")
     assert engine.scratch == {"sha256:r2": "r2"}  # another run's stays
+    assert removed.images == ["r1"] and str(removed).endswith("; images r1")
+    assert (records.read(workdir) or pytest.fail()).removed is not None
+
+
+def test_a_scratch_image_still_in_use_is_left_for_a_later_reap(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    workdir = leftover(engine, tmp_path, "r1", dead_owner())
+    engine.specs["tdi-r1-rollback"] = ContainerSpec(
+        "sha256:r1", "tdi-r1-rollback", "h", "n", {RUN_LABEL: "r1"}
+    )
+    engine.stuck = {"tdi-r1-rollback"}  # the daemon fails to remove it: its image is in use
+    engine.scratch = {"sha256:r1": "r1"}
+    removed = destroy(engine_of(engine), workdir, "r1")
+    assert engine.scratch == {"sha256:r1": "r1"} and removed.images == []
+    assert (records.read(workdir) or pytest.fail()).removed is None  # a reap tries again
 
 
 def test_lifecycle_records_every_container_before_it_creates_one(tmp_path: Path) -> None:
