@@ -6,7 +6,7 @@ and upgrade) and then compares them. The script copies the example into a throwa
 repo with a baseline commit, does one warm-up run of each tool (not counted; it also makes
 tdi's baseline snapshot, which later runs reuse), then alternates tdi and molecule, and
 the tdi runs that show how its time grows: two hosts per side, a chain of three upgrade
-sides, a cold package cache.
+sides, a cold package cache, a rollback (`--rollback`).
 
     python bench/compare_molecule.py --runs 3 --json bench.json
 
@@ -58,8 +58,9 @@ MOLECULE_PLATFORM = "tdi-molecule-website"
 # How tdi's time grows, each against "tdi" (one host per side, chain 1, warm cache):
 # "tdi-topology" is `tdi test --scenario topology`: two hosts per side (lb and web1);
 # "tdi-chain3" upgrades a production image and its two parents (three upgrade sides);
-# "tdi-cold-cache" runs after the package cache's container and volume were removed.
-# "tdi-plan" is `tdi plan`; "tdi-safety" adds the upgrade-safety steps to `tdi test`.
+# "tdi-cold-cache" runs after the package cache's container and volume were removed;
+# "tdi-plan" is `tdi plan`; "tdi-safety" adds `--reboot` to `tdi test`, "tdi-rollback"
+# `--rollback`: the previous release applied again on the upgraded host.
 TOOLS = (
     "tdi",
     "molecule",
@@ -68,6 +69,7 @@ TOOLS = (
     "tdi-cold-cache",
     "tdi-plan",
     "tdi-safety",
+    "tdi-rollback",
 )
 TARGET = 0.40  # issue 10: tdi's two states and parity in 40% of molecule's one state
 GROWTH = {
@@ -76,6 +78,7 @@ GROWTH = {
     "tdi-cold-cache": "cold package cache / warm (cache container and volume removed first)",
     "tdi-plan": "`tdi plan` (the upgrade side alone, planned) / `tdi test`",
     "tdi-safety": "`tdi test --reboot` / `tdi test` (each step's span: plan, reboot, retest)",
+    "tdi-rollback": "--rollback / without (the previous release applied again, compared)",
 }
 CACHE = "tdi-apt-cache"  # tdi's package cache: its container and its volume
 
@@ -286,6 +289,8 @@ def run_tdi(bench: Bench, label: str, name: str = "tdi") -> Sample:
         argv += ["--baseline", bench.commit]
     if name == "tdi-topology":
         argv += ["--scenario", "topology"]
+    if name == "tdi-rollback":
+        argv += ["--rollback"]
     if name == "tdi-cold-cache":
         for what in ("rm", "volume rm"):
             subprocess.run(["docker", *what.split(), "-f", CACHE], capture_output=True, check=False)

@@ -95,6 +95,12 @@ def _safety(p: argparse.ArgumentParser) -> None:
         default=None,
         help="after idempotence, reboot every host as a server reboots, then test",
     )
+    p.add_argument(
+        "--rollback",
+        action="store_true",
+        default=None,
+        help="also apply the previous release again on each upgraded host, and compare",
+    )
 
 
 def _junit(p: argparse.ArgumentParser) -> None:
@@ -214,6 +220,7 @@ KEYS = (
     "production_image",
     "baseline",
     "chain",
+    "rollback",
     "scenario",
     "extra_vars",
     "vault_ids",

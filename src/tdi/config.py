@@ -62,6 +62,7 @@ class Config:
     baseline: str | None = None
     main_branch: str = "main"
     chain: int = 1  # how many production snapshots to upgrade from (--chain)
+    rollback: bool = False  # apply the previous release again on each upgraded host
     scenario: str = DEFAULT_SCENARIO
     report: Path | None = None
     junit: Path | None = None
@@ -244,6 +245,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         baseline=merged.get("baseline"),
         main_branch=merged.get("main_branch", "main"),
         chain=int(merged.get("chain", 1)),
+        rollback=bool(merged.get("rollback", False)),
         scenario=scenario,
         images=_recipes(root, merged.get("images", {})),
         parity=ParityConfig(

@@ -42,6 +42,9 @@ class NullEngine(Engine):
     def remove_image(self, ref: str) -> None:
         raise AssertionError("unexpected call: engine.remove_image")
 
+    def scratch_images(self, run_id: str) -> list[str]:
+        raise AssertionError("unexpected call: engine.scratch_images")
+
     def run(self, spec: ContainerSpec) -> str:
         raise AssertionError("unexpected call: engine.run")
 

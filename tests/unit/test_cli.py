@@ -178,6 +178,8 @@ def test_overrides_carry_extra_vars_in_order() -> None:
     assert overrides["chain"] == 3
     none = cli._overrides(cli.parser().parse_args(["test"]))
     assert none["extra_vars"] is None and none["chain"] is None
+    assert none["rollback"] is None  # tdi.yml's rollback stands
+    assert cli._overrides(cli.parser().parse_args(["test", "--rollback"]))["rollback"] is True
 
 
 def test_extra_vars_from_tdi_yml_then_the_command_line(

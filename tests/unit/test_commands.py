@@ -60,6 +60,9 @@ class Daemon(NullEngine):
         for name in names:
             self.nets.pop(name, None)
 
+    def scratch_images(self, run_id: str) -> list[str]:
+        return []
+
     def has_path(self, image: str, path: str) -> bool:
         return False
 

@@ -427,6 +427,8 @@ def test_a_scenario_gives_its_own_hosts(tmp_path: Path) -> None:
         ("hosts:\n  db: {group: [db]}\n", "hosts.db.group", "unknown key"),
         ("hosts:\n  db: {init: upstart}\n", "hosts.db.init", "is not one of"),
         ("chain: 0\n", "chain", "minimum of 1"),
+        ("rollback: sometimes\n", "rollback", "is not of type 'boolean'"),
+        ("scenarios:\n  web: {rollback: 1}\n", "scenarios.web.rollback", "is not of type"),
     ],
 )
 def test_schema_errors_of_the_new_keys(tmp_path: Path, text: str, key: str, expected: str) -> None:
@@ -533,3 +535,16 @@ def test_without_tdi_yml_the_root_is_the_git_work_tree(tmp_path: Path) -> None:
 
 def test_outside_any_repo_the_root_is_where_tdi_starts(tmp_path: Path) -> None:
     assert config.find_root(tmp_path) == tmp_path
+
+
+def test_rollback_is_off_unless_tdi_yml_a_scenario_or_the_flag_turns_it_on(
+    tmp_path: Path,
+) -> None:
+    assert config.load(tmp_path).rollback is False
+    write(tmp_path, "scenarios:\n  safe: {rollback: true}\n")
+    assert config.load(tmp_path).rollback is False
+    assert config.load(tmp_path, {"scenario": "safe"}).rollback is True
+    assert config.load(tmp_path, {"rollback": True}).rollback is True
+    write(tmp_path, "rollback: true\n")
+    assert config.load(tmp_path).rollback is True
+    assert config.load(tmp_path, {"rollback": None}).rollback is True  # no flag: the file's

@@ -24,6 +24,7 @@ from tdi import interrupts
 from tdi.engine.protocol import (
     HOST_LABEL,
     RUN_LABEL,
+    SCRATCH_LABEL,
     SIDE_LABEL,
     STATE_LABEL,
     ContainerSpec,
@@ -258,6 +259,11 @@ class DockerEngine:
     def remove_image(self, ref: str) -> None:
         with _wrapped(f"remove image {ref}"):
             self._client.images.remove(ref, noprune=False)
+
+    def scratch_images(self, run_id: str) -> list[str]:
+        with _wrapped("list images"):
+            found = self._client.api.images(filters={"label": f"{SCRATCH_LABEL}={run_id}"})
+        return [str(i["Id"]) for i in found]
 
     # containers
 

@@ -14,6 +14,9 @@ RUN_LABEL = "tdi.run"
 STATE_LABEL = "tdi.state"  # the node: SIDE or SIDE/HOST
 SIDE_LABEL = "tdi.side"
 HOST_LABEL = "tdi.host"
+# An image that lives as long as its run (a rollback node's start): removed with the run's
+# containers, by the run's end or by the reap of a run whose tdi is gone.
+SCRATCH_LABEL = "tdi.scratch"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class Engine(Protocol):
 
     def remove_image(self, ref: str) -> None:
         """Remove an image here, by tag or id; one that is gone already is fine."""
+        ...
+
+    def scratch_images(self, run_id: str) -> list[str]:
+        """The ids of the images labelled as run ``run_id``'s scratch (SCRATCH_LABEL)."""
         ...
 
     # containers and networks

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -338,6 +338,7 @@ class Removed:
 
     containers: list[str]
     networks: list[str]
+    images: list[str] = field(default_factory=list)  # scratch images, by short id
 
     def __str__(self) -> str:
         found = [(what, names) for what, names in self.__dict__.items() if names]
@@ -360,13 +361,29 @@ def destroy(engine: Engine, workdir: Path, run_id: str) -> Removed:
         nets = sorted(engine.networks(run_id))
         named = sorted({*nets, *(record.networks if record else ())})
         in_parallel(named, lambda name: engine.remove_networks([name]))
+        images = _remove_scratch(engine, run_id)  # once no container of the run uses them
         left = sorted(set(engine.containers(run_id)) | (names & set(engine.containers())))
-        left += engine.networks(run_id)
+        left += engine.networks(run_id) + [f"image {i}" for i in engine.scratch_images(run_id)]
         if record is not None and not left:
             _mark_removed(workdir, replace(record, removed=tuple(present)))
     if left:
         log.warning("run %s: could not remove %s", run_id, ", ".join(left))
-    return Removed([c for c in present if c not in left], [n for n in nets if n not in left])
+    return Removed(
+        [c for c in present if c not in left], [n for n in nets if n not in left], images
+    )
+
+
+def _remove_scratch(engine: Engine, run_id: str) -> list[str]:
+    """Remove the run's scratch images; returns the short ids of those removed. One a
+    container still uses stays, and the record is not marked removed: a reap tries again."""
+    removed = []
+    for image in engine.scratch_images(run_id):
+        try:
+            engine.remove_image(image)
+            removed.append(image.removeprefix("sha256:")[:12])
+        except TdiError as exc:
+            log.warning("run %s: could not remove image %s: %s", run_id, image, exc)
+    return removed
 
 
 def _mark_removed(workdir: Path, record: records.Record) -> None:

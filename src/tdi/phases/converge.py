@@ -186,12 +186,16 @@ def with_tests(
     run: Run,
     report: Report,
     captures: Captures | None = None,
+    before_ready: Sequence[Step] = (),
+    after_ready: Sequence[Step] = (),
 ) -> list[ansible.TaskEvent]:
     """Converge, idempotence and verify on every side, each side's tests as soon as its
     own playbook runs end. With ``captures``, each side's converged hosts are captured for
     parity first, so the state is what the playbook left, before any test ran. Returns
-    the task events, which parity attributes differences to."""
-    sequence = (*STEPS, *((CAPTURE, PLAN) if captures is not None else ()), READY)
+    the task events, which parity attributes differences to. ``before_ready`` and
+    ``after_ready``: more steps (a rollback's), before a side's tests and after."""
+    captured = (CAPTURE, PLAN) if captures is not None else ()
+    sequence = (*STEPS, *captured, *before_ready, READY, *after_ready)
     ctx = Context(engine, cfg, env, run, report, captures=captures)
     with verification(cfg, env, run, report) as ctx.tests:
         events = walk(ctx, sequence, _check)

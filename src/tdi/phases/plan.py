@@ -36,9 +36,13 @@ def _plan(ctx: Context, side: str) -> None:
         return
     with phase("plan", ctx.report.timeline, who=side):
         for node in ctx.run.on(side):
-            if ctx.report.states[node.key].converge == SKIPPED:  # it never ran: no plan
+            state = ctx.report.states[node.key]
+            if state.converge == SKIPPED or state.down:  # it never ran, or its host is down
                 continue
-            plan = of_node(ctx, node)
+            try:
+                plan = of_node(ctx, node)
+            except TdiError as exc:  # the host went away: check_hosts names it
+                plan = Plan(error=f"plan: {exc}")
             ctx.report.planned_changes(node.key, plan)
             log.info(
                 "plan %s: %d tasks changed, %d handlers, %d state changes",

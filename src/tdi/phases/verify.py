@@ -357,14 +357,14 @@ def verification(
     if rebooted:
         _after_reboot(report, outcome, ready)
         return
-    report.cases = outcome.cases
+    report.cases += outcome.cases  # a rollback's own tests ran in a session of their own
     for node in ready:
         found = _finding(node.key, outcome)
         report.record(node.key, found)
         log.info(
             "verify %s: %s (%s)", node.key, found.status, report.states[node.key].tests_summary
         )
-    for c in report.comparisons:
+    for c in (c for c in report.comparisons if c.key in run.nodes):
         counts, failures = outcome.counts(c.key, comparison=True)
         report.compared(c.key, tests=counts, failures=failures)
 

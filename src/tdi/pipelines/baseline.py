@@ -10,7 +10,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -141,29 +142,52 @@ def _key(cfg: Config, commit: str, fresh: Images) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str) -> None:
-    """Converge fresh hosts with the playbook as it was at the commit; commit each one."""
-    log.info("making the baseline snapshot: converge %s", snap.commit[:12])
+@dataclass(frozen=True)
+class Checkout:
+    """A commit's tree, checked out for a playbook run: its config (the playbook, the
+    tests and the root in the tree), its Ansible environment and its inventory."""
+
+    commit: str
+    cfg: Config
+    env: ansible.AnsibleEnv
+    repo: inventory.RepoInventory
+
+
+@contextmanager
+def checkout(cfg: Config, commit: str) -> Iterator[Checkout]:
+    """The playbook, tests, requirements and inventory as they were at ``commit`` (read
+    with git archive, not from the work tree), in a temporary tree removed at the end."""
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
         tree = Path(tmp, "tree")
-        git.export(cfg.root, snap.commit, tree)
-        if lent := borrowed(cfg, snap.commit):
+        git.export(cfg.root, commit, tree)
+        if lent := borrowed(cfg, commit):
             log.info(
                 "baseline %s has no %s: taken from the work tree (the change that adds tdi)",
-                snap.commit[:12],
+                commit[:12],
                 ", ".join(lent),
             )
             _copy(cfg.root, lent, tree)
-        old = replace(cfg, root=tree, playbook=tree / cfg.rel(cfg.playbook))
+        old = replace(
+            cfg,
+            root=tree,
+            playbook=tree / cfg.rel(cfg.playbook),
+            tests=tree / cfg.rel(cfg.tests),
+        )
         if not old.playbook.is_file():
-            raise BaselineError(
-                f"baseline {snap.commit[:12]} has no playbook {cfg.rel(cfg.playbook)}"
-            )
+            raise BaselineError(f"baseline {commit[:12]} has no playbook {cfg.rel(cfg.playbook)}")
         # The requirements and the inventory as they were at the commit, read as now.
-        env = _setup(cfg, tree, snap)
+        env = _setup(cfg, tree, commit)
         path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
         repo = inventory.load(env, path if path and path.exists() else None, warn=False)
-        run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, repo, run_id)
+        yield Checkout(commit, old, env, repo)
+
+
+def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str) -> None:
+    """Converge fresh hosts with the playbook as it was at the commit; commit each one."""
+    log.info("making the baseline snapshot: converge %s", snap.commit[:12])
+    with checkout(cfg, snap.commit) as tree:
+        old, env = tree.cfg, tree.env
+        run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, tree.repo, run_id)
         _check_plays(old, env, run, snap)
         _discard(engine, snap)  # what an interrupted build may have left
         try:
@@ -201,7 +225,7 @@ def _discard(engine: Engine, snap: Snapshot) -> None:
                 log.warning("could not remove %s: %s", tag, exc)
 
 
-def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
+def _setup(cfg: Config, tree: Path, commit: str) -> ansible.AnsibleEnv:
     """The Ansible environment of the commit's tree: its own requirements, installed into
     the repo's cache (keyed by their content, so the same ones install once)."""
     try:
@@ -209,7 +233,7 @@ def _setup(cfg: Config, tree: Path, snap: Snapshot) -> ansible.AnsibleEnv:
         setup.learn_secrets(cfg, env, tree)
         return env
     except TdiError as exc:
-        raise BaselineError(f"baseline {snap.commit[:12]}: {exc}") from exc
+        raise BaselineError(f"baseline {commit[:12]}: {exc}") from exc
 
 
 def _why(engine: Engine, old: Config, nodes: list[Node], result: ansible.PlaybookResult) -> str:

@@ -13,7 +13,7 @@ from tdi.hosts.run import Run, new_id, plan
 from tdi.phases import preflight, setup
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import AnsibleEnv
-from tdi.report.model import Report, Span
+from tdi.report.model import PHASES, Report, Span
 
 # Each side's images (side -> host -> image) for a run id, and where the upgrade side
 # comes from (a line of the report), chosen once the input is checked.
@@ -27,9 +27,16 @@ class Start:
     report: Report
 
 
-def begin(cfg: Config, sides: Sides, compare: bool = True, syntax_only: bool = False) -> Start:
+def begin(
+    cfg: Config,
+    sides: Sides,
+    compare: bool = True,
+    syntax_only: bool = False,
+    required: tuple[str, ...] = PHASES,
+) -> Start:
     """Check the input, choose every side's images and plan the run; starts no test host.
-    ``compare``: each node not on fresh is compared with its fresh twin."""
+    ``compare``: each node not on fresh is compared with its fresh twin; ``required``: the
+    phases each node must pass."""
     env, repo = setup.prepare(cfg)
     preflight.check(cfg, env, repo, syntax_only)
     run_id = new_id()
@@ -37,4 +44,5 @@ def begin(cfg: Config, sides: Sides, compare: bool = True, syntax_only: bool = F
     with phase("images", timeline):
         images, source = sides(run_id)
     run = plan(cfg, images, repo, run_id)
-    return Start(env, run, Report.planned(run, compare, source, timeline))
+    report = Report.planned(run, compare, source, timeline, required=required)
+    return Start(env, run, report)

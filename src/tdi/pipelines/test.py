@@ -18,7 +18,7 @@ from tdi.hosts.run import Run, lifecycle
 from tdi.phases import converge, parity
 from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
-from tdi.pipelines import baseline, production
+from tdi.pipelines import baseline, production, rollback
 from tdi.pipelines.start import Start, begin
 from tdi.report.model import PHASES, Report, Span
 from tdi.topology import FRESH, UPGRADE
@@ -81,7 +81,7 @@ def prepare(engine: Engine, cfg: Config) -> Start:
         log.info("fresh: %s; upgrade: %s", bases, source)
         return {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **upgrade}, source
 
-    return begin(cfg, sides)
+    return begin(cfg, sides, required=(*PHASES, *(("reboot",) if cfg.reboot else ())))
 
 
 def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
@@ -93,9 +93,8 @@ def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
             check_baseline(cfg)
         return upgrade_sides(engine, cfg, images.resolve_hosts(engine, cfg), run_id)
 
-    started = begin(cfg, sides, compare=False)
+    started = begin(cfg, sides, compare=False, required=("converge",))
     run, report = started.run, started.report
-    report.phases = ("converge",)
     with lifecycle(engine, cfg, run, keep=False):
         steps = (converge.CONVERGE, converge.CAPTURE, PLAN)
         converge.all_sides(engine, cfg, started.env, run, report, steps, Captures(cfg.parity))
@@ -106,7 +105,8 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     """Every phase on every side; containers are removed at the end unless ``keep``."""
     started = prepare(engine, cfg)
     env, run, report = started.env, started.run, started.report
-    report.phases = (*PHASES, *(("reboot",) if cfg.reboot else ()))
+    if cfg.rollback:  # before any container: what a rollback needs of the upgrade images
+        rollback.check(engine, cfg, run)
     if keep:  # the record `tdi destroy` and the phase commands use
         run.save(cfg.root)
     start = time.monotonic()
@@ -114,7 +114,10 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         report.timeline.append(Span.since("create", "run", start))
         parity.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        events = converge.with_tests(engine, cfg, env, run, report, captures)
+        before_ready, after_ready = rollback.steps(cfg)
+        events = converge.with_tests(
+            engine, cfg, env, run, report, captures, before_ready, after_ready
+        )
         converge.check_hosts(engine, run, report, "verify")
         parity.run(engine, cfg, run, report, events, captures)
         converge.check_hosts(engine, run, report, "parity")

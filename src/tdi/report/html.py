@@ -34,7 +34,7 @@ th{background:#f6f8fa}code{font-size:12px;overflow-wrap:anywhere}
 color:#fff;padding-left:3px;box-sizing:border-box;white-space:nowrap;min-width:2px}
 .bar.converge{background:#0969da}.bar.idempotence{background:#8250df}
 .bar.verify{background:#1a7f37}.bar.parity{background:#bf8700}.bar.create{background:#57606a}
-.bar.capture{background:#9a6700}
+.bar.capture{background:#9a6700}.bar.rollback{background:#1b7c83}.bar.keep{background:#57606a}
 pre.diff{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px;margin:4px 0}
 .add{color:#1a7f37}.del{color:#cf222e}.hunk{color:#8250df}
 .muted{color:#6e7781}details{margin:4px 0}
@@ -56,6 +56,7 @@ def render(data: Mapping[str, Any], page: Path) -> str:
         *_failing_tests(data),
         *_idempotence(data["states"]),
         *_drift(data["comparisons"]),
+        *_rollback(data.get("rollback", [])),
         *_logs(data.get("logs", {}), page),
     ]
     return (
@@ -194,6 +195,36 @@ def _drift(comparisons: list[dict[str, Any]]) -> list[str]:
             out += _comparison(c)
             kinds |= {d["kind"] for d in c["differences"]}
     return out + _legend(kinds) if len(out) > 1 else []
+
+
+def _rollback(rollbacks: list[dict[str, Any]]) -> list[str]:
+    """The previous release applied again on each upgraded host: what it did not undo."""
+    if not rollbacks:
+        return []
+    out = ["<h2>Rollback</h2>"]
+    kinds: set[str] = set()
+    for r in rollbacks:
+        out.append(
+            f"<h3>{escape(r['key'])} {_badge(r['result'])}</h3><p class=muted>from "
+            f"{escape(r['from'])}, the previous release {escape(r['commit'][:12])} applied "
+            "again, against the state it left</p>"
+        )
+        if r["error"]:
+            out.append(f"<p class=failed>{escape(r['error'])}</p>")
+        elif not r["differences"]:
+            out.append("<p class=muted>No difference: the rollback is clean.</p>")
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for d in r["differences"]:
+            by_kind.setdefault(d["kind"], []).append(d)
+        for kind, group in by_kind.items():
+            out.append(f"<h4><span class=k>{escape(kind)}</span></h4>")
+            out.append(
+                "<table><tr><th>key</th><th>baseline</th><th>rollback</th><th>tasks</th></tr>"
+            )
+            out += [_row({**d, "fresh": d["baseline"], "upgrade": d["rollback"]}) for d in group]
+            out.append("</table>")
+        kinds |= set(by_kind)
+    return out + _legend(kinds)
 
 
 def _comparison(c: Mapping[str, Any]) -> list[str]:

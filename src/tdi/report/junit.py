@@ -1,6 +1,7 @@
 """JUnit XML, rendered from the report as every other format is: the tests pytest ran
-(suite ``pytest``), the nodes whose tests could not run (``tdi.verify``), and a suite per
-comparison with a case per parity difference (``tdi.parity``, or ``tdi.parity.SIDE/HOST``)."""
+(suite ``pytest``), the nodes whose tests could not run (``tdi.verify``), a suite per
+comparison with a case per parity difference (``tdi.parity``, or ``tdi.parity.SIDE/HOST``),
+and one per rolled-back host (``tdi.rollback.KEY``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from xml.etree import ElementTree as ET
 from tdi import secrets
 from tdi.config import Config
 from tdi.hosts.run import Run
-from tdi.report.model import FAILED, SKIPPED, CaseResult, Comparison, ParityResult, Report
+from tdi.report.model import (
+    FAILED,
+    SKIPPED,
+    CaseResult,
+    Comparison,
+    ParityResult,
+    Report,
+    Rollback,
+)
 from tdi.topology import UPGRADE
 
 
@@ -36,7 +45,33 @@ def render(report: Report) -> ET.Element:
         _unverified(root, unverified)
     for comparison in report.comparisons:
         _comparison(root, comparison)
+    for rolled in report.rollbacks:
+        _rollback(root, rolled)
     return root
+
+
+def _rollback(root: ET.Element, rolled: Rollback) -> None:
+    """A suite per rolled-back host, ``tdi.rollback.KEY``: one case per difference (what
+    the previous release does not undo), or one case, failed when it could not run."""
+    name = f"tdi.rollback.{rolled.key}"
+    diffs = rolled.differences
+    failing = sum(1 for d in diffs if d.fails) + bool(rolled.error)
+    suite = _suite(root, name, max(1, len(diffs)), failing, sum(1 for d in diffs if not d.fails))
+    if not diffs:
+        case = ET.SubElement(suite, "testcase", classname=name, name="rollback")
+        if rolled.error:
+            ET.SubElement(case, "failure", message=rolled.error)
+    for d in diffs:
+        case = ET.SubElement(
+            suite, "testcase", classname=name, name=f"rollback[{d.category}:{d.key}]"
+        )
+        if d.fails:
+            tasks = f"; tasks: {', '.join(d.tasks)}" if d.tasks else ""
+            node = ET.SubElement(case, "failure", message=f"{d.kind}: {d.key}{tasks}")
+            node.text = d.content_diff or json.dumps(d.upgrade, indent=2, default=str)
+        else:
+            reason = f"allowed: {d.allowed}" if d.allowed else d.kind
+            ET.SubElement(case, "skipped", message=reason)
 
 
 def _suite(root: ET.Element, name: str, cases: int, failures: int, skipped: int) -> ET.Element:

@@ -6,7 +6,16 @@ import html
 from collections.abc import Sequence
 
 from tdi.report import plan
-from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
+from tdi.report.listing import (
+    LISTED,
+    capped,
+    failing,
+    grouped,
+    next_step,
+    not_failing,
+    safe,
+    short,
+)
 from tdi.report.model import FAILED, ICON, PHASES, Comparison, Report
 from tdi.state.diff import Difference
 
@@ -17,7 +26,8 @@ def render(report: Report) -> str:
     out += _md_plan(report)
     if report.upgrade_source:
         out += [f"Upgrade from: {report.upgrade_source}", ""]
-    shown = (*PHASES, *(p for p in report.phases if p not in PHASES))
+    more = [p for s in report.states.values() for p in s.required if p not in PHASES]
+    shown = (*PHASES, *dict.fromkeys(more))
     out += [
         "| host | " + " | ".join(shown) + " | tests |",
         "| --- " * (len(shown) + 2) + "|",
@@ -35,11 +45,46 @@ def render(report: Report) -> str:
             out += ["", *_details("journal", "\n".join(s.journal), (), "text")] * bool(s.journal)
         for f in s.failures:
             out += ["", *_md_failure(f)]
-    if report.comparisons or report.phases == PHASES:
+    if report.compares:
         out += ["", f"### Parity: {ICON[report.parity]} {report.parity}", ""]
     for c in report.comparisons:
         out += _md_comparison(c)
+    out += _md_rollback(report)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _md_rollback(report: Report) -> list[str]:
+    """The rollback: per rolled-back host, what the previous release did not undo."""
+    if not report.rollbacks:
+        return []
+    status = FAILED if any(r.status == FAILED for r in report.rollbacks) else "passed"
+    out = [f"### Rollback: {ICON[status]} {status}", ""]
+    for r in report.rollbacks:
+        out += [
+            f"**{r.key}** (from {r.upgrade}, the previous release {r.commit[:12]} applied "
+            f"again): {ICON[r.status]} {r.status} ({len(r.differences)} differences)",
+            "",
+        ]
+        if r.error:
+            out += [f"Error: {_md_text(r.error)}", ""]
+        shown = failing(r.differences)
+        if shown:
+            out += [
+                "| key | kind | baseline | rollback | tasks |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            out += [_md_row(d) for d in shown[:LISTED]]
+            out += [""]
+            out += [
+                line
+                for d in shown[:LISTED]
+                for line in _details(
+                    f"<code>{_md_text(d.key)}</code>: content", d.content_diff, d.content_notes
+                )
+            ]
+        if quiet := not_failing(r.differences):
+            out += [f"Not failing: {quiet} (each in the JSON and HTML reports).", ""]
+    return out
 
 
 def _md_plan(report: Report) -> list[str]:

@@ -107,6 +107,7 @@ class StateReport:
     journal: list[str] = field(default_factory=list)  # a unit that failed to start: its tail
     down: bool = False  # its playbook took the host down: a finding, not a host gone
     plan: Plan | None = None  # an upgrade node's: what its converge changed
+    required: tuple[str, ...] = PHASES  # the phases it must pass (a rollback node: no idempotence)
 
     @property
     def tests_summary(self) -> str:
@@ -182,6 +183,47 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Rollback:
+    """The previous release applied again on an upgraded host: rollback node ``key``
+    (started from upgrade node ``upgrade``'s state) against the state that release left
+    (the baseline state its image carries). Every difference fails: it is irreversible."""
+
+    key: str
+    host: str
+    upgrade: str
+    commit: str  # the previous release's
+    result: ParityResult | None = None
+    error: str = ""  # why it could not be rolled back, or compared
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return FAILED
+        if self.result is None:
+            return SKIPPED
+        return PASSED if self.result.passed else FAILED
+
+    @property
+    def differences(self) -> list[Difference]:
+        return self.result.differences if self.result else []
+
+    def to_dict(self) -> dict[str, Any]:
+        differences = []
+        for d in self.differences:
+            entry = {k: v for k, v in d.to_dict().items() if k not in ("fresh", "upgrade")}
+            differences.append({**entry, "baseline": d.fresh, "rollback": d.upgrade})
+        return {
+            "key": self.key,
+            "host": self.host,
+            "from": self.upgrade,
+            "commit": self.commit,
+            "result": self.status,
+            "differences": differences,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
 class Span:
     """How long one phase took on one side (or comparison, or the whole run)."""
 
@@ -215,7 +257,8 @@ class Report:
     timeline: list[Span] = field(default_factory=list)  # in the order phases ended
     logs: dict[str, str] = field(default_factory=dict)  # "SIDE STEP" -> its log file
     cases: list[CaseResult] = field(default_factory=list)  # every test pytest ran
-    phases: tuple[str, ...] = PHASES  # what a node must pass (`tdi plan`: converge alone)
+    compares: bool = True  # fresh against the other sides (`tdi plan` compares nothing)
+    rollbacks: list[Rollback] = field(default_factory=list)  # per rolled-back host
 
     @classmethod
     def planned(
@@ -225,13 +268,18 @@ class Report:
         upgrade_source: str = "",
         timeline: list[Span] | None = None,
         converge: str = SKIPPED,
+        required: tuple[str, ...] = PHASES,
     ) -> Report:
         """The report of a planned run: a state per node (``converge``: where a kept run's
-        hosts start), and with ``compare`` a comparison per node not on fresh."""
-        states = {k: StateReport(n.image, converge=converge) for k, n in run.nodes.items()}
+        hosts start; ``required``: the phases each must pass), and with ``compare`` a
+        comparison per node not on fresh."""
+        states = {
+            k: StateReport(n.image, converge=converge, required=required)
+            for k, n in run.nodes.items()
+        }
         nodes = [n for n in run.nodes.values() if compare and n.side != FRESH]
         comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in nodes]
-        return cls(states, comparisons, upgrade_source, timeline=timeline or [])
+        return cls(states, comparisons, upgrade_source, timeline or [], compares=compare)
 
     def record(self, key: str, found: Finding) -> None:
         """The one place a node's state changes: what a phase found there."""
@@ -246,6 +294,15 @@ class Report:
         if found.tests is not None:
             entry.tests, entry.failures = dict(found.tests), list(found.failures)
         entry.down = entry.down or found.down
+
+    def joined(self, key: str, image: str, required: tuple[str, ...]) -> None:
+        """A node that joins the run once it has begun (a rollback node): its state, with
+        the phases it must pass."""
+        self.states[key] = StateReport(image, required=required)
+
+    def rolled_back(self, found: Rollback) -> None:
+        """What a rollback found (pipelines/rollback.py): its one entry per node."""
+        self.rollbacks = [r for r in self.rollbacks if r.key != found.key] + [found]
 
     def planned_changes(self, key: str, plan: Plan) -> None:
         """What node ``key``'s upgrade converge changed (plan.py)."""
@@ -296,9 +353,10 @@ class Report:
     @property
     def result(self) -> str:
         states = self.states.values()
-        phases_ok = all(getattr(s, p) == PASSED for s in states for p in self.phases)
-        compared = self.parity == PASSED or (not self.comparisons and self.phases != PHASES)
-        return PASSED if phases_ok and compared else FAILED
+        phases_ok = all(getattr(s, p) == PASSED for s in states for p in s.required)
+        compared = self.parity == PASSED or not self.compares
+        rolled = all(r.status == PASSED for r in self.rollbacks)
+        return PASSED if phases_ok and compared and rolled else FAILED
 
     def to_dict(self) -> dict[str, Any]:
         each = [c.to_dict() for c in self.comparisons]
@@ -319,6 +377,7 @@ class Report:
                 "error": "; ".join(f"{c.key}: {c.error}" for c in self.comparisons if c.error),
             },
             "comparisons": each,
+            **({"rollback": [r.to_dict() for r in self.rollbacks]} if self.rollbacks else {}),
             "timeline": self.timeline_dicts(),
             "logs": dict(self.logs),
             "test_cases": [asdict(c) for c in self.cases],

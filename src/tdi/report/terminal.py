@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from tdi.report import plan
 from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
-from tdi.report.model import FAILED, PHASES, Report
+from tdi.report.model import FAILED, Report
 from tdi.state.diff import Difference
 
 
@@ -15,7 +15,7 @@ def lines(report: Report) -> list[str]:
     width = max([8, *(len(k) for k in report.states)])
     out = []
     for name, s in report.states.items():
-        reboot = f"reboot {s.reboot:7} " if "reboot" in report.phases else ""
+        reboot = f"reboot {s.reboot:7} " if "reboot" in s.required else ""
         out.append(
             f"{name:{width}} converge {s.converge:7} idempotence {s.idempotence:7} "
             f"verify {s.verify:7} {reboot}({s.tests_summary})"
@@ -30,9 +30,40 @@ def lines(report: Report) -> list[str]:
                 out.extend(f"{pad}   {line}" for line in _head(c.diff, []))
         out.extend(line for f in s.failures for line in _failure_lines(f, pad + " "))
     out.extend(plan_lines(report))
-    if report.comparisons or report.phases == PHASES:
+    if report.compares:
         out.extend(parity_lines(report))
+    out.extend(rollback_lines(report))
     out.append(f"result   {report.result}")
+    return out
+
+
+def rollback_lines(report: Report) -> list[str]:
+    """The rollback: per rolled-back host, what the previous release did not undo."""
+    if not report.rollbacks:
+        return []
+    failed = [r for r in report.rollbacks if r.status == FAILED]
+    out = [f"rollback {'failed' if failed else 'passed'} (the previous release applied again)"]
+    for r in report.rollbacks:
+        out.append(
+            f"  {r.key} (from {r.upgrade}, release {r.commit[:12]}): {r.status}, "
+            f"{len(r.differences)} differences"
+        )
+        if r.error:
+            out.append(f"    error: {safe(r.error)}")
+        for heading, group in grouped(failing(r.differences)):
+            out.append(f"    {heading}:")
+            shown, more = capped(group)
+            for d in shown:
+                tasks = f" <- {safe('; '.join(d.tasks))}" if d.tasks else ""
+                out.append(
+                    f"      {d.kind:16} {safe(d.key)}: baseline={short(d.fresh)} "
+                    f"rollback={short(d.upgrade)}{tasks}"
+                )
+                out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
+            if more:
+                out.append(f"      ... and {more} more (each in the JSON and HTML reports)")
+        if quiet := not_failing(r.differences):
+            out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
     return out
 
 

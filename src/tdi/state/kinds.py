@@ -23,6 +23,8 @@ UNMANAGED = "unmanaged"  # no task of either release made it: a daemon or a pack
 # Two-way kinds, for an upgrade image that carries no baseline state.
 EXTRA = "extra"  # on upgrade, not on fresh
 CHANGED = "changed"  # on both, different
+# Rollback: the previous release applied again on an upgraded host, against its own state.
+IRREVERSIBLE = "irreversible"  # this release left it, and the previous one does not undo it
 
 # What each kind means, for legends (the HTML report's).
 MEANING = {
@@ -37,6 +39,9 @@ MEANING = {
     "data file, a per-host key), or it is a service's boot history: not a failure",
     EXTRA: "on the upgrade host, not on a fresh host (no baseline state to say why)",
     CHANGED: "on both, different (no baseline state to say why)",
+    IRREVERSIBLE: "rollback: the previous release, applied again on an upgraded host, "
+    "leaves it other than that release's own state: this release left it, and the "
+    "previous one does not undo it",
 }
 
 SECTIONS = {
@@ -144,3 +149,31 @@ def _unmanaged(d: Difference, events: Sequence[Event], quiet_services: set[str])
     if d.category == "port":
         return _runs_as(d, quiet_services) and not touched_by(d, events)
     return False
+
+
+def irreversible(
+    differences: Sequence[Difference],
+    baseline: State,
+    noise: Sequence[Rule] = (),
+    *,
+    events: Sequence[Event] = (),
+    baseline_events: Sequence[Event] = (),
+    services: Mapping[str, Record] | None = None,
+    host: str = "",
+) -> list[Difference]:
+    """A rollback's differences (the baseline state on the fresh side, the rolled-back
+    host on the other), each with its kind: what the calibrated noise or ``classify``
+    finds quiet (a daemon's file, boot history) keeps that kind; every other one is
+    ``irreversible``. ``events`` are this release's converge events, ``services`` the
+    rolled-back host's."""
+    judged = classify(
+        differences,
+        baseline,
+        noise,
+        events=events,
+        baseline_events=baseline_events,
+        services=services,
+        host=host,
+    )
+    quiet = (NONDETERMINISTIC, UNMANAGED)
+    return [d if d.kind in quiet else replace(d, kind=IRREVERSIBLE) for d in judged]

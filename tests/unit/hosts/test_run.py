@@ -24,7 +24,7 @@ from tdi.engine.protocol import (
     ContainerSpec,
     Engine,
 )
-from tdi.errors import RecordError, TdiError
+from tdi.errors import EngineError, RecordError, TdiError
 from tdi.hosts import packages, records, run
 from tdi.hosts.run import CURRENT, WORK_DIR, Node, Run, create, destroy, labels, lifecycle, plan
 from tdi.process import PROCESSES
@@ -50,6 +50,7 @@ class FakeEngine(NullEngine):
         self.stuck: set[str] = set()  # containers the daemon fails to remove
         self.interrupt_at = ""  # a container whose start is cut off by Ctrl-C
         self.hosts_lines: dict[str, list[str]] = {}  # what each container's /etc/hosts got
+        self.scratch: dict[str, str] = {}  # image id -> the run it is scratch of
 
     def is_running(self, name: str) -> bool:
         return name == packages.NAME and self.cache
@@ -108,6 +109,14 @@ class FakeEngine(NullEngine):
     def remove_networks(self, names: Sequence[str]) -> None:
         for name in names:
             self.nets.pop(name, None)
+
+    def scratch_images(self, run_id: str) -> list[str]:
+        return [i for i, r in self.scratch.items() if r == run_id]
+
+    def remove_image(self, ref: str) -> None:
+        if any(s.image == ref for s in self.specs.values()):
+            raise EngineError(f"remove image {ref}: conflict: in use")
+        self.scratch.pop(ref, None)
 
 
 def engine_of(fake: FakeEngine) -> Engine:
@@ -404,6 +413,34 @@ def test_destroy_removes_by_recorded_name_and_by_label(tmp_path: Path) -> None:
     assert removed.containers == ["tdi-r1-extra", "tdi-r1-fresh"]
     assert "tdi-r1-upgrade" in engine.removed
     assert engine.specs == {} and engine.nets == {}
+
+
+def test_destroy_removes_the_runs_scratch_images_once_its_containers_are_gone(
+    tmp_path: Path,
+) -> None:
+    engine = FakeEngine()
+    workdir = leftover(engine, tmp_path, "r1", dead_owner())
+    engine.specs["tdi-r1-rollback"] = ContainerSpec(
+        "sha256:r1", "tdi-r1-rollback", "h", "n", {RUN_LABEL: "r1"}
+    )
+    engine.scratch = {"sha256:r1": "r1", "sha256:r2": "r2"}
+    removed = destroy(engine_of(engine), workdir, "r1")
+    assert engine.scratch == {"sha256:r2": "r2"}  # another run's stays
+    assert removed.images == ["r1"] and str(removed).endswith("; images r1")
+    assert (records.read(workdir) or pytest.fail()).removed is not None
+
+
+def test_a_scratch_image_still_in_use_is_left_for_a_later_reap(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    workdir = leftover(engine, tmp_path, "r1", dead_owner())
+    engine.specs["tdi-r1-rollback"] = ContainerSpec(
+        "sha256:r1", "tdi-r1-rollback", "h", "n", {RUN_LABEL: "r1"}
+    )
+    engine.stuck = {"tdi-r1-rollback"}  # the daemon fails to remove it: its image is in use
+    engine.scratch = {"sha256:r1": "r1"}
+    removed = destroy(engine_of(engine), workdir, "r1")
+    assert engine.scratch == {"sha256:r1": "r1"} and removed.images == []
+    assert (records.read(workdir) or pytest.fail()).removed is None  # a reap tries again
 
 
 def test_lifecycle_records_every_container_before_it_creates_one(tmp_path: Path) -> None:

@@ -13,12 +13,15 @@ from tdi.state.kinds import (
     CHANGED,
     DIVERGED,
     EXTRA,
+    IRREVERSIBLE,
+    MEANING,
     MISSING,
     NONDETERMINISTIC,
     NOT_APPLIED,
     STALE,
     UNMANAGED,
     classify,
+    irreversible,
 )
 from tdi.state.rules import Rule
 
@@ -318,3 +321,34 @@ def test_a_port_that_systemd_holds_after_boot_for_the_same_daemon_is_boot_histor
     assert found.kind == "unmanaged" and not found.fails
     other = Difference("port", "tcp/80", {"process": "nginx"}, {"process": "apache2,systemd"})
     assert classify([other], None)[0].kind != "unmanaged"
+
+
+def test_a_rollback_leaves_irreversible_what_this_release_made_and_the_previous_one_keeps() -> None:
+    baseline = state(files={"/etc/app.conf": OLD}, packages={"cron": {"version": "3.0"}})
+    rolled = state(
+        files={"/etc/app.conf": NEW, "/etc/new.conf": NEW},
+        packages={"cron": {"version": "3.1"}, "redis": {"version": "7"}},
+    )
+    ours = [ev("new", "copy", dest="/etc/new.conf"), ev("pkg", "apt", name=["redis", "cron"])]
+    theirs = [ev("conf", "template", dest="/etc/app.conf")]
+    found = irreversible(diff(baseline, rolled), baseline, events=ours, baseline_events=theirs)
+    assert [(d.key, d.kind) for d in found] == [
+        ("/etc/app.conf", IRREVERSIBLE),
+        ("/etc/new.conf", IRREVERSIBLE),
+        ("cron", IRREVERSIBLE),
+        ("redis", IRREVERSIBLE),
+    ]
+    assert all(d.fails for d in found) and IRREVERSIBLE in MEANING
+
+
+def test_a_rollback_keeps_noise_and_what_no_task_made_quiet() -> None:
+    baseline = state(files={"/etc/app.conf": OLD})
+    rolled = state(files={"/etc/app.conf": OLD, "/var/lib/app/data": NEW, "/etc/seed": NEW})
+    theirs = [ev("conf", "template", dest="/etc/app.conf")]
+    noise = [Rule("file", "/etc/seed", "random each run")]
+    found = irreversible(diff(baseline, rolled), baseline, noise, baseline_events=theirs)
+    assert [(d.key, d.kind) for d in found] == [
+        ("/etc/seed", NONDETERMINISTIC),
+        ("/var/lib/app/data", UNMANAGED),
+    ]
+    assert not any(d.fails for d in found)

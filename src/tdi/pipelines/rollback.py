@@ -1,0 +1,273 @@
+"""Rollback: can the previous release be applied again on a host this release upgraded?
+
+A side, ``rollback``, one node per host. Each node starts from its upgrade node's state
+after the upgrade's converge: the upgrade container is committed (``KEEP``, after its
+capture and before its tests) as an image labelled as the run's scratch, which the run's
+end removes, as does the reap of a run whose tdi was killed. Once the upgrade side is
+handed to the tests, ``ROLLBACK`` checks out the previous release as the baseline snapshot
+does (baseline.checkout: the commit the upgrade image names), starts the rollback nodes
+from those images, converges them with that release's playbook, captures them, compares
+each with the baseline state its upgrade image carries, and runs that release's tests on
+them. Every difference left is ``irreversible``, attributed to this release's tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from tdi import git, interrupts
+from tdi.config import Config
+from tdi.engine.protocol import SCRATCH_LABEL, Engine, ImageInfo
+from tdi.errors import HostGoneError, TdiError
+from tdi.hosts.run import Node, Run, create, write_inventories
+from tdi.phases import converge, parity
+from tdi.phases.steps import Context, Step, walk
+from tdi.phases.timeline import phase
+from tdi.phases.verify import has_tests, mark_ready, verification
+from tdi.pipelines import baseline
+from tdi.pipelines.production import REVISION
+from tdi.provision.ansible import TaskEvent
+from tdi.report.model import PASSED, Baseline, ParityResult, Rollback
+from tdi.state.attribution import attribute, fold_package_files
+from tdi.state.capture import State
+from tdi.state.content import MAX_BYTES
+from tdi.state.diff import Difference, diff
+from tdi.state.kinds import irreversible
+from tdi.state.rules import apply_allow
+from tdi.topology import UPGRADE
+
+log = logging.getLogger(__name__)
+
+SIDE = "rollback"
+SCRATCH_REPO = "tdi-rollback"
+WITH_TESTS = ("converge", "verify")  # a rollback node's phases: no idempotence
+
+
+def release_of(info: ImageInfo) -> str | None:
+    """The commit an upgrade image runs: a baseline snapshot's, or a production image's."""
+    return info.labels.get(baseline.COMMIT_LABEL) or info.labels.get(REVISION) or None
+
+
+def check(engine: Engine, cfg: Config, run: Run) -> str:
+    """Before any container: every upgrade image names the commit it runs, one commit this
+    repo has, and carries the baseline state to compare with. Returns that commit."""
+    commits = set()
+    for node in run.on(UPGRADE):
+        info = engine.image(node.image)
+        commit = release_of(info) if info is not None else None
+        if commit is None:
+            raise TdiError(
+                f"--rollback: image {node.image} does not say which commit it runs (no "
+                f"{baseline.COMMIT_LABEL} or {REVISION} label)"
+            )
+        if not engine.has_path(node.image, parity.BASELINE_STATE):
+            raise TdiError(
+                f"--rollback: image {node.image} carries no baseline state "
+                f"({parity.BASELINE_STATE}): nothing to compare a rollback with"
+            )
+        commits.add(commit)
+    if len(commits) != 1:
+        raise TdiError(f"--rollback: the upgrade images run {len(commits)} commits, not one")
+    commit = commits.pop()
+    try:
+        return git.resolve_commit(cfg.root, commit)
+    except TdiError:
+        raise TdiError(
+            f"--rollback: the upgrade images run commit {commit[:12]}, which {cfg.root} does "
+            "not have: fetch it"
+        ) from None
+
+
+def scratch(run_id: str, host: str) -> str:
+    """The image a rollback node starts from: its upgrade node, committed."""
+    return f"{SCRATCH_REPO}:{run_id}-{host.lower()}"
+
+
+def _keep(ctx: Context, side: str) -> None:
+    """Each converged upgrade node committed as it is now, before any test touches it."""
+    if side != UPGRADE:
+        return
+    with phase("keep", ctx.report.timeline, who=side):
+        for node in ctx.run.on(side):
+            info = ctx.engine.image(node.image)
+            if ctx.report.converged(node.key) and info is not None:
+                labels = {SCRATCH_LABEL: ctx.run.id}
+                # An interrupt waits for the image: the run's end must find it to remove it.
+                with interrupts.deferred():
+                    ctx.engine.commit(node.container, scratch(ctx.run.id, node.host), labels, info)
+
+
+def _rollback(ctx: Context, side: str) -> None:
+    """The rollback side: the previous release converged on each kept upgrade node."""
+    if side != UPGRADE:
+        return
+    kept = [n for n in ctx.run.on(side) if ctx.report.converged(n.key)]
+    if not kept:
+        log.info("rollback: no upgrade host converged; nothing to roll back")
+        return
+    info = ctx.engine.image(kept[0].image)
+    commit = (release_of(info) if info else None) or "?"
+    with phase("rollback", ctx.report.timeline, who=SIDE):
+        try:
+            with baseline.checkout(ctx.cfg, commit) as tree:
+                sub = _plan(ctx, tree, kept)
+                create(ctx.engine, ctx.cfg, sub)
+                inner = Context(ctx.engine, tree.cfg, tree.env, sub, ctx.report)
+                inner.captures = ctx.captures
+                compare = Step("compare", lambda c, s: _compare(c, s, ctx, commit))
+                walk(inner, (converge.CONVERGE, converge.CAPTURE, compare), _check)
+                _verify(inner)
+        except HostGoneError:
+            raise
+        except TdiError as exc:  # the previous release could not be checked out, say
+            for node in kept:
+                key = ctx.cfg.topology.key(SIDE, node.host)
+                why = f"the previous release ({commit[:12]}) cannot be re-applied: {exc}"
+                ctx.report.rolled_back(Rollback(key, node.host, node.key, commit, error=why))
+
+
+def _plan(ctx: Context, tree: baseline.Checkout, kept: Sequence[Node]) -> Run:
+    """The rollback nodes, in a work directory of their own (their inventory, logs and
+    tests beside the run's), each with its state in the report."""
+    topo = ctx.cfg.topology
+    nodes = {
+        topo.key(SIDE, n.host): Node(
+            topo.key(SIDE, n.host),
+            SIDE,
+            n.host,
+            scratch(ctx.run.id, n.host),
+            topo.container(ctx.run.id, SIDE, n.host),
+        )
+        for n in kept
+    }
+    workdir = ctx.run.workdir / SIDE
+    workdir.mkdir(exist_ok=True)
+    sub = Run(ctx.run.id, workdir, nodes)
+    write_inventories(ctx.cfg, sub, tree.repo)
+    required = WITH_TESTS if has_tests(tree.cfg.tests) else WITH_TESTS[:1]
+    for node in nodes.values():
+        ctx.report.joined(node.key, node.image, required)
+    return sub
+
+
+def _check(ctx: Context, step: Step) -> None:
+    if step.playbook:
+        converge.check_hosts(ctx.engine, ctx.run, ctx.report, step.name)
+
+
+def _compare(ctx: Context, side: str, outer: Context, commit: str) -> None:
+    """Each rollback node against the baseline state of its upgrade image."""
+    assert ctx.captures is not None
+    for node in ctx.run.on(side):
+        upgrade = outer.run.nodes[ctx.cfg.topology.key(UPGRADE, node.host)]
+        state = ctx.report.states[node.key]
+        if state.converge != PASSED:
+            why = state.error.removeprefix("converge: ")
+            error = f"the previous release ({commit[:12]}) cannot be re-applied: {why}"
+            ctx.report.rolled_back(Rollback(node.key, node.host, upgrade.key, commit, error=error))
+            continue
+        before = _baseline(outer, upgrade)
+        try:
+            after, seconds = ctx.captures.of(ctx.engine, node.container)
+            assert before.state is not None  # check() saw it in the image
+            ours = _events(outer, upgrade)
+            theirs = [*before.events, *_events(ctx, node)]
+            differences = judge(ctx, node, upgrade, before.state, after, ours, theirs)
+        except TdiError as exc:
+            ctx.report.rolled_back(
+                Rollback(node.key, node.host, upgrade.key, commit, error=str(exc))
+            )
+            continue
+        result = ParityResult(differences, three_way=True, capture_seconds={node.key: seconds})
+        found = Rollback(node.key, node.host, upgrade.key, commit, result)
+        ctx.report.rolled_back(found)
+        log.info("rollback %s: %s, %d differences", node.key, found.status, len(differences))
+
+
+def _events(ctx: Context, node: Node) -> list[TaskEvent]:
+    converged = ctx.converges.get(node.side)
+    return [e for e in converged.events if e.host == node.host] if converged else []
+
+
+def _baseline(ctx: Context, node: Node) -> Baseline:
+    """The baseline records parity loaded for upgrade node ``node``, else its own."""
+    compared = next((c for c in ctx.report.comparisons if c.key == node.key), None)
+    if compared is not None and compared.baseline.state is not None:
+        return compared.baseline
+    name = parity.baseline_name(node.key)
+    return parity.read_baseline(ctx.engine, node.container, ctx.run.workdir, name)
+
+
+def judge(
+    ctx: Context,
+    node: Node,
+    upgrade: Node,
+    before: State,
+    after: State,
+    ours: Sequence[TaskEvent],
+    theirs: Sequence[TaskEvent],
+) -> list[Difference]:
+    """What the rollback left other than the previous release's own state: each difference
+    attributed to this release's tasks, a package's files under it, the noise and what no
+    task made quiet, the rest irreversible; files with their content."""
+    raw = diff(before, after)
+    owned = {}
+    for d in raw:
+        if d.category == "package" and d.upgrade is not None:
+            code, out, _ = ctx.engine.exec(node.container, ["dpkg-query", "-L", d.key])
+            if code == 0:
+                owned[d.key] = frozenset(out.decode(errors="replace").split("\n")) - {""}
+    noise = ctx.captures.noise_rules() if ctx.captures is not None else []
+    found = irreversible(
+        attribute(fold_package_files(raw, owned), ours),
+        before,
+        noise,
+        events=ours,
+        baseline_events=theirs,
+        services=after.services,
+        host=node.host,
+    )
+    allowed, _ = apply_allow(found, ctx.cfg.parity.allow, dt.date.today(), node.host)
+
+    def image_heads(paths: Sequence[str]) -> dict[str, bytes | None]:
+        return ctx.engine.read_files(upgrade.image, paths, MAX_BYTES)
+
+    heads = {"fresh": image_heads, "upgrade": parity.heads_of(ctx.engine, node.container)}
+    states = {"fresh": before, "upgrade": after}
+    shown = parity.with_contents(heads, states, allowed, parity.quiet_tasks([*ours, *theirs]))
+    return [relabel(d) for d in shown]
+
+
+def relabel(d: Difference) -> Difference:
+    """A content diff's headers named as the rollback's sides: the baseline state, then
+    the rolled-back host."""
+    lines = d.content_diff.split("\n", 2)
+    if len(lines) < 3:
+        return d
+    old = lines[0].replace("--- fresh:", "--- baseline:", 1)
+    new = lines[1].replace("+++ upgrade:", "+++ rollback:", 1)
+    return replace(d, content_diff="\n".join((old, new, lines[2])))
+
+
+def _verify(ctx: Context) -> None:
+    """The previous release's tests, as at its commit, on the rollback nodes."""
+    if not has_tests(ctx.cfg.tests):
+        log.info("rollback: the previous release has no tests in %s", ctx.cfg.rel(ctx.cfg.tests))
+        return
+    start = time.monotonic()
+    with verification(ctx.cfg, ctx.env, ctx.run, ctx.report) as tests:
+        mark_ready(tests, ctx.report, list(ctx.run.nodes.values()))
+    log.info("rollback verify done in %.1f s", time.monotonic() - start)
+
+
+KEEP = Step("keep", _keep)
+ROLLBACK = Step("rollback", _rollback)
+
+
+def steps(cfg: Config) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """The upgrade side's steps for ``cfg``: before its tests, after them."""
+    return ((KEEP,), (ROLLBACK,)) if cfg.rollback else ((), ())
