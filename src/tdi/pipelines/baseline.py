@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,11 +37,13 @@ Images = Mapping[str, tuple[str, ImageInfo]]  # host -> (reference, info)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A baseline snapshot: the commit it converged, its cache key, its tag per host."""
+    """A baseline snapshot: the commit it converged, its cache key, its tag per host, and
+    what it takes from the work tree (``borrowed``)."""
 
     commit: str
     key: str
     tags: Mapping[str, str]
+    lent: tuple[str, ...] = ()
 
     def labels(self, base: ImageInfo) -> dict[str, str]:
         return {COMMIT_LABEL: self.commit, BASE_LABEL: base.id, KEY_LABEL: self.key}
@@ -68,7 +70,7 @@ def borrowed(cfg: Config, commit: str) -> list[str]:
     ]
 
 
-def _copy(root: Path, paths: list[str], tree: Path) -> None:
+def _copy(root: Path, paths: Sequence[str], tree: Path) -> None:
     for path in paths:
         source, target = root / path, tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,7 @@ def _copy(root: Path, paths: list[str], tree: Path) -> None:
             shutil.copy2(source, target, follow_symlinks=False)
 
 
-def _digest_of(root: Path, paths: list[str]) -> str:
+def _digest_of(root: Path, paths: Sequence[str]) -> str:
     """The content of borrowed paths (a directory's links by their targets)."""
     parts = []
     for path in paths:
@@ -99,8 +101,10 @@ def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) 
     One run makes it; others that need it at the same time wait for that one and reuse it.
     """
     commit = git.resolve_commit(cfg.root, ref)
-    key = _key(cfg, commit, fresh)
-    snap = Snapshot(commit, key, {h: _tag(cfg, h, commit, key) for h in cfg.topology.names})
+    lent = tuple(borrowed(cfg, commit))
+    key = _key(cfg, commit, fresh, lent)
+    tags = {h: _tag(cfg, h, commit, key) for h in cfg.topology.names}
+    snap = Snapshot(commit, key, tags, lent)
     made = locks.once(
         snap.name,
         f"make the baseline snapshot {snap.commit[:12]}",
@@ -123,9 +127,10 @@ def _tag(cfg: Config, host: str, commit: str, key: str) -> str:
     return f"{repo}:{commit[:12]}-{key[:12]}"
 
 
-def _key(cfg: Config, commit: str, fresh: Images) -> str:
+def _key(cfg: Config, commit: str, fresh: Images, lent: Sequence[str]) -> str:
     """What a baseline snapshot depends on besides the commit: each host's base image and
-    groups, the playbook and its variables, and what its stored records capture."""
+    groups, the playbook and its variables, what its stored records capture, and the
+    content of what it takes from the work tree."""
     topology = [(h.name, h.groups, fresh[h.name][1].id) for h in cfg.topology.hosts]
     parts = [
         BASELINE_FORMAT,
@@ -136,7 +141,7 @@ def _key(cfg: Config, commit: str, fresh: Images) -> str:
         json.dumps(cfg.extra_vars),
         ",".join(cfg.parity.roots or ()),
         ",".join(cfg.parity.ignore),
-        _digest_of(cfg.root, borrowed(cfg, commit)),
+        _digest_of(cfg.root, lent),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -147,13 +152,13 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
         tree = Path(tmp, "tree")
         git.export(cfg.root, snap.commit, tree)
-        if lent := borrowed(cfg, snap.commit):
+        if snap.lent:
             log.info(
                 "baseline %s has no %s: taken from the work tree (the change that adds tdi)",
                 snap.commit[:12],
-                ", ".join(lent),
+                ", ".join(snap.lent),
             )
-            _copy(cfg.root, lent, tree)
+            _copy(cfg.root, snap.lent, tree)
         old = replace(cfg, root=tree, playbook=tree / cfg.rel(cfg.playbook))
         if not old.playbook.is_file():
             raise BaselineError(

@@ -58,8 +58,8 @@ def test_tag_of_one_host_and_of_a_topology(tmp_path: Path) -> None:
 
 def test_key_is_stable_for_the_same_inputs(tmp_path: Path) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    assert key == baseline._key(load(tmp_path), COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    assert key == baseline._key(load(tmp_path), COMMIT, fresh_of(cfg), ())
     assert len(key) == 64
 
 
@@ -75,12 +75,14 @@ def test_key_is_stable_for_the_same_inputs(tmp_path: Path) -> None:
         "cli extra vars",
         "parity roots",
         "parity ignore",
+        "borrowed",
     ],
 )
 def test_key_changes_with_what_the_snapshot_depends_on(tmp_path: Path, change: str) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    before = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    before = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     commit, fresh = COMMIT, fresh_of(cfg)
+    lent: tuple[str, ...] = ()
     if change == "commit":
         commit = "1" * 40
     elif change == "base image":
@@ -98,9 +100,12 @@ def test_key_changes_with_what_the_snapshot_depends_on(tmp_path: Path, change: s
         cfg = load(tmp_path, TWO_HOSTS, extra_vars=["release=2"])
     elif change == "parity roots":
         cfg = load(tmp_path, TWO_HOSTS + "parity: {roots: [/etc]}\n")
-    else:
+    elif change == "parity ignore":
         cfg = load(tmp_path, TWO_HOSTS + "parity: {ignore: [/srv/cache]}\n")
-    assert baseline._key(cfg, commit, fresh) != before
+    else:
+        (tmp_path / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+        lent = ("ansible.cfg",)
+    assert baseline._key(cfg, commit, fresh, lent) != before
 
 
 class FakeEngine(NullEngine):
@@ -123,7 +128,7 @@ def snapshot_with(
         engine: Engine, cfg: config.Config, fresh: Any, snap: baseline.Snapshot, run_id: str
     ) -> None:
         assert (snap.commit, run_id) == (COMMIT, "r1")
-        assert snap.key == baseline._key(cfg, COMMIT, fresh)
+        assert snap.key == baseline._key(cfg, COMMIT, fresh, snap.lent)
         made.append(dict(snap.tags))
 
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
@@ -136,7 +141,7 @@ def test_snapshot_is_made_when_a_host_has_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     db = baseline._tag(cfg, "DB", COMMIT, key)
     tags, made = snapshot_with(monkeypatch, cfg, {db: info("sha256:db", {baseline.KEY_LABEL: key})})
     assert tags == {"DB": db, "web1": baseline._tag(cfg, "web1", COMMIT, key)}
@@ -147,7 +152,7 @@ def test_snapshot_is_reused_when_every_host_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     present = {
         baseline._tag(cfg, h, COMMIT, key): info(h, {baseline.KEY_LABEL: key})
         for h in cfg.topology.names
@@ -170,7 +175,7 @@ def test_snapshot_with_another_key_label_is_remade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = load(tmp_path)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
     _, made = snapshot_with(monkeypatch, cfg, {tag: info("x", {baseline.KEY_LABEL: "stale"})})
     assert made == [{"tdi-host": tag}]
@@ -192,7 +197,7 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = load(tmp_path)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
     engine = FakeEngine({})
     made: list[object] = []
@@ -232,7 +237,7 @@ def test_an_unfinished_build_leaves_no_image(
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
     (tmp_path / "playbooks").mkdir()
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     snap = baseline.Snapshot(
         COMMIT, key, {h: baseline._tag(cfg, h, COMMIT, key) for h in cfg.topology.names}
     )
