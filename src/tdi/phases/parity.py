@@ -341,12 +341,9 @@ def run(
     with phase("parity"):
         for c in todo:
             start = time.monotonic()
-            pair = {
-                "fresh": run.containers[cfg.topology.key(FRESH, c.host)],
-                "upgrade": run.containers[c.key],
-            }
+            keys = {"fresh": cfg.topology.key(FRESH, c.host), "upgrade": c.key}
+            pair = {side: run.containers[key] for side, key in keys.items()}
             mine = [e for e in events if e.host == c.host]
-            pair_keys = (("fresh", cfg.topology.key(FRESH, c.host)), ("upgrade", c.key))
             try:
                 result = compare(
                     engine, pair, cfg.parity, mine, c.baseline, captures=captures, host=c.host
@@ -356,7 +353,7 @@ def run(
                 report.compared(c.key, error=str(exc))
                 continue
             seconds = result.capture_seconds
-            timed = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
+            timed = replace(result, capture_seconds={k: seconds[s] for s, k in keys.items()})
             report.compared(c.key, result=timed)
             report.timeline.append(Span.since("parity", c.key, start))
             log.info("parity %s: %s, %d differences", c.key, c.status, len(c.differences))

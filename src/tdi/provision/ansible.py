@@ -110,10 +110,6 @@ class PlaybookResult:
         return changed_tasks(self.events)
 
     @property
-    def failed_tasks(self) -> list[str]:
-        return _unique(e.task for e in self.events if e.status in ("failed", "unreachable"))
-
-    @property
     def failed_hosts(self) -> list[str]:
         if self.failed is not None:
             found = list(self.failed)
