@@ -65,6 +65,13 @@ class Topology:
     def hostname(self, host: str) -> str:
         return host if self.named else SINGLE_HOST
 
+    def images(self, repository: str, tag: str) -> dict[str, str]:
+        """Each host's image in ``repository``: ``REPOSITORY/HOST:TAG`` (lower case, as an
+        image repository is), or ``REPOSITORY:TAG`` for one host."""
+        if not self.named:
+            return {self.names[0]: f"{repository}:{tag}"}
+        return {h: f"{repository}/{h.lower()}:{tag}" for h in self.names}
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(h.name for h in self.hosts)

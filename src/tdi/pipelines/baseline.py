@@ -103,8 +103,7 @@ def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) 
     commit = git.resolve_commit(cfg.root, ref)
     lent = tuple(borrowed(cfg, commit))
     key = _key(cfg, commit, fresh, lent)
-    tags = {h: _tag(cfg, h, commit, key) for h in cfg.topology.names}
-    snap = Snapshot(commit, key, tags, lent)
+    snap = Snapshot(commit, key, _tags(cfg, commit, key), lent)
     made = locks.once(
         snap.name,
         f"make the baseline snapshot {snap.commit[:12]}",
@@ -122,9 +121,8 @@ def _cached(engine: Engine, snap: Snapshot) -> bool:
     return all(info and info.labels.get(KEY_LABEL) == snap.key for info in found)
 
 
-def _tag(cfg: Config, host: str, commit: str, key: str) -> str:
-    repo = f"{SNAPSHOT_REPO}/{host.lower()}" if cfg.topology.named else SNAPSHOT_REPO
-    return f"{repo}:{commit[:12]}-{key[:12]}"
+def _tags(cfg: Config, commit: str, key: str) -> dict[str, str]:
+    return cfg.topology.images(SNAPSHOT_REPO, f"{commit[:12]}-{key[:12]}")
 
 
 def _key(cfg: Config, commit: str, fresh: Images, lent: Sequence[str]) -> str:

@@ -51,13 +51,6 @@ rm -rf /var/lib/tdi /root/.ansible /tmp/* /var/tmp/*
 Found = dict[str, tuple[str, ImageInfo]]  # host -> (reference, image)
 
 
-def refs(cfg: Config, repository: str, tag: str) -> dict[str, str]:
-    """Every host's image reference for ``tag``."""
-    if not cfg.topology.named:
-        return {cfg.topology.names[0]: f"{repository}:{tag}"}
-    return {h: f"{repository}/{h.lower()}:{tag}" for h in cfg.topology.names}
-
-
 def fetch_or_local(engine: Engine, ref: str) -> ImageInfo | None:
     """The newest ``ref`` from its registry, which must answer (a RegistryError if not);
     a name without a registry host is looked up here first, then pulled if it can be."""
@@ -88,7 +81,7 @@ def looked_for(cfg: Config) -> dict[str, str]:
     image = cfg.production_image
     ref = parse(image)
     if not ref.digest:
-        return refs(cfg, ref.repository, ref.tag or PRODUCTION)
+        return cfg.topology.images(ref.repository, ref.tag or PRODUCTION)
     if cfg.topology.named:
         raise ConfigError(
             f"production_image {image}: a digest names one image, and hosts: has "
@@ -170,7 +163,7 @@ def start_images(
         if found is None:
             raise SnapshotError(f"--from {source}: no such image, here or in its registry")
         return {h: (source, found) for h in cfg.topology.names}
-    wanted = refs(cfg, repository, PRODUCTION)
+    wanted = cfg.topology.images(repository, PRODUCTION)
     remote = is_remote(repository, push)
     have = {h: lookup(engine, ref, remote) for h, ref in wanted.items()}
     if any(info is not None for info in have.values()):
@@ -262,7 +255,7 @@ def make(
 
     started = begin(cfg, sides, compare=False)
     env, run, report = started.env, started.run, started.report
-    targets = refs(cfg, repository, tag)
+    targets = cfg.topology.images(repository, tag)
     try:
         with lifecycle(engine, cfg, run):
             events = converge.with_tests(engine, cfg, env, run, report)

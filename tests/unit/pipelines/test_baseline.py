@@ -43,17 +43,20 @@ def fresh_of(cfg: config.Config, image_id: str = "sha256:base") -> baseline.Imag
 TWO_HOSTS = "hosts:\n  DB: {groups: [db]}\n  web1: {groups: [web]}\n"
 
 
+def tag_of(cfg: config.Config, host: str, key: str) -> str:
+    """``host``'s snapshot of COMMIT with cache key ``key``."""
+    return baseline._tags(cfg, COMMIT, key)[host]
+
+
 def test_tag_of_one_host_and_of_a_topology(tmp_path: Path) -> None:
     key = "f" * 64
     (tmp_path / "one").mkdir()
     single = load(tmp_path / "one")
-    assert (
-        baseline._tag(single, "tdi-host", COMMIT, key) == "tdi-snapshot:0123456789ab-ffffffffffff"
-    )
+    assert tag_of(single, "tdi-host", key) == "tdi-snapshot:0123456789ab-ffffffffffff"
     (tmp_path / "two").mkdir()
     named = load(tmp_path / "two", TWO_HOSTS)
     # An image repository is lower case.
-    assert baseline._tag(named, "DB", COMMIT, key) == "tdi-snapshot/db:0123456789ab-ffffffffffff"
+    assert tag_of(named, "DB", key) == "tdi-snapshot/db:0123456789ab-ffffffffffff"
 
 
 def test_key_is_stable_for_the_same_inputs(tmp_path: Path) -> None:
@@ -142,9 +145,9 @@ def test_snapshot_is_made_when_a_host_has_none(
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
     key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
-    db = baseline._tag(cfg, "DB", COMMIT, key)
+    db = tag_of(cfg, "DB", key)
     tags, made = snapshot_with(monkeypatch, cfg, {db: info("sha256:db", {baseline.KEY_LABEL: key})})
-    assert tags == {"DB": db, "web1": baseline._tag(cfg, "web1", COMMIT, key)}
+    assert tags == {"DB": db, "web1": tag_of(cfg, "web1", key)}
     assert made == [tags]
 
 
@@ -153,10 +156,7 @@ def test_snapshot_is_reused_when_every_host_has_it(
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
     key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
-    present = {
-        baseline._tag(cfg, h, COMMIT, key): info(h, {baseline.KEY_LABEL: key})
-        for h in cfg.topology.names
-    }
+    present = {tag_of(cfg, h, key): info(h, {baseline.KEY_LABEL: key}) for h in cfg.topology.names}
     tags, made = snapshot_with(monkeypatch, cfg, present)
     assert set(tags.values()) == set(present)
     assert made == []
@@ -176,7 +176,7 @@ def test_snapshot_with_another_key_label_is_remade(
 ) -> None:
     cfg = load(tmp_path)
     key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
-    tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
+    tag = tag_of(cfg, "tdi-host", key)
     _, made = snapshot_with(monkeypatch, cfg, {tag: info("x", {baseline.KEY_LABEL: "stale"})})
     assert made == [{"tdi-host": tag}]
 
@@ -198,7 +198,7 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
 ) -> None:
     cfg = load(tmp_path)
     key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
-    tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
+    tag = tag_of(cfg, "tdi-host", key)
     engine = FakeEngine({})
     made: list[object] = []
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
@@ -238,9 +238,7 @@ def test_an_unfinished_build_leaves_no_image(
     cfg = load(tmp_path, TWO_HOSTS)
     (tmp_path / "playbooks").mkdir()
     key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
-    snap = baseline.Snapshot(
-        COMMIT, key, {h: baseline._tag(cfg, h, COMMIT, key) for h in cfg.topology.names}
-    )
+    snap = baseline.Snapshot(COMMIT, key, baseline._tags(cfg, COMMIT, key))
     labels = snap.labels(info("sha256:base"))
     # An earlier build was cut after DB's commit; another snapshot is not ours to remove.
     engine = FakeEngine(

@@ -92,18 +92,6 @@ def load(root: Path, text: str = "", **flags: object) -> config.Config:
     return config.load(root, flags)
 
 
-def test_refs_of_one_host_and_of_a_topology(tmp_path: Path) -> None:
-    (tmp_path / "one").mkdir()
-    one = load(tmp_path / "one")
-    assert production.refs(one, "reg.example/app", "abc") == {"tdi-host": "reg.example/app:abc"}
-    (tmp_path / "two").mkdir()
-    two = load(tmp_path / "two", TWO_HOSTS)
-    assert production.refs(two, "reg.example/app", PRODUCTION) == {
-        "lb": "reg.example/app/lb:production",
-        "Web1": "reg.example/app/web1:production",  # a repository is lower case
-    }
-
-
 def test_check_set_of_one_revision_passes() -> None:
     wanted = {"lb": "app/lb:production", "web1": "app/web1:production"}
     found = {"lb": image("a", "c" * 40), "web1": image("b", "c" * 40)}
