@@ -145,8 +145,8 @@ def root_key(suite: str = "bookworm") -> str:
 def test_root_image_cached_by_label_skips_debootstrap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_run(argv: list[str], what: str) -> None:
-        raise AssertionError(f"{what} should not run for a cached root")
+    def no_run(argv: list[str]) -> None:
+        raise AssertionError(f"{argv[0]} should not run for a cached root")
 
     monkeypatch.setattr(images, "_run", no_run)
     key = root_key()
