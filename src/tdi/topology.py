@@ -16,7 +16,6 @@ from typing import Any
 from tdi.errors import ConfigError
 
 FRESH, UPGRADE = "fresh", "upgrade"
-INITS = ("auto", "systemd", "tini")
 # The name of the implicit host, and its hostname: one for every side, so that nothing
 # (exim's config, say) differs by it.
 SINGLE_HOST = "tdi-host"
