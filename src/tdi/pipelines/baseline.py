@@ -4,13 +4,14 @@ commit, one image per host. The upgrade side runs it when there is no production
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -168,13 +169,8 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
         repo = inventory.load(env, path if path and path.exists() else None, warn=False)
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, repo, run_id)
         _check_plays(old, env, run, snap)
-        _discard(engine, snap)  # what an interrupted build may have left
-        try:
-            with lifecycle(engine, cfg, run):
-                _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
-        except BaseException:
-            _discard(engine, snap)
-            raise
+        with _replacing(engine, snap), lifecycle(engine, cfg, run):
+            _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
 
 
 def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot) -> None:
@@ -187,6 +183,18 @@ def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot)
             "snapshot would lack the play: name tdi's hosts as both releases' inventories "
             "do, or pass a --baseline that has them"
         )
+
+
+@contextlib.contextmanager
+def _replacing(engine: Engine, snap: Snapshot) -> Iterator[None]:
+    """Around a build of ``snap``: what an interrupted build left is removed first, and
+    what this one committed is removed if it fails or is interrupted."""
+    _discard(engine, snap)
+    try:
+        yield
+    except BaseException:
+        _discard(engine, snap)
+        raise
 
 
 def _discard(engine: Engine, snap: Snapshot) -> None:
