@@ -102,10 +102,7 @@ def sha256(path: str) -> str:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     digest = hashlib.sha256()
     with os.fdopen(fd, "rb", buffering=0) as handle:
-        while True:
-            chunk = handle.read(CHUNK)
-            if not chunk:
-                break
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
