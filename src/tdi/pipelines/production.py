@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tdi.config import Config
-from tdi.engine import registry
 from tdi.engine.protocol import Engine, ImageInfo
 from tdi.engine.refs import parse, registry_of, with_tag
 from tdi.errors import ConfigError, RegistryError, SnapshotError, TdiError
@@ -170,17 +169,17 @@ def start_images(
         _check_set(wanted, have)
         return {h: (wanted[h], info) for h, info in have.items() if info is not None}
     if remote:
-        _check_first_release(repository, list(wanted.values()))
+        _check_first_release(engine, repository, list(wanted.values()))
     log.info("first release: %s has no production set yet; starting from the base", repository)
     return images.resolve_hosts(engine, cfg)
 
 
-def _check_first_release(repository: str, wanted: list[str]) -> None:
+def _check_first_release(engine: Engine, repository: str, wanted: list[str]) -> None:
     """A first release only when the registry says it is empty: never because tdi could
     not tell (a token-auth registry, Docker Hub)."""
     for ref in wanted:
         repo = parse(ref).repository
-        others = registry.tags(repo)
+        others = engine.registry_tags(repo)
         if others is None:
             raise RegistryError(
                 f"cannot list the tags of {repo} to tell whether it is new: for its "

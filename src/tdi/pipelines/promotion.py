@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping
 
 from tdi import interrupts
 from tdi.config import Config
-from tdi.engine import registry
 from tdi.engine.protocol import Engine, ImageInfo
 from tdi.engine.refs import with_tag
 from tdi.errors import RegistryError, TdiError
@@ -54,8 +53,8 @@ def unfinished(engine: Engine, cfg: Config, repository: str) -> dict[str, str] |
     commit, images = git(cfg.root, "rev-parse", "HEAD"), cfg.topology.images
     targets = images(repository, commit)
     try:
-        held = {h: registry.manifest(t) for h, t in targets.items()}
-        production = {h: registry.manifest(t) for h, t in images(repository, PRODUCTION).items()}
+        held = {h: engine.manifest(t) for h, t in targets.items()}
+        production = {h: engine.manifest(t) for h, t in images(repository, PRODUCTION).items()}
     except RegistryError:
         return None
     pushed = {h: m for h, m in held.items() if m is not None}
@@ -76,7 +75,7 @@ def _check_unchanged(engine: Engine, target: str) -> None:
     here points at the registry's again."""
     local = engine.image(target)
     try:
-        held = registry.manifest(target)
+        held = engine.manifest(target)
     except RegistryError as exc:
         log.warning("cannot check that the registry's %s is this image: %s", target, exc)
         return
