@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tdi import git
+from tdi import git, yamlfile
 from tdi.errors import ConfigError, TdiError
 from tdi.provision import inventory, requirements
 from tdi.provision.ansible import AnsibleEnv
@@ -71,16 +71,9 @@ class Survey:
     roles_path: tuple[str, ...] = ()  # ansible.cfg's [defaults] roles_path
 
 
-class _AnsibleYaml(yaml.SafeLoader):
-    """SafeLoader that reads Ansible's own tags (``!vault``, ``!unsafe``) as nothing."""
-
-
-_AnsibleYaml.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_AnsibleYaml)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=yamlfile.AnsibleTags)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
     except OSError as exc:
