@@ -49,10 +49,8 @@ def _stop_group(child: subprocess.Popen[bytes]) -> None:
     for signum, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):  # the whole group has exited
             os.killpg(child.pid, signum)  # the leader's pid is the group's id
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # then SIGKILL to what is left
             child.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _wait(watch: int, child: subprocess.Popen[bytes], wake: int, asked: list[int]) -> bool:

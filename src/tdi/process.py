@@ -97,9 +97,8 @@ class Processes:
             self.terminate()
             raise
         finally:
-            with self._lock:
-                if proc.poll() is not None:
-                    self._procs.discard(proc)
+            if proc.poll() is not None:
+                self.forget(proc)
 
     def run(
         self,
@@ -119,6 +118,10 @@ class Processes:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self.forget(proc)
+
+    def forget(self, proc: subprocess.Popen[bytes]) -> None:
+        """Drop ``proc``, which has ended, from the children an interrupt stops."""
         with self._lock:
             self._procs.discard(proc)
 
@@ -160,7 +163,9 @@ def run(
         PROCESSES.stop(proc)
         proc.communicate()  # what is left in its pipes, which closes them
         raise ToolError(argv, None, f"no end after {timeout:.0f} s; stopped") from None
-    finally:
-        PROCESSES.stop(proc)  # one that ended is only forgotten
+    except BaseException:  # interrupted while it ran: it must not outlive the wait
+        PROCESSES.stop(proc)
+        raise
+    PROCESSES.forget(proc)
     text = (out.decode(errors="replace"), err.decode(errors="replace"))
     return Completed(tuple(argv), proc.returncode, *text)

@@ -17,6 +17,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,18 @@ _SECRET_KEY = re.compile(rf"(?i)(?:{SECRET_NAME})")
 REGISTRY_PASSWORD = "TDI_REGISTRY_PASSWORD"
 ENV = "TDI_MASK"  # how Ansible's callback and pytest's plugin, tdi's children, learn them
 
+
+@dataclass(frozen=True)
+class _Known:
+    """What tdi knows, replaced whole when it learns more: read without the lock."""
+
+    forms: frozenset[str] = frozenset()
+    pattern: re.Pattern[str] | None = None
+    json: str = ""  # the forms, sorted, as a child reads them from TDI_MASK
+
+
 _lock = threading.Lock()
-_known: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+_known = _Known()
 
 
 def forms(value: str) -> set[str]:
@@ -49,27 +59,23 @@ def forms(value: str) -> set[str]:
 
 def remember(values: Iterable[str]) -> None:
     """Mask these from now on, in this process."""
-    global _pattern
+    global _known
     with _lock:
-        _known.update(f for v in values for f in forms(v))
-        if _known:
-            ordered = sorted(_known, key=len, reverse=True)  # the longest form first
-            _pattern = re.compile("|".join(map(re.escape, ordered)))
-
-
-def known() -> list[str]:
-    with _lock:
-        return sorted(_known)
+        found = _known.forms.union(f for v in values for f in forms(v))
+        if found != _known.forms:
+            ordered = sorted(found, key=len, reverse=True)  # the longest form first
+            pattern = re.compile("|".join(map(re.escape, ordered)))
+            _known = _Known(found, pattern, json.dumps(sorted(found)))
 
 
 def scrub(text: str) -> str:
     """``text`` with every known secret masked."""
-    pattern = _pattern
+    pattern = _known.pattern
     return text if pattern is None else pattern.sub(MASK, text)
 
 
 def scrub_bytes(data: bytes) -> bytes:
-    if _pattern is None:
+    if _known.pattern is None:
         return data
     return scrub(data.decode("utf-8", errors="surrogateescape")).encode(
         "utf-8", errors="surrogateescape"
@@ -79,8 +85,8 @@ def scrub_bytes(data: bytes) -> bytes:
 def for_children(env: dict[str, str]) -> dict[str, str]:
     """``env`` with the known secrets for a child that writes tdi's files (the callback,
     the pytest plugin): they mask them as tdi does."""
-    values = known()
-    return {**env, ENV: json.dumps(values)} if values else env
+    known = _known.json
+    return {**env, ENV: known} if known else env
 
 
 def from_environment() -> None:

@@ -16,7 +16,6 @@ from typing import Any
 from tdi.errors import ConfigError
 
 FRESH, UPGRADE = "fresh", "upgrade"
-INITS = ("auto", "systemd", "tini")
 # The name of the implicit host, and its hostname: one for every side, so that nothing
 # (exim's config, say) differs by it.
 SINGLE_HOST = "tdi-host"
@@ -64,6 +63,13 @@ class Topology:
 
     def hostname(self, host: str) -> str:
         return host if self.named else SINGLE_HOST
+
+    def images(self, repository: str, tag: str) -> dict[str, str]:
+        """Each host's image in ``repository``: ``REPOSITORY/HOST:TAG`` (lower case, as an
+        image repository is), or ``REPOSITORY:TAG`` for one host."""
+        if not self.named:
+            return {self.names[0]: f"{repository}:{tag}"}
+        return {h: f"{repository}/{h.lower()}:{tag}" for h in self.names}
 
     @property
     def names(self) -> tuple[str, ...]:

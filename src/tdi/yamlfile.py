@@ -94,17 +94,17 @@ def read(path: Path, dates_as_text: bool = False) -> Any:
         loader.dispose()
 
 
-class _AnyTags(yaml.SafeLoader):
+class AnsibleTags(yaml.SafeLoader):
     """SafeLoader that reads Ansible's own tags (``!vault``, ``!unsafe``) as nothing."""
 
 
-_AnyTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+AnsibleTags.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def lenient(text: str) -> Any:
     """The document in ``text`` as Ansible's vars files are written, or None where it is
     not one (Ansible says so, not tdi); aliases bounded as in ``read``."""
-    loader = _AnyTags(text)
+    loader = AnsibleTags(text)
     try:
         node = loader.get_single_node()
         if node is None or expanded_size(node) > MAX_NODES:

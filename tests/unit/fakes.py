@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tdi.engine.protocol import ContainerSpec, Engine, ImageInfo
+from tdi.engine.protocol import ContainerSpec, Engine, ImageInfo, Manifest
 
 
 class NullEngine(Engine):
@@ -24,6 +24,12 @@ class NullEngine(Engine):
 
     def push(self, ref: str) -> str:
         raise AssertionError("unexpected call: engine.push")
+
+    def manifest(self, ref: str) -> Manifest | None:
+        raise AssertionError("unexpected call: engine.manifest")
+
+    def registry_tags(self, repository: str) -> list[str] | None:
+        raise AssertionError("unexpected call: engine.registry_tags")
 
     def untag(self, ref: str) -> None:
         raise AssertionError("unexpected call: engine.untag")

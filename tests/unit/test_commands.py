@@ -135,8 +135,7 @@ def report_of(run: Run, status: str = PASSED) -> Report:
 @pytest.fixture(autouse=True)
 def _no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Secrets are the process's: a test's own are forgotten after it."""
-    monkeypatch.setattr(secrets, "_known", set())
-    monkeypatch.setattr(secrets, "_pattern", None)
+    monkeypatch.setattr(secrets, "_known", secrets._Known())
 
 
 def fake_test_run(monkeypatch: pytest.MonkeyPatch, run: Run, report: Report) -> list[bool]:

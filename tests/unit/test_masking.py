@@ -14,8 +14,7 @@ from tdi.state.content import mask
 @pytest.fixture(autouse=True)
 def _forget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts knowing no secret."""
-    monkeypatch.setattr(secrets, "_known", set())
-    monkeypatch.setattr(secrets, "_pattern", None)
+    monkeypatch.setattr(secrets, "_known", secrets._Known())
 
 
 def test_a_known_value_is_masked_raw_in_json_and_in_html() -> None:
@@ -61,8 +60,7 @@ def test_children_learn_the_secrets_through_their_environment(
 ) -> None:
     secrets.remember(["S3CR3T-value"])
     env = secrets.for_children({})
-    monkeypatch.setattr(secrets, "_known", set())
-    monkeypatch.setattr(secrets, "_pattern", None)
+    monkeypatch.setattr(secrets, "_known", secrets._Known())
     monkeypatch.setenv(secrets.ENV, env[secrets.ENV])
     secrets.from_environment()
     assert secrets.scrub("x S3CR3T-value") == "x ****"

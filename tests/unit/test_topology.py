@@ -21,6 +21,7 @@ def test_without_hosts_one_implicit_host_named_after_the_side() -> None:
     assert topo.container("r1", "fresh", SINGLE_HOST) == "tdi-r1-fresh"
     # The same hostname on every side: nothing may differ by it.
     assert topo.hostname(SINGLE_HOST) == "tdi-host"
+    assert topo.images("reg.example/app", "abc") == {SINGLE_HOST: "reg.example/app:abc"}
 
 
 def test_named_hosts_are_keyed_side_slash_host() -> None:
@@ -32,6 +33,10 @@ def test_named_hosts_are_keyed_side_slash_host() -> None:
     assert topo.key("upgrade", "web1") == "upgrade/web1"
     assert topo.container("r1", "fresh", "db") == "tdi-r1-fresh-db"
     assert topo.hostname("db") == "db"
+    assert topo.images("reg.example/app", "production") == {
+        "db": "reg.example/app/db:production",
+        "web1": "reg.example/app/web1:production",
+    }
     assert topo.host("db").groups == ("db",)
     assert topo.host("db").base_image == "pg-base"
     # A host given as `web1:` (null) has no groups of its own and the run's base image;

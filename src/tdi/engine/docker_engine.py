@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import docker.auth
 import docker.errors
 import requests
 
 from tdi import interrupts
+from tdi.engine import registry
 from tdi.engine.protocol import (
     HOST_LABEL,
     RUN_LABEL,
@@ -29,13 +29,14 @@ from tdi.engine.protocol import (
     STATE_LABEL,
     ContainerSpec,
     ImageInfo,
+    Manifest,
 )
 from tdi.engine.refs import registry_of, split
+from tdi.engine.registry import credentials
 from tdi.errors import EngineError, ImageError, RegistryError
 
 log = logging.getLogger(__name__)
 
-USERNAME_ENV, PASSWORD_ENV = "TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD"
 # The registry's own words for "no such tag or repository". "pull access denied ...
 # repository does not exist or may require 'docker login'" is a refusal, not an absence.
 NOT_FOUND = ("manifest unknown", "name unknown")
@@ -45,29 +46,6 @@ SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "no reason given"
-
-
-def credentials(ref: str, trusted: str | None) -> dict[str, str] | None:
-    """TDI_REGISTRY_USERNAME/PASSWORD where ``ref`` is in the ``trusted`` registry (the
-    configured repository's), else None (the SDK then reads ~/.docker/config.json). Image
-    labels name other registries (tdi.parent), and they must not get the password."""
-    user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
-    if user and password and trusted and registry_of(ref) == trusted:
-        return {"username": user, "password": password}
-    return None
-
-
-def basic_auth(ref: str, trusted: str | None) -> tuple[str, str] | None:
-    """Username and password for ``ref``'s registry, from the environment or docker config."""
-    found = credentials(ref, trusted)
-    if found is None and (registry := registry_of(ref)):
-        try:
-            found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
-        except docker.errors.DockerException as exc:  # a credential helper that fails
-            log.debug("docker config credentials for %s: %s", registry, exc)
-    if found and found.get("username") and found.get("password"):
-        return str(found["username"]), str(found["password"])
-    return None
 
 
 def _where() -> str:
@@ -212,6 +190,12 @@ class DockerEngine:
         except SDK_ERRORS as exc:
             raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
         return str(digest)
+
+    def manifest(self, ref: str) -> Manifest | None:
+        return registry.manifest(ref)
+
+    def registry_tags(self, repository: str) -> list[str] | None:
+        return registry.tags(repository)
 
     def untag(self, ref: str) -> None:
         try:

@@ -49,8 +49,18 @@ class ImageInfo:
     env: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """What a registry holds under a tag: its manifest digest and the image ids (config
+    digests) it names, one per platform."""
+
+    digest: str
+    images: tuple[str, ...]
+
+
 class Engine(Protocol):
-    """What tdi asks of a Docker daemon. ``docker_engine.DockerEngine`` is the real one;
+    """What tdi asks of a Docker daemon, and of the registries its images are pushed to
+    (``fetch``, ``push``, ``manifest``). ``docker_engine.DockerEngine`` is the real one;
     unit tests type their fakes with it. Failures are EngineError, ImageError or
     RegistryError, never the SDK's own."""
 
@@ -71,6 +81,15 @@ class Engine(Protocol):
 
     def push(self, ref: str) -> str:
         """Push ``ref``; returns the digest the registry gave it."""
+        ...
+
+    def manifest(self, ref: str) -> Manifest | None:
+        """What ``ref``'s registry holds under its tag; None if nothing. A RegistryError
+        when it cannot be asked."""
+        ...
+
+    def registry_tags(self, repository: str) -> list[str] | None:
+        """The tags of ``repository`` in its registry; [] if none; None if unknown."""
         ...
 
     def untag(self, ref: str) -> None:

@@ -1,18 +1,24 @@
-"""Read-only questions to a registry's HTTP API (distribution v2), with basic auth."""
+"""Read-only questions to a registry's HTTP API (distribution v2), with basic auth, and
+whose credentials a registry gets. DockerEngine asks them for tdi (Engine.manifest and
+Engine.registry_tags), so that tests answer them with a fake engine."""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
+import docker.auth
+import docker.errors
+
 from tdi.engine import refs
-from tdi.engine.docker_engine import basic_auth
+from tdi.engine.protocol import Manifest
+from tdi.engine.refs import registry_of
 from tdi.errors import RegistryError
 
 log = logging.getLogger(__name__)
@@ -22,15 +28,30 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _ACCEPT = ", ".join((MANIFEST, OCI_MANIFEST, LIST, OCI_INDEX))
+USERNAME_ENV, PASSWORD_ENV = "TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD"
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What a registry holds under a tag: its manifest digest and the image ids (config
-    digests) it names, one per platform."""
+def credentials(ref: str, trusted: str | None) -> dict[str, str] | None:
+    """TDI_REGISTRY_USERNAME/PASSWORD where ``ref`` is in the ``trusted`` registry (the
+    configured repository's), else None (the SDK then reads ~/.docker/config.json). Image
+    labels name other registries (tdi.parent), and they must not get the password."""
+    user, password = os.environ.get(USERNAME_ENV), os.environ.get(PASSWORD_ENV)
+    if user and password and trusted and registry_of(ref) == trusted:
+        return {"username": user, "password": password}
+    return None
 
-    digest: str
-    images: tuple[str, ...]
+
+def basic_auth(ref: str, trusted: str | None) -> tuple[str, str] | None:
+    """Username and password for ``ref``'s registry, from the environment or docker config."""
+    found = credentials(ref, trusted)
+    if found is None and (registry := registry_of(ref)):
+        try:
+            found = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
+        except docker.errors.DockerException as exc:  # a credential helper that fails
+            log.debug("docker config credentials for %s: %s", registry, exc)
+    if found and found.get("username") and found.get("password"):
+        return str(found["username"]), str(found["password"])
+    return None
 
 
 def _url(registry: str, path: str) -> str:

@@ -143,7 +143,13 @@ def _sh(engine: Engine, container: str, script: str) -> tuple[int, str]:
     return code, (out + err).decode(errors="replace").strip()
 
 
-def _wait(engine: Engine, container: str, node: str, want: tuple[str, ...]) -> str:
+def _failed_units(engine: Engine, container: str) -> str:
+    _, failed = _sh(engine, container, "systemctl --failed --plain --no-legend")
+    return ", ".join(line.split()[0] for line in failed.splitlines() if line)
+
+
+def _wait(engine: Engine, container: str, node: str) -> str:
+    """Wait for the boot to end: "running" or "degraded"."""
     deadline = time.monotonic() + BOOT_TIMEOUT
     while True:
         # --wait answers once the boot is over: one exec, not one every 0.2 s (each costs
@@ -151,11 +157,10 @@ def _wait(engine: Engine, container: str, node: str, want: tuple[str, ...]) -> s
         # 5 s at most per exec, so that an interrupt never waits long for a worker.
         wait = "timeout 5 systemctl is-system-running --wait 2>/dev/null"
         _, state = _sh(engine, container, wait)
-        if state in want:
+        if state in ("running", "degraded"):
             return state
         if time.monotonic() > deadline:
-            _, failed = _sh(engine, container, "systemctl --failed --plain --no-legend")
-            units = ", ".join(line.split()[0] for line in failed.splitlines() if line) or "none"
+            units = _failed_units(engine, container) or "none"
             raise BootError(
                 f"{node}: systemd is '{state or 'not answering'}' after {BOOT_TIMEOUT:.0f} s, "
                 f"not running; failed units: {units}"
@@ -164,7 +169,7 @@ def _wait(engine: Engine, container: str, node: str, want: tuple[str, ...]) -> s
 
 
 def _systemd_up(engine: Engine, container: str, node: str, relax: str) -> None:
-    _wait(engine, container, node, ("running", "degraded"))
+    _wait(engine, container, node)
     script = "systemctl start --no-block default.target"
     if relax:
         script = (
@@ -174,9 +179,8 @@ def _systemd_up(engine: Engine, container: str, node: str, relax: str) -> None:
     code, out = _sh(engine, container, script)
     if code != 0:
         raise BootError(f"{node}: could not start default.target: {out}")
-    if _wait(engine, container, node, ("running", "degraded")) == "degraded":
-        _, failed = _sh(engine, container, "systemctl --failed --plain --no-legend")
-        units = ", ".join(line.split()[0] for line in failed.splitlines() if line)
+    if _wait(engine, container, node) == "degraded":
+        units = _failed_units(engine, container)
         log.warning("%s: systemd is degraded; failed units: %s", node, units)
 
 

@@ -101,18 +101,9 @@ def _debootstrap(engine: Engine, recipe: ImageRecipe, ref: str, key: str) -> Non
     log.info("debootstrap %s from %s (about a minute, once)", recipe.suite, mirror)
     with tempfile.TemporaryDirectory(prefix="tdi-root-") as tmp:
         rootfs, tarball = Path(tmp, "rootfs"), Path(tmp, "rootfs.tar")
-        _run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(recipe.include)}",
-                recipe.suite,
-                str(rootfs),
-                mirror,
-            ],
-            "debootstrap",
-        )
-        _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], "tar")
+        include = f"--include={','.join(recipe.include)}"
+        _run(["debootstrap", "--variant=minbase", include, recipe.suite, str(rootfs), mirror])
+        _run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."])
         engine.import_rootfs(tarball, ref, {ROOT_LABEL: key})
 
 
@@ -126,13 +117,13 @@ def _cached(engine: Engine, ref: str, label: str, key: str) -> ImageInfo | None:
 BUILD_TIMEOUT = 1800.0
 
 
-def _run(argv: list[str], what: str) -> None:
+def _run(argv: list[str]) -> None:
     try:
         proc = process.run(argv, timeout=BUILD_TIMEOUT)
     except ToolError as exc:
-        raise ImageError(f"{what} failed: {exc}") from exc
+        raise ImageError(f"{argv[0]} failed: {exc}") from exc
     if proc.returncode != 0:
-        raise ImageError(f"{what} failed ({proc.returncode}): {proc.tail()}")
+        raise ImageError(f"{argv[0]} failed ({proc.returncode}): {proc.tail()}")
 
 
 def build(engine: Engine, recipe: ImageRecipe) -> ImageInfo:

@@ -33,6 +33,7 @@ SETTLE = 15.0
 GOING_DOWN = "tr '\\0' ' ' < /proc/1/cmdline; echo; systemctl is-system-running 2>/dev/null"
 # What Docker reports after systemd's reboot(2) for a poweroff or halt (see boot.REBOOTED).
 POWERED_OFF = 130
+UP = "up"  # what Watch._going_down says of a systemd host that runs
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,14 @@ class Watch:
     def settle(self) -> None:
         """At the playbook's end: a host still shutting down (a poweroff as the last task,
         or one that an exec racing it slowed) is waited for, up to ``SETTLE`` seconds."""
+        systemd = []
         for node in self._nodes.values():
-            if node.key in self.stops or not (verb := self._going_down(node)):
+            if node.key in self.stops:
+                continue
+            verb = self._going_down(node)
+            if verb:
+                systemd.append(node)
+            if verb in ("", UP):
                 continue
             deadline = time.monotonic() + SETTLE
             while time.monotonic() < deadline and node.container not in self._exited():
@@ -118,12 +125,14 @@ class Watch:
                 log.info("%s is still shutting down (%s) after %.0f s", node.key, verb, SETTLE)
         # A shutdown that had not shown yet when asked (seen under load, in about one run
         # of twenty): one more look, a moment later, finds the host that exits just after.
-        if any(n.key not in self.stops for n in self._nodes.values()):
+        # Only systemd shuts a host down in steps; under another init it is gone at once.
+        if any(n.key not in self.stops for n in systemd):
             time.sleep(POLL)
             self.look()
 
     def _going_down(self, node: Node, again: bool = True) -> str:
-        """ "poweroff", "reboot"... while systemd shuts ``node`` down, else ""."""
+        """ "poweroff", "reboot"... while systemd shuts ``node`` down; UP while systemd runs
+        it; "" under another init, or when it is gone."""
         try:
             _, out, _ = self._engine.exec(node.container, ["sh", "-c", GOING_DOWN])
         except TdiError:
@@ -151,8 +160,9 @@ class Watch:
         # running, degraded or starting.
         if not words:
             return "stopping"
-        shutting = state.strip() in ("stopping", "unknown", "")
-        return "stopping" if words[0].endswith("/systemd") and shutting else ""
+        if not words[0].endswith("/systemd"):
+            return ""
+        return "stopping" if state.strip() in ("stopping", "unknown", "") else UP
 
     def _running(self, container: str) -> bool:
         try:

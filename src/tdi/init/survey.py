@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tdi import git
+from tdi import git, yamlfile
 from tdi.errors import ConfigError, TdiError
 from tdi.provision import inventory, requirements
 from tdi.provision.ansible import AnsibleEnv
@@ -71,16 +71,9 @@ class Survey:
     roles_path: tuple[str, ...] = ()  # ansible.cfg's [defaults] roles_path
 
 
-class _AnsibleYaml(yaml.SafeLoader):
-    """SafeLoader that reads Ansible's own tags (``!vault``, ``!unsafe``) as nothing."""
-
-
-_AnsibleYaml.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_AnsibleYaml)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=yamlfile.AnsibleTags)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
     except OSError as exc:
@@ -202,12 +195,6 @@ def main_branch(root: Path) -> str:
         return "main"
 
 
-def groups(root: Path, playbook: Path, inventory_path: str | None) -> tuple[str, ...]:
-    """The groups tdi's host must be in for every play to run on it: the plays' targets,
-    less the inventory's own host names (a play for one named host needs `hosts:`)."""
-    return _groups(playbook, _inventory(root, inventory_path))
-
-
 def _inventory(root: Path, inventory_path: str | None) -> RepoInventory:
     if inventory_path is None:
         return RepoInventory()
@@ -215,6 +202,8 @@ def _inventory(root: Path, inventory_path: str | None) -> RepoInventory:
 
 
 def _groups(playbook: Path, repo: RepoInventory) -> tuple[str, ...]:
+    """The groups tdi's host must be in for every play to run on it: the plays' targets,
+    less the inventory's own host names (a play for one named host needs `hosts:`)."""
     found = targets(playbook) if playbook.is_file() else []
     named = {h for hosts in repo.members.values() for h in hosts}
     return tuple(t for t in found if t not in named)
@@ -262,12 +251,13 @@ def _members(repo: RepoInventory, group: str, seen: frozenset[str] = frozenset()
 
 def _requirements(root: Path) -> tuple[tuple[str, ...], str]:
     paths = requirements.find(root)
+    names = tuple(p.relative_to(root).as_posix() for p in paths)
     for path in paths:
         try:
             requirements.check(path)
         except ConfigError as exc:
-            return tuple(p.relative_to(root).as_posix() for p in paths), str(exc)
-    return tuple(p.relative_to(root).as_posix() for p in paths), ""
+            return names, str(exc)
+    return names, ""
 
 
 def survey(root: Path, playbook: str | None = None) -> Survey:

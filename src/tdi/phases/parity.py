@@ -199,43 +199,41 @@ def with_contents(
     small, world-readable text file whose content differs. Read after the comparison, only
     for such differences, in one read per side (``heads``). A file others may not read is
     only said to differ. ``labels`` name the two sides in each diff's header."""
+    readable = [_readable(states, d) for d in differences]
     wanted: dict[str, list[str]] = {"fresh": [], "upgrade": []}
-    shown = 0
-    plan: dict[int, dict[str, Record]] = {}
-    for i, d in enumerate(differences):
-        present = _readable(states, d)
+    shown: set[int] = set()
+    for i, (d, present) in enumerate(zip(differences, readable, strict=True)):
         if present is None or not all(_world_readable(r) for r in present.values()):
             continue
         if _by_quiet_task(d, hidden):
             continue
-        shown += 1
-        if shown > MAX_CONTENT_DIFFS:
+        if len(shown) == MAX_CONTENT_DIFFS:
             break
-        plan[i] = present
+        shown.add(i)
         for side in present:
             wanted[side].append(d.key)
     read = {side: heads[side](paths) if paths else {} for side, paths in wanted.items()}
     return [
-        replace(d, content_notes=(NO_LOG_NOTE,))
-        if _by_quiet_task(d, hidden) and _readable(states, d) is not None
-        else _content(d, states, plan.get(i), read, labels)
-        for i, d in enumerate(differences)
+        _content(d, present, i in shown, read, hidden, labels)
+        for i, (d, present) in enumerate(zip(differences, readable, strict=True))
     ]
 
 
 def _content(
     d: Difference,
-    states: Mapping[str, State],
     present: Mapping[str, Record] | None,
+    shown: bool,
     heads: Mapping[str, Mapping[str, bytes | None]],
+    hidden: frozenset[str],
     labels: tuple[str, str],
 ) -> Difference:
     if present is None:
-        readable = _readable(states, d)
-        if readable is None:
-            return d
-        if not all(_world_readable(r) for r in readable.values()):
-            return replace(d, content_notes=("not world-readable: its content is not shown",))
+        return d
+    if _by_quiet_task(d, hidden):
+        return replace(d, content_notes=(NO_LOG_NOTE,))
+    if not all(_world_readable(r) for r in present.values()):
+        return replace(d, content_notes=("not world-readable: its content is not shown",))
+    if not shown:
         why = f"content not read: over {MAX_CONTENT_DIFFS} files differ"
         return replace(d, content_notes=(why,))
     texts: dict[str, str | None] = {"fresh": None, "upgrade": None}
@@ -343,12 +341,9 @@ def run(
     with phase("parity"):
         for c in todo:
             start = time.monotonic()
-            pair = {
-                "fresh": run.containers[cfg.topology.key(FRESH, c.host)],
-                "upgrade": run.containers[c.key],
-            }
+            keys = {"fresh": cfg.topology.key(FRESH, c.host), "upgrade": c.key}
+            pair = {side: run.containers[key] for side, key in keys.items()}
             mine = [e for e in events if e.host == c.host]
-            pair_keys = (("fresh", cfg.topology.key(FRESH, c.host)), ("upgrade", c.key))
             try:
                 result = compare(
                     engine, pair, cfg.parity, mine, c.baseline, captures=captures, host=c.host
@@ -358,7 +353,7 @@ def run(
                 report.compared(c.key, error=str(exc))
                 continue
             seconds = result.capture_seconds
-            timed = replace(result, capture_seconds={k: seconds[s] for s, k in pair_keys})
+            timed = replace(result, capture_seconds={k: seconds[s] for s, k in keys.items()})
             report.compared(c.key, result=timed)
             report.timeline.append(Span.since("parity", c.key, start))
             log.info("parity %s: %s, %d differences", c.key, c.status, len(c.differences))

@@ -30,8 +30,4 @@ def check(
         return  # a playbook Ansible cannot read: list_plays says why, in Ansible's words
     found = json.loads(proc.stdout.strip().splitlines()[-1] or "[]")
     if found:
-        raise ConfigError(ansible.prompt_message(_relative(playbook, root), found[0]))
-
-
-def _relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        raise ConfigError(ansible.prompt_message(ansible.relative(playbook, root), found[0]))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tdi import process, secrets, yamlfile
 from tdi.errors import ConfigError
-from tdi.provision.ansible import AnsibleEnv
+from tdi.provision.ansible import AnsibleEnv, relative
 
 HEADER = "$ANSIBLE_VAULT;"
 # An inline value: `key: !vault |` and its indented block.
@@ -102,8 +102,8 @@ def _decrypt(env: AnsibleEnv, vaulted: list[Vaulted], root: Path) -> list[str]:
     why = done.tail().removeprefix("ERROR! ").removeprefix("[ERROR]: ")
     culprit = next((v for v, t in zip(vaulted, targets, strict=True) if str(t) in why), None)
     path = (culprit or vaulted[0]).path
-    where = path.relative_to(root) if path.is_relative_to(root) else path
-    why = why.replace(str(targets[vaulted.index(culprit)]), str(where)) if culprit else why
+    where = relative(path, root)
+    why = why.replace(str(targets[vaulted.index(culprit)]), where) if culprit else why
     raise ConfigError(
         f"{where}: a vaulted value cannot be decrypted: {why}: give the password with "
         "--vault-password-file or --vault-id (or vault_ids in tdi.yml, or ansible.cfg)"

@@ -4,13 +4,14 @@ commit, one image per host. The upgrade side runs it when there is no production
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,11 +39,13 @@ Images = Mapping[str, tuple[str, ImageInfo]]  # host -> (reference, info)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A baseline snapshot: the commit it converged, its cache key, its tag per host."""
+    """A baseline snapshot: the commit it converged, its cache key, its tag per host, and
+    what it takes from the work tree (``borrowed``)."""
 
     commit: str
     key: str
     tags: Mapping[str, str]
+    lent: tuple[str, ...] = ()
 
     def labels(self, base: ImageInfo) -> dict[str, str]:
         return {COMMIT_LABEL: self.commit, BASE_LABEL: base.id, KEY_LABEL: self.key}
@@ -69,7 +72,7 @@ def borrowed(cfg: Config, commit: str) -> list[str]:
     ]
 
 
-def _copy(root: Path, paths: list[str], tree: Path) -> None:
+def _copy(root: Path, paths: Sequence[str], tree: Path) -> None:
     for path in paths:
         source, target = root / path, tree / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +82,7 @@ def _copy(root: Path, paths: list[str], tree: Path) -> None:
             shutil.copy2(source, target, follow_symlinks=False)
 
 
-def _digest_of(root: Path, paths: list[str]) -> str:
+def _digest_of(root: Path, paths: Sequence[str]) -> str:
     """The content of borrowed paths (a directory's links by their targets)."""
     parts = []
     for path in paths:
@@ -100,8 +103,9 @@ def snapshot(engine: Engine, cfg: Config, fresh: Images, ref: str, run_id: str) 
     One run makes it; others that need it at the same time wait for that one and reuse it.
     """
     commit = git.resolve_commit(cfg.root, ref)
-    key = _key(cfg, commit, fresh)
-    snap = Snapshot(commit, key, {h: _tag(cfg, h, commit, key) for h in cfg.topology.names})
+    lent = tuple(borrowed(cfg, commit))
+    key = _key(cfg, commit, fresh, lent)
+    snap = Snapshot(commit, key, _tags(cfg, commit, key), lent)
     made = locks.once(
         snap.name,
         f"make the baseline snapshot {snap.commit[:12]}",
@@ -119,14 +123,14 @@ def _cached(engine: Engine, snap: Snapshot) -> bool:
     return all(info and info.labels.get(KEY_LABEL) == snap.key for info in found)
 
 
-def _tag(cfg: Config, host: str, commit: str, key: str) -> str:
-    repo = f"{SNAPSHOT_REPO}/{host.lower()}" if cfg.topology.named else SNAPSHOT_REPO
-    return f"{repo}:{commit[:12]}-{key[:12]}"
+def _tags(cfg: Config, commit: str, key: str) -> dict[str, str]:
+    return cfg.topology.images(SNAPSHOT_REPO, f"{commit[:12]}-{key[:12]}")
 
 
-def _key(cfg: Config, commit: str, fresh: Images) -> str:
+def _key(cfg: Config, commit: str, fresh: Images, lent: Sequence[str]) -> str:
     """What a baseline snapshot depends on besides the commit: each host's base image and
-    groups, the playbook and its variables, and what its stored records capture."""
+    groups, the playbook and its variables, what its stored records capture, and the
+    content of what it takes from the work tree."""
     topology = [(h.name, h.groups, fresh[h.name][1].id) for h in cfg.topology.hosts]
     parts = [
         BASELINE_FORMAT,
@@ -137,7 +141,7 @@ def _key(cfg: Config, commit: str, fresh: Images) -> str:
         json.dumps(cfg.extra_vars),
         ",".join(cfg.parity.roots or ()),
         ",".join(cfg.parity.ignore),
-        _digest_of(cfg.root, borrowed(cfg, commit)),
+        _digest_of(cfg.root, lent),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -154,13 +158,15 @@ class Checkout:
 
 
 @contextmanager
-def checkout(cfg: Config, commit: str) -> Iterator[Checkout]:
+def checkout(cfg: Config, commit: str, lent: Sequence[str] | None = None) -> Iterator[Checkout]:
     """The playbook, tests, requirements and inventory as they were at ``commit`` (read
-    with git archive, not from the work tree), in a temporary tree removed at the end."""
+    with git archive, not from the work tree), in a temporary tree removed at the end.
+    ``lent``: what the commit lacks and the work tree lends it (``borrowed``), if known."""
     with tempfile.TemporaryDirectory(prefix="tdi-baseline-") as tmp:
         tree = Path(tmp, "tree")
         git.export(cfg.root, commit, tree)
-        if lent := borrowed(cfg, commit):
+        lent = borrowed(cfg, commit) if lent is None else lent
+        if lent:
             log.info(
                 "baseline %s has no %s: taken from the work tree (the change that adds tdi)",
                 commit[:12],
@@ -185,17 +191,12 @@ def checkout(cfg: Config, commit: str) -> Iterator[Checkout]:
 def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str) -> None:
     """Converge fresh hosts with the playbook as it was at the commit; commit each one."""
     log.info("making the baseline snapshot: converge %s", snap.commit[:12])
-    with checkout(cfg, snap.commit) as tree:
+    with checkout(cfg, snap.commit, snap.lent) as tree:
         old, env = tree.cfg, tree.env
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, tree.repo, run_id)
         _check_plays(old, env, run, snap)
-        _discard(engine, snap)  # what an interrupted build may have left
-        try:
-            with lifecycle(engine, cfg, run):
-                _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
-        except BaseException:
-            _discard(engine, snap)
-            raise
+        with _replacing(engine, snap), lifecycle(engine, cfg, run):
+            _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
 
 
 def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot) -> None:
@@ -208,6 +209,18 @@ def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot)
             "snapshot would lack the play: name tdi's hosts as both releases' inventories "
             "do, or pass a --baseline that has them"
         )
+
+
+@contextlib.contextmanager
+def _replacing(engine: Engine, snap: Snapshot) -> Iterator[None]:
+    """Around a build of ``snap``: what an interrupted build left is removed first, and
+    what this one committed is removed if it fails or is interrupted."""
+    _discard(engine, snap)
+    try:
+        yield
+    except BaseException:
+        _discard(engine, snap)
+        raise
 
 
 def _discard(engine: Engine, snap: Snapshot) -> None:

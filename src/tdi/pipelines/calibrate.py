@@ -39,12 +39,9 @@ def run(engine: Engine, cfg: Config) -> list[tuple[str, Difference]]:
         with phase("parity"):
             found: list[tuple[str, Difference]] = []
             for host in cfg.topology.names:
-                one, two = (run.containers[cfg.topology.key(s, host)] for s in (FRESH, "fresh-2"))
-                found += [
-                    (host, d)
-                    for d in diff(
-                        capture_container(engine, one, cfg.parity),
-                        capture_container(engine, two, cfg.parity),
-                    )
-                ]
+                one, two = (
+                    capture_container(engine, run.containers[cfg.topology.key(s, host)], cfg.parity)
+                    for s in (FRESH, "fresh-2")
+                )
+                found += [(host, d) for d in diff(one, two)]
     return found

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tdi.config import Config
-from tdi.engine import registry
 from tdi.engine.protocol import Engine, ImageInfo
 from tdi.engine.refs import parse, registry_of, with_tag
 from tdi.errors import ConfigError, RegistryError, SnapshotError, TdiError
@@ -51,13 +50,6 @@ rm -rf /var/lib/tdi /root/.ansible /tmp/* /var/tmp/*
 Found = dict[str, tuple[str, ImageInfo]]  # host -> (reference, image)
 
 
-def refs(cfg: Config, repository: str, tag: str) -> dict[str, str]:
-    """Every host's image reference for ``tag``."""
-    if not cfg.topology.named:
-        return {cfg.topology.names[0]: f"{repository}:{tag}"}
-    return {h: f"{repository}/{h.lower()}:{tag}" for h in cfg.topology.names}
-
-
 def fetch_or_local(engine: Engine, ref: str) -> ImageInfo | None:
     """The newest ``ref`` from its registry, which must answer (a RegistryError if not);
     a name without a registry host is looked up here first, then pulled if it can be."""
@@ -88,7 +80,7 @@ def looked_for(cfg: Config) -> dict[str, str]:
     image = cfg.production_image
     ref = parse(image)
     if not ref.digest:
-        return refs(cfg, ref.repository, ref.tag or PRODUCTION)
+        return cfg.topology.images(ref.repository, ref.tag or PRODUCTION)
     if cfg.topology.named:
         raise ConfigError(
             f"production_image {image}: a digest names one image, and hosts: has "
@@ -170,24 +162,24 @@ def start_images(
         if found is None:
             raise SnapshotError(f"--from {source}: no such image, here or in its registry")
         return {h: (source, found) for h in cfg.topology.names}
-    wanted = refs(cfg, repository, PRODUCTION)
+    wanted = cfg.topology.images(repository, PRODUCTION)
     remote = is_remote(repository, push)
     have = {h: lookup(engine, ref, remote) for h, ref in wanted.items()}
     if any(info is not None for info in have.values()):
         _check_set(wanted, have)
         return {h: (wanted[h], info) for h, info in have.items() if info is not None}
     if remote:
-        _check_first_release(repository, list(wanted.values()))
+        _check_first_release(engine, repository, list(wanted.values()))
     log.info("first release: %s has no production set yet; starting from the base", repository)
     return images.resolve_hosts(engine, cfg)
 
 
-def _check_first_release(repository: str, wanted: list[str]) -> None:
+def _check_first_release(engine: Engine, repository: str, wanted: list[str]) -> None:
     """A first release only when the registry says it is empty: never because tdi could
     not tell (a token-auth registry, Docker Hub)."""
     for ref in wanted:
         repo = parse(ref).repository
-        others = registry.tags(repo)
+        others = engine.registry_tags(repo)
         if others is None:
             raise RegistryError(
                 f"cannot list the tags of {repo} to tell whether it is new: for its "
@@ -262,7 +254,7 @@ def make(
 
     started = begin(cfg, sides, compare=False)
     env, run, report = started.env, started.run, started.report
-    targets = refs(cfg, repository, tag)
+    targets = cfg.topology.images(repository, tag)
     try:
         with lifecycle(engine, cfg, run):
             events = converge.with_tests(engine, cfg, env, run, report)

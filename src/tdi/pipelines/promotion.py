@@ -11,12 +11,11 @@ from collections.abc import Iterator, Mapping
 
 from tdi import interrupts
 from tdi.config import Config
-from tdi.engine import registry
 from tdi.engine.protocol import Engine, ImageInfo
 from tdi.engine.refs import with_tag
 from tdi.errors import RegistryError, TdiError
 from tdi.git import git
-from tdi.pipelines.production import PREVIOUS, PRODUCTION, REVISION, is_remote, lookup, refs
+from tdi.pipelines.production import PREVIOUS, PRODUCTION, REVISION, is_remote, lookup
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,11 @@ def unfinished(engine: Engine, cfg: Config, repository: str) -> dict[str, str] |
     tested before its push): fetched here, to be promoted as it is. None otherwise: none
     pushed, part of it (a new make is then refused as immutable), already promoted, or a
     registry that cannot be asked."""
-    commit = git(cfg.root, "rev-parse", "HEAD")
-    targets = refs(cfg, repository, commit)
+    commit, images = git(cfg.root, "rev-parse", "HEAD"), cfg.topology.images
+    targets = images(repository, commit)
     try:
-        held = {h: registry.manifest(t) for h, t in targets.items()}
-        production = {h: registry.manifest(t) for h, t in refs(cfg, repository, PRODUCTION).items()}
+        held = {h: engine.manifest(t) for h, t in targets.items()}
+        production = {h: engine.manifest(t) for h, t in images(repository, PRODUCTION).items()}
     except RegistryError:
         return None
     pushed = {h: m for h, m in held.items() if m is not None}
@@ -76,7 +75,7 @@ def _check_unchanged(engine: Engine, target: str) -> None:
     here points at the registry's again."""
     local = engine.image(target)
     try:
-        held = registry.manifest(target)
+        held = engine.manifest(target)
     except RegistryError as exc:
         log.warning("cannot check that the registry's %s is this image: %s", target, exc)
         return
@@ -136,15 +135,15 @@ def _moving(engine: Engine, push: bool) -> Iterator[_Tags]:
 
 def rollback(engine: Engine, cfg: Config, repository: str, push: bool) -> None:
     """Move every host's production back to production-previous."""
-    remote = is_remote(repository, push)
-    found = {h: lookup(engine, r, remote) for h, r in refs(cfg, repository, PREVIOUS).items()}
+    remote, images = is_remote(repository, push), cfg.topology.images
+    found = {h: lookup(engine, r, remote) for h, r in images(repository, PREVIOUS).items()}
     previous = {h: info for h, info in found.items() if info is not None}
     missing = [h for h in found if h not in previous]
     if missing:
         raise TdiError(
             f"{repository} has no :{PREVIOUS} for {', '.join(missing)}: nothing to roll back to"
         )
-    current = {h: lookup(engine, r, remote) for h, r in refs(cfg, repository, PRODUCTION).items()}
+    current = {h: lookup(engine, r, remote) for h, r in images(repository, PRODUCTION).items()}
     same = [h for h, info in current.items() if info and info.id == previous[h].id]
     if same:
         revision = previous[same[0]].labels.get(REVISION, previous[same[0]].id)[:12]
@@ -153,7 +152,7 @@ def rollback(engine: Engine, cfg: Config, repository: str, push: bool) -> None:
             f"{', '.join(same)}: rolled back already, nothing to roll back to"
         )
     with _moving(engine, push) as tags:
-        for host, ref in refs(cfg, repository, PRODUCTION).items():
+        for host, ref in images(repository, PRODUCTION).items():
             info = previous[host]
             tags.move(ref, info.id)
             log.info("%s now points at %s", ref, info.labels.get(REVISION, info.id))

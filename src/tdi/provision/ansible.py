@@ -110,10 +110,6 @@ class PlaybookResult:
         return changed_tasks(self.events)
 
     @property
-    def failed_tasks(self) -> list[str]:
-        return _unique(e.task for e in self.events if e.status in ("failed", "unreachable"))
-
-    @property
     def failed_hosts(self) -> list[str]:
         if self.failed is not None:
             found = list(self.failed)
@@ -293,14 +289,15 @@ def syntax_error(root: Path, playbook: Path, stderr: str) -> str:
     message = re.sub(r"^\[?ERROR\]?!?:?\s*", "", lines[first]) if lines else "no output"
     found = next((m for ln in lines[first:] for r in _ORIGIN if (m := r.search(ln))), None)
     if found is None or found["file"].startswith("<"):
-        return f"{_relative(playbook, root)}: syntax check failed: {message}"
+        return f"{relative(playbook, root)}: syntax check failed: {message}"
     origin = Path(found["file"])
-    place = ":".join([_relative(origin, root), *(n for n in found.group("line", "col") if n)])
-    elsewhere = "" if origin == playbook else f" (playbook {_relative(playbook, root)})"
+    place = ":".join([relative(origin, root), *(n for n in found.group("line", "col") if n)])
+    elsewhere = "" if origin == playbook else f" (playbook {relative(playbook, root)})"
     return f"{place}: syntax check failed: {message}{elsewhere}"
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it is below it, for a message."""
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
@@ -358,7 +355,7 @@ def run_playbook(
         stopped = f"stopped after {timeout:.0f} s (the phase or run limit){during}"
     unstarted = tuple((r["play"], tuple(r["hosts"])) for r in _records(text, "unstarted"))
     asked = _records(text, "prompt")
-    prompt = prompt_message(_relative(playbook, env.root), asked[0]) if asked else ""
+    prompt = prompt_message(relative(playbook, env.root), asked[0]) if asked else ""
     return PlaybookResult(
         code, parse_events(text), log_path, parse_failed(text), stopped, unstarted, prompt
     )

@@ -123,7 +123,7 @@ def _digest(root: Path, paths: list[Path]) -> str:
             for file in (f for f in files if f.is_file()):
                 info = file.stat()
                 # Relative: a baseline's tree, exported anew each time, keeps its digest.
-                name = file.relative_to(root) if file.is_relative_to(root) else file
+                name = ansible.relative(file, root)
                 h.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
     return h.hexdigest()[:16]
 
@@ -153,11 +153,11 @@ def install(root: Path, cache: Path | None = None) -> ansible.AnsibleEnv:
 def _galaxy(root: Path, kind: str, path: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     argv = [ansible.binary("ansible-galaxy"), kind, "install", "-r", str(path), "-p", str(dest)]
-    log.info("installing the %ss of %s", kind, _relative(path, root))
+    log.info("installing the %ss of %s", kind, ansible.relative(path, root))
     proc = process.run(argv, cwd=root, env=ansible.AnsibleEnv(root).variables())
     if proc.returncode != 0:
         raise ConfigError(
-            f"{_relative(path, root)}: ansible-galaxy {kind} install failed: "
+            f"{ansible.relative(path, root)}: ansible-galaxy {kind} install failed: "
             + galaxy_error(proc.stderr + "\n" + proc.stdout)
         )
 
@@ -175,7 +175,3 @@ def galaxy_error(output: str) -> str:
 
 
 _TAGGED = re.compile(r"^\[?(ERROR|WARNING)\]?!?:?\s*(.*)$")
-
-
-def _relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)

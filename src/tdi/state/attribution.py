@@ -220,12 +220,9 @@ def attribute(
     a stale file is its baseline writer's, not this release's directory's."""
     out = []
     for d in differences:
-        tasks: tuple[str, ...] = ()
-        for prefix, found in _tiers(d, events, baseline_events):
-            if found:
-                tasks = _unique(prefix + e.task for e in found)
-                break
-        out.append(replace(d, tasks=tasks))
+        tiers = _tiers(d, events, baseline_events)
+        prefix, found = next(((prefix, found) for prefix, found in tiers if found), ("", []))
+        out.append(replace(d, tasks=_unique(prefix + e.task for e in found)))
     return out
 
 

@@ -41,11 +41,6 @@ def fold_directories(differences: Sequence[Difference]) -> list[Difference]:
 
 
 def _outermost(d: Difference, dirs: dict[str, Difference]) -> str | None:
-    found = None
     parts = d.key.split("/")
-    for i in range(2, len(parts)):
-        parent = dirs.get("/".join(parts[:i]))
-        if parent is not None and _shape(parent) == _shape(d):
-            found = parent.key
-            break  # the outermost: parts are walked from the root down
-    return found
+    parents = (dirs.get("/".join(parts[:i])) for i in range(2, len(parts)))  # from the root
+    return next((p.key for p in parents if p is not None and _shape(p) == _shape(d)), None)

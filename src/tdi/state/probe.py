@@ -57,6 +57,7 @@ NOT_SERVICES = frozenset({"README", "skeleton", "rc", "rcS", "rc.local"})
 # Output for parsing: no header, footer, pager, status bullet or shortened names.
 SYSTEMCTL = ("systemctl", "--no-legend", "--no-pager", "--plain", "--full")
 SERVICE = ".service"
+PID1_COMM = "/proc/1/comm"
 
 
 def make_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
@@ -101,10 +102,7 @@ def sha256(path: str) -> str:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     digest = hashlib.sha256()
     with os.fdopen(fd, "rb", buffering=0) as handle:
-        while True:
-            chunk = handle.read(CHUNK)
-            if not chunk:
-                break
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -424,9 +422,9 @@ def sysv_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]:
     return services
 
 
-def under_systemd() -> bool:
-    """Whether PID 1 is systemd, so that services are systemd's units."""
-    return (read_text("/proc/1/comm") or "").strip() == "systemd"
+def under_systemd(comm: str = PID1_COMM) -> bool:
+    """Whether PID 1 (named in ``comm``) is systemd, so that services are systemd's units."""
+    return (read_text(comm) or "").strip() == "systemd"
 
 
 def systemctl(*args: str) -> str:
@@ -508,9 +506,11 @@ def systemd_services() -> dict[str, Any]:
     return services
 
 
-def collect_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]:
+def collect_services(
+    procs: dict[str, str], etc: str = "/etc", comm: str = PID1_COMM
+) -> dict[str, Any]:
     """Services as systemd sees them when it is PID 1, else /etc/init.d's scripts."""
-    return systemd_services() if under_systemd() else sysv_services(procs, etc)
+    return systemd_services() if under_systemd(comm) else sysv_services(procs, etc)
 
 
 def probe(config: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from tdi.engine import docker_engine
+from tdi.engine import registry
 from tdi.engine.docker_engine import DockerEngine
 from tdi.engine.protocol import ContainerSpec
 from tdi.errors import EngineError
@@ -222,9 +222,9 @@ def test_only_the_engines_trusted_registry_gets_the_credentials(
     monkeypatch.setenv("TDI_REGISTRY_PASSWORD", "s3cret-pass")
     mine = DockerEngine(client=None, trusting="127.0.0.1:5000/app")
     other = DockerEngine(client=None)  # another engine, in the same process, trusts none
-    assert docker_engine.credentials("127.0.0.1:5000/app/web:1", mine._trusted) == {
+    assert registry.credentials("127.0.0.1:5000/app/web:1", mine._trusted) == {
         "username": "ci",
         "password": "s3cret-pass",
     }
-    assert docker_engine.credentials("127.0.0.2:5000/app/web:1", mine._trusted) is None
-    assert docker_engine.credentials("127.0.0.1:5000/app/web:1", other._trusted) is None
+    assert registry.credentials("127.0.0.2:5000/app/web:1", mine._trusted) is None
+    assert registry.credentials("127.0.0.1:5000/app/web:1", other._trusted) is None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tdi.engine import registry
+from tdi.engine.protocol import Manifest
 from tdi.errors import RegistryError
 
 CONFIG = "sha256:" + "c" * 64
@@ -63,12 +64,12 @@ def test_tags(stub: str) -> None:
 
 
 def test_manifest_of_one_image(stub: str) -> None:
-    assert registry.manifest(f"{stub}:1") == registry.Manifest("sha256:manifest-1", (CONFIG,))
+    assert registry.manifest(f"{stub}:1") == Manifest("sha256:manifest-1", (CONFIG,))
 
 
 def test_manifest_of_a_list_names_each_platforms_image(stub: str) -> None:
     found = registry.manifest(f"{stub}:multi")
-    assert found == registry.Manifest("sha256:manifest-multi", (CONFIG,))
+    assert found == Manifest("sha256:manifest-multi", (CONFIG,))
 
 
 def test_manifest_of_no_such_tag_is_none(stub: str) -> None:

@@ -121,19 +121,28 @@ def info(image_id: str, labels: Mapping[str, str]) -> ImageInfo:
     return ImageInfo(id=image_id, tags=(), labels=dict(labels), cmd=None, entrypoint=None)
 
 
-def recipe(context: Path, mirror: str | None = None) -> config.ImageRecipe:
-    return config.ImageRecipe("tdi-base", context, mirror=mirror)
+def recipe(context: Path, mirror: str | None = None, suite: str = "bookworm") -> config.ImageRecipe:
+    return config.ImageRecipe("tdi-base", context, suite=suite, mirror=mirror)
+
+
+# A suite no apt source of any machine names: apt_mirror finds none.
+NO_SUITE = "tdi-no-such-suite"
+# A root image the fake engine holds, which the build tests' recipes pull.
+ROOT = "debian:bookworm"
+
+
+def pulled_root(context: Path) -> config.ImageRecipe:
+    return config.ImageRecipe("tdi-base", context, root_image=ROOT)
 
 
 def test_root_image_without_mirror_says_how_to_set_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TDI_MIRROR", raising=False)
-    monkeypatch.setattr(images, "apt_mirror", lambda suite: None)
     with pytest.raises(ImageError) as exc:
-        images.root_image(FakeEngine(), recipe(tmp_path))
+        images.root_image(FakeEngine(), recipe(tmp_path, suite=NO_SUITE))
     message = str(exc.value)
-    assert "bookworm" in message
+    assert NO_SUITE in message
     assert "images.tdi-base.mirror" in message
     assert "TDI_MIRROR" in message
 
@@ -142,17 +151,12 @@ def root_key(suite: str = "bookworm") -> str:
     return images._digest(suite, "minbase", "python3", platform.machine())
 
 
-def test_root_image_cached_by_label_skips_debootstrap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_run(argv: list[str], what: str) -> None:
-        raise AssertionError(f"{what} should not run for a cached root")
-
-    monkeypatch.setattr(images, "_run", no_run)
+def test_root_image_cached_by_label_skips_debootstrap(tmp_path: Path) -> None:
     key = root_key()
     cached = info("sha256:root", {images.ROOT_LABEL: key})
     engine = FakeEngine({f"tdi-root:bookworm-{key[:8]}": cached})
-    assert images.root_image(engine, recipe(tmp_path)) == cached
+    # Were it not found, debootstrap would fail at once on this mirror.
+    assert images.root_image(engine, recipe(tmp_path, "http://127.0.0.1:9/debian")) == cached
 
 
 def test_root_image_with_another_key_is_not_reused(
@@ -160,12 +164,11 @@ def test_root_image_with_another_key_is_not_reused(
 ) -> None:
     # An image built FROM the root inherits its label, but under another key it is stale.
     monkeypatch.delenv("TDI_MIRROR", raising=False)
-    monkeypatch.setattr(images, "apt_mirror", lambda suite: None)
-    key = root_key()
+    key = root_key(NO_SUITE)
     stale = info("sha256:old", {images.ROOT_LABEL: "0" * 16})
-    engine = FakeEngine({f"tdi-root:bookworm-{key[:8]}": stale})
+    engine = FakeEngine({f"tdi-root:{NO_SUITE}-{key[:8]}": stale})
     with pytest.raises(ImageError, match="no Debian mirror"):
-        images.root_image(engine, recipe(tmp_path))
+        images.root_image(engine, recipe(tmp_path, suite=NO_SUITE))
 
 
 def test_build_without_dockerfile(tmp_path: Path) -> None:
@@ -173,14 +176,12 @@ def test_build_without_dockerfile(tmp_path: Path) -> None:
         images.build(FakeEngine(), recipe(tmp_path / "ctx"))
 
 
-def test_build_once_then_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_once_then_reuse(tmp_path: Path) -> None:
     context = tmp_path / "ctx"
     write(context / "Dockerfile", "ARG BASE\nFROM $BASE\n")
-    root = info("sha256:root", {})
-    monkeypatch.setattr(images, "root_image", lambda engine, rec: root)
-    engine = FakeEngine()
+    engine = FakeEngine({ROOT: info("sha256:root", {})})
 
-    first = images.build(engine, recipe(context))
+    first = images.build(engine, pulled_root(context))
     assert len(engine.built) == 1
     built_context, ref, buildargs, labels = engine.built[0]
     assert built_context == context
@@ -189,12 +190,12 @@ def test_build_once_then_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert first.labels[images.BUILD_LABEL] == labels[images.BUILD_LABEL]
     assert engine.tags[-1] == (ref, "tdi-base:latest")
 
-    again = images.build(engine, recipe(context))
+    again = images.build(engine, pulled_root(context))
     assert len(engine.built) == 1  # nothing changed: a lookup, no build
     assert again == first
 
     write(context / "extra.conf", "changed\n")
-    images.build(engine, recipe(context))
+    images.build(engine, pulled_root(context))
     assert len(engine.built) == 2  # the context's content is part of the key
     assert engine.built[1][1] != ref
 
@@ -206,22 +207,20 @@ def test_two_runs_building_at_once_build_once(
     # build under the machine's lock, then finds the image made.
     context = tmp_path / "ctx"
     write(context / "Dockerfile", "ARG BASE\nFROM $BASE\n")
-    monkeypatch.setattr(images, "root_image", lambda engine, rec: info("sha256:root", {}))
     monkeypatch.setattr(locks, "lock_dir", lambda: tmp_path)
-    engine = FakeEngine()
     building, go_on = threading.Event(), threading.Event()
-    build = engine.build
 
-    def slow_build(*args: Any) -> str:
-        building.set()
-        assert go_on.wait(10)
-        return build(*args)
+    class SlowEngine(FakeEngine):
+        def build(self, *args: Any) -> str:
+            building.set()
+            assert go_on.wait(10)
+            return super().build(*args)
 
-    monkeypatch.setattr(engine, "build", slow_build)
-    first = threading.Thread(target=images.build, args=(engine, recipe(context)))
+    engine = SlowEngine({ROOT: info("sha256:root", {})})
+    first = threading.Thread(target=images.build, args=(engine, pulled_root(context)))
     first.start()
     assert building.wait(10)
-    second = threading.Thread(target=images.build, args=(engine, recipe(context)))
+    second = threading.Thread(target=images.build, args=(engine, pulled_root(context)))
     second.start()
     second.join(0.5)
     assert second.is_alive()  # waiting for the lock, not building
@@ -231,11 +230,11 @@ def test_two_runs_building_at_once_build_once(
     assert len(engine.built) == 1
 
 
-def test_resolve_base_recipe_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "images" / "base").mkdir(parents=True)
+def test_resolve_base_recipe_is_built(tmp_path: Path) -> None:
     write(tmp_path / "images" / "base" / "Dockerfile", "ARG BASE\nFROM $BASE\n")
-    monkeypatch.setattr(images, "root_image", lambda engine, rec: info("sha256:root", {}))
-    engine = FakeEngine()
+    text = f"images:\n  tdi-base: {{context: images/base, root_image: '{ROOT}'}}\n"
+    write(tmp_path / "tdi.yml", text)
+    engine = FakeEngine({ROOT: info("sha256:root", {})})
     ref, found = images.resolve_base(engine, config.load(tmp_path))
     key = found.labels[images.BUILD_LABEL]
     assert ref == f"tdi-base:{key[:12]}"

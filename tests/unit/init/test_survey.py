@@ -101,7 +101,7 @@ def test_groups_leave_out_the_inventorys_host_names(tmp_path: Path) -> None:
             "inventory/hosts.ini": "[web]\nweb1\n[db]\ndb1\n",
         },
     )
-    assert survey.groups(root, root / "site.yml", "inventory") == ("web",)
+    assert survey.survey(root).groups == ("web",)
 
 
 def test_inventory_named_by_ansible_cfg(tmp_path: Path) -> None:

@@ -629,46 +629,48 @@ def test_parity_compares_each_host_with_its_fresh_twin(
     assert suites == ["tdi.verify", "tdi.parity.upgrade/lb", "tdi.parity.upgrade/web1"]
 
 
+class Probed(NullEngine):
+    """Every container answers the probe with the same empty state, and its baseline
+    records with ``recorded``'s (those it holds); ``probed`` lists the containers asked."""
+
+    def __init__(self, recorded: Mapping[str, State] | None = None) -> None:
+        self.recorded = dict(recorded or {})
+        self.probed: list[str] = []
+
+    def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+        if argv[0] == "python3":
+            self.probed.append(container)
+            return 0, State({}, {}, {}, {}, {}, {}).to_json().replace("\n", "").encode(), b""
+        if argv[0] == "cat" and container in self.recorded:
+            if argv[1] == parity.BASELINE_STATE:
+                return 0, self.recorded[container].to_json().encode(), b""
+            return 0, b"", b""  # no events
+        return 1, b"", b"No such file"
+
+
 def test_parity_skips_a_host_whose_fresh_twin_failed(
-    topo_cfg: config.Config, topo_run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    topo_cfg: config.Config, topo_run: Run
 ) -> None:
-    compared: list[str] = []
-
-    def compare(
-        engine: Engine, containers: Mapping[str, str], *a: object, **kw: object
-    ) -> ParityResult:
-        compared.append(containers["upgrade"])
-        return ParityResult([], capture_seconds={"fresh": 0.5, "upgrade": 0.5})
-
-    monkeypatch.setattr(parity, "compare", compare)
+    engine = Probed()
     report = new_report(topo_run)
     for state in report.states.values():
         state.converge = PASSED
     report.states["fresh/lb"].converge = FAILED
-    parity.run(NullEngine(), topo_cfg, topo_run, report, [])
-    assert compared == ["tdi-r2-upgrade-web1"]
+    parity.run(engine, topo_cfg, topo_run, report, [])
+    assert engine.probed == ["tdi-r2-fresh-web1", "tdi-r2-upgrade-web1"]
     assert [c.status for c in report.comparisons] == [SKIPPED, PASSED]
 
 
-def test_load_baselines_reads_each_compared_container(
-    topo_run: Run, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    recorded = Baseline(State({}, {"cron": {"version": "3.0"}}, {}, {}, {}, {}))
-    calls: list[tuple[str, Path, str]] = []
-
-    def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> Baseline:
-        calls.append((container, workdir, name))
-        return recorded if container.endswith("-lb") else Baseline()
-
-    monkeypatch.setattr(parity, "read_baseline", read_baseline)
+def test_load_baselines_reads_each_compared_container(topo_run: Run) -> None:
+    recorded = State({}, {"cron": {"version": "3.0"}}, {}, {}, {}, {})
+    topo_run.workdir.mkdir(parents=True, exist_ok=True)
     report = new_report(topo_run)
-    parity.load_baselines(NullEngine(), topo_run, report)
-    assert calls == [
-        ("tdi-r2-upgrade-lb", topo_run.workdir, baseline_name("upgrade/lb")),
-        ("tdi-r2-upgrade-web1", topo_run.workdir, baseline_name("upgrade/web1")),
-    ]
-    assert report.comparisons[0].baseline is recorded
+    parity.load_baselines(Probed({"tdi-r2-upgrade-lb": recorded}), topo_run, report)
+    assert report.comparisons[0].baseline == Baseline(recorded, ())
     assert report.comparisons[1].baseline == Baseline()
+    copied = topo_run.workdir / baseline_name("upgrade/lb")
+    assert State.from_json(copied.read_text(encoding="utf-8")) == recorded
+    assert not (topo_run.workdir / baseline_name("upgrade/web1")).exists()
 
 
 def preflight_fakes(

@@ -3,13 +3,12 @@ what an unfinished build leaves (nothing); no container is started."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,7 @@ from fakes import NullEngine
 from tdi import config, git, locks
 from tdi.engine.protocol import Engine, ImageInfo
 from tdi.errors import BaselineError
-from tdi.hosts.run import Run
 from tdi.pipelines import baseline
-from tdi.provision import inventory
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -43,23 +40,26 @@ def fresh_of(cfg: config.Config, image_id: str = "sha256:base") -> baseline.Imag
 TWO_HOSTS = "hosts:\n  DB: {groups: [db]}\n  web1: {groups: [web]}\n"
 
 
+def tag_of(cfg: config.Config, host: str, key: str) -> str:
+    """``host``'s snapshot of COMMIT with cache key ``key``."""
+    return baseline._tags(cfg, COMMIT, key)[host]
+
+
 def test_tag_of_one_host_and_of_a_topology(tmp_path: Path) -> None:
     key = "f" * 64
     (tmp_path / "one").mkdir()
     single = load(tmp_path / "one")
-    assert (
-        baseline._tag(single, "tdi-host", COMMIT, key) == "tdi-snapshot:0123456789ab-ffffffffffff"
-    )
+    assert tag_of(single, "tdi-host", key) == "tdi-snapshot:0123456789ab-ffffffffffff"
     (tmp_path / "two").mkdir()
     named = load(tmp_path / "two", TWO_HOSTS)
     # An image repository is lower case.
-    assert baseline._tag(named, "DB", COMMIT, key) == "tdi-snapshot/db:0123456789ab-ffffffffffff"
+    assert tag_of(named, "DB", key) == "tdi-snapshot/db:0123456789ab-ffffffffffff"
 
 
 def test_key_is_stable_for_the_same_inputs(tmp_path: Path) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    assert key == baseline._key(load(tmp_path), COMMIT, fresh_of(cfg))
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    assert key == baseline._key(load(tmp_path), COMMIT, fresh_of(cfg), ())
     assert len(key) == 64
 
 
@@ -75,12 +75,14 @@ def test_key_is_stable_for_the_same_inputs(tmp_path: Path) -> None:
         "cli extra vars",
         "parity roots",
         "parity ignore",
+        "borrowed",
     ],
 )
 def test_key_changes_with_what_the_snapshot_depends_on(tmp_path: Path, change: str) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    before = baseline._key(cfg, COMMIT, fresh_of(cfg))
+    before = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
     commit, fresh = COMMIT, fresh_of(cfg)
+    lent: tuple[str, ...] = ()
     if change == "commit":
         commit = "1" * 40
     elif change == "base image":
@@ -98,9 +100,12 @@ def test_key_changes_with_what_the_snapshot_depends_on(tmp_path: Path, change: s
         cfg = load(tmp_path, TWO_HOSTS, extra_vars=["release=2"])
     elif change == "parity roots":
         cfg = load(tmp_path, TWO_HOSTS + "parity: {roots: [/etc]}\n")
-    else:
+    elif change == "parity ignore":
         cfg = load(tmp_path, TWO_HOSTS + "parity: {ignore: [/srv/cache]}\n")
-    assert baseline._key(cfg, commit, fresh) != before
+    else:
+        (tmp_path / "ansible.cfg").write_text("[defaults]\n", encoding="utf-8")
+        lent = ("ansible.cfg",)
+    assert baseline._key(cfg, commit, fresh, lent) != before
 
 
 class FakeEngine(NullEngine):
@@ -123,7 +128,7 @@ def snapshot_with(
         engine: Engine, cfg: config.Config, fresh: Any, snap: baseline.Snapshot, run_id: str
     ) -> None:
         assert (snap.commit, run_id) == (COMMIT, "r1")
-        assert snap.key == baseline._key(cfg, COMMIT, fresh)
+        assert snap.key == baseline._key(cfg, COMMIT, fresh, snap.lent)
         made.append(dict(snap.tags))
 
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
@@ -136,10 +141,10 @@ def test_snapshot_is_made_when_a_host_has_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    db = baseline._tag(cfg, "DB", COMMIT, key)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    db = tag_of(cfg, "DB", key)
     tags, made = snapshot_with(monkeypatch, cfg, {db: info("sha256:db", {baseline.KEY_LABEL: key})})
-    assert tags == {"DB": db, "web1": baseline._tag(cfg, "web1", COMMIT, key)}
+    assert tags == {"DB": db, "web1": tag_of(cfg, "web1", key)}
     assert made == [tags]
 
 
@@ -147,11 +152,8 @@ def test_snapshot_is_reused_when_every_host_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    present = {
-        baseline._tag(cfg, h, COMMIT, key): info(h, {baseline.KEY_LABEL: key})
-        for h in cfg.topology.names
-    }
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    present = {tag_of(cfg, h, key): info(h, {baseline.KEY_LABEL: key}) for h in cfg.topology.names}
     tags, made = snapshot_with(monkeypatch, cfg, present)
     assert set(tags.values()) == set(present)
     assert made == []
@@ -170,8 +172,8 @@ def test_snapshot_with_another_key_label_is_remade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = load(tmp_path)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    tag = tag_of(cfg, "tdi-host", key)
     _, made = snapshot_with(monkeypatch, cfg, {tag: info("x", {baseline.KEY_LABEL: "stale"})})
     assert made == [{"tdi-host": tag}]
 
@@ -192,8 +194,8 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = load(tmp_path)
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    tag = baseline._tag(cfg, "tdi-host", COMMIT, key)
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    tag = tag_of(cfg, "tdi-host", key)
     engine = FakeEngine({})
     made: list[object] = []
     monkeypatch.setattr(git, "resolve_commit", lambda root, ref: COMMIT)
@@ -227,42 +229,19 @@ def test_a_run_waits_for_the_one_making_the_snapshot_then_reuses_it(
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, BaselineError])
-def test_an_unfinished_build_leaves_no_image(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
-) -> None:
+def test_an_unfinished_build_leaves_no_image(tmp_path: Path, error: type[BaseException]) -> None:
     cfg = load(tmp_path, TWO_HOSTS)
-    (tmp_path / "playbooks").mkdir()
-    key = baseline._key(cfg, COMMIT, fresh_of(cfg))
-    snap = baseline.Snapshot(
-        COMMIT, key, {h: baseline._tag(cfg, h, COMMIT, key) for h in cfg.topology.names}
-    )
+    key = baseline._key(cfg, COMMIT, fresh_of(cfg), ())
+    snap = baseline.Snapshot(COMMIT, key, baseline._tags(cfg, COMMIT, key))
     labels = snap.labels(info("sha256:base"))
     # An earlier build was cut after DB's commit; another snapshot is not ours to remove.
     engine = FakeEngine(
         {snap.tags["DB"]: info("sha256:half", labels), "tdi-snapshot/db:other": info("o")}
     )
-
-    def export(root: Path, commit: str, tree: Path) -> None:
-        (tree / "playbooks").mkdir(parents=True)
-        (tree / "playbooks" / "site.yml").write_text("[]\n", encoding="utf-8")
-
-    @contextlib.contextmanager
-    def lifecycle(*args: object) -> Iterator[None]:
-        yield
-
-    def converge_and_commit(engine: FakeEngine, old: object, run: Run, *rest: object) -> None:
+    with pytest.raises(error), baseline._replacing(engine, snap):
         assert snap.tags["DB"] not in engine.present  # the half-made set is gone first
         engine.present[snap.tags["DB"]] = info("sha256:db", labels)
         raise error("stopped after DB")
-
-    monkeypatch.setattr(git, "export", export)
-    monkeypatch.setattr(inventory, "load", lambda *args, **kwargs: None)
-    monkeypatch.setattr(baseline, "plan", lambda *args: None)
-    monkeypatch.setattr(baseline, "_check_plays", lambda *args: None)
-    monkeypatch.setattr(baseline, "lifecycle", lifecycle)
-    monkeypatch.setattr(baseline, "_converge_and_commit", converge_and_commit)
-    with pytest.raises(error):
-        baseline.make(engine, cfg, fresh_of(cfg), snap, "r1")
     assert list(engine.present) == ["tdi-snapshot/db:other"]
 
 

@@ -10,9 +10,7 @@ import pytest
 from fakes import NullEngine
 
 from tdi import config, interrupts
-from tdi.engine import registry
-from tdi.engine.protocol import ImageInfo
-from tdi.engine.registry import Manifest
+from tdi.engine.protocol import ImageInfo, Manifest
 from tdi.errors import RegistryError, TdiError
 from tdi.pipelines import production, promotion
 from tdi.pipelines.production import PARENT, PREVIOUS, PRODUCTION, REVISION
@@ -51,7 +49,6 @@ class FakeEngine(NullEngine):
         self.removed: list[str] = []
 
     def manifest(self, ref: str) -> Manifest | None:
-        """registry.manifest, of this fake registry."""
         found = self.registry.get(ref)
         return Manifest(f"sha256:manifest-of-{found}", (found,)) if found else None
 
@@ -90,18 +87,6 @@ def load(root: Path, text: str = "", **flags: object) -> config.Config:
     if text:
         (root / "tdi.yml").write_text(text, encoding="utf-8")
     return config.load(root, flags)
-
-
-def test_refs_of_one_host_and_of_a_topology(tmp_path: Path) -> None:
-    (tmp_path / "one").mkdir()
-    one = load(tmp_path / "one")
-    assert production.refs(one, "reg.example/app", "abc") == {"tdi-host": "reg.example/app:abc"}
-    (tmp_path / "two").mkdir()
-    two = load(tmp_path / "two", TWO_HOSTS)
-    assert production.refs(two, "reg.example/app", PRODUCTION) == {
-        "lb": "reg.example/app/lb:production",
-        "Web1": "reg.example/app/web1:production",  # a repository is lower case
-    }
 
 
 def test_check_set_of_one_revision_passes() -> None:
@@ -255,16 +240,13 @@ def promoting(
     return FakeEngine(images, local, remote, fail_at, error)
 
 
-def promote(
-    monkeypatch: pytest.MonkeyPatch, engine: FakeEngine, targets: Mapping[str, str] = TARGETS
-) -> None:
-    monkeypatch.setattr(registry, "manifest", engine.manifest)
+def promote(engine: FakeEngine, targets: Mapping[str, str] = TARGETS) -> None:
     promotion.promote(engine, "reg.example/app", targets)
 
 
-def test_promote_moves_every_hosts_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promote_moves_every_hosts_tags() -> None:
     engine = promoting(fail_at=0)
-    promote(monkeypatch, engine)
+    promote(engine)
     for h in ("lb", "web1"):
         assert engine.registry[f"reg.example/app/{h}:c3"] == f"c3-{h}"
         assert engine.registry[f"reg.example/app/{h}:{PRODUCTION}"] == f"c3-{h}"
@@ -277,14 +259,14 @@ def test_promote_moves_every_hosts_tags(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("error", [RegistryError("connection reset"), KeyboardInterrupt()])
 @pytest.mark.parametrize("fail_at", range(1, 7))
 def test_promote_that_stops_part_way_puts_every_tag_back(
-    monkeypatch: pytest.MonkeyPatch, fail_at: int, error: BaseException
+    fail_at: int, error: BaseException
 ) -> None:
     # A registry error, or SIGINT/SIGTERM (tdi's CLI raises KeyboardInterrupt for both).
     engine = promoting(fail_at, error=error)
     before = {ref: engine.registry[ref] for ref in MOVED}
     local_before = {ref: engine.local.get(ref) for ref in MOVED}
     with pytest.raises(type(error)):
-        promote(monkeypatch, engine)
+        promote(engine)
     assert {ref: engine.registry[ref] for ref in MOVED} == before
     # Here too: production as fetched before, production-previous as it was.
     assert {ref: engine.local.get(ref) for ref in MOVED} == {
@@ -293,51 +275,43 @@ def test_promote_that_stops_part_way_puts_every_tag_back(
     }
 
 
-def test_promote_puts_tags_back_with_sigint_and_sigterm_held(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_promote_puts_tags_back_with_sigint_and_sigterm_held() -> None:
     engine = promoting(fail_at=6, error=KeyboardInterrupt())  # web1's production push
     with pytest.raises(KeyboardInterrupt):
-        promote(monkeypatch, engine)
+        promote(engine)
     # 2 production-previous and lb's and web1's production moved unblocked; 4 put back held.
     assert engine.blocked == [False] * 4 + [True] * 4
 
 
-def test_promote_of_a_first_release_untags_what_did_not_exist(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_promote_of_a_first_release_untags_what_did_not_exist() -> None:
     images = [image("c1-lb", "c1"), image("c1-web1", "c1")]
     local = {t.replace("c3", "c1"): f"c1-{h}" for h, t in TARGETS.items()}
     targets = {h: t.replace("c3", "c1") for h, t in TARGETS.items()}
     # Pushes: lb:c1, web1:c1, lb:production, then web1:production fails.
     engine = FakeEngine(images, local, {}, fail_at=4)
     with pytest.raises(RegistryError):
-        promote(monkeypatch, engine, targets)
+        promote(engine, targets)
     assert "reg.example/app/lb:production" not in engine.local
     assert "reg.example/app/web1:production" not in engine.local
     assert not any(PREVIOUS in ref for ref in engine.local)
 
 
-def test_promote_puts_back_a_previous_tag_this_daemon_never_pulled(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_promote_puts_back_a_previous_tag_this_daemon_never_pulled() -> None:
     # Pushes: 2 commit tags, 2 production-previous, lb's production, web1's fails.
     engine = promoting(fail_at=6, previous_here=False)
     with pytest.raises(RegistryError):
-        promote(monkeypatch, engine)
+        promote(engine)
     assert engine.registry["reg.example/app/lb:production-previous"] == "c1-lb"
 
 
-def test_promote_refuses_other_content_under_a_pushed_commit_tag(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_promote_refuses_other_content_under_a_pushed_commit_tag() -> None:
     engine = promoting(fail_at=0)
     engine.by_id["c3-web1-retry"] = image("c3-web1-retry", "c3")
     engine.registry[TARGETS["web1"]] = "c3-web1"  # an earlier, interrupted promotion
     engine.local[TARGETS["web1"]] = "c3-web1-retry"  # this retry made it again
     before = dict(engine.registry)
     with pytest.raises(TdiError) as info:
-        promote(monkeypatch, engine)
+        promote(engine)
     assert str(info.value).startswith(
         "reg.example/app/web1:c3 is immutable: the registry holds sha256:manifest-of-c3-web1 "
         "(image c3-web1) under it, this snapshot is image c3-web1-retry"
@@ -347,10 +321,10 @@ def test_promote_refuses_other_content_under_a_pushed_commit_tag(
     assert engine.local[TARGETS["web1"]] == "c3-web1" and engine.removed == ["c3-web1-retry"]
 
 
-def test_promote_pushes_the_same_image_again(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promote_pushes_the_same_image_again() -> None:
     engine = promoting(fail_at=0)
     engine.registry[TARGETS["lb"]] = "c3-lb"  # a retry of an interrupted promotion
-    promote(monkeypatch, engine)
+    promote(engine)
     assert engine.registry[f"reg.example/app/lb:{PRODUCTION}"] == "c3-lb"
 
 
@@ -442,7 +416,6 @@ def test_an_unfinished_promotion_of_head_is_found(
         engine.registry[f"reg.example/app/{h}:{PRODUCTION}"] = f"{production_at}-{h}"
         if h in pushed:
             engine.registry[TARGETS[h]] = f"c3-{h}"
-    monkeypatch.setattr(registry, "manifest", engine.manifest)
     monkeypatch.setattr(promotion, "git", lambda root, *args: "c3")
     found = promotion.unfinished(engine, cfg, "reg.example/app")
     assert found == (TARGETS if resumed else None)

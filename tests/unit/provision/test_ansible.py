@@ -79,11 +79,11 @@ def test_changed_tasks_unique_and_in_order(tmp_path: Path) -> None:
         "write config",
         "restart nginx",
     ]
-    assert result.failed_tasks == []
+    assert result.failed_hosts == []
     assert result.ok
 
 
-def test_failed_tasks_and_failure_line(tmp_path: Path) -> None:
+def test_failed_hosts_and_failure_line(tmp_path: Path) -> None:
     path = write_events(
         tmp_path / "e.jsonl",
         [
@@ -95,7 +95,7 @@ def test_failed_tasks_and_failure_line(tmp_path: Path) -> None:
         ],
     )
     result = PlaybookResult(2, ansible.read_events(path), tmp_path / "c.log")
-    assert result.failed_tasks == ["copy site", "reach host"]
+    assert result.failed_hosts == ["fresh", "upgrade"]
     assert not result.ok
     assert result.failure() == "task 'copy site' failed: Source site/ not found"
 

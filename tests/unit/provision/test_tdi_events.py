@@ -152,8 +152,7 @@ def test_a_prompt_met_at_run_time_ends_the_run_naming_it(tmp_path: Path) -> None
 def test_known_secrets_never_reach_the_log_or_the_events(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(secrets, "_known", set())
-    monkeypatch.setattr(secrets, "_pattern", None)
+    monkeypatch.setattr(secrets, "_known", secrets._Known())
     secrets.remember(["Val-ue-3344"])
     result = _run(
         tmp_path,

@@ -216,8 +216,8 @@ def test_listening_sockets_of_this_process_are_found() -> None:
 def test_services_enabled_by_start_links_and_running_by_process_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(probe, "under_systemd", lambda: False)
     monkeypatch.setenv("PATH", str(tmp_path))  # No systemctl to ask, were it asked.
+    (tmp_path / "comm").write_text("docker-init\n")  # PID 1's name
     init = tmp_path / "init.d"
     init.mkdir()
     for name in ("nginx", "ssh", "cron", "README", "skeleton"):
@@ -230,7 +230,7 @@ def test_services_enabled_by_start_links_and_running_by_process_name(
     (tmp_path / "rc3.d").mkdir()
     (tmp_path / "rc3.d" / "S02ssh").symlink_to("../init.d/ssh")
     procs = {"999999999": "nginx", "999999998": "sshd"}  # No such pids: no exe to read.
-    assert probe.collect_services(procs, str(tmp_path)) == {
+    assert probe.collect_services(procs, str(tmp_path), str(tmp_path / "comm")) == {
         "cron": {"enabled": False, "running": False},
         "nginx": {"enabled": True, "running": True},
         "ssh": {"enabled": True, "running": True},
@@ -330,17 +330,20 @@ def test_under_systemd_a_wrapped_init_script_is_reported_once_as_its_unit(
         (tmp_path / "init.d" / name).chmod(0o755)
     write_fake_systemctl(tmp_path, SHOWN)
     put_first_on_path(tmp_path, monkeypatch)
-    monkeypatch.setattr(probe, "under_systemd", lambda: True)
-    services = probe.collect_services({"999999999": "nginx"}, str(tmp_path))
+    (tmp_path / "comm").write_text("systemd\n")
+    services = probe.collect_services({"999999999": "nginx"}, str(tmp_path), str(tmp_path / "comm"))
     assert services == probe.systemd_services()
     assert services["legacy"] == {"enabled": "generated", "active": "failed"}
     assert all(set(record) == {"enabled", "active"} for record in services.values())
 
 
-def test_pid_1_named_systemd_means_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
-    for comm, expected in (("systemd\n", True), ("docker-init\n", False), (None, False)):
-        monkeypatch.setattr(probe, "read_text", lambda path, comm=comm: comm)
-        assert probe.under_systemd() is expected
+def test_pid_1_named_systemd_means_systemd(tmp_path: Path) -> None:
+    for name, expected in (("systemd\n", True), ("docker-init\n", False), (None, False)):
+        comm = tmp_path / "comm"
+        comm.unlink(missing_ok=True)
+        if name is not None:
+            comm.write_text(name)
+        assert probe.under_systemd(str(comm)) is expected
 
 
 def test_a_failing_systemctl_fails_the_probe(
