@@ -11,7 +11,7 @@ from tdi.engine.protocol import Engine
 from tdi.errors import HostGoneError, TdiError
 from tdi.hosts import power
 from tdi.hosts.run import Node, Run
-from tdi.phases import diagnosis
+from tdi.phases import diagnosis, probes
 from tdi.phases.parity import Captures
 from tdi.phases.steps import Context, Step, walk
 from tdi.phases.timeline import phase
@@ -32,6 +32,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
         return
     events_file = run.log(side, step).with_suffix(".events.jsonl")
     with (
+        probes.watching(ctx, side, step) as polled,
         phase(step, report.timeline, who=side, events=events_file),
         power.watching(ctx.engine, ctx.cfg, run, nodes, events_file) as watch,
     ):
@@ -45,6 +46,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
             step == "idempotence",
             ctx.cfg.limit(),
         )
+    probes.record(ctx, polled, result)
     before = ctx.events[side]
     for node in nodes:
         found = _finding(ctx, node, result, step, before, watch.stops.get(node.key))
