@@ -54,9 +54,11 @@ class Polled:
     ended: float = 0.0
     seen: tuple[Poll, ...] = ()  # every poll, read when the converge ended
 
-    def polls(self) -> list[Poll]:
+    def polls(self, say: bool = True) -> list[Poll]:
+        """Every poll so far; ``say``: warn when they cannot be read (before the first
+        poll, they cannot)."""
         code, out, err = self.engine.exec(self.container, ["cat", OUT])
-        if code != 0:
+        if code != 0 and say:
             log.warning("probes of %s: polls not read: %s", self.side, err.decode(errors="replace"))
         return parse(out.decode(errors="replace"))
 
@@ -144,13 +146,18 @@ def _image(run: Run, side: str) -> str:
 
 def _answered(polled: Polled) -> None:
     """Every probe answered once, within ``ANSWER_WITHIN`` seconds; else a ProbeError."""
-    deadline = time.monotonic() + ANSWER_WITHIN
+    start = time.monotonic()
     while True:
-        polls = polled.polls()
+        polls = polled.polls(say=False)
         ok = {p.probe for p in polls if p.ok}
         if len(ok) == len(polled.probes):
+            log.info(
+                "probes of %s: each answered %.1f s after its container started",
+                polled.side,
+                time.monotonic() - start,
+            )
             return
-        if time.monotonic() > deadline:
+        if time.monotonic() > start + ANSWER_WITHIN:
             break
         time.sleep(0.2)
     index = min(set(range(len(polled.probes))) - ok)
@@ -158,8 +165,8 @@ def _answered(polled: Polled) -> None:
     probe = polled.probes[index]
     raise ProbeError(
         f"probe {probe.url} never answered on {polled.side} in {ANSWER_WITHIN:.0f} s before "
-        f"the converge ({last[-1] if last else 'no poll ran'}): a probe must answer "
-        f"before the playbook runs; is {probe.host} serving port {probe.port}?"
+        f"the converge (last poll: {last[-1] if last else 'none ran'}): a probe must answer "
+        "before the playbook runs; check its host, port and path"
     )
 
 

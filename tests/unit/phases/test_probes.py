@@ -256,7 +256,7 @@ def test_a_probe_that_never_answers_before_the_converge_is_a_bad_probe(
         raise AssertionError("the converge must not start")
     assert str(info.value).startswith(
         "probe tcp://web1:22 never answered on upgrade in 0 s before the converge "
-        "(Connection refused)"
+        "(last poll: Connection refused): a probe must answer before the playbook runs"
     )
     assert info.value.exit_code == 2
     assert engine.removed == ["tdi-r1-upgrade_probes"]
