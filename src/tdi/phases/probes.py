@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from tdi.hosts.run import Run, network
 from tdi.phases.steps import Context
 from tdi.provision.ansible import PlaybookResult, TaskEvent
 from tdi.report.model import Downtime, Window
-from tdi.topology import FRESH
+from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,9 @@ def parse(text: str) -> list[Poll]:
 @contextmanager
 def watching(ctx: Context, side: str, step: str) -> Iterator[Polled | None]:
     """Poll ``ctx.cfg.probes`` from ``side``'s network while the block (its converge)
-    runs; None where nothing is probed (fresh, idempotence, no probes). A probe that does
-    not answer first is a ProbeError, before the block."""
-    if step != "converge" or side == FRESH or not ctx.cfg.probes:
+    runs; None where nothing is probed (a side that is not an upgrade side, idempotence, no
+    probes). A probe that does not answer first is a ProbeError, before the block."""
+    if step != "converge" or not upgrading(side) or not ctx.cfg.probes:
         yield None
         return
     polled = _start(ctx.engine, ctx.cfg, ctx.run, side)
@@ -93,6 +94,12 @@ def watching(ctx: Context, side: str, step: str) -> Iterator[Polled | None]:
     finally:
         with interrupts.deferred():
             ctx.engine.remove([polled.container])
+
+
+def upgrading(side: str) -> bool:
+    """An upgrade side of `tdi test`: ``upgrade``, or ``upgrade-N`` of a chain. Not fresh,
+    nor calibrate's second fresh side, nor the sides that make snapshots."""
+    return side == UPGRADE or re.fullmatch(rf"{UPGRADE}-[0-9]+", side) is not None
 
 
 def record(ctx: Context, polled: Polled | None, result: PlaybookResult) -> None:

@@ -132,6 +132,16 @@ def test_downtime_fails_the_run_and_is_in_its_json() -> None:
     ]
 
 
+def test_the_upgrade_sides_are_upgrade_and_the_links_of_a_chain() -> None:
+    assert [
+        s for s in ("upgrade", "upgrade-1", "upgrade-12", "upgrade-x") if probes.upgrading(s)
+    ] == [
+        "upgrade",
+        "upgrade-1",
+        "upgrade-12",
+    ]
+
+
 def test_the_pollers_lines_are_read_and_a_cut_line_skipped() -> None:
     text = '[0, 1.5, true, ""]\n[1, 1.6, false, "timed out"]\n[0, 1.7, tr'
     assert probes.parse(text) == [Poll(0, 1.5, True), Poll(1, 1.6, False, "timed out")]
@@ -236,8 +246,17 @@ def test_the_probe_container_is_removed_when_the_converge_fails(
     assert engine.removed == ["tdi-r1-upgrade_probes"]
 
 
-@pytest.mark.parametrize(("side", "step"), [("fresh", "converge"), ("upgrade", "idempotence")])
-def test_nothing_is_probed_on_fresh_nor_in_idempotence(
+@pytest.mark.parametrize(
+    ("side", "step"),
+    [
+        ("fresh", "converge"),
+        ("upgrade", "idempotence"),
+        ("fresh-2", "converge"),  # tdi calibrate's
+        ("baseline", "converge"),
+        ("production", "converge"),  # tdi snapshot's
+    ],
+)
+def test_only_an_upgrade_sides_converge_is_probed(
     cfg: config.Config, run: Run, side: str, step: str
 ) -> None:
     with probes.watching(context(Daemon([]), cfg, run), side, step) as polled:
