@@ -24,6 +24,7 @@ from tdi.engine.protocol import RUN_LABEL, SIDE_LABEL, ContainerSpec, Engine
 from tdi.errors import ProbeError
 from tdi.hosts.run import Run, network
 from tdi.phases.steps import Context
+from tdi.phases.timeline import phase
 from tdi.provision.ansible import PlaybookResult, TaskEvent
 from tdi.report.model import Downtime, Window
 from tdi.topology import FRESH, UPGRADE
@@ -84,16 +85,18 @@ def watching(ctx: Context, side: str, step: str) -> Iterator[Polled | None]:
     if step != "converge" or not upgrading(side) or not ctx.cfg.probes:
         yield None
         return
-    polled = _start(ctx.engine, ctx.cfg, ctx.run, side)
+    name = f"tdi-{ctx.run.id}-{side}_probes"  # "_": no host's container name has one
     try:
-        _answered(polled)
+        with phase("probes", ctx.report.timeline, who=side):  # its own span, before converge
+            polled = _start(ctx.engine, ctx.cfg, ctx.run, side, name)
+            _answered(polled)
         polled.began = time.time()
         yield polled
         polled.ended = time.time()
         polled.seen = tuple(polled.polls())
-    finally:
+    finally:  # also a container whose start failed half-way: one that is not there is fine
         with interrupts.deferred():
-            ctx.engine.remove([polled.container])
+            ctx.engine.remove([name])
 
 
 def upgrading(side: str) -> bool:
@@ -115,7 +118,7 @@ def record(ctx: Context, polled: Polled | None, result: PlaybookResult) -> None:
         )
 
 
-def _start(engine: Engine, cfg: Config, run: Run, side: str) -> Polled:
+def _start(engine: Engine, cfg: Config, run: Run, side: str, name: str) -> Polled:
     """The probe container on ``side``'s network, polling from the moment it starts."""
     nodes = {n.host: n.container for n in run.on(side)}
     addresses = engine.addresses(network(run.id, side))
@@ -131,7 +134,6 @@ def _start(engine: Engine, cfg: Config, run: Run, side: str) -> Polled:
         for p in cfg.probes
     ]
     source = resources.files("tdi.phases").joinpath("poller.py").read_text(encoding="utf-8")
-    name = f"tdi-{run.id}-{side}_probes"  # "_": no host's container name has one
     spec = ContainerSpec(
         image=_image(run, side),
         name=name,

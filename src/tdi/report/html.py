@@ -34,7 +34,7 @@ th{background:#f6f8fa}code{font-size:12px;overflow-wrap:anywhere}
 color:#fff;padding-left:3px;box-sizing:border-box;white-space:nowrap;min-width:2px}
 .bar.converge{background:#0969da}.bar.idempotence{background:#8250df}
 .bar.verify{background:#1a7f37}.bar.parity{background:#bf8700}.bar.create{background:#57606a}
-.bar.capture{background:#9a6700}
+.bar.capture{background:#9a6700}.bar.probes{background:#1b7c83}
 .down{position:absolute;height:16px;background:#cf222e;min-width:3px;opacity:.85}
 pre.diff{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px;margin:4px 0}
 .add{color:#1a7f37}.del{color:#cf222e}.hunk{color:#8250df}

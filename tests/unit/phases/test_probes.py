@@ -227,6 +227,8 @@ def test_a_probe_container_polls_from_the_sides_network_and_goes_with_the_conver
         22,
     )
     assert engine.removed == ["tdi-r1-upgrade_probes"]
+    # The probe's start before the converge is a span of its own.
+    assert [(s.phase, s.who) for s in ctx.report.timeline] == [("probes", "upgrade")]
     probes.record(ctx, polled, PlaybookResult(0, (), Path("log")))
     first, second = ctx.report.downtime
     assert (first.probe, first.side, first.status) == ("http://lb/hello.txt", "upgrade", FAILED)
