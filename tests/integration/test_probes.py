@@ -158,3 +158,19 @@ def test_a_reload_handler_keeps_the_service_up(example: ExampleRepo) -> None:
     [probe] = out.report["downtime"]
     assert probe["result"] == "passed" and probe["windows"] == []
     assert probe["polls"] > 10
+
+
+def test_a_probe_that_never_answers_is_a_bad_probe_before_the_converge(
+    example: ExampleRepo,
+) -> None:
+    baseline = tiny_web(example)
+    example.edit("tdi.yml", "http://web1:8000/", "http://web1:8001/")
+    example.commit("a probe of a port nothing serves")
+    out = example.tdi("test", "--baseline", baseline)
+    assert out.code == 2, out.stderr
+    [line] = [ln for ln in out.stderr.splitlines() if ln.startswith("tdi: error:")]
+    assert line.startswith(
+        "tdi: error: probe http://web1:8001/ never answered on upgrade in 10 s before the "
+        "converge (last poll: [Errno 111] Connection refused)"
+    )
+    # The example fixture checks that no container or network of the run is left.
