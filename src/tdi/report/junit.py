@@ -11,7 +11,15 @@ from xml.etree import ElementTree as ET
 from tdi import secrets
 from tdi.config import Config
 from tdi.hosts.run import Run
-from tdi.report.model import FAILED, SKIPPED, CaseResult, Comparison, ParityResult, Report
+from tdi.report.model import (
+    FAILED,
+    SKIPPED,
+    CaseResult,
+    Comparison,
+    Downtime,
+    ParityResult,
+    Report,
+)
 from tdi.topology import UPGRADE
 
 
@@ -36,7 +44,23 @@ def render(report: Report) -> ET.Element:
         _unverified(root, unverified)
     for comparison in report.comparisons:
         _comparison(root, comparison)
+    if report.downtime:
+        _downtime(root, report.downtime)
     return root
+
+
+def _downtime(root: ET.Element, found: list[Downtime]) -> None:
+    """A case per probe and upgrade side (``tdi.downtime``): failed when a window was
+    longer than its max_downtime."""
+    failed = sum(d.status == FAILED for d in found)
+    suite = _suite(root, "tdi.downtime", len(found), failed, 0)
+    for d in found:
+        case = ET.SubElement(
+            suite, "testcase", classname="tdi.downtime", name=f"downtime[{d.side}:{d.probe}]"
+        )
+        if d.status == FAILED:
+            node = ET.SubElement(case, "failure", message=d.failure())
+            node.text = json.dumps(d.to_dict(), indent=2)
 
 
 def _suite(root: ET.Element, name: str, cases: int, failures: int, skipped: int) -> ET.Element:
