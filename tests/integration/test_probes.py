@@ -57,6 +57,9 @@ Description=A tiny web service
 ExecStartPre=/bin/sleep 1
 ExecStart=/usr/bin/python3 /usr/local/bin/tiny-web
 ExecReload=/bin/kill -HUP $MAINPID
+# A reload that comes before the server set its SIGHUP handler (fresh's, just after the
+# start) would end it: it starts again.
+Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 """
