@@ -6,6 +6,7 @@ import configparser
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,27 @@ class ParityConfig:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A URL polled while each upgrade side converges (phases/probes.py): ``host`` is a
+    host of the topology, reached on that side's network."""
+
+    url: str
+    scheme: str  # http, https or tcp
+    host: str
+    port: int
+    path: str = "/"  # http(s) only
+    every: float = 0.1  # seconds between polls
+    max_downtime: float = 0.0  # seconds of downtime that still pass
+
+
+_PROBE_URL = re.compile(
+    r"^(?P<scheme>https?|tcp)://(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<path>/\S*)?$"
+)
+_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs, with paths resolved against the repo root."""
 
@@ -75,6 +97,7 @@ class Config:
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
     reboot: bool = False  # every host rebooted after idempotence (phases/reboot.py)
+    probes: tuple[Probe, ...] = ()  # polled while each upgrade side converges
     flags: frozenset[str] = frozenset()  # the keys the command line set
     # Limits, in seconds, that no honest run reaches: a task that runs this long (Ansible's
     # own task_timeout), a test, a phase (one playbook run, the tests), the whole command.
@@ -234,6 +257,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     parity = merged.get("parity", {})
     groups = tuple(merged.get("groups", ("all",)))
     where = source if source.exists() else Path(CONFIG_NAME)
+    topology = from_config(merged, groups, where)
     cfg = Config(
         root=root,
         source=source if source.exists() else None,
@@ -254,11 +278,16 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
             allow=_allow(parity.get("allow", []), source),
             noise=root / parity.get("noise", NOISE_NAME),
         ),
-        topology=from_config(merged, groups, where),
+        topology=topology,
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         package_cache=bool(merged.get("package_cache", True)),
         reboot=bool(merged.get("reboot", False)),
+        probes=_probes(
+            merged.get("probes", []),
+            topology,
+            _place(data, scenario, "probes", where),
+        ),
         vault_ids=(
             *_cfg_vault_ids(root),
             *(absolute_vault_id(v, root) for v in merged.get("vault_ids", ())),
@@ -278,6 +307,45 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         markdown=_path(root, merged.get("markdown")),
         html=_path(root, merged.get("html")),
     )
+
+
+def _place(data: Mapping[str, Any], scenario: str, key: str, source: Path) -> str:
+    """Where ``key`` of the run's document is set: a scenario's, or the top level's."""
+    inside = key in (data.get("scenarios") or {}).get(scenario, {})
+    return f"{source}: key '{f'scenarios.{scenario}.' if inside else ''}{key}"
+
+
+def _probes(entries: list[dict[str, Any]], topology: Topology, where: str) -> tuple[Probe, ...]:
+    """``probes:``, each URL parsed, its host one of the topology's."""
+    out = []
+    for i, entry in enumerate(entries):
+        at = f"{where}[{i}].url'"
+        found = _PROBE_URL.match(entry["url"])
+        if found is None or (found["scheme"] == "tcp" and (not found["port"] or found["path"])):
+            raise ConfigError(
+                f"{at}: '{entry['url']}' is not a probe URL (expected http://HOST[:PORT]/PATH, "
+                "https://HOST[:PORT]/PATH or tcp://HOST:PORT)"
+            )
+        if found["host"] not in topology.names:
+            raise ConfigError(
+                f"{at}: '{found['host']}' is not a host of this run "
+                f"(expected one of {', '.join(topology.names)})"
+            )
+        port = int(found["port"] or _PORTS[found["scheme"]])
+        if not 0 < port < 65536:
+            raise ConfigError(f"{at}: port {port} is out of range (expected 1 to 65535)")
+        out.append(
+            Probe(
+                url=entry["url"],
+                scheme=found["scheme"],
+                host=found["host"],
+                port=port,
+                path=found["path"] or "/",
+                every=float(entry.get("every", Probe.every)),
+                max_downtime=float(entry.get("max_downtime", Probe.max_downtime)),
+            )
+        )
+    return tuple(out)
 
 
 def _inventory(root: Path, given: str | None, source: Path) -> Path | None:

@@ -75,6 +75,11 @@ class CaptureError(TdiError):
         self.output_tail = output_tail
 
 
+class ProbeError(TdiError):
+    """A downtime probe that never answered before the converge: the probe is wrong (its
+    host, port or path), not the run."""
+
+
 class BaselineError(TdiError):
     """The baseline ref is unknown or its snapshot could not be made."""
 

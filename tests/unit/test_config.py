@@ -548,3 +548,62 @@ def test_rollback_is_off_unless_tdi_yml_a_scenario_or_the_flag_turns_it_on(
     write(tmp_path, "rollback: true\n")
     assert config.load(tmp_path).rollback is True
     assert config.load(tmp_path, {"rollback": None}).rollback is True  # no flag: the file's
+
+
+PROBED = "hosts:\n  lb: {}\n  web1: {}\n"
+
+
+def test_probes_are_parsed_with_their_defaults(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        PROBED + "probes:\n  - url: http://lb/hello.txt\n"
+        "  - {url: 'https://web1:8443', every: 0.5, max_downtime: 2}\n"
+        "  - url: tcp://web1:5432\n",
+    )
+    assert config.load(tmp_path).probes == (
+        config.Probe("http://lb/hello.txt", "http", "lb", 80, "/hello.txt"),
+        config.Probe("https://web1:8443", "https", "web1", 8443, "/", 0.5, 2.0),
+        config.Probe("tcp://web1:5432", "tcp", "web1", 5432),
+    )
+
+
+def test_a_scenario_gives_its_own_probes(tmp_path: Path) -> None:
+    scenario = "    hosts: {lb: {}}\n    probes: [{url: 'http://lb:8080/'}]\n"
+    write(tmp_path, f"scenarios:\n  lb:\n{scenario}")
+    assert config.load(tmp_path).probes == ()
+    assert config.load(tmp_path, {"scenario": "lb"}).probes[0].port == 8080
+
+
+@pytest.mark.parametrize(
+    ("probe", "said"),
+    [
+        ("{url: 'ftp://lb/'}", "key 'probes[0].url': 'ftp://lb/' is not a probe URL (expected"),
+        ("{url: 'tcp://lb'}", "'tcp://lb' is not a probe URL (expected http://HOST[:PORT]/PATH"),
+        (
+            "{url: 'http://db/'}",
+            "key 'probes[0].url': 'db' is not a host of this run (expected one of lb, web1)",
+        ),
+        ("{url: 'http://lb:0/'}", "key 'probes[0].url': port 0 is out of range"),
+        ("{url: 'http://lb/', every: 0}", "key 'probes[0].every': 0 is less than or equal to"),
+        ("{url: 'http://lb/', max_downtime: -1}", "key 'probes[0].max_downtime': -1 is less"),
+        ("{url: 'http://lb/', wait: 1}", "unknown key 'probes[0].wait'"),
+        ("{every: 1}", "key 'probes[0]': 'url' is a required property"),
+    ],
+)
+def test_a_wrong_probe_is_one_line_naming_its_key(tmp_path: Path, probe: str, said: str) -> None:
+    source = write(tmp_path, f"{PROBED}probes: [{probe}]\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(tmp_path)
+    assert str(info.value).startswith(f"{source}: ")
+    assert said in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_scenarios_probe_is_named_under_its_scenario(tmp_path: Path) -> None:
+    write(tmp_path, "scenarios:\n  one:\n    probes: [{url: 'http://web1/'}]\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'scenarios.one.probes\[0\].url': 'web1' is not "
+        r"a host of this run \(expected one of tdi-host\)",
+    ):
+        config.load(tmp_path, {"scenario": "one"})

@@ -12,7 +12,7 @@ from tdi.engine.protocol import Engine
 from tdi.errors import HostGoneError, TdiError
 from tdi.hosts import power
 from tdi.hosts.run import Node, Run
-from tdi.phases import diagnosis
+from tdi.phases import diagnosis, probes
 from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
 from tdi.phases.reboot import REBOOT
@@ -37,6 +37,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
     events_file = run.log(side, step).with_suffix(".events.jsonl")
     began = time.time()
     with (
+        probes.watching(ctx, side, step) as polled,
         phase(step, report.timeline, who=side, events=events_file),
         power.watching(ctx.engine, ctx.cfg, run, nodes, events_file) as watch,
     ):
@@ -50,6 +51,7 @@ def _playbook(ctx: Context, side: str, step: str) -> None:
             step == "idempotence" or side != FRESH,  # diff mode: the plan's task diffs
             ctx.cfg.limit(),
         )
+    probes.record(ctx, polled, result)
     before = ctx.events[side]
     for node in nodes:
         found = _finding(ctx, node, result, step, before, watch.stops.get(node.key))

@@ -41,6 +41,10 @@ class TaskEvent:
     diff: str = ""  # what a changed task changed (diff mode), or why the module says so
     output: str = ""  # a failed result's stderr (else stdout), its last 2000 characters
     no_log: bool = False  # the task has no_log: what it wrote is never shown
+    # When the task began on this host and when this result came, in seconds since the
+    # epoch (0: an events file written before tdi recorded them).
+    start: float = 0.0
+    end: float = 0.0
 
     @property
     def reason(self) -> str:

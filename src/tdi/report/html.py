@@ -34,7 +34,8 @@ th{background:#f6f8fa}code{font-size:12px;overflow-wrap:anywhere}
 color:#fff;padding-left:3px;box-sizing:border-box;white-space:nowrap;min-width:2px}
 .bar.converge{background:#0969da}.bar.idempotence{background:#8250df}
 .bar.verify{background:#1a7f37}.bar.parity{background:#bf8700}.bar.create{background:#57606a}
-.bar.capture{background:#9a6700}.bar.rollback{background:#1b7c83}.bar.keep{background:#57606a}
+.bar.capture{background:#9a6700}.bar.rollback{background:#1b7c83}.bar.keep{background:#57606a}.bar.probes{background:#6639ba}
+.down{position:absolute;height:16px;background:#cf222e;min-width:3px;opacity:.85}
 pre.diff{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px;margin:4px 0}
 .add{color:#1a7f37}.del{color:#cf222e}.hunk{color:#8250df}
 .muted{color:#6e7781}details{margin:4px 0}
@@ -51,12 +52,13 @@ def render(data: Mapping[str, Any], page: Path) -> str:
         f"<h1>tdi: <span class={result}>{escape(result)}</span></h1>",
         f"<p class=muted>Upgrade from: {escape(str(data.get('upgrade_source') or '-'))}</p>",
         *_plan(str(data.get("plan") or ""), data["states"]),
-        *_timeline(data.get("timeline", [])),
+        *_timeline(data.get("timeline", []), data.get("downtime", [])),
         *_hosts(data["states"]),
         *_failing_tests(data),
         *_idempotence(data["states"]),
         *_drift(data["comparisons"]),
         *_rollback(data.get("rollback", [])),
+        *_downtime(data.get("downtime", [])),
         *_logs(data.get("logs", {}), page),
     ]
     return (
@@ -75,7 +77,7 @@ def _badge(status: str) -> str:
     return f"<span class='badge b-{escape(status)}'>{escape(status)}</span>"
 
 
-def _timeline(spans: list[dict[str, Any]]) -> list[str]:
+def _timeline(spans: list[dict[str, Any]], downtime: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     if not spans:
         return []
     end = max(s["start"] + s["seconds"] for s in spans) or 1.0
@@ -86,7 +88,7 @@ def _timeline(spans: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"<div class=bar-row><div class=bar-label>{escape(label)}</div><div class=bar-track>"
             f"<div class='bar {escape(s['phase'])}' style='left:{left:.2f}%;width:{width:.2f}%'>"
-            f"{s['seconds']:.1f} s</div></div></div>"
+            f"{s['seconds']:.1f} s</div>{_marks(s, downtime, end)}</div></div>"
         )
     return out
 
@@ -131,6 +133,42 @@ def _plan(headline: str, states: Mapping[str, Any]) -> list[str]:
 def _change(c: Mapping[str, Any]) -> str:
     """A change's summary without what the row's other cells say: `upgraded 1.0 → 2.0`."""
     return str(c["summary"]).replace(f" {c['category']} {c['key']}", "", 1)
+
+
+def _marks(span: Mapping[str, Any], downtime: Sequence[Mapping[str, Any]], end: float) -> str:
+    """The downtime windows of ``span``'s side, drawn on its converge bar."""
+    if span["phase"] != "converge":
+        return ""
+    out = []
+    for d in (d for d in downtime if d["side"] == span["who"]):
+        for w in d["windows"]:
+            left, width = 100 * (span["start"] + w["start"]) / end, 100 * w["seconds"] / end
+            title = f"{d['probe']} down {w['seconds']:.2f} s at {w['start']:.2f} s: {w['why']}"
+            out.append(
+                f"<div class=down title='{escape(title)}' "
+                f"style='left:{left:.2f}%;width:{width:.2f}%'></div>"
+            )
+    return "".join(out)
+
+
+def _downtime(downtime: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each probe on each upgrade side, a row per window and what ran during it."""
+    if not downtime:
+        return []
+    head = "<tr><th>probe</th><th>side</th><th>window</th><th>during</th><th>why</th></tr>"
+    rows = []
+    for d in downtime:
+        cells = f"<td><code>{escape(d['probe'])}</code> {_badge(d['result'])}</td>"
+        cells += f"<td>{escape(d['side'])}</td>"
+        if not d["windows"]:
+            rows.append(f"<tr>{cells}<td>none in {d['polls']} polls</td><td></td><td></td></tr>")
+        for w in d["windows"]:
+            during = [*(f"handler {h}" for h in w["handlers"]), *w["tasks"]]
+            rows.append(
+                f"<tr>{cells}<td>{w['seconds']:.2f} s from {w['start']:.2f} s</td>"
+                f"<td>{'<br>'.join(escape(t) for t in during)}</td><td>{escape(w['why'])}</td></tr>"
+            )
+    return ["<h2>Downtime</h2><table>", head, *rows, "</table>"]
 
 
 def _hosts(states: Mapping[str, Any]) -> list[str]:

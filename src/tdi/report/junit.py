@@ -17,6 +17,7 @@ from tdi.report.model import (
     SKIPPED,
     CaseResult,
     Comparison,
+    Downtime,
     ParityResult,
     Report,
     Rollback,
@@ -47,6 +48,8 @@ def render(report: Report) -> ET.Element:
         _comparison(root, comparison)
     for rolled in report.rollbacks:
         _rollback(root, rolled)
+    if report.downtime:
+        _downtime(root, report.downtime)
     return root
 
 
@@ -72,6 +75,20 @@ def _rollback(root: ET.Element, rolled: Rollback) -> None:
         else:
             reason = f"allowed: {d.allowed}" if d.allowed else d.kind
             ET.SubElement(case, "skipped", message=reason)
+
+
+def _downtime(root: ET.Element, found: list[Downtime]) -> None:
+    """A case per probe and upgrade side (``tdi.downtime``): failed when a window was
+    longer than its max_downtime."""
+    failed = sum(d.status == FAILED for d in found)
+    suite = _suite(root, "tdi.downtime", len(found), failed, 0)
+    for d in found:
+        case = ET.SubElement(
+            suite, "testcase", classname="tdi.downtime", name=f"downtime[{d.side}:{d.probe}]"
+        )
+        if d.status == FAILED:
+            node = ET.SubElement(case, "failure", message=d.failure())
+            node.text = json.dumps(d.to_dict(), indent=2)
 
 
 def _suite(root: ET.Element, name: str, cases: int, failures: int, skipped: int) -> ET.Element:

@@ -16,7 +16,7 @@ from tdi.report.listing import (
     safe,
     short,
 )
-from tdi.report.model import FAILED, ICON, PHASES, Comparison, Report
+from tdi.report.model import FAILED, ICON, PHASES, Comparison, Report, worst
 from tdi.state.diff import Difference
 
 
@@ -50,6 +50,7 @@ def render(report: Report) -> str:
     for c in report.comparisons:
         out += _md_comparison(c)
     out += _md_rollback(report)
+    out += _md_downtime(report)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -107,6 +108,30 @@ def _md_plan(report: Report) -> list[str]:
             for x in _details(f"<code>{_md_text(c.key)}</code>", c.content_diff, c.content_notes)
         ]
     return out
+
+
+def _md_downtime(report: Report) -> list[str]:
+    """Each probe on each upgrade side, and its windows with what ran during each."""
+    if not report.downtime:
+        return []
+    status = worst(d.status for d in report.downtime)
+    out = [f"### Downtime: {ICON[status]} {status}", ""]
+    out += ["| probe | side | result | window | seconds | during | why |"]
+    out += ["| --- | --- | --- | --- | --- | --- | --- |"]
+    for d in report.downtime:
+        cells = [f"`{_md_text(d.probe)}`", d.side, f"{ICON[d.status]} {d.status}"]
+        if not d.windows:
+            out.append(_md_cells([*cells, "none", "0", "", ""]))
+        for w in d.windows:
+            at = f"{w.start:.2f} s" + (" (still down at the end)" if w.open else "")
+            out.append(
+                _md_cells([*cells, at, f"{w.seconds:.2f}", _md_text(w.during), _md_text(w.why)])
+            )
+    return [*out, ""]
+
+
+def _md_cells(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
 def _md_comparison(c: Comparison) -> list[str]:

@@ -238,6 +238,69 @@ class Span:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A run of failed polls of one probe during a converge: its start (seconds since the
+    converge began) and length, and the tasks and handlers that ran meanwhile."""
+
+    start: float
+    seconds: float
+    tasks: tuple[str, ...] = ()
+    handlers: tuple[str, ...] = ()
+    why: str = ""  # the first failed poll's reason
+    open: bool = False  # still failing when the converge ended
+
+    @property
+    def during(self) -> str:
+        """What ran during it, for a message: handlers first, they are the usual cause."""
+        named = [*(f"handler '{h}'" for h in self.handlers), *(f"task '{t}'" for t in self.tasks)]
+        return ", ".join(named) or "no task"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tasks": list(self.tasks), "handlers": list(self.handlers)}
+
+
+@dataclass(frozen=True)
+class Downtime:
+    """One probe on one upgrade side: its windows; one longer than ``max_downtime`` fails."""
+
+    probe: str  # its URL
+    side: str
+    max_downtime: float
+    windows: tuple[Window, ...] = ()
+    polls: int = 0  # during the converge
+
+    @property
+    def over(self) -> list[Window]:
+        return [w for w in self.windows if w.seconds > self.max_downtime]
+
+    @property
+    def status(self) -> str:
+        return FAILED if self.over else PASSED
+
+    def failure(self) -> str:
+        """One line naming the probe, its longest window and what ran during it."""
+        if not self.over:
+            return ""
+        w = max(self.over, key=lambda w: w.seconds)
+        still = ", still down when the converge ended" if w.open else ""
+        return (
+            f"probe {self.probe} on {self.side}: down {w.seconds:.2f} s from {w.start:.2f} s "
+            f"into the converge{still} (max_downtime {self.max_downtime:g} s), during "
+            f"{w.during}: {w.why}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe,
+            "side": self.side,
+            "result": self.status,
+            "max_downtime": self.max_downtime,
+            "polls": self.polls,
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
+@dataclass(frozen=True)
 class CaseResult:
     """One Testinfra test as pytest ran it (JUnit's test case): pytest's id, its outcome
     and time, and the first line and the end of its failure (or why it was skipped)."""
@@ -259,6 +322,7 @@ class Report:
     cases: list[CaseResult] = field(default_factory=list)  # every test pytest ran
     compares: bool = True  # fresh against the other sides (`tdi plan` compares nothing)
     rollbacks: list[Rollback] = field(default_factory=list)  # per rolled-back host
+    downtime: list[Downtime] = field(default_factory=list)  # each probe on each upgrade side
 
     @classmethod
     def planned(
@@ -338,6 +402,10 @@ class Report:
             c.tests, c.failures = dict(tests), list(failures)
         c.baseline = baseline if baseline is not None else c.baseline
 
+    def probed(self, found: Sequence[Downtime]) -> None:
+        """The one place downtime is added: each probe's windows on a side."""
+        self.downtime.extend(found)
+
     def converged(self, key: str) -> bool:
         """Whether node ``key``'s converge passed: what its tests and parity need."""
         return self.states[key].converge == PASSED
@@ -356,7 +424,8 @@ class Report:
         phases_ok = all(getattr(s, p) == PASSED for s in states for p in s.required)
         compared = self.parity == PASSED or not self.compares
         rolled = all(r.status == PASSED for r in self.rollbacks)
-        return PASSED if phases_ok and compared and rolled else FAILED
+        up = all(d.status == PASSED for d in self.downtime)
+        return PASSED if phases_ok and compared and rolled and up else FAILED
 
     def to_dict(self) -> dict[str, Any]:
         each = [c.to_dict() for c in self.comparisons]
@@ -381,6 +450,7 @@ class Report:
             "timeline": self.timeline_dicts(),
             "logs": dict(self.logs),
             "test_cases": [asdict(c) for c in self.cases],
+            "downtime": [d.to_dict() for d in self.downtime],
         }
 
     def timeline_dicts(self) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ def lines(report: Report) -> list[str]:
     if report.compares:
         out.extend(parity_lines(report))
     out.extend(rollback_lines(report))
+    out.extend(downtime_lines(report))
     out.append(f"result   {report.result}")
     return out
 
@@ -104,6 +105,28 @@ def parity_lines(report: Report) -> list[str]:
         if c.result:
             out.extend(f"    expired: {msg}" for msg in c.result.expired)
             out.extend(f"    warning: {msg}" for msg in c.result.warnings)
+    return out
+
+
+def downtime_lines(report: Report) -> list[str]:
+    """Each probe on each upgrade side: its windows, and what ran during each."""
+    if not report.downtime:
+        return []
+    out = ["downtime"]
+    for d in report.downtime:
+        total = sum(w.seconds for w in d.windows)
+        out.append(
+            f"  {d.probe} on {d.side}: {d.status}, {len(d.windows)} windows, {total:.2f} s "
+            f"down in {d.polls} polls (max_downtime {d.max_downtime:g} s)"
+        )
+        for w in d.windows:
+            still = " (still down at the end)" if w.open else ""
+            out.append(
+                f"    {w.seconds:.2f} s from {w.start:.2f} s{still}: {safe(w.why)}; "
+                f"during {safe(w.during)}"
+            )
+        if d.status == FAILED:
+            out.append(f"    FAILED {safe(d.failure())}")
     return out
 
 

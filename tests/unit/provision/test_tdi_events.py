@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,32 @@ def test_known_secrets_never_reach_the_log_or_the_events(
     for path in tmp_path.iterdir():
         if path.name != "site.yml":
             assert b"Val-ue-3344" not in path.read_bytes(), path
+
+
+TIMED = """
+- name: Timed
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Sleep
+      ansible.builtin.command: sleep 0.3
+      changed_when: true
+      notify: Handle
+  handlers:
+    - name: Handle
+      ansible.builtin.command: sleep 0.2
+"""
+
+
+def test_each_result_says_when_its_task_began_and_ended_on_its_host(tmp_path: Path) -> None:
+    # Seconds since the epoch, as the downtime probes' polls are (phases/probes.py).
+    before = time.time()
+    result = _run(tmp_path, TIMED)
+    after = time.time()
+    assert result.ok
+    for host in ("a", "b"):
+        sleep, handle = [e for e in result.events if e.host == host]
+        assert (sleep.task, handle.task, handle.handler) == ("Sleep", "Handle", True)
+        assert before < sleep.start < sleep.end <= handle.start < handle.end < after
+        assert sleep.end - sleep.start >= 0.3
+        assert handle.end - handle.start >= 0.2

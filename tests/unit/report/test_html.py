@@ -7,7 +7,17 @@ from pathlib import Path
 
 from tdi.provision.ansible import ChangedTask
 from tdi.report import html
-from tdi.report.model import FAILED, PASSED, Comparison, ParityResult, Report, Span, StateReport
+from tdi.report.model import (
+    FAILED,
+    PASSED,
+    Comparison,
+    Downtime,
+    ParityResult,
+    Report,
+    Span,
+    StateReport,
+    Window,
+)
 from tdi.state.diff import Difference
 
 
@@ -102,3 +112,15 @@ def test_a_same_on_both_failure_shows_its_diff_and_unmanaged_its_legend(tmp_path
     assert "<summary>what differs</summary>" in page
     assert "<span class=add>+listen 8081;</span>" in page
     assert "no task of either release made it" in page
+
+
+def test_downtime_windows_are_drawn_on_their_sides_converge_bar(tmp_path: Path) -> None:
+    found = report(tmp_path)
+    window = Window(2.0, 1.0, ("Write <it>",), ("Restart web",), "Connection refused")
+    found.probed([Downtime("http://lb/", "upgrade", 0.0, (window,), 80)])
+    page = html.render(found.to_dict(), tmp_path / "report.html")
+    # The converge of upgrade starts at 0 of 8 s: the window at 2 s is a quarter in.
+    assert "<div class=down title='http://lb/ down 1.00 s at 2.00 s: Connection refused' " in page
+    assert "style='left:25.00%;width:12.50%'" in page
+    assert "<h2>Downtime</h2>" in page
+    assert "handler Restart web<br>Write &lt;it&gt;" in page

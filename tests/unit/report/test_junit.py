@@ -14,9 +14,11 @@ from tdi.report.model import (
     PASSED,
     CaseResult,
     Comparison,
+    Downtime,
     ParityResult,
     Report,
     StateReport,
+    Window,
 )
 from tdi.state.diff import Difference
 
@@ -224,3 +226,23 @@ def test_a_failing_file_difference_carries_its_content_diff(tmp_path: Path) -> N
     failure = cases(suite(path, "tdi.parity"))["parity[file:/etc/a]"].find("failure")
     assert failure is not None and failure.text is not None
     assert failure.text.endswith("\n\n" + content)
+
+
+def test_a_case_per_probe_and_side_failed_when_down_too_long(tmp_path: Path) -> None:
+    found = report_of(upgrade(ParityResult([])))
+    window = Window(2.0, 1.3, (), ("Restart web (web1)",), "Connection refused")
+    found.probed(
+        [
+            Downtime("http://lb/", "upgrade", 0.0, (window,), 80),
+            Downtime("http://lb/", "upgrade-1", 0.0, (), 80),
+        ]
+    )
+    down = cases(suite(written(tmp_path, found), "tdi.downtime"))
+    assert set(down) == {"downtime[upgrade:http://lb/]", "downtime[upgrade-1:http://lb/]"}
+    failure = down["downtime[upgrade:http://lb/]"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == (
+        "probe http://lb/ on upgrade: down 1.30 s from 2.00 s into the converge "
+        "(max_downtime 0 s), during handler 'Restart web (web1)': Connection refused"
+    )
+    assert down["downtime[upgrade-1:http://lb/]"].find("failure") is None

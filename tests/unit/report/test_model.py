@@ -15,11 +15,13 @@ from tdi.report.model import (
     PHASES,
     SKIPPED,
     Comparison,
+    Downtime,
     ParityResult,
     Plan,
     Report,
     Span,
     StateReport,
+    Window,
 )
 from tdi.state.changes import ServiceChange, changes
 from tdi.state.diff import Difference
@@ -115,6 +117,7 @@ def test_to_dict_schema() -> None:
         "timeline",
         "logs",
         "test_cases",
+        "downtime",
     }
     assert data["result"] == FAILED
     assert data["upgrade_source"] == "snapshot of baseline main"
@@ -791,3 +794,40 @@ def test_a_plan_alone_passes_on_its_converge_and_shows_no_parity() -> None:
     assert "### Parity" not in markdown.render(report)
     report.states["upgrade"].converge = FAILED
     assert report.result == FAILED
+
+
+def test_downtime_in_the_terminal_and_markdown_names_probe_window_and_task() -> None:
+    report = passing()
+    window = Window(2.0, 1.3, ("Write the page",), ("Restart web",), "Connection refused")
+    report.probed(
+        [
+            Downtime("http://lb/", "upgrade", 0.0, (window,), 80),
+            Downtime("tcp://db:5432", "upgrade", 0.0, (), 80),
+        ]
+    )
+    assert report.result == FAILED
+    lines = terminal.lines(report)
+    at = lines.index("downtime")
+    assert lines[at + 1 :] == [
+        "  http://lb/ on upgrade: failed, 1 windows, 1.30 s down in 80 polls (max_downtime 0 s)",
+        "    1.30 s from 2.00 s: Connection refused; during handler 'Restart web', task "
+        "'Write the page'",
+        "    FAILED probe http://lb/ on upgrade: down 1.30 s from 2.00 s into the converge "
+        "(max_downtime 0 s), during handler 'Restart web', task 'Write the page': "
+        "Connection refused",
+        "  tcp://db:5432 on upgrade: passed, 0 windows, 0.00 s down in 80 polls (max_downtime 0 s)",
+        "result   failed",
+    ]
+    text = markdown.render(report)
+    assert "### Downtime: ❌ failed" in text
+    assert (
+        "| `http://lb/` | upgrade | ❌ failed | 2.00 s | 1.30 | handler 'Restart web', task "
+        "'Write the page' | Connection refused |" in text
+    )
+    assert "| `tcp://db:5432` | upgrade | ✅ passed | none | 0 |  |  |" in text
+
+
+def test_no_probe_no_downtime_part() -> None:
+    report = passing()
+    assert "downtime" not in terminal.lines(report)
+    assert "Downtime" not in markdown.render(report)

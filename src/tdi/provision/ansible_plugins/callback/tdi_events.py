@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from typing import Any
 
 from ansible.playbook.handler import Handler
@@ -125,6 +126,12 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self._plays: list[Any] = []  # the playbook's, in order
         self._started: set[str] = set()  # the plays that started (a copy keeps its uuid)
         self._inventory: Any = None
+        self._begun: dict[tuple[str, str], float] = {}  # (host, task uuid) -> its start
+
+    def v2_runner_on_start(self, host: Any, task: Any) -> None:
+        # When a task (or handler) began on a host, for its events' ``start``: what was
+        # running during a downtime window (phases/probes.py).
+        self._begun[host.get_name(), task._uuid] = time.time()
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._out is not None:
@@ -167,6 +174,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             return
         payload = _payload(result)
         task = result.task
+        now = time.time()
         event = {
             "host": result.host.get_name(),
             "task": task.get_name(),
@@ -179,6 +187,9 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             else "",
             "diff": self._changes(payload) if event_changed(status, payload) else "",
             "output": _output(task, payload) if status == "failed" else "",
+            # Seconds since the epoch, as the downtime probes' polls are.
+            "start": self._begun.get((result.host.get_name(), task._uuid), now),
+            "end": now,
         }
         if task.no_log:  # what it wrote is never shown: parity hides those files' content
             event["no_log"] = True
