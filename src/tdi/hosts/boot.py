@@ -179,9 +179,25 @@ def _systemd_up(engine: Engine, container: str, node: str, relax: str) -> None:
     code, out = _sh(engine, container, script)
     if code != 0:
         raise BootError(f"{node}: could not start default.target: {out}")
+    _started(engine, container, node)
     if _wait(engine, container, node) == "degraded":
         units = _failed_units(engine, container)
         log.warning("%s: systemd is degraded; failed units: %s", node, units)
+
+
+def _started(engine: Engine, container: str, node: str) -> None:
+    """Wait for default.target's start job: the services it wants have started (a
+    daemon's ExecStartPre has run). systemd's own state says "running" as soon as
+    sysinit.target, the boot's first target, is up, so it cannot tell. A start of a unit
+    whose start job is queued waits for that job: 5 s per exec, so that an interrupt
+    never waits long; a boot that does not end in BOOT_TIMEOUT is left as it is."""
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        code, _ = _sh(engine, container, "timeout 5 systemctl start default.target")
+        if code != 124:  # done, or failed (a failed unit: degraded, said below)
+            return
+    _, jobs = _sh(engine, container, "systemctl list-jobs --no-legend --plain")
+    log.warning("%s: still starting after %.0f s: %s", node, BOOT_TIMEOUT, jobs or "no jobs")
 
 
 def _sysv_up(engine: Engine, container: str, node: str) -> None:
