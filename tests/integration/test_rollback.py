@@ -60,7 +60,7 @@ def test_a_file_the_previous_release_does_not_remove_is_irreversible(
     assert [d["key"] for d in found["differences"] if d["kind"] == "irreversible"] == [
         "/etc/tdi-extra"
     ]
-    assert ("rollback", "rollback") in {(s["phase"], s["who"]) for s in out.report["timeline"]}
+    assert ("rollback", "upgrade") in {(s["phase"], s["who"]) for s in out.report["timeline"]}
     assert "irreversible" in out.markdown.read_text() and "/etc/tdi-extra" in out.html.read_text()
     assert "rollback" in out.stderr and "/etc/tdi-extra" in out.stderr
     _left_nothing(example, docker_client)

@@ -111,7 +111,7 @@ def _rollback(ctx: Context, side: str) -> None:
         return
     info = ctx.engine.image(kept[0].image)
     commit = (release_of(info) if info else None) or "?"
-    with phase("rollback", ctx.report.timeline, who=SIDE):
+    with phase("rollback", ctx.report.timeline, who=side):
         try:
             with baseline.checkout(ctx.cfg, commit) as tree:
                 sub = _plan(ctx, tree, kept)
@@ -230,6 +230,7 @@ def judge(
         baseline_events=theirs,
         services=after.services,
         host=node.host,
+        upgraded=_upgraded(ctx, upgrade),
     )
     allowed, _ = apply_allow(found, ctx.cfg.parity.allow, dt.date.today(), node.host)
 
@@ -240,6 +241,17 @@ def judge(
     states = {"fresh": before, "upgrade": after}
     shown = parity.with_contents(heads, states, allowed, parity.quiet_tasks([*ours, *theirs]))
     return [relabel(d) for d in shown]
+
+
+def _upgraded(ctx: Context, upgrade: Node) -> State | None:
+    """The upgrade host's state after its converge, as capture took it (None if it could
+    not): what the upgrade left of the baseline's."""
+    if ctx.captures is None:
+        return None
+    try:
+        return ctx.captures.of(ctx.engine, upgrade.container)[0]
+    except TdiError:
+        return None
 
 
 def relabel(d: Difference) -> Difference:

@@ -10,7 +10,7 @@ from tdi.state.capture import Record, Section, State
 
 Category = Literal["file", "group", "package", "port", "service", "user"]
 # Kinds of difference that do not fail a run (tdi.state.kinds says what each means).
-QUIET_KINDS = frozenset({"nondeterministic", "unmanaged"})
+QUIET_KINDS = frozenset({"nondeterministic", "unmanaged", "not-idempotent"})
 
 # Category, State field, record fields left out of the comparison. Numeric ids differ
 # between hosts that created the same accounts in another order; id_warnings says so.

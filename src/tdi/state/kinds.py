@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from tdi.state.attribution import Event, touched_by
-from tdi.state.capture import Record, State
+from tdi.state.capture import Record, Section, State
 from tdi.state.diff import Difference
 from tdi.state.rules import Rule
 
@@ -25,6 +25,7 @@ EXTRA = "extra"  # on upgrade, not on fresh
 CHANGED = "changed"  # on both, different
 # Rollback: the previous release applied again on an upgraded host, against its own state.
 IRREVERSIBLE = "irreversible"  # this release left it, and the previous one does not undo it
+NOT_IDEMPOTENT = "not-idempotent"  # rollback: the previous release changed it again itself
 
 # What each kind means, for legends (the HTML report's).
 MEANING = {
@@ -42,6 +43,9 @@ MEANING = {
     IRREVERSIBLE: "rollback: the previous release, applied again on an upgraded host, "
     "leaves it other than that release's own state: this release left it, and the "
     "previous one does not undo it",
+    NOT_IDEMPOTENT: "rollback: the upgrade left it as the previous release had it, and that "
+    "release, applied again, changed it itself: the previous release is not idempotent, "
+    "not a failure of this change",
 }
 
 SECTIONS = {
@@ -160,12 +164,14 @@ def irreversible(
     baseline_events: Sequence[Event] = (),
     services: Mapping[str, Record] | None = None,
     host: str = "",
+    upgraded: State | None = None,
 ) -> list[Difference]:
     """A rollback's differences (the baseline state on the fresh side, the rolled-back
     host on the other), each with its kind: what the calibrated noise or ``classify``
-    finds quiet (a daemon's file, boot history) keeps that kind; every other one is
-    ``irreversible``. ``events`` are this release's converge events, ``services`` the
-    rolled-back host's."""
+    finds quiet (a daemon's file, boot history) keeps that kind; what the upgrade left as
+    the baseline had it (``upgraded``: the upgrade host's state) is the previous release's
+    own doing, ``not-idempotent``; every other one is ``irreversible``. ``events`` are
+    this release's converge events, ``services`` the rolled-back host's."""
     judged = classify(
         differences,
         baseline,
@@ -176,4 +182,19 @@ def irreversible(
         host=host,
     )
     quiet = (NONDETERMINISTIC, UNMANAGED)
-    return [d if d.kind in quiet else replace(d, kind=IRREVERSIBLE) for d in judged]
+    return [
+        d
+        if d.kind in quiet
+        else replace(d, kind=NOT_IDEMPOTENT if _kept(d, baseline, upgraded) else IRREVERSIBLE)
+        for d in judged
+    ]
+
+
+def _kept(d: Difference, baseline: State, upgraded: State | None) -> bool:
+    """Whether the upgrade left ``d``'s key as the baseline had it."""
+    if upgraded is None:
+        return False
+    section = SECTIONS[d.category]
+    before: Section = getattr(baseline, section)
+    after: Section = getattr(upgraded, section)
+    return before.get(d.key) == after.get(d.key)

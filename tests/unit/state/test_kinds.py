@@ -352,3 +352,22 @@ def test_a_rollback_keeps_noise_and_what_no_task_made_quiet() -> None:
         ("/var/lib/app/data", UNMANAGED),
     ]
     assert not any(d.fails for d in found)
+
+
+def test_a_rollback_difference_the_upgrade_never_made_is_the_previous_releases_own() -> None:
+    # redis 1.8.0 sets its config dir's mode to 0755 on every run, and the snapshot holds
+    # its first run's 2770: the rollback's 0755 is not this release's doing.
+    baseline = state(files={"/etc/redis": {"type": "dir", "mode": "2770"}, "/etc/x": {}})
+    upgraded = state(
+        files={"/etc/redis": {"type": "dir", "mode": "2770"}, "/etc/new.conf": {"type": "file"}}
+    )
+    left = [
+        Difference("file", "/etc/redis", {"mode": "2770"}, {"mode": "0755"}),
+        Difference("file", "/etc/new.conf", None, {"type": "file"}, tasks=("Write new",)),
+    ]
+    events = [TaskEvent("h", "Write new", "copy", "changed", {"dest": "/etc/new.conf"})]
+    found = irreversible(left, baseline, events=events, upgraded=upgraded)
+    assert [(d.key, d.kind, d.fails) for d in found] == [
+        ("/etc/redis", "not-idempotent", False),
+        ("/etc/new.conf", "irreversible", True),
+    ]
