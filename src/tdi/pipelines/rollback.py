@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 from tdi import git, interrupts
 from tdi.config import Config
@@ -239,8 +238,8 @@ def judge(
 
     heads = {"fresh": image_heads, "upgrade": parity.heads_of(ctx.engine, node.container)}
     states = {"fresh": before, "upgrade": after}
-    shown = parity.with_contents(heads, states, allowed, parity.quiet_tasks([*ours, *theirs]))
-    return [relabel(d) for d in shown]
+    hidden = parity.quiet_tasks([*ours, *theirs])
+    return parity.with_contents(heads, states, allowed, hidden, ("baseline", "rollback"))
 
 
 def _upgraded(ctx: Context, upgrade: Node) -> State | None:
@@ -252,17 +251,6 @@ def _upgraded(ctx: Context, upgrade: Node) -> State | None:
         return ctx.captures.of(ctx.engine, upgrade.container)[0]
     except TdiError:
         return None
-
-
-def relabel(d: Difference) -> Difference:
-    """A content diff's headers named as the rollback's sides: the baseline state, then
-    the rolled-back host."""
-    lines = d.content_diff.split("\n", 2)
-    if len(lines) < 3:
-        return d
-    old = lines[0].replace("--- fresh:", "--- baseline:", 1)
-    new = lines[1].replace("+++ upgrade:", "+++ rollback:", 1)
-    return replace(d, content_diff="\n".join((old, new, lines[2])))
 
 
 def _verify(ctx: Context) -> None:

@@ -20,7 +20,6 @@ from tdi.pipelines import baseline, rollback
 from tdi.pipelines.production import REVISION
 from tdi.provision.ansible import AnsibleEnv
 from tdi.report.model import PASSED, Report, StateReport
-from tdi.state.diff import Difference
 
 
 def info(labels: Mapping[str, str]) -> ImageInfo:
@@ -109,19 +108,6 @@ def test_the_upgrade_side_gains_its_steps_only_with_rollback(tmp_path: Path) -> 
     assert rollback.steps(cfg) == ((), ())
     on = config.load(tmp_path, {"rollback": True})
     assert rollback.steps(on) == ((rollback.KEEP,), (rollback.ROLLBACK,))
-
-
-def test_a_content_diff_names_the_baseline_and_the_rollback() -> None:
-    text = "--- fresh:/etc/a\n+++ upgrade:/etc/a\n@@ -1 +1 @@\n-old\n+new\n"
-    d = Difference("file", "/etc/a", {"sha256": "1"}, {"sha256": "2"}, content_diff=text)
-    assert rollback.relabel(d).content_diff == (
-        "--- baseline:/etc/a\n+++ rollback:/etc/a\n@@ -1 +1 @@\n-old\n+new\n"
-    )
-    added = Difference(
-        "file", "/etc/b", None, {}, content_diff="--- /dev/null\n+++ upgrade:/etc/b\n"
-    )
-    assert rollback.relabel(added).content_diff.startswith("--- /dev/null\n+++ rollback:/etc/b\n")
-    assert rollback.relabel(Difference("package", "x", None, {})).content_diff == ""
 
 
 def test_a_failed_rollback_converge_says_the_previous_release_cannot_be_re_applied(

@@ -91,3 +91,13 @@ def test_credentials_inside_a_line_are_masked(line: str, masked: str) -> None:
 )
 def test_checksums_paths_and_words_are_not_secrets(line: str) -> None:
     assert mask(line + "\n") == (line + "\n", 0)
+
+
+def test_a_diffs_header_names_its_sides_as_asked() -> None:
+    # Parity's are fresh and upgrade; the plan's before and after; a rollback's baseline
+    # and rollback.
+    assert unified("/etc/a", "old\n", "new\n").text.startswith("--- fresh:/etc/a\n+++ upgrade:")
+    found = unified("/etc/a", "old\n", "new\n", ("baseline", "rollback")).text
+    assert found.startswith("--- baseline:/etc/a\n+++ rollback:/etc/a\n")
+    added = unified("/etc/b", None, "new\n", ("before", "after")).text
+    assert added.startswith("--- /dev/null\n+++ after:/etc/b\n")
