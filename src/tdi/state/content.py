@@ -63,11 +63,22 @@ def mask(text: str) -> tuple[str, int]:
         if in_key or _KEY_BEGIN.search(line):
             in_key = not _KEY_END.search(line)
             out.append(line if line.lstrip().startswith("-----") else MASK + end)
-        elif (m := _SECRET_LINE.match(line.rstrip("\r\n"))) and m["value"] != MASK:
+        elif (m := _SECRET_LINE.match(line.rstrip("\r\n"))) and _secret(m["value"]):
             out.append(m["head"] + MASK + end)
         else:
             out.append(_inline(line))
     return "".join(out), sum(a != b for a, b in zip(lines, out, strict=True))
+
+
+# Values of a secret-named setting that are settings, not secrets: `server_tokens on;`,
+# `PasswordAuthentication no`, `token_ttl 3600`.
+_PLAIN = frozenset({"on", "off", "yes", "no", "true", "false", "none", "null", "build", ""})
+
+
+def _secret(value: str) -> bool:
+    """Whether a secret-named setting's value may be a secret (not a switch, a number)."""
+    bare = value.strip().rstrip(";,").strip("\"'").strip()
+    return value != MASK and bare.lower() not in _PLAIN and not bare.isdigit()
 
 
 def _entropy(token: str) -> float:

@@ -101,3 +101,14 @@ def test_a_diffs_header_names_its_sides_as_asked() -> None:
     assert found.startswith("--- baseline:/etc/a\n+++ rollback:/etc/a\n")
     added = unified("/etc/b", None, "new\n", ("before", "after")).text
     assert added.startswith("--- /dev/null\n+++ after:/etc/b\n")
+
+
+@pytest.mark.parametrize(
+    "line", ["    server_tokens on;\n", "PasswordAuthentication no\n", "token_ttl = 3600\n"]
+)
+def test_a_secret_named_switch_or_number_is_a_setting_not_a_secret(line: str) -> None:
+    assert mask(line) == (line, 0)
+
+
+def test_a_secret_named_value_is_still_masked() -> None:
+    assert mask("api_token = 'x9Kq2'\n")[0] == f"api_token = {MASK}\n"
