@@ -101,9 +101,10 @@ def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> B
     return Baseline(State.from_json(text.decode()), parse_events(events.decode()))
 
 
-def _owned_files(
+def owned_files(
     engine: Engine, containers: Mapping[str, str], differences: Sequence[Difference]
 ) -> dict[str, frozenset[str]]:
+    """Each differing package's files, as dpkg lists them on the side that has it."""
     owned = {}
     for d in differences:
         if d.category != "package":
@@ -297,7 +298,7 @@ def compare(
     seconds = {name: secs for name, (_, secs) in found.items()}
     baseline = baseline or Baseline()
     raw = diff(states["fresh"], states["upgrade"])
-    folded = fold_package_files(raw, _owned_files(engine, containers, raw))
+    folded = fold_package_files(raw, owned_files(engine, containers, raw))
     explained = classify(
         attribute(folded, events, baseline.events),
         baseline.state,

@@ -25,6 +25,7 @@ from tdi.state.capture import State
 from tdi.state.changes import ServiceChange, changes, handlers, service_changes
 from tdi.state.content import MAX_BYTES
 from tdi.state.diff import Difference, diff
+from tdi.state.kinds import classify
 from tdi.topology import FRESH
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,10 @@ def of_node(ctx: Context, node: Node) -> Plan:
         after, _ = ctx.captures.of(ctx.engine, node.container)
     except TdiError as exc:
         return Plan(tasks, ran, services, error=f"capture: {exc}")
-    found = _explained(ctx, node, baseline.state, after, events)
-    return Plan(tasks, ran, services, changes(found, _newer(ctx.engine, node, found)))
+    found = _explained(ctx, node, baseline, after, events)
+    made = [d for d in found if d.fails]
+    quiet = changes([d for d in found if not d.fails])
+    return Plan(tasks, ran, services, changes(made, _newer(ctx.engine, node, made)), quiet)
 
 
 def _baseline(ctx: Context, node: Node) -> Baseline:
@@ -86,20 +89,27 @@ def _baseline(ctx: Context, node: Node) -> Baseline:
 
 
 def _explained(
-    ctx: Context, node: Node, before: State, after: State, events: list[TaskEvent]
+    ctx: Context, node: Node, baseline: Baseline, after: State, events: list[TaskEvent]
 ) -> list[Difference]:
     """The state's changes since the snapshot: attributed to this converge's tasks, a
-    package's files under it, the calibrated noise left out, files with their content."""
+    package's files under it, each with its kind as parity judges it (what no task of
+    either release made is unmanaged, the calibrated noise nondeterministic), files with
+    their content."""
+    assert baseline.state is not None
+    before = baseline.state
     raw = diff(before, after)
-    packages = [d.key for d in raw if d.category == "package" and d.upgrade is not None]
-    owned = {}
-    for name in packages:
-        code, out, _ = ctx.engine.exec(node.container, ["dpkg-query", "-L", name])
-        if code == 0:
-            owned[name] = frozenset(out.decode(errors="replace").split("\n")) - {""}
-    folded = attribute(fold_package_files(raw, owned), events)
+    here = {"fresh": node.container, "upgrade": node.container}  # the side that has it
+    owned = parity.owned_files(ctx.engine, here, raw)
     noise = ctx.captures.noise_rules() if ctx.captures is not None else []
-    kept = [d for d in folded if not any(r.matches(d, node.host) for r in noise)]
+    kept = classify(
+        attribute(fold_package_files(raw, owned), events),
+        baseline.state,
+        noise,
+        events=events,
+        baseline_events=baseline.events,
+        services=after.services,
+        host=node.host,
+    )
 
     def image_heads(paths: Sequence[str]) -> Mapping[str, bytes | None]:
         return ctx.engine.read_files(node.image, paths, MAX_BYTES)

@@ -336,7 +336,7 @@ def verification(
     after the reboot step; a test that passed before and fails now fails the reboot."""
     begun = time.monotonic()
     name = "retest" if rebooted else "verify"
-    tests = Session(cfg, env, run, [] if rebooted else report.comparisons, name)
+    tests = Session(cfg, env, run, report.comparisons, name)
     try:
         yield tests
     except BaseException:
@@ -380,7 +380,8 @@ def _after_reboot(report: Report, outcome: Outcome, nodes: Sequence[Node]) -> No
     report.cases += [replace(c, id=f"{c.id} (after the reboot)") for c in outcome.cases]
     for node in nodes:
         _, failures = outcome.counts(node.key)
-        broken = [f["id"] for f in failures if before.get(f["id"]) == PASSED]
+        _, compared = outcome.counts(node.key, comparison=True)  # same_on_both, by other
+        broken = [f["id"] for f in [*failures, *compared] if before.get(f["id"]) == PASSED]
         if broken:
             said = f"{len(broken)} tests passed before the reboot and fail after it: "
             state = report.states[node.key]

@@ -103,6 +103,12 @@ def _plan(headline: str, states: Mapping[str, Any]) -> list[str]:
         out.append(f"<h3>{escape(name)}</h3>")
         if plan["error"]:
             out.append(f"<p class=muted>{escape(plan['error'])}</p>")
+        if plan.get("unmanaged"):
+            keys = ", ".join(c["key"] for c in plan["unmanaged"][:12])
+            out.append(
+                f"<p class=muted>{len(plan['unmanaged'])} changes no task made (a daemon, "
+                f"boot history) are left out: {escape(keys)}</p>"
+            )
         if plan["services"] is None:
             out.append("<p class=muted>Restarts not known: systemd is not PID 1 here.</p>")
         rows = [

@@ -74,6 +74,9 @@ class Plan:
     handlers: tuple[str, ...] = ()
     services: tuple[ServiceChange, ...] | None = None
     changes: tuple[Change, ...] = ()
+    # What changed that no task of either release made (a daemon's data, boot history) or
+    # that calibrate found nondeterministic: kept apart, as parity keeps them quiet.
+    unmanaged: tuple[Change, ...] = ()
     error: str = ""  # why the state part is missing: no baseline state, a failed capture
 
     @property
@@ -87,6 +90,7 @@ class Plan:
             "handlers": list(self.handlers),
             "services": [s.to_dict() for s in services] if services is not None else None,
             "changes": [c.to_dict() for c in self.changes],
+            "unmanaged": [c.to_dict() for c in self.unmanaged],
             "error": self.error,
         }
 

@@ -34,6 +34,11 @@ def sentences(plan: Plan) -> list[tuple[str, list[str]]]:
         found = [_entry(c) for c in plan.changes if c.category == category]
         if found:
             out.append((name, found))
+    if plan.unmanaged:
+        keys = ", ".join(c.key for c in plan.unmanaged[:SHOWN])
+        more = f" and {len(plan.unmanaged) - SHOWN} more" if len(plan.unmanaged) > SHOWN else ""
+        quiet = f"{len(plan.unmanaged)} that no task made, left out: {keys}{more}"
+        out.append(("changes not made by a task (a daemon, boot history)", [quiet]))
     if plan.error:
         out.append(("state", [plan.error]))
     return out

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from tdi.report import plan
 from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
-from tdi.report.model import FAILED, Report
+from tdi.report.model import FAILED, PHASES, Report
 from tdi.state.diff import Difference
 
 
@@ -15,11 +15,10 @@ def lines(report: Report) -> list[str]:
     width = max([8, *(len(k) for k in report.states)])
     out = []
     for name, s in report.states.items():
-        reboot = f"reboot {s.reboot:7} " if "reboot" in s.required else ""
-        out.append(
-            f"{name:{width}} converge {s.converge:7} idempotence {s.idempotence:7} "
-            f"verify {s.verify:7} {reboot}({s.tests_summary})"
-        )
+        # The phases the node must pass (`tdi plan`: converge alone), in the run's order.
+        phases = " ".join(f"{p} {getattr(s, p):7}" for p in (*PHASES, "reboot") if p in s.required)
+        tests = f" ({s.tests_summary})" if "verify" in s.required else ""
+        out.append(f"{name:{width}} {phases}{tests}".rstrip())
         pad = " " * width
         if s.error:
             out.append(f"{pad} {safe(s.error)}")
