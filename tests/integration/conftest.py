@@ -171,6 +171,10 @@ SLOW_FIRST = (
     "test_init.py",
     "test_lifecycle.py",
     "test_failures.py",
+    "test_probes.py",
+    "test_upgrade_safety.py",
+    "test_reboot.py",
+    "test_rollback.py",
 )
 
 
