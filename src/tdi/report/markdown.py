@@ -95,7 +95,10 @@ def _md_plan(report: Report) -> list[str]:
         return []
     out = [f"### Plan: {report.plan_headline}", ""]
     for key, found in report.plans.items():
-        out += [f"**{key}**" + (": nothing" if found.empty and not found.error else ""), ""]
+        out += [
+            f"**{key}**" + (": nothing" if found.empty else ""),
+            "",
+        ]
         for what, entries in plan.sentences(found):
             out += [f"- {what}:", *(f"  - {_md_text(e)}" for e in plan.capped(entries))]
         out.append("")

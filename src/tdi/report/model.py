@@ -81,7 +81,9 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.tasks or self.handlers or self.services or self.changes)
+        """Nothing to say: no task, handler, service or change, quiet or not, no error."""
+        said = (self.tasks, self.handlers, self.services, self.changes, self.unmanaged)
+        return not (any(said) or self.error)
 
     def to_dict(self) -> dict[str, Any]:
         services = self.services
@@ -138,6 +140,16 @@ def worst(statuses: Iterable[str]) -> str:
     return FAILED if FAILED in found else SKIPPED if SKIPPED in found or not found else PASSED
 
 
+def verdict(failed: bool, result: ParityResult | None) -> str:
+    """A comparison's status (parity's, or a rollback's): failed when it could not run or
+    ``failed``, skipped when it never ran, else what its differences say."""
+    if failed:
+        return FAILED
+    if result is None:
+        return SKIPPED
+    return PASSED if result.passed else FAILED
+
+
 @dataclass
 class Comparison:
     """Fresh against ``side`` on ``host``; ``key`` is the compared node's key."""
@@ -155,11 +167,7 @@ class Comparison:
 
     @property
     def status(self) -> str:
-        if self.error or self.tests.get("failed"):
-            return FAILED
-        if self.result is None:
-            return SKIPPED
-        return PASSED if self.result.passed else FAILED
+        return verdict(bool(self.error or self.tests.get("failed")), self.result)
 
     @property
     def differences(self) -> list[Difference]:
@@ -201,11 +209,7 @@ class Rollback:
 
     @property
     def status(self) -> str:
-        if self.error:
-            return FAILED
-        if self.result is None:
-            return SKIPPED
-        return PASSED if self.result.passed else FAILED
+        return verdict(bool(self.error), self.result)
 
     @property
     def differences(self) -> list[Difference]:

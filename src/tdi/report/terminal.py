@@ -74,7 +74,7 @@ def plan_lines(report: Report) -> list[str]:
         return []
     out = [f"plan     {report.plan_headline}"]
     for key, found in plans.items():
-        out.append(f"  {key}:" + (" nothing" if found.empty and not found.error else ""))
+        out.append(f"  {key}:" + (" nothing" if found.empty else ""))
         for what, entries in plan.sentences(found):
             out.append(f"    {what}:")
             out.extend(f"      {safe(e)}" for e in plan.capped(entries))
