@@ -154,6 +154,13 @@ def _init(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--requirement", help="what pip installs as tdi in the tox env and CI (default: guessed)"
     )
+    p.add_argument(
+        "--from-molecule",
+        nargs="?",
+        const="default",
+        metavar="SCENARIO",
+        help="write tdi.yml from a Molecule scenario (default: default)",
+    )
 
 
 HOSTS: tuple[Flags, ...] = (_playbook, _tests, _images, _upgrade)

@@ -17,7 +17,7 @@ from tdi.engine.protocol import Engine
 from tdi.errors import NoRunError, TdiError
 from tdi.hosts import images
 from tdi.hosts.run import Run, destroy, lifecycle, reap, write_inventories
-from tdi.init import scaffold, survey
+from tdi.init import molecule, scaffold, survey
 from tdi.phases import converge, noise, parity, setup, verify
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.provision.ansible import AnsibleEnv, TaskEvent, read_events
@@ -209,10 +209,17 @@ def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespac
 
 def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
     given = cfg.rel(cfg.playbook) if "playbook" in cfg.flags else None
+    converted = None
+    if args.from_molecule:
+        converted = molecule.read(cfg.root, molecule.find(cfg.root, args.from_molecule))
+        given = given or converted.converge
     found = survey.survey(cfg.root, given)
     spec, note = scaffold.requirement(args.requirement)
     log.info("%s", scaffold.found(found))
-    for line in scaffold.write(cfg.root, scaffold.plan(found, spec)):
+    # What molecule.yml says that tdi.yml does not, one line each, and what was done.
+    for line in converted.notes if converted else ():
+        print(line, file=sys.stderr)
+    for line in scaffold.write(cfg.root, scaffold.plan(found, spec, converted)):
         print(line)
     for warning in (found.requirements_problem, note):
         if warning:

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from tdi import secrets
+from tdi import secrets, verifier
 from tdi.engine import host_backend
 from tdi.state.capture import State
 
@@ -97,6 +97,7 @@ class Nodes:
         self.seconds: dict[str, float] = {}  # nodeid -> its phases' time
         self.details: dict[str, str] = {}  # nodeid -> its first failure, whole
         self.ready = Path(ready) if ready else None
+        self.workdir = Path(data.get("workdir") or ".")
         self.spans: list[tuple[str, float, float]] = []  # side or "run", start, seconds
         self._hosts: dict[str, Any] = {}  # key -> Testinfra's host, made once
 
@@ -122,6 +123,17 @@ class Nodes:
     def host(self, tdi_node: str) -> Any:
         """Testinfra's host, connected to the container of ``tdi_node``."""
         return self.host_of(tdi_node)
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.File | None:
+        """A verify playbook given as the tests: its assert tasks, as tests (verifier.py)."""
+        if not verifier.is_playbook(file_path) or not parent.session.isinitpath(file_path):
+            return None
+        return verifier.PlaybookFile.from_parent(
+            parent,
+            path=file_path,
+            nodes=self.nodes,
+            workdir=self.workdir,
+        )
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         entries = getattr(metafunc.module, "testinfra_hosts", None)
@@ -266,6 +278,8 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 def _owner(item: pytest.Item) -> tuple[str, str]:
     """Whose test this is: a node's (``host``), a comparison's, or every node's ("")."""
+    if isinstance(node := getattr(item, "tdi_node", None), str):  # a verify playbook's
+        return "nodes", node
     params = getattr(getattr(item, "callspec", None), "params", {})
     if isinstance(params.get(NODE_PARAM), str):
         return "nodes", params[NODE_PARAM]

@@ -17,10 +17,14 @@ from typing import Any
 import yaml
 
 from tdi import config
+from tdi.init.molecule import Conversion
 from tdi.init.survey import Survey
 
 TESTS = "tests/infra"
 ROLE_LINKS = ".tdi-roles"  # roles_path entry holding the role repo's link to itself
+# collections_path entry holding a collection repo's link to itself, as
+# ansible_collections/NAMESPACE/NAME (Ansible's layout of a collections path).
+COLLECTION_LINKS = ".tdi-collections"
 ROLE_PLAYBOOK = "playbooks/site.yml"  # for a role repo without Molecule's converge
 WORKFLOWS = ".github/workflows"
 
@@ -72,15 +76,36 @@ def _key(key: str, value: Any) -> str:
     return yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False).rstrip()
 
 
-def tdi_yml(s: Survey, playbook: str) -> str:
-    """tdi.yml from the survey; checked against tdi's schema before it is written."""
+def tdi_yml(s: Survey, playbook: str, molecule: Conversion | None = None) -> str:
+    """tdi.yml from the survey (or a Molecule scenario); checked against tdi's schema
+    before it is written."""
     lines = [
         "# tdi's configuration, written by `tdi init` from what it found in this repo.",
         "# Every key is optional: tdi's README lists them all.",
     ]
     if s.role:
         lines.append(f"# The role at the top of this repo, applied by its Galaxy name, {s.role}.")
-    lines += [_key("playbook", playbook), _key("tests", TESTS)]
+    if s.collection:
+        lines.append(f"# The collection of this repo, found as {s.collection}.")
+    lines += _molecule_keys(molecule) if molecule else _found_keys(s, playbook)
+    if s.main_branch != "main":
+        lines += [
+            "# Pull requests are tested against the merge-base with it.",
+            _key("main_branch", s.main_branch),
+        ]
+    lines += [
+        "# The test hosts' image, built from images/base/Dockerfile: add what your servers",
+        "# have (`tdi images build` builds it; CI builds it with docker build).",
+        _key("base_image", config.DEFAULT_BASE_IMAGE),
+        _key("images", {config.DEFAULT_BASE_IMAGE: {"context": "images/base"}}),
+    ]
+    text = "\n".join(lines) + "\n"
+    config.validate(yaml.safe_load(text), s.root / config.CONFIG_NAME)
+    return text
+
+
+def _found_keys(s: Survey, playbook: str) -> list[str]:
+    lines = [_key("playbook", playbook), _key("tests", TESTS)]
     if s.hosts:
         lines += [
             "# A test host in each group the plays target; a host of the inventory takes its",
@@ -97,20 +122,50 @@ def tdi_yml(s: Survey, playbook: str) -> str:
             "# Its group_vars and host_vars apply to tdi's hosts; its real hosts are never used.",
             _key("inventory", s.inventory),
         ]
-    if s.main_branch != "main":
-        lines += [
-            "# Pull requests are tested against the merge-base with it.",
-            _key("main_branch", s.main_branch),
-        ]
-    lines += [
-        "# The test hosts' image, built from images/base/Dockerfile: add what your servers",
-        "# have (`tdi images build` builds it; CI builds it with docker build).",
-        _key("base_image", config.DEFAULT_BASE_IMAGE),
-        _key("images", {config.DEFAULT_BASE_IMAGE: {"context": "images/base"}}),
-    ]
-    text = "\n".join(lines) + "\n"
-    config.validate(yaml.safe_load(text), s.root / config.CONFIG_NAME)
-    return text
+    return lines
+
+
+def _molecule_keys(m: Conversion) -> list[str]:
+    lines = [f"# From Molecule's scenario {m.directory} (`tdi init --from-molecule`)."]
+    for key in ("playbook", "tests", "hosts", "inventory"):
+        if key in m.keys:
+            lines.append(_key(key, m.keys[key]))
+    return lines
+
+
+def molecule_files(m: Conversion | None) -> Iterator[Planned]:
+    """What the scenario needs beside tdi.yml: its inventory, a prepare-and-converge
+    playbook."""
+    if m is None:
+        return
+    for path, text in m.files.items():
+        yield Planned(path, text, about=f" (from {m.directory}/molecule.yml)")
+    for path, target in m.links.items():
+        yield Planned(path, link=target, about=f" (from {m.directory}/molecule.yml)")
+
+
+def collection_files(s: Survey) -> Iterator[Planned]:
+    """What finds a collection repo as NAMESPACE.NAME: a link to the repo in an
+    ansible_collections tree, on the collections path of the repo's ansible.cfg."""
+    if s.collection is None:
+        return
+    namespace, name = s.collection.split(".")
+    link = f"{COLLECTION_LINKS}/ansible_collections/{namespace}/{name}"
+    yield Planned(link, link="../../..", about=f" (finds the collection as {s.collection})")
+    if not s.ansible_cfg:
+        yield Planned(
+            "ansible.cfg",
+            "[defaults]\n"
+            f"# Written by `tdi init`: Ansible finds this repo's collection as {s.collection}\n"
+            f"# through the link {link} -> ../../..\n"
+            f"collections_path = {COLLECTION_LINKS}\n",
+        )
+    elif COLLECTION_LINKS not in s.collections_path:
+        yield Planned(
+            "ansible.cfg",
+            instead=f": add {COLLECTION_LINKS} to collections_path under [defaults], so "
+            f"{s.collection} is found",
+        )
 
 
 def role_files(s: Survey) -> Iterator[Planned]:
@@ -146,13 +201,28 @@ def tox_file(root: Path, spec: str) -> Planned:
     return Planned("tox.ini", head + env, instead=f": add this env:\n{env.rstrip()}", skip=skip)
 
 
-def plan(s: Survey, spec: str) -> list[Planned]:
+def plan(s: Survey, spec: str, molecule: Conversion | None = None) -> list[Planned]:
     """Every file init writes into the repo of ``s``, in the order it says so."""
-    playbook = s.playbook or ROLE_PLAYBOOK
+    playbook = str(molecule.keys["playbook"]) if molecule else s.playbook or ROLE_PLAYBOOK
+    text = tdi_yml(s, playbook, molecule)
+    starter = [
+        Planned(f"{TESTS}/test_host.py", template("test_host.py.in"), about=" (a starter test)")
+    ]
+    if molecule is not None and "tests" in molecule.keys:
+        starter = []  # the scenario's own tests are the tests
     return [
-        Planned(config.CONFIG_NAME, tdi_yml(s, playbook), about=f" (playbook {playbook})"),
+        Planned(
+            config.CONFIG_NAME,
+            text,
+            about=f" (playbook {playbook})",
+            instead=f": add this scenario under `scenarios:` in it:\n{_scenario(molecule)}"
+            if molecule
+            else "",
+        ),
+        *molecule_files(molecule),
         *role_files(s),
-        Planned(f"{TESTS}/test_host.py", template("test_host.py.in"), about=" (a starter test)"),
+        *collection_files(s),
+        *starter,
         Planned("images/base/Dockerfile", template("Dockerfile"), about=" (the test hosts' image)"),
         tox_file(s.root, spec),
         Planned(
@@ -163,6 +233,12 @@ def plan(s: Survey, spec: str) -> list[Planned]:
             template("post-merge.yml", requirement=spec, main_branch=s.main_branch),
         ),
     ]
+
+
+def _scenario(m: Conversion) -> str:
+    keys = {k: m.keys[k] for k in ("playbook", "tests", "hosts", "inventory") if k in m.keys}
+    text = yaml.safe_dump({"scenarios": {m.scenario: keys}}, sort_keys=False)
+    return text.rstrip()
 
 
 def write(root: Path, planned: list[Planned]) -> list[str]:
@@ -187,6 +263,7 @@ def write(root: Path, planned: list[Planned]) -> list[str]:
 def found(s: Survey) -> str:
     """One line of what the survey found."""
     parts = [f"role {s.role}"] if s.role else []
+    parts += [f"collection {s.collection}"] if s.collection else []
     parts.append(f"playbook {s.playbook}" if s.playbook else "no converge playbook")
     if s.inventory:
         parts.append(f"inventory {s.inventory}")

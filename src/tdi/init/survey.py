@@ -33,8 +33,14 @@ PLAYBOOKS = (
     "main.yml",
     "playbooks/main.yml",
 )
-# Molecule's converge playbook, which applies a role repo's role by its Galaxy name.
-CONVERGE = ("molecule/default/converge.yml", "molecule/default/converge.yaml")
+# Molecule's converge playbook, which applies a role repo's role by its Galaxy name (a
+# collection's scenarios are under extensions/).
+CONVERGE = (
+    "molecule/default/converge.yml",
+    "molecule/default/converge.yaml",
+    "extensions/molecule/default/converge.yml",
+    "extensions/molecule/default/converge.yaml",
+)
 # An inventory at a usual place, when ansible.cfg names none.
 INVENTORIES = (
     "inventory",
@@ -58,6 +64,7 @@ class Survey:
     root: Path
     playbook: str | None  # None: a role repo without a converge playbook
     role: str | None = None  # the Galaxy name of the role at the root of a role repo
+    collection: str | None = None  # namespace.name of a collection repo (galaxy.yml)
     inventory: str | None = None
     inventory_in_cfg: bool = False  # ansible.cfg names it: tdi reads it from there
     groups: tuple[str, ...] = ()  # the groups the plays target, besides `all`
@@ -69,6 +76,7 @@ class Survey:
     main_branch: str = "main"
     ansible_cfg: bool = False
     roles_path: tuple[str, ...] = ()  # ansible.cfg's [defaults] roles_path
+    collections_path: tuple[str, ...] = ()  # and its collections_path
 
 
 def read_yaml(path: Path) -> Any:
@@ -101,6 +109,22 @@ def role_name(root: Path) -> str | None:
     return name
 
 
+def collection_name(root: Path) -> str | None:
+    """``namespace.name`` of a collection at ``root`` (its galaxy.yml), or None."""
+    path = root / "galaxy.yml"
+    if not path.is_file():
+        return None
+    data = read_yaml(path)
+    data = data if isinstance(data, dict) else {}
+    namespace, name = str(data.get("namespace") or ""), str(data.get("name") or "")
+    if not (re.fullmatch(r"[a-z0-9_]+", namespace) and re.fullmatch(r"[a-z0-9_]+", name)):
+        raise ConfigError(
+            f"{path}: namespace '{namespace}' and name '{name}': expected a collection's "
+            "names (lower case letters, digits and '_')"
+        )
+    return f"{namespace}.{name}"
+
+
 def _dir_role_name(root: Path) -> str:
     name = root.name
     for prefix in ROLE_PREFIXES:
@@ -109,8 +133,8 @@ def _dir_role_name(root: Path) -> str:
 
 
 def find_playbook(root: Path, role: str | None) -> str | None:
-    """The playbook to converge: Molecule's converge for a role repo, else the first of
-    PLAYBOOKS, else the one playbook in playbooks/."""
+    """The playbook to converge: Molecule's converge for a role (or collection) repo, else
+    the first of PLAYBOOKS, else the one playbook in playbooks/."""
     for name in CONVERGE if role else PLAYBOOKS:
         if (root / name).is_file():
             return name
@@ -266,16 +290,24 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
         raise ConfigError(f"--playbook: {playbook} is not a file in the repo {root}")
     cfg = _ansible_cfg(root)
     role = role_name(root)
-    playbook = playbook or find_playbook(root, role)
+    collection = collection_name(root)
+    playbook = playbook or find_playbook(root, role or collection)
     inventory_path, in_cfg = find_inventory(root, cfg)
     repo = _inventory(root, inventory_path) if playbook else RepoInventory()
     found = _groups(root / playbook, repo) if playbook else ()
     reqs, problem = _requirements(root)
     roles_path = cfg.get("defaults", "roles_path", fallback="") if cfg else ""
+    collections_path = (
+        cfg.get("defaults", "collections_path", fallback="")
+        or cfg.get("defaults", "collections_paths", fallback="")
+        if cfg
+        else ""
+    )
     return Survey(
         root=root,
         playbook=playbook,
         role=role,
+        collection=collection,
         inventory=inventory_path,
         inventory_in_cfg=in_cfg,
         groups=found,
@@ -285,4 +317,5 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
         main_branch=main_branch(root),
         ansible_cfg=cfg is not None,
         roles_path=tuple(p.strip() for p in roles_path.split(":") if p.strip()),
+        collections_path=tuple(p.strip() for p in collections_path.split(":") if p.strip()),
     )

@@ -36,6 +36,9 @@ def check(
             tests = None if syntax_only else pool.submit(verify.collect, cfg, env, repo, Path(tmp))
             asks = pool.submit(prompts.check, env, cfg.playbook, path, cfg.extra_vars)
             _check_plays(cfg, ansible.list_plays(env, cfg.playbook, path, cfg.extra_vars))
+            if not syntax_only and cfg.tests.is_file() and cfg.tests.suffix != ".py":
+                # A verify playbook (the Ansible verifier): it parses too.
+                ansible.list_plays(env, cfg.tests, path, cfg.extra_vars)
             asks.result()
             if tests is not None:
                 tests.result()

@@ -27,7 +27,7 @@ from tdi.phases.parity import baseline_name
 from tdi.process import PROCESSES, TIMED_OUT
 from tdi.progress import KEY, Started
 from tdi.provision import inventory
-from tdi.provision.ansible import AnsibleEnv, binary
+from tdi.provision.ansible import EXTRA_VARS_ENV, AnsibleEnv, binary
 from tdi.provision.inventory import RepoInventory
 from tdi.report.model import FAILED, PASSED, CaseResult, Comparison, Finding, Report, Span
 from tdi.topology import FRESH, UPGRADE
@@ -38,8 +38,8 @@ Counts = dict[str, int]
 
 
 def has_tests(tests: Path) -> bool:
-    if tests.is_file():
-        return tests.suffix == ".py"
+    if tests.is_file():  # a test module, or a verify playbook (verifier.py)
+        return tests.suffix in (".py", ".yml", ".yaml")
     return any(tests.rglob("test_*.py")) or any(tests.rglob("*_test.py"))
 
 
@@ -110,6 +110,7 @@ def nodes_file(
     keys = {n.key for n in nodes}
     data = {
         "hosts": {host: groups[host] for host in cfg.topology.names},
+        "workdir": str(workdir),  # where a verify playbook's runs log
         "nodes": [
             {
                 "key": n.key,
@@ -137,11 +138,13 @@ def nodes_file(
     return path
 
 
-def environment(env: AnsibleEnv) -> dict[str, str]:
+def environment(env: AnsibleEnv, extra_vars: Sequence[str] = ()) -> dict[str, str]:
     """The tests' environment: the command's Ansible one, so that ``host.ansible`` sees
     what the converge saw, with Ansible's commands first on PATH (Testinfra runs them by
-    name)."""
+    name); and the converge's extra vars, for a verify playbook (in the environment, not
+    in a file: they may hold a secret)."""
     variables = env.variables()
+    variables[EXTRA_VARS_ENV] = json.dumps(list(extra_vars))
     bindir = str(Path(binary()).parent)
     variables["PATH"] = os.pathsep.join([bindir, variables.get("PATH", os.defpath)])
     return variables
@@ -186,7 +189,9 @@ def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> Non
     nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp, placeholder)
     # --setup-plan: collect, then look every fixture up without running one or any test.
     proc = process.run(
-        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"), cwd=cfg.root, env=environment(env)
+        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
+        cwd=cfg.root,
+        env=environment(env, cfg.extra_vars),
     )
     if proc.returncode == 5:
         raise VerifyError(f"pytest collected no tests in {cfg.tests}")
@@ -277,7 +282,7 @@ class Session:
             self.proc = PROCESSES.start(
                 argv,
                 cwd=cfg.root,
-                env=environment(env),
+                env=environment(env, cfg.extra_vars),
                 stdout=self.output.fd,
                 stderr=subprocess.STDOUT,
             )

@@ -25,6 +25,9 @@ from tdi.state.content import MAX_LINES, mask
 log = logging.getLogger(__name__)
 
 CONNECTION = "community.docker.docker"
+# The converge's extra vars (JSON, a list of -e values) in the tests' environment, for a
+# verify playbook the tests run (verifier.py): not in a file, as they may hold a secret.
+EXTRA_VARS_ENV = "TDI_VERIFY_EXTRA_VARS"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class TaskEvent:
     # epoch (0: an events file written before tdi recorded them).
     start: float = 0.0
     end: float = 0.0
+    path: str = ""  # where the task is, "FILE:LINE" (Ansible's task.get_path())
 
     @property
     def reason(self) -> str:

@@ -73,6 +73,14 @@ def _payload(result: Any) -> dict[str, Any]:
     return dict(data)
 
 
+def _message(payload: dict[str, Any]) -> str:
+    """A failed result's message; an assert's default one says which condition failed."""
+    msg = str(payload.get("msg", ""))
+    if msg == "Assertion failed" and payload.get("assertion"):
+        msg = f"Assertion failed: {payload['assertion']}"
+    return msg[:2000]
+
+
 def _output(task: Any, payload: dict[str, Any]) -> str:
     """The tail of a failed result's stderr, or of its stdout when stderr is empty: the
     command's own reason. Never of a no_log task (Ansible censors its result anyway)."""
@@ -182,14 +190,13 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             "handler": isinstance(task, Handler),
             "status": "changed" if event_changed(status, payload) else status,
             "args": _targets(task, payload),
-            "msg": str(payload.get("msg", ""))[:2000]
-            if status in ("failed", "unreachable")
-            else "",
+            "msg": _message(payload) if status in ("failed", "unreachable") else "",
             "diff": self._changes(payload) if event_changed(status, payload) else "",
             "output": _output(task, payload) if status == "failed" else "",
             # Seconds since the epoch, as the downtime probes' polls are.
             "start": self._begun.get((result.host.get_name(), task._uuid), now),
             "end": now,
+            "path": task.get_path() or "",
         }
         if task.no_log:  # what it wrote is never shown: parity hides those files' content
             event["no_log"] = True

@@ -1,0 +1,408 @@
+"""`tdi init --from-molecule`: a Molecule scenario's molecule.yml read as tdi.yml keys.
+
+One tdi.yml the user reads and edits, rather than a second configuration dialect inside
+tdi: platforms become ``hosts:``, the provisioner's inventory an inventory directory, the
+converge (and prepare) playbook the ``playbook``, the verifier's tests the ``tests``.
+Every key that has no place in tdi is named, with what was done instead (``notes``).
+
+Reading only: nothing here writes a file (scaffold.py does, from a Conversion).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tdi.config import DEFAULT_BASE_IMAGE
+from tdi.errors import ConfigError
+from tdi.topology import HOSTNAME
+
+# Where a repo keeps its scenarios: a role's, and a collection's (Molecule 6+).
+SCENARIO_DIRS = ("molecule", "extensions/molecule")
+# `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$`, as Molecule interpolates
+# molecule.yml with the environment before it reads the YAML.
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<sep>:?-)?(?P<default>[^}]*)\}"
+    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
+)
+# Images of the Debian family: tdi's own base image (Debian 12 with systemd, built here
+# with debootstrap) stands in for them where none can be pulled.
+_DEBIAN = re.compile(r"(^|[/_-])(debian|ubuntu)[0-9.:_-]*|(^|/)(debian|ubuntu)(:|$)")
+# Molecule's platform commands that boot systemd.
+_SYSTEMD = ("/lib/systemd/systemd", "/usr/lib/systemd/systemd", "/sbin/init", "/usr/sbin/init")
+# What tdi gives a systemd host itself (hosts/boot.py): mounting them twice would fail.
+_OWN_TMPFS = ("/run", "/run/lock")
+_VOLUME = re.compile(r"^[^:]+:/[^:]*(:(ro|rw))?$")
+_ASSERTS_VERIFIERS = ("ansible",)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A Molecule scenario as tdi sees it: tdi.yml's keys, the files to write beside it
+    (an inventory, a playbook that runs prepare before converge), and what was not mapped."""
+
+    scenario: str
+    directory: str  # the scenario's directory, relative to the repo root
+    converge: str  # its converge playbook, relative to the repo root
+    keys: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)  # repo-relative path -> text
+    links: dict[str, str] = field(default_factory=dict)  # repo-relative path -> target
+    notes: tuple[str, ...] = ()
+
+
+def find(root: Path, scenario: str) -> Path:
+    """The directory of ``scenario``: molecule/NAME, else extensions/molecule/NAME."""
+    for base in SCENARIO_DIRS:
+        if (root / base / scenario / "molecule.yml").is_file():
+            return root / base / scenario
+    known = sorted(
+        {p.parent.name for base in SCENARIO_DIRS for p in (root / base).glob("*/molecule.yml")}
+    )
+    raise ConfigError(
+        f"--from-molecule: no Molecule scenario '{scenario}' in {root} (looked for "
+        f"{' and '.join(f'{b}/{scenario}/molecule.yml' for b in SCENARIO_DIRS)}; "
+        f"found: {', '.join(known) or 'none'})"
+    )
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """``text`` with Molecule's ``$VAR`` forms filled from ``env``, and a line for each
+    variable that was not set (its default, or empty, used instead)."""
+    said: list[str] = []
+
+    def one(found: re.Match[str]) -> str:
+        if found["escaped"]:
+            return "$"
+        name = found["braced"] or found["named"]
+        if name in env and (env[name] or found["sep"] != ":-"):
+            return env[name]
+        default = found["default"] if found["sep"] else ""
+        shown = f"its default '{default}'" if found["sep"] else "an empty value"
+        said.append(f"${{{name}}} is not set: used {shown}")
+        return default
+
+    return _VARIABLE.sub(one, text), list(dict.fromkeys(said))
+
+
+def read(root: Path, directory: Path, env: Mapping[str, str] | None = None) -> Conversion:
+    """The scenario in ``directory`` (holding molecule.yml) as tdi.yml keys."""
+    path = directory / "molecule.yml"
+    scenario = directory.name
+    given = dict(os.environ if env is None else env)
+    given.setdefault("MOLECULE_SCENARIO_NAME", scenario)
+    given.setdefault("MOLECULE_PROJECT_DIRECTORY", str(root))
+    given.setdefault("MOLECULE_SCENARIO_DIRECTORY", str(directory))
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    text, unset = interpolate(raw, given)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of Molecule's keys")
+    rel = directory.relative_to(root).as_posix()
+    builder = _Builder(root, directory, rel)
+    builder.notes += [f"{rel}/molecule.yml: {line}" for line in unset]
+    builder.convert(data)
+    return Conversion(
+        scenario,
+        rel,
+        builder.converge,
+        builder.keys,
+        builder.files,
+        builder.links,
+        tuple(builder.notes),
+    )
+
+
+class _Builder:
+    def __init__(self, root: Path, directory: Path, rel: str) -> None:
+        self.root, self.directory, self.rel = root, directory, rel
+        self.keys: dict[str, Any] = {}
+        self.converge = ""
+        self.files: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    def note(self, key: str, what: str) -> None:
+        self.notes.append(f"{self.rel}/molecule.yml: {key}: {what}")
+
+    def convert(self, data: Mapping[str, Any]) -> None:
+        provisioner = _mapping(data.get("provisioner"))
+        self._playbook(_mapping(provisioner.get("playbooks")))
+        self._verifier(_mapping(data.get("verifier")), _mapping(provisioner.get("playbooks")))
+        self._hosts(data.get("platforms") or [])
+        self._inventory(_mapping(provisioner.get("inventory")))
+        self._provisioner(provisioner)
+        self._others(data)
+
+    # -- playbooks ------------------------------------------------------------------
+
+    def _path(self, name: str) -> str:
+        return os.path.normpath(f"{self.rel}/{name}")
+
+    def _playbook(self, playbooks: Mapping[str, Any]) -> None:
+        converge = self._path(str(playbooks.get("converge") or "converge.yml"))
+        if not (self.root / converge).is_file():
+            raise ConfigError(
+                f"{self.rel}/molecule.yml: provisioner.playbooks.converge: {converge} "
+                "does not exist (expected the scenario's converge playbook)"
+            )
+        self.converge = converge
+        prepare = self._path(str(playbooks.get("prepare") or "prepare.yml"))
+        if not (self.root / prepare).is_file():
+            self.keys["playbook"] = converge
+            return
+        # Molecule runs prepare once, before converge; tdi converges every host with one
+        # playbook (twice: idempotence), so prepare joins it, first.
+        playbook = f"{self.rel}/tdi-converge.yml"
+        self.files[playbook] = (
+            "---\n# Written by `tdi init --from-molecule`: Molecule's prepare, then its\n"
+            "# converge, as one playbook (tdi runs it on every host, twice for idempotence).\n"
+            f"- ansible.builtin.import_playbook: {os.path.relpath(prepare, self.rel)}\n"
+            f"- ansible.builtin.import_playbook: {os.path.relpath(converge, self.rel)}\n"
+        )
+        self.keys["playbook"] = playbook
+        self.note(
+            "provisioner.playbooks.prepare",
+            f"runs before converge in {playbook} (and again for idempotence: make its "
+            "tasks idempotent, or move them into the base image)",
+        )
+
+    def _verifier(self, verifier: Mapping[str, Any], playbooks: Mapping[str, Any]) -> None:
+        name = str(verifier.get("name") or "ansible")
+        if name == "testinfra":
+            directory = self._path(str(verifier.get("directory") or "tests"))
+            if (self.root / directory).is_dir():
+                self.keys["tests"] = directory
+            else:
+                self.note("verifier", f"testinfra, but {directory} does not exist: no tests")
+        elif name in _ASSERTS_VERIFIERS:
+            playbook = self._path(str(playbooks.get("verify") or "verify.yml"))
+            if (self.root / playbook).is_file():
+                self.keys["tests"] = playbook
+            else:
+                self.note("verifier", f"ansible, but {playbook} does not exist: no tests")
+        else:
+            self.note("verifier.name", f"{name} is not a verifier tdi runs: no tests")
+        for key in sorted(set(verifier) - {"name", "directory"}):
+            self.note(f"verifier.{key}", "not mapped (tdi runs the tests with its own options)")
+
+    # -- platforms ------------------------------------------------------------------
+
+    def _hosts(self, platforms: Any) -> None:
+        if not isinstance(platforms, list) or not platforms:
+            raise ConfigError(f"{self.rel}/molecule.yml: platforms: expected a list of hosts")
+        hosts: dict[str, dict[str, Any]] = {}
+        for i, platform in enumerate(platforms):
+            if not isinstance(platform, dict) or not platform.get("name"):
+                raise ConfigError(
+                    f"{self.rel}/molecule.yml: platforms[{i}]: expected a mapping with a name"
+                )
+            name = str(platform["name"])
+            if not HOSTNAME.match(name) or len(name) > 63:
+                raise ConfigError(
+                    f"{self.rel}/molecule.yml: platforms[{i}].name: '{name}' is not a valid "
+                    "hostname, which tdi's hosts need (letters, digits and '-')"
+                )
+            hosts[name] = dict(_Platform(self, f"platforms[{i}]", platform).settings())
+        self.keys["hosts"] = hosts
+
+    # -- provisioner ----------------------------------------------------------------
+
+    def _inventory(self, inventory: Mapping[str, Any]) -> None:
+        if not inventory:
+            return
+        base = f"{self.rel}/tdi-inventory"
+        links = _mapping(inventory.get("links"))
+        for kind in ("group_vars", "host_vars"):
+            for name, values in _mapping(inventory.get(kind)).items():
+                text = yaml.safe_dump(values or {}, default_flow_style=False, sort_keys=False)
+                self.files[f"{base}/{kind}/{name}.yml"] = "---\n" + text
+            if kind in links and inventory.get(kind):
+                self.note(f"provisioner.inventory.links.{kind}", f"not linked: {kind} is inline")
+            elif kind in links:
+                self.links[f"{base}/{kind}"] = self._link(base, str(links[kind]))
+        if "hosts" in links:
+            self.links[f"{base}/hosts"] = self._link(base, str(links["hosts"]))
+        elif inventory.get("hosts"):
+            hosts = inventory["hosts"]
+            self.files[f"{base}/hosts.yml"] = "---\n" + yaml.safe_dump(hosts, sort_keys=False)
+        for key in sorted(set(inventory) - {"group_vars", "host_vars", "links", "hosts"}):
+            self.note(f"provisioner.inventory.{key}", "not mapped")
+        if not any(p.startswith(base) for p in self.files) and not self.links:
+            return
+        if f"{base}/hosts" not in self.links and f"{base}/hosts.yml" not in self.files:
+            # The platforms in their groups, as Molecule's own inventory has them.
+            self.files[f"{base}/hosts.yml"] = "---\n" + yaml.safe_dump(
+                _groups(self.keys["hosts"]), sort_keys=False
+            )
+        self.keys["inventory"] = base
+
+    def _link(self, base: str, target: str) -> str:
+        """A link in the inventory directory to ``target`` (relative to the scenario)."""
+        where = self._path(target.rstrip("/"))
+        return os.path.relpath(where, base)
+
+    def _provisioner(self, provisioner: Mapping[str, Any]) -> None:
+        name = provisioner.get("name", "ansible")
+        if name != "ansible":
+            self.note("provisioner.name", f"{name}: tdi provisions with Ansible")
+        for var, value in _mapping(provisioner.get("env")).items():
+            self.note(
+                f"provisioner.env.{var}",
+                f"not carried over: export {var}={value} before `tdi test`, or set it in "
+                "ansible.cfg",
+            )
+        playbooks = _mapping(provisioner.get("playbooks"))
+        for key in sorted(set(playbooks) - {"converge", "prepare", "verify"}):
+            what = {
+                "create": "tdi creates its containers itself",
+                "destroy": "tdi removes its containers itself",
+                "side_effect": "tdi has no side-effect step: not run",
+                "cleanup": "tdi's containers go with their state: not run",
+            }.get(key, "not run")
+            self.note(f"provisioner.playbooks.{key}", what)
+        for key in ("config_options", "options", "connection_options", "ansible_args", "log"):
+            if key in provisioner:
+                self.note(
+                    f"provisioner.{key}",
+                    "not mapped (put Ansible settings in ansible.cfg, extra vars under "
+                    "extra_vars in tdi.yml)",
+                )
+        done = {"name", "env", "playbooks", "inventory"}
+        done |= {"config_options", "options", "connection_options", "ansible_args", "log"}
+        for key in sorted(set(provisioner) - done):
+            self.note(f"provisioner.{key}", "not mapped")
+
+    def _others(self, data: Mapping[str, Any]) -> None:
+        driver = _mapping(data.get("driver")).get("name", "docker")
+        if driver not in ("docker", "default"):
+            self.note("driver.name", f"{driver}: tdi runs the hosts as Docker containers")
+        said = {
+            "dependency": "tdi installs requirements.yml itself, offline (vendored paths)",
+            "lint": "not run by tdi",
+            "scenario": "tdi's sequence is its own (converge, idempotence, verify, parity)",
+            "role_name_check": "tdi finds the role by its Galaxy name, as Molecule does",
+            "prerun": "not needed: tdi installs requirements.yml itself",
+            "ansible": "not mapped (Molecule 25's ansible section)",
+        }
+        for key in sorted(set(data) - {"platforms", "provisioner", "verifier", "driver"}):
+            self.note(key, said.get(key, "not mapped"))
+
+
+class _Platform:
+    """One Molecule platform's container settings, as a host of tdi.yml."""
+
+    def __init__(self, builder: _Builder, where: str, data: Mapping[str, Any]) -> None:
+        self.builder, self.where, self.data = builder, where, data
+
+    def note(self, key: str, what: str) -> None:
+        self.builder.note(f"{self.where}.{key}", what)
+
+    def settings(self) -> Iterator[tuple[str, Any]]:
+        data = self.data
+        if data.get("groups"):
+            yield "groups", [str(g) for g in data["groups"]]
+        yield from self._image()
+        yield from self._command()
+        if data.get("capabilities"):
+            caps = [str(c).upper().removeprefix("CAP_") for c in data["capabilities"]]
+            yield "capabilities", caps
+        tmpfs = [str(t) for t in data.get("tmpfs") or ()]
+        if own := [t for t in tmpfs if t.split(":")[0] in _OWN_TMPFS]:
+            self.note("tmpfs", f"{', '.join(own)}: tdi mounts these itself on a systemd host")
+        if rest := [t for t in tmpfs if t.split(":")[0] not in _OWN_TMPFS]:
+            yield "tmpfs", rest
+        if volumes := self._volumes():
+            yield "volumes", volumes
+        env = data.get("env")
+        if isinstance(env, dict) and env:
+            yield "env", {str(k): str(v) for k, v in env.items()}
+        if data.get("privileged"):
+            self.note(
+                "privileged",
+                "not carried over: tdi boots systemd unprivileged (many daemons refuse "
+                "--privileged); set privileged: true on the host if a task truly needs it",
+            )
+        if "cgroupns_mode" in data:
+            self.note("cgroupns_mode", "tdi chooses the cgroup namespace for its daemon itself")
+        if data.get("pre_build_image") is False or "dockerfile" in data:
+            self.note(
+                "dockerfile" if "dockerfile" in data else "pre_build_image",
+                "Molecule's Dockerfile template is not built: the host runs tdi's base "
+                "image, which has python3, sudo and systemd (add what it needs to "
+                "images/base/Dockerfile)",
+            )
+        done = {"name", "groups", "image", "command", "capabilities", "tmpfs", "volumes", "env"}
+        done |= {"privileged", "cgroupns_mode", "pre_build_image", "dockerfile"}
+        for key in sorted(set(data) - done):
+            self.note(key, "not mapped")
+
+    def _image(self) -> Iterator[tuple[str, Any]]:
+        image = str(self.data.get("image") or "")
+        if not image:
+            return
+        if "{{" in image:
+            self.note("image", f"{image}: templated; the host runs {DEFAULT_BASE_IMAGE}")
+        elif _DEBIAN.search(image.lower()):
+            self.note(
+                "image",
+                f"{image} mapped to {DEFAULT_BASE_IMAGE} (tdi's Debian 12 image with systemd, "
+                "built here; no registry is needed). Set base_image on the host to keep yours",
+            )
+        else:
+            yield "base_image", image
+
+    def _command(self) -> Iterator[tuple[str, Any]]:
+        command = str(self.data.get("command") or "").strip().strip("'\"")
+        if not command:
+            return
+        if command.split()[0] in _SYSTEMD:
+            yield "init", "systemd"
+        elif command.startswith(("sleep", "tail", "bash -c", "/bin/sleep")):
+            yield "init", "tini"
+            self.note("command", f"'{command}': the host runs tini (tdi's minimal init)")
+        else:
+            self.note("command", f"'{command}' not mapped: tdi runs systemd or tini (init)")
+
+    def _volumes(self) -> list[str]:
+        out = []
+        for volume in (str(v) for v in self.data.get("volumes") or ()):
+            if volume.split(":")[0] == "/sys/fs/cgroup":
+                self.note("volumes", f"{volume}: tdi mounts /sys/fs/cgroup itself for systemd")
+            elif not _VOLUME.match(volume):
+                self.note("volumes", f"{volume}: not mapped (tdi takes SOURCE:TARGET[:ro|rw])")
+            else:
+                out.append(volume)
+        return out
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _groups(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """An inventory of ``hosts`` in their groups."""
+    children: dict[str, Any] = {}
+    for name, spec in hosts.items():
+        for group in spec.get("groups", ()):
+            children.setdefault(group, {"hosts": {}})["hosts"][name] = None
+    top: dict[str, Any] = {"hosts": {name: None for name in hosts}}
+    if children:
+        top["children"] = children
+    return {"all": top}
+
+
+def scenario_of(root: Path, scenario: str) -> Conversion:
+    """``scenario`` of the repo at ``root``, read."""
+    return read(root, find(root, scenario))
