@@ -40,6 +40,7 @@ _SYSTEMD = ("/lib/systemd/systemd", "/usr/lib/systemd/systemd", "/sbin/init", "/
 _OWN_TMPFS = ("/run", "/run/lock")
 _VOLUME = re.compile(r"^[^:]+:/[^:]*(:(ro|rw))?$")
 _ASSERTS_VERIFIERS = ("ansible",)
+_STARTER = "tdi runs the starter test it writes, tests/infra/test_host.py"
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,10 @@ def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
         if name in env and (env[name] or found["sep"] != ":-"):
             return env[name]
         default = found["default"] if found["sep"] else ""
-        shown = f"its default '{default}'" if found["sep"] else "an empty value"
-        said.append(f"${{{name}}} is not set: used {shown}")
+        if default.startswith("$"):  # ${A:-$B}, as Molecule reads it
+            default = env.get(default[1:], "")
+        shown = f"its default '{default}'" if default else "an empty value"
+        said.append(f"${{{name}}} is not set: used {shown}, as Molecule does")
         return default
 
     return _VARIABLE.sub(one, text), list(dict.fromkeys(said))
@@ -151,7 +154,12 @@ class _Builder:
         return os.path.normpath(f"{self.rel}/{name}")
 
     def _playbook(self, playbooks: Mapping[str, Any]) -> None:
-        converge = self._path(str(playbooks.get("converge") or "converge.yml"))
+        # playbook.yml: Molecule 2's name for it.
+        default = next(
+            (n for n in ("converge.yml", "playbook.yml") if (self.directory / n).is_file()),
+            "converge.yml",
+        )
+        converge = self._path(str(playbooks.get("converge") or default))
         if not (self.root / converge).is_file():
             raise ConfigError(
                 f"{self.rel}/molecule.yml: provisioner.playbooks.converge: {converge} "
@@ -185,15 +193,19 @@ class _Builder:
             if (self.root / directory).is_dir():
                 self.keys["tests"] = directory
             else:
-                self.note("verifier", f"testinfra, but {directory} does not exist: no tests")
+                self.note("verifier", f"testinfra, but {directory} does not exist: {_STARTER}")
         elif name in _ASSERTS_VERIFIERS:
             playbook = self._path(str(playbooks.get("verify") or "verify.yml"))
             if (self.root / playbook).is_file():
                 self.keys["tests"] = playbook
             else:
-                self.note("verifier", f"ansible, but {playbook} does not exist: no tests")
+                self.note(
+                    "verifier",
+                    f"ansible (Molecule's default), but {playbook} does not exist (Molecule "
+                    f"skips verify): {_STARTER}",
+                )
         else:
-            self.note("verifier.name", f"{name} is not a verifier tdi runs: no tests")
+            self.note("verifier.name", f"{name} is not a verifier tdi runs: {_STARTER}")
         for key in sorted(set(verifier) - {"name", "directory"}):
             self.note(f"verifier.{key}", "not mapped (tdi runs the tests with its own options)")
 
@@ -238,7 +250,7 @@ class _Builder:
             hosts = inventory["hosts"]
             self.files[f"{base}/hosts.yml"] = "---\n" + yaml.safe_dump(hosts, sort_keys=False)
         for key in sorted(set(inventory) - {"group_vars", "host_vars", "links", "hosts"}):
-            self.note(f"provisioner.inventory.{key}", "not mapped")
+            self.note(f"provisioner.inventory.{key}", "not mapped: ignored")
         if not any(p.startswith(base) for p in self.files) and not self.links:
             return
         if f"{base}/hosts" not in self.links and f"{base}/hosts.yml" not in self.files:
@@ -270,7 +282,7 @@ class _Builder:
                 "destroy": "tdi removes its containers itself",
                 "side_effect": "tdi has no side-effect step: not run",
                 "cleanup": "tdi's containers go with their state: not run",
-            }.get(key, "not run")
+            }.get(key, "not run (tdi has no such step)")
             self.note(f"provisioner.playbooks.{key}", what)
         for key in ("config_options", "options", "connection_options", "ansible_args", "log"):
             if key in provisioner:
@@ -282,7 +294,7 @@ class _Builder:
         done = {"name", "env", "playbooks", "inventory"}
         done |= {"config_options", "options", "connection_options", "ansible_args", "log"}
         for key in sorted(set(provisioner) - done):
-            self.note(f"provisioner.{key}", "not mapped")
+            self.note(f"provisioner.{key}", "not mapped: ignored")
 
     def _others(self, data: Mapping[str, Any]) -> None:
         driver = _mapping(data.get("driver")).get("name", "docker")
@@ -294,10 +306,10 @@ class _Builder:
             "scenario": "tdi's sequence is its own (converge, idempotence, verify, parity)",
             "role_name_check": "tdi finds the role by its Galaxy name, as Molecule does",
             "prerun": "not needed: tdi installs requirements.yml itself",
-            "ansible": "not mapped (Molecule 25's ansible section)",
+            "ansible": "not mapped: ignored (Molecule 25's ansible section)",
         }
         for key in sorted(set(data) - {"platforms", "provisioner", "verifier", "driver"}):
-            self.note(key, said.get(key, "not mapped"))
+            self.note(key, said.get(key, "not mapped: ignored"))
 
 
 class _Platform:
@@ -314,7 +326,7 @@ class _Platform:
         if data.get("groups"):
             yield "groups", [str(g) for g in data["groups"]]
         yield from self._image()
-        yield from self._command()
+        yield from self._init()
         if data.get("capabilities"):
             caps = [str(c).upper().removeprefix("CAP_") for c in data["capabilities"]]
             yield "capabilities", caps
@@ -343,10 +355,15 @@ class _Platform:
                 "image, which has python3, sudo and systemd (add what it needs to "
                 "images/base/Dockerfile)",
             )
+        if "box" in data:
+            self.note("box", f"a Vagrant box: the host runs {DEFAULT_BASE_IMAGE}")
+        if "tty" in data:
+            self.note("tty", "not needed: tdi's hosts need no terminal")
         done = {"name", "groups", "image", "command", "capabilities", "tmpfs", "volumes", "env"}
-        done |= {"privileged", "cgroupns_mode", "pre_build_image", "dockerfile"}
+        done |= {"privileged", "cgroupns_mode", "pre_build_image", "dockerfile", "box", "tty"}
+        done |= {"systemd", "override_command"}
         for key in sorted(set(data) - done):
-            self.note(key, "not mapped")
+            self.note(key, "not mapped: the host runs without it")
 
     def _image(self) -> Iterator[tuple[str, Any]]:
         image = str(self.data.get("image") or "")
@@ -363,8 +380,14 @@ class _Platform:
         else:
             yield "base_image", image
 
-    def _command(self) -> Iterator[tuple[str, Any]]:
+    def _init(self) -> Iterator[tuple[str, Any]]:
+        """The host's init, from the command it runs (or podman's ``systemd``)."""
         command = str(self.data.get("command") or "").strip().strip("'\"")
+        systemd = str(self.data.get("systemd", "")).lower() in ("true", "always")
+        if systemd and not command:
+            yield "init", "systemd"
+        if "override_command" in self.data:
+            self.note("override_command", "tdi runs the image's systemd, or tini (init)")
         if not command:
             return
         if command.split()[0] in _SYSTEMD:

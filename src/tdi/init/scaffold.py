@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,6 +175,15 @@ def role_files(s: Survey) -> Iterator[Planned]:
     if s.role is None:
         return
     yield Planned(f"{ROLE_LINKS}/{s.role}", link="..", about=f" (finds the role as {s.role})")
+    # Molecule 2 put the role's parent directory on the roles path: its scenarios name the
+    # role as the repo's directory.
+    alias = s.root.name
+    if alias != s.role and s.playbook and re.search(rf"\b{re.escape(alias)}\b", _text(s)):
+        yield Planned(
+            f"{ROLE_LINKS}/{alias}",
+            link="..",
+            about=f" (finds the role as {alias}, its directory's name, as Molecule 2 did)",
+        )
     if not s.ansible_cfg:
         yield Planned(
             "ansible.cfg",
@@ -190,6 +200,11 @@ def role_files(s: Survey) -> Iterator[Planned]:
     if s.playbook is None:
         play = [{"name": "Converge", "hosts": "all", "roles": [{"role": s.role}]}]
         yield Planned(ROLE_PLAYBOOK, "---\n" + yaml.safe_dump(play, sort_keys=False))
+
+
+def _text(s: Survey) -> str:
+    path = s.root / str(s.playbook)
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 def tox_file(root: Path, spec: str) -> Planned:

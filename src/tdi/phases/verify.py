@@ -138,13 +138,18 @@ def nodes_file(
     return path
 
 
-def environment(env: AnsibleEnv, extra_vars: Sequence[str] = ()) -> dict[str, str]:
+def environment(
+    env: AnsibleEnv, extra_vars: Sequence[str] = (), inventory: Path | None = None
+) -> dict[str, str]:
     """The tests' environment: the command's Ansible one, so that ``host.ansible`` sees
     what the converge saw, with Ansible's commands first on PATH (Testinfra runs them by
-    name); and the converge's extra vars, for a verify playbook (in the environment, not
-    in a file: they may hold a secret)."""
+    name); the converge's extra vars, for a verify playbook (in the environment, not in a
+    file: they may hold a secret); and, as Molecule names it, an inventory of the hosts,
+    which Molecule's Testinfra tests read for their ``testinfra_hosts``."""
     variables = env.variables()
     variables[EXTRA_VARS_ENV] = json.dumps(list(extra_vars))
+    if inventory is not None:
+        variables["MOLECULE_INVENTORY_FILE"] = str(inventory)
     bindir = str(Path(binary()).parent)
     variables["PATH"] = os.pathsep.join([bindir, variables.get("PATH", os.defpath)])
     return variables
@@ -191,7 +196,7 @@ def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> Non
     proc = process.run(
         _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
         cwd=cfg.root,
-        env=environment(env, cfg.extra_vars),
+        env=environment(env, cfg.extra_vars, placeholder[FRESH]),
     )
     if proc.returncode == 5:
         raise VerifyError(f"pytest collected no tests in {cfg.tests}")
@@ -282,7 +287,7 @@ class Session:
             self.proc = PROCESSES.start(
                 argv,
                 cwd=cfg.root,
-                env=environment(env, cfg.extra_vars),
+                env=environment(env, cfg.extra_vars, inventories[nodes[0].side]),
                 stdout=self.output.fd,
                 stderr=subprocess.STDOUT,
             )

@@ -8,7 +8,10 @@ process it starts, so `tdi converge` finds what `tdi test` finds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
+import json
 import logging
 import re
 from pathlib import Path
@@ -36,6 +39,30 @@ def _entries(path: Path) -> tuple[list[Any], list[Any]]:
     if not isinstance(data, dict):
         return [], []
     return list(data.get("collections") or []), list(data.get("roles") or [])
+
+
+@functools.cache
+def with_ansible() -> dict[str, str]:
+    """The collections installed with Ansible itself (the `ansible` package's, beside
+    ansible-core): name -> version. A requirement on one needs no Galaxy."""
+    spec = importlib.util.find_spec("ansible_collections")
+    found: dict[str, str] = {}
+    for where in spec.submodule_search_locations or () if spec else ():
+        for manifest in sorted(Path(where).glob("*/*/MANIFEST.json")):
+            try:
+                info = json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]
+                found[f"{info['namespace']}.{info['name']}"] = str(info["version"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return found
+
+
+def _installed(entry: Any) -> str | None:
+    """The name of a collection entry that Ansible already has (see with_ansible)."""
+    name = entry.get("name") if isinstance(entry, dict) else entry
+    if isinstance(entry, dict) and (entry.get("type") or entry.get("source")):
+        return None  # from somewhere of its own: installed from there
+    return str(name) if str(name) in with_ansible() else None
 
 
 def _is_path(value: str) -> bool:
@@ -91,6 +118,7 @@ def check(path: Path) -> None:
         _vendoring(kind, entry, source)
         for kind, entries in (("collection", collections), ("role", roles))
         for entry in entries
+        if not (kind == "collection" and _installed(entry))
         if (source := _galaxy_only(kind, entry)) is not None
     ]
     if found:
@@ -139,11 +167,26 @@ def install(root: Path, cache: Path | None = None) -> ansible.AnsibleEnv:
         check(path)
     dest = (cache or root / ".tdi" / "requirements") / _digest(root, paths)
     collections, roles = dest / "collections", dest / "roles"
+    for path in paths:
+        for entry in _entries(path)[0]:
+            if name := _installed(entry):
+                log.info(
+                    "%s: collection %s is installed with Ansible (%s): used as it is",
+                    ansible.relative(path, root),
+                    name,
+                    with_ansible()[name],
+                )
     if not (dest / "done").exists():
-        for path in paths:
-            has_collections, has_roles = (bool(e) for e in _entries(path))
-            if has_collections:
-                _galaxy(root, "collection", path, collections)
+        for i, path in enumerate(paths):
+            wanted, has_roles = _entries(path)
+            needed = [e for e in wanted if not _installed(e)]
+            source = path
+            if needed and len(needed) < len(wanted):  # without those Ansible has
+                source = dest / f"collections.{i}.yml"
+                source.parent.mkdir(parents=True, exist_ok=True)
+                source.write_text(json.dumps({"collections": needed}), encoding="utf-8")
+            if needed:
+                _galaxy(root, "collection", source, collections)
             if has_roles:
                 _galaxy(root, "role", path, roles)
         (dest / "done").write_text("", encoding="utf-8")

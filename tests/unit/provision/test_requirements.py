@@ -31,7 +31,7 @@ def role_tarball(path: Path) -> None:
 def test_check_names_every_galaxy_only_entry_with_how_to_vendor_it(tmp_path: Path) -> None:
     path = tmp_path / "requirements.yml"
     path.write_text(
-        "collections:\n  - name: community.postgresql\n  - {name: ./vendor/c.tar.gz, type: file}\n"
+        "collections:\n  - name: example.unpackaged\n  - {name: ./vendor/c.tar.gz, type: file}\n"
         "roles:\n  - geerlingguy.git\n"
         "  - {src: 'git+https://git.example/ansible-role-web.git,v1', name: web}\n"
         "  - {src: https://example.invalid/x.tar.gz, name: x}\n"
@@ -43,13 +43,25 @@ def test_check_names_every_galaxy_only_entry_with_how_to_vendor_it(tmp_path: Pat
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: 4 requirements can only come from Galaxy or the network")
-    assert "`ansible-galaxy collection download community.postgresql -p vendor`" in message
+    assert "`ansible-galaxy collection download example.unpackaged -p vendor`" in message
     assert "`src: ./vendor/geerlingguy.git.tar.gz, name: geerlingguy.git`" in message
     # A URL's role is installed under its last part, and named as the entry names it.
     assert "`tar czf vendor/web.tar.gz -C vendor ansible-role-web`" in message
     assert "role 'https://example.invalid/x.tar.gz'" in message  # a URL needs the network
     assert "ansible-galaxy role download" not in message  # no such command
     assert "vendor/c.tar.gz" not in message and "motd" not in message
+
+
+def test_a_collection_installed_with_ansible_needs_no_galaxy(tmp_path: Path) -> None:
+    # community.general ships in the `ansible` package, beside ansible-core: nothing to
+    # fetch, as a requirements.yml written for Galaxy often names it.
+    assert "community.general" in requirements.with_ansible()
+    path = tmp_path / "requirements.yml"
+    path.write_text("collections:\n  - name: community.general\n  - ansible.posix\n")
+    requirements.check(path)  # no error
+    path.write_text("collections:\n  - {name: community.general, source: https://x.invalid}\n")
+    with pytest.raises(ConfigError, match=r"collection 'community\.general'"):
+        requirements.check(path)
 
 
 def test_galaxy_error_is_ansible_galaxys_reason_not_its_first_line() -> None:
