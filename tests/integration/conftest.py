@@ -288,3 +288,26 @@ def forget_images(docker_client: Any, server: Registry) -> None:
     for tag in tags:
         with contextlib.suppress(docker.errors.APIError):  # tidying only
             docker_client.images.remove(tag)
+
+
+@pytest.fixture
+def cleanup(docker_client: Any) -> Iterator[list[Any]]:
+    """Remove what the repos' runs made (test_init.Repo: a temp git repo of files as
+    given): containers, networks, baseline snapshots."""
+    repos: list[Any] = []
+    yield repos
+    leaked = []
+    for repo in repos:
+        runs = repo.path / ".tdi" / "runs"
+        for run_id in [p.name for p in runs.iterdir()] if runs.is_dir() else []:
+            found = {"label": f"tdi.run={run_id}"}
+            for container in docker_client.containers.list(all=True, filters=found):
+                leaked.append(container.name)
+                container.remove(force=True)
+            for network in docker_client.networks.list(filters=found):
+                leaked.append(network.name)
+                network.remove()
+        head = {"label": f"tdi.baseline.commit={repo.git('rev-parse', 'HEAD')}"}
+        for image in docker_client.images.list(filters=head):
+            docker_client.images.remove(image.id, force=True)
+    assert not leaked, f"tdi left these behind: {leaked}"

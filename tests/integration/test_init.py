@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
 import test_ci_files as ci
 from conftest import GIT_ENV, role_tarball
 
@@ -148,28 +146,6 @@ class Repo:
         self.git("add", "-A")
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
-
-
-@pytest.fixture
-def cleanup(docker_client: Any) -> Iterator[list[Repo]]:
-    """Remove what the repos' runs made: containers, networks, baseline snapshots."""
-    repos: list[Repo] = []
-    yield repos
-    leaked = []
-    for repo in repos:
-        runs = repo.path / ".tdi" / "runs"
-        for run_id in [p.name for p in runs.iterdir()] if runs.is_dir() else []:
-            found = {"label": f"tdi.run={run_id}"}
-            for container in docker_client.containers.list(all=True, filters=found):
-                leaked.append(container.name)
-                container.remove(force=True)
-            for network in docker_client.networks.list(filters=found):
-                leaked.append(network.name)
-                network.remove()
-        head = {"label": f"tdi.baseline.commit={repo.git('rev-parse', 'HEAD')}"}
-        for image in docker_client.images.list(filters=head):
-            docker_client.images.remove(image.id, force=True)
-    assert not leaked, f"tdi left these behind: {leaked}"
 
 
 def init_and_test(
