@@ -95,6 +95,7 @@ class Config:
     topology: Topology = field(default_factory=lambda: from_config({}, ("all",), None))
     inventory: Path | None = None  # the repo's own inventory: its groups and variables
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
+    ansible_env: Mapping[str, str] = field(default_factory=dict)  # for every Ansible run
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
     reboot: bool = False  # every host rebooted after idempotence (phases/reboot.py)
     probes: tuple[Probe, ...] = ()  # polled while each upgrade side converges
@@ -281,6 +282,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         topology=topology,
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
+        ansible_env={k: _text(v) for k, v in (merged.get("ansible_env") or {}).items()},
         package_cache=bool(merged.get("package_cache", True)),
         reboot=bool(merged.get("reboot", False)),
         probes=_probes(
@@ -307,6 +309,11 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         markdown=_path(root, merged.get("markdown")),
         html=_path(root, merged.get("html")),
     )
+
+
+def _text(value: object) -> str:
+    """An environment variable's value as YAML gave it: ``true``, not ``True``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _place(data: Mapping[str, Any], scenario: str, key: str, source: Path) -> str:

@@ -265,16 +265,29 @@ class _Builder:
         where = self._path(target.rstrip("/"))
         return os.path.relpath(where, base)
 
+    def _moved(self, value: str) -> str:
+        """A path list relative to the scenario, relative to the repo root instead."""
+        parts = [
+            p if not p or p.startswith(("/", "~", "$", "{")) else self._path(p)
+            for p in value.split(":")
+        ]
+        return ":".join(parts)
+
     def _provisioner(self, provisioner: Mapping[str, Any]) -> None:
         name = provisioner.get("name", "ansible")
         if name != "ansible":
             self.note("provisioner.name", f"{name}: tdi provisions with Ansible")
-        for var, value in _mapping(provisioner.get("env")).items():
-            self.note(
-                f"provisioner.env.{var}",
-                f"not carried over: export {var}={value} before `tdi test`, or set it in "
-                "ansible.cfg",
-            )
+        env = {str(k): _env_text(v) for k, v in _mapping(provisioner.get("env")).items()}
+        for var, value in env.items():
+            if _is_path_variable(var) and (moved := self._moved(value)) != value:
+                # Molecule runs Ansible in the scenario's directory, tdi in the repo's.
+                self.note(
+                    f"provisioner.env.{var}",
+                    f"{value} is relative to the scenario: ansible_env has {moved}",
+                )
+                env[var] = moved
+        if env:
+            self.keys["ansible_env"] = env
         playbooks = _mapping(provisioner.get("playbooks"))
         for key in sorted(set(playbooks) - {"converge", "prepare", "verify"}):
             what = {
@@ -408,6 +421,19 @@ class _Platform:
             else:
                 out.append(volume)
         return out
+
+
+def _is_path_variable(name: str) -> bool:
+    return name.endswith(("_PATH", "_PATHS", "_PLUGINS")) or name in (
+        "ANSIBLE_LIBRARY",
+        "ANSIBLE_MODULE_UTILS",
+        "ANSIBLE_CONFIG",
+        "ANSIBLE_INVENTORY",
+    )
+
+
+def _env_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

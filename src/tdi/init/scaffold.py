@@ -28,6 +28,7 @@ ROLE_LINKS = ".tdi-roles"  # roles_path entry holding the role repo's link to it
 COLLECTION_LINKS = ".tdi-collections"
 ROLE_PLAYBOOK = "playbooks/site.yml"  # for a role repo without Molecule's converge
 WORKFLOWS = ".github/workflows"
+MOLECULE_KEYS = ("playbook", "tests", "hosts", "inventory", "ansible_env")  # in this order
 
 
 class _Template(string.Template):
@@ -128,7 +129,7 @@ def _found_keys(s: Survey, playbook: str) -> list[str]:
 
 def _molecule_keys(m: Conversion) -> list[str]:
     lines = [f"# From Molecule's scenario {m.directory} (`tdi init --from-molecule`)."]
-    for key in ("playbook", "tests", "hosts", "inventory"):
+    for key in MOLECULE_KEYS:
         if key in m.keys:
             lines.append(_key(key, m.keys[key]))
     return lines
@@ -251,7 +252,7 @@ def plan(s: Survey, spec: str, molecule: Conversion | None = None) -> list[Plann
 
 
 def _scenario(m: Conversion) -> str:
-    keys = {k: m.keys[k] for k in ("playbook", "tests", "hosts", "inventory") if k in m.keys}
+    keys = {k: m.keys[k] for k in MOLECULE_KEYS if k in m.keys}
     text = yaml.safe_dump({"scenarios": {m.scenario: keys}}, sort_keys=False)
     return text.rstrip()
 

@@ -39,9 +39,11 @@ def learn_secrets(cfg: Config, env: ansible.AnsibleEnv, tree: Path) -> None:
 
 
 def with_config(env: ansible.AnsibleEnv, cfg: Config) -> ansible.AnsibleEnv:
-    """``env`` with what the config adds to every Ansible run: its limits, its vault."""
+    """``env`` with what the config adds to every Ansible run: its limits, its vault, its
+    environment."""
     return replace(
         env,
+        environment=tuple(cfg.ansible_env.items()),
         task_timeout=cfg.task_timeout,
         vault_ids=cfg.vault_ids,
         vault_password_file=cfg.vault_password_file,

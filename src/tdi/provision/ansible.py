@@ -201,11 +201,18 @@ class AnsibleEnv:
     task_timeout: int = 0  # seconds a task may run (Ansible's own task_timeout); 0: none
     vault_ids: tuple[str, ...] = ()  # "[label@]/abs/source", for every run
     vault_password_file: str = ""  # absolute: a baseline's tree lacks a git-ignored one
+    # tdi.yml's ansible_env (Molecule's provisioner.env): set for every Ansible child.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def variables(self, events: Path | None = None) -> dict[str, str]:
         """The environment of an Ansible child; ``events``: where tdi_events writes."""
         callbacks = resources.files("tdi").joinpath("provision", "ansible_plugins", "callback")
         env = secrets.for_children(child_environment())
+        given = dict(self.environment)
+        for name in ("ANSIBLE_ROLES_PATH", "ANSIBLE_COLLECTIONS_PATH"):
+            if name in given:  # before ansible.cfg's, as Molecule adds its own after it
+                given[name] = f"{given[name]}:{_default_path(self.root, name)}"
+        env.update(given)
         env.update(
             ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
             ANSIBLE_CALLBACKS_ENABLED="tdi_events",
@@ -217,7 +224,7 @@ class AnsibleEnv:
             PYTHONUNBUFFERED="1",
         )
         # The layout tdi expects keeps roles/ at the top; say so unless ansible.cfg does.
-        if not (self.root / "ansible.cfg").exists() and "ANSIBLE_ROLES_PATH" not in os.environ:
+        if not (self.root / "ansible.cfg").exists() and "ANSIBLE_ROLES_PATH" not in env:
             env["ANSIBLE_ROLES_PATH"] = str(self.root / "roles")
         if events is not None:
             env["TDI_EVENTS_FILE"] = str(events)

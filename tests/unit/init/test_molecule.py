@@ -218,6 +218,8 @@ lint: yamllint .
         "- ansible.builtin.import_playbook: converge.yml\n"
     )
     assert found.keys["tests"] == "molecule/default/tests"
+    # Relative to the scenario under Molecule, to the repo root under tdi.
+    assert found.keys["ansible_env"] == {"ANSIBLE_ROLES_PATH": "roles"}
     keys = [n.split(": ")[1] for n in found.notes]
     assert keys == [
         "provisioner.playbooks.prepare",
@@ -262,7 +264,8 @@ def test_the_written_tdi_yml_loads_as_the_run_config(tmp_path: Path) -> None:
     found = scenario(
         tmp_path,
         "platforms:\n  - {name: web1, groups: [web], command: sleep infinity,"
-        " capabilities: [SYS_ADMIN], env: {A: b}}\n",
+        " capabilities: [SYS_ADMIN], env: {A: b}}\n"
+        "provisioner: {env: {ANSIBLE_VERBOSITY: 1, ANSIBLE_DIFF_ALWAYS: true}}\n",
         **{"molecule/default/verify.yml": "- hosts: all\n"},
     )
     planned = scaffold.plan(survey.survey(tmp_path, found.converge), SPEC, found)
@@ -277,6 +280,7 @@ def test_the_written_tdi_yml_loads_as_the_run_config(tmp_path: Path) -> None:
     assert host.groups == ("web",)
     assert (host.settings.init, host.settings.env) == ("tini", {"A": "b"})
     assert "SYS_ADMIN" in host.settings.capabilities
+    assert cfg.ansible_env == {"ANSIBLE_VERBOSITY": "1", "ANSIBLE_DIFF_ALWAYS": "true"}
     # A second scenario: tdi.yml is there, so init says what to add under scenarios.
     again = scaffold.write(tmp_path, scaffold.plan(survey.survey(tmp_path), SPEC, found))
     assert again[0].startswith("skipped tdi.yml (exists): add this scenario under `scenarios:`")

@@ -462,3 +462,16 @@ def test_the_current_task_is_the_last_one_started() -> None:
     text = '{"started": "Install nginx"}\n{"host": "h"}\n{"started": "Wait for it"}\n'
     assert ansible.current_task(text) == "Wait for it"
     assert ansible.current_task("") == ""
+
+
+def test_tdi_yml_ansible_env_reaches_every_child_before_ansible_cfgs_paths(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nroles_path = .tdi-roles\n")
+    env = ansible.AnsibleEnv(
+        tmp_path, environment=(("ANSIBLE_ROLES_PATH", "roles"), ("MY_SETTING", "on"))
+    ).variables()
+    assert env["MY_SETTING"] == "on"
+    # As Molecule adds its own roles path after provisioner.env's: the role's link stays.
+    assert env["ANSIBLE_ROLES_PATH"] == f"roles:{tmp_path / '.tdi-roles'}"
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "tdi_events"  # tdi's own are not given away
