@@ -246,18 +246,17 @@ class _Builder:
                 self.links[f"{base}/{kind}"] = self._link(base, str(links[kind]))
         if "hosts" in links:
             self.links[f"{base}/hosts"] = self._link(base, str(links["hosts"]))
-        elif inventory.get("hosts"):
-            hosts = inventory["hosts"]
-            self.files[f"{base}/hosts.yml"] = "---\n" + yaml.safe_dump(hosts, sort_keys=False)
         for key in sorted(set(inventory) - {"group_vars", "host_vars", "links", "hosts"}):
             self.note(f"provisioner.inventory.{key}", "not mapped: ignored")
-        if not any(p.startswith(base) for p in self.files) and not self.links:
+        if not (
+            inventory.get("hosts") or self.links or any(p.startswith(base) for p in self.files)
+        ):
             return
-        if f"{base}/hosts" not in self.links and f"{base}/hosts.yml" not in self.files:
-            # The platforms in their groups, as Molecule's own inventory has them.
-            self.files[f"{base}/hosts.yml"] = "---\n" + yaml.safe_dump(
-                _groups(self.keys["hosts"]), sort_keys=False
-            )
+        if "hosts" not in links:
+            # As Molecule's own inventory: the platforms in their groups, with the
+            # provisioner's hosts (its vars, its groups) merged over them.
+            hosts = _merged(_groups(self.keys["hosts"]), _mapping(inventory.get("hosts")))
+            self.files[f"{base}/hosts.yml"] = "---\n" + yaml.safe_dump(hosts, sort_keys=False)
         self.keys["inventory"] = base
 
     def _link(self, base: str, target: str) -> str:
@@ -438,6 +437,17 @@ def _env_text(value: Any) -> str:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base``, mappings key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _groups(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -186,6 +186,23 @@ provisioner:
     )
 
 
+def test_the_provisioners_hosts_merge_over_the_platforms(tmp_path: Path) -> None:
+    # As Molecule's inventory: without the platforms in it, host_vars would reach no host.
+    found = scenario(
+        tmp_path,
+        "platforms: [{name: a, groups: [web]}, {name: b}]\nprovisioner:\n  inventory:\n"
+        "    hosts: {all: {vars: {port: 80}, children: {web: {vars: {tls: true}}}}}\n"
+        "    host_vars: {a: {motto: hi}}\n",
+    )
+    assert yaml.safe_load(found.files["molecule/default/tdi-inventory/hosts.yml"]) == {
+        "all": {
+            "hosts": {"a": None, "b": None},
+            "children": {"web": {"hosts": {"a": None}, "vars": {"tls": True}}},
+            "vars": {"port": 80},
+        }
+    }
+
+
 def test_inventory_links_are_links(tmp_path: Path) -> None:
     found = scenario(
         tmp_path,
