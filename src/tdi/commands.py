@@ -209,9 +209,9 @@ def cmd_images_build(engine: Engine, cfg: config.Config, args: argparse.Namespac
 
 def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
     given = cfg.rel(cfg.playbook) if "playbook" in cfg.flags else None
-    converted = None
-    if args.from_molecule:
-        converted = molecule.read(cfg.root, molecule.find(cfg.root, args.from_molecule))
+    converted, scenario = None, getattr(args, "from_molecule", None)
+    if scenario:
+        converted = molecule.read(cfg.root, molecule.find(cfg.root, scenario))
         given = given or converted.converge
     found = survey.survey(cfg.root, given)
     spec, note = scaffold.requirement(args.requirement)

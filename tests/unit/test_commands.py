@@ -629,6 +629,24 @@ def test_init_again_overwrites_nothing(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out.count("exists") >= 2
 
 
+def test_init_from_molecule_names_each_key_it_did_not_take_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "molecule/default").mkdir(parents=True)
+    (tmp_path / "molecule/default/converge.yml").write_text(PLAY, encoding="utf-8")
+    (tmp_path / "molecule/default/molecule.yml").write_text(
+        "platforms: [{name: instance, privileged: true, ulimits: [x]}]\n", encoding="utf-8"
+    )
+    given = args(requirement="tdi==1.0", from_molecule="default")
+    assert commands.cmd_init(config.load(tmp_path), given) == 0
+    said = capsys.readouterr()
+    assert "wrote tdi.yml (playbook molecule/default/converge.yml)" in said.out
+    where = "molecule/default/molecule.yml: platforms[0]."
+    assert f"{where}privileged: not carried over" in said.err
+    assert f"{where}ulimits: not mapped: the host runs without it\n" in said.err
+    assert list(config.load(tmp_path).topology.names) == ["instance"]
+
+
 def snapshot_args(**given: Any) -> argparse.Namespace:
     defaults = {"image": None, "action": None, "push": False, "source": None, "allow_dirty": False}
     return args(**{**defaults, **given})
