@@ -296,17 +296,16 @@ class _Builder:
                 "cleanup": "tdi's containers go with their state: not run",
             }.get(key, "not run (tdi has no such step)")
             self.note(f"provisioner.playbooks.{key}", what)
-        for key in ("config_options", "options", "connection_options", "ansible_args", "log"):
-            if key in provisioner:
-                self.note(
-                    f"provisioner.{key}",
-                    "not mapped (put Ansible settings in ansible.cfg, extra vars under "
-                    "extra_vars in tdi.yml)",
-                )
-        done = {"name", "env", "playbooks", "inventory"}
-        done |= {"config_options", "options", "connection_options", "ansible_args", "log"}
-        for key in sorted(set(provisioner) - done):
-            self.note(f"provisioner.{key}", "not mapped: ignored")
+        said = {
+            "config_options": "not mapped: ignored (put Ansible settings in ansible.cfg)",
+            "connection_options": "not mapped: tdi connects to its hosts as root (become "
+            "works through sudo)",
+            "options": "not mapped: ignored (ansible-playbook's options; extra vars go under "
+            "extra_vars in tdi.yml)",
+            "ansible_args": "not mapped: ignored (extra vars go under extra_vars in tdi.yml)",
+        }
+        for key in sorted(set(provisioner) - {"name", "env", "playbooks", "inventory"}):
+            self.note(f"provisioner.{key}", said.get(key, "not mapped: ignored"))
 
     def _others(self, data: Mapping[str, Any]) -> None:
         driver = _mapping(data.get("driver")).get("name", "docker")
