@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tdi.provision.ansible import TaskEvent
-from tdi.verifier import Check, _same_path, checks
+from tdi.provision.ansible import PlaybookResult, TaskEvent
+from tdi.verifier import Check, _run_passed, _same_path, checks
 
 VERIFY = """---
 - name: Verify
@@ -74,3 +74,18 @@ def test_a_verify_playbook_that_is_not_yaml_is_a_usage_error(tmp_path: Path) -> 
     playbook.write_text("- hosts: [\n")
     with pytest.raises(pytest.UsageError, match=r"verify\.yml: not valid YAML"):
         checks(playbook)
+
+
+def test_the_runs_own_test_fails_only_for_what_no_check_stands_for(tmp_path: Path) -> None:
+    check = Check("The motto is written", f"{tmp_path}/verify.yml:9")
+    assert_failed = TaskEvent("h", check.name, "assert", "failed", {}, "no", path=check.path)
+    command_failed = TaskEvent(
+        "h", "Run logrotate", "command", "failed", {}, "non-zero return code", path="x.yml:3"
+    )
+    log = tmp_path / "verify.log"
+    _run_passed(PlaybookResult(2, (assert_failed,), log), [check])  # the check's test says it
+    with pytest.raises(pytest.fail.Exception, match="task 'Run logrotate' failed: non-zero"):
+        _run_passed(PlaybookResult(2, (assert_failed, command_failed), log), [check])
+    log.write_text("[ERROR]: couldn't resolve module/action 'nosuch'\n")
+    with pytest.raises(pytest.fail.Exception, match=r"^\[ERROR\]: couldn't resolve"):
+        _run_passed(PlaybookResult(4, (), log), [check])
