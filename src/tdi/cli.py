@@ -90,6 +90,13 @@ def _upgrade(p: argparse.ArgumentParser) -> None:
 
 def _safety(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--no-idempotence",
+        dest="idempotence",
+        action="store_false",
+        default=None,
+        help="skip the second playbook run (idempotence: false)",
+    )
+    p.add_argument(
         "--reboot",
         action="store_true",
         default=None,
@@ -224,6 +231,7 @@ KEYS = (
     "scenario",
     "extra_vars",
     "vault_ids",
+    "idempotence",
     "reboot",
     *config.TIMEOUTS,
 )

@@ -96,6 +96,7 @@ class Config:
     inventory: Path | None = None  # the repo's own inventory: its groups and variables
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
+    idempotence: bool = True  # the playbook run a second time, which must change nothing
     reboot: bool = False  # every host rebooted after idempotence (phases/reboot.py)
     probes: tuple[Probe, ...] = ()  # polled while each upgrade side converges
     flags: frozenset[str] = frozenset()  # the keys the command line set
@@ -282,6 +283,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         package_cache=bool(merged.get("package_cache", True)),
+        idempotence=bool(merged.get("idempotence", True)),
         reboot=bool(merged.get("reboot", False)),
         probes=_probes(
             merged.get("probes", []),

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from tdi.config import Config
 from tdi.hosts.run import Run, new_id, plan
-from tdi.phases import preflight, setup
+from tdi.phases import converge, preflight, setup
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import AnsibleEnv
-from tdi.report.model import PHASES, Report, Span
+from tdi.report.model import Report, Span
 
 # Each side's images (side -> host -> image) for a run id, and where the upgrade side
 # comes from (a line of the report), chosen once the input is checked.
@@ -32,11 +32,11 @@ def begin(
     sides: Sides,
     compare: bool = True,
     syntax_only: bool = False,
-    required: tuple[str, ...] = PHASES,
+    required: tuple[str, ...] | None = None,
 ) -> Start:
     """Check the input, choose every side's images and plan the run; starts no test host.
     ``compare``: each node not on fresh is compared with its fresh twin; ``required``: the
-    phases each node must pass."""
+    phases each node must pass (by default the config's)."""
     env, repo = setup.prepare(cfg)
     preflight.check(cfg, env, repo, syntax_only)
     run_id = new_id()
@@ -44,5 +44,6 @@ def begin(
     with phase("images", timeline):
         images, source = sides(run_id)
     run = plan(cfg, images, repo, run_id)
+    required = converge.phases(cfg) if required is None else required
     report = Report.planned(run, compare, source, timeline, required=required)
     return Start(env, run, report)

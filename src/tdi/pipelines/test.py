@@ -20,7 +20,7 @@ from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
 from tdi.pipelines import baseline, production, rollback
 from tdi.pipelines.start import Start, begin
-from tdi.report.model import PHASES, Report, Span
+from tdi.report.model import Report, Span
 from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def prepare(engine: Engine, cfg: Config) -> Start:
         log.info("fresh: %s; upgrade: %s", bases, source)
         return {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **upgrade}, source
 
-    return begin(cfg, sides, required=(*PHASES, *(("reboot",) if cfg.reboot else ())))
+    required = (*converge.phases(cfg), *(("reboot",) if cfg.reboot else ()))
+    return begin(cfg, sides, required=required)
 
 
 def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
