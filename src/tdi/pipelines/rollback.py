@@ -214,12 +214,8 @@ def judge(
     attributed to this release's tasks, a package's files under it, the noise and what no
     task made quiet, the rest irreversible; files with their content."""
     raw = diff(before, after)
-    owned = {}
-    for d in raw:
-        if d.category == "package" and d.upgrade is not None:
-            code, out, _ = ctx.engine.exec(node.container, ["dpkg-query", "-L", d.key])
-            if code == 0:
-                owned[d.key] = frozenset(out.decode(errors="replace").split("\n")) - {""}
+    here = {"fresh": node.container, "upgrade": node.container}  # the one host has both
+    owned = parity.owned_files(ctx.engine, here, raw)
     noise = ctx.captures.noise_rules() if ctx.captures is not None else []
     found = irreversible(
         attribute(fold_package_files(raw, owned), ours),
