@@ -1,0 +1,129 @@
+"""ansible-lint at preflight (``lint: PROFILE`` in tdi.yml), before any container: its
+findings go into the report, and its SARIF, as it writes it, where ``--sarif`` says.
+
+One run of ansible-lint gives both: ``-f sarif`` prints SARIF, which tdi parses for the
+report and copies to the SARIF file (``--sarif-file`` is ignored by ansible-lint when its
+output is already JSON, and is not written when nothing was found). ``--offline``: it
+installs no requirements and refreshes no schema, so it needs no network and writes
+nothing into the repo (its cache is Ansible's home, ~/.ansible, not the project's).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tdi import process, secrets
+from tdi.config import Config
+from tdi.errors import TdiError, ToolError
+from tdi.phases.timeline import phase
+from tdi.provision import ansible
+from tdi.report.model import Lint, LintFinding, Span
+
+log = logging.getLogger(__name__)
+
+# ansible-lint's exit codes: 0 passed (warnings only, or nothing), 2 violations found at
+# the profile; anything else is ansible-lint failing (3: its config, 5: no files...).
+PASSED_CODE, VIOLATIONS = 0, 2
+# A lint of a large repo takes a minute; one that takes ten is hung.
+TIMEOUT = 600.0
+HINT = "install it beside tdi: pip install 'tdi[lint]'"
+
+
+class LintFailed(TdiError):
+    """ansible-lint found violations at the profile: the run stops before any container
+    (exit 1, as any failed run), and its report holds the findings."""
+
+    exit_code = 1
+
+    def __init__(self, result: Lint) -> None:
+        count = sum(f.level == "error" for f in result.findings)
+        super().__init__(f"ansible-lint: {count} findings at profile {result.profile}")
+        self.result = result
+
+
+def check(cfg: Config, env: ansible.AnsibleEnv, timeline: list[Span]) -> Lint | None:
+    """ansible-lint on the playbook tdi converges (and the roles and files it includes),
+    at ``cfg.lint``'s profile; None when ``lint`` is off. Writes ``cfg.sarif``. Raises
+    LintFailed on violations, ToolError when ansible-lint is missing or fails."""
+    if cfg.lint is None:
+        if cfg.sarif is not None:
+            log.info("no SARIF written to %s: lint is off in tdi.yml", cfg.sarif)
+        return None
+    argv = [
+        _binary(),
+        "--offline",
+        "--nocolor",
+        "-q",
+        "--profile",
+        cfg.lint,
+        "-f",
+        "sarif",
+        cfg.rel(cfg.playbook),
+    ]
+    start = time.monotonic()
+    with phase("lint", timeline):
+        proc = process.run(argv, cwd=cfg.root, env=env.variables(), timeout=TIMEOUT)
+    if proc.returncode not in (PASSED_CODE, VIOLATIONS):
+        raise ToolError(argv, proc.returncode, f"exited {proc.returncode}: {_reason(proc)}")
+    sarif = _document(argv, proc)
+    found = Lint(cfg.lint, findings(sarif), proc.returncode == VIOLATIONS, time.monotonic() - start)
+    if cfg.sarif is not None:
+        cfg.sarif.parent.mkdir(parents=True, exist_ok=True)
+        cfg.sarif.write_text(secrets.scrub(proc.stdout), encoding="utf-8")
+    if found.failed:
+        raise LintFailed(found)
+    return found
+
+
+def _binary() -> str:
+    try:
+        return ansible.binary("ansible-lint")
+    except TdiError:
+        raise ToolError(["ansible-lint"], None, f"not found: {HINT}") from None
+
+
+def _reason(proc: process.Completed) -> str:
+    """ansible-lint's own last word on why it failed: its last error line, else its last."""
+    lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln]
+    return (errors or lines or ["no output"])[-1]
+
+
+def _document(argv: list[str], proc: process.Completed) -> Mapping[str, Any]:
+    try:
+        sarif = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        sarif = None
+    if not isinstance(sarif, dict) or not isinstance(sarif.get("runs"), list):
+        raise ToolError(argv, proc.returncode, f"printed no SARIF: {_reason(proc)}")
+    return sarif
+
+
+def findings(sarif: Mapping[str, Any]) -> tuple[LintFinding, ...]:
+    """Each result of ansible-lint's SARIF: its rule, file, line, level and message (the
+    rule's description, and in brackets what the result adds to it: the task, say)."""
+    out = []
+    for run in sarif.get("runs", []):
+        rules = {r["id"]: r for r in run.get("tool", {}).get("driver", {}).get("rules", [])}
+        for result in run.get("results", []):
+            rule = str(result.get("ruleId", ""))
+            described = rules.get(rule, {}).get("shortDescription", {}).get("text", "")
+            said = str(result.get("message", {}).get("text", ""))
+            if not described:
+                described, said = said, ""
+            message = described if said in described else f"{described} ({said})"
+            file, line = _location(result)
+            out.append(LintFinding(rule, file, line, message, str(result.get("level", "error"))))
+    return tuple(out)
+
+
+def _location(result: Mapping[str, Any]) -> tuple[str, int]:
+    for place in result.get("locations", []):
+        physical = place.get("physicalLocation", {})
+        uri = str(physical.get("artifactLocation", {}).get("uri", ""))
+        return uri.removeprefix("file://"), int(physical.get("region", {}).get("startLine", 0))
+    return "", 0
