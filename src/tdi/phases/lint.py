@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,8 @@ PASSED_CODE, VIOLATIONS = 0, 2
 # A lint of a large repo takes a minute; one that takes ten is hung.
 TIMEOUT = 600.0
 HINT = "install it beside tdi: pip install 'tdi[lint]'"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_RAISED = re.compile(r"^[\w.]*(Error|Exception): ")
 
 
 class LintFailed(TdiError):
@@ -66,7 +69,8 @@ def check(cfg: Config, env: ansible.AnsibleEnv, timeline: list[Span]) -> Lint | 
     ]
     start = time.monotonic()
     with phase("lint", timeline):
-        proc = process.run(argv, cwd=cfg.root, env=env.variables(), timeout=TIMEOUT)
+        variables = {**env.variables(), "NO_COLOR": "1"}
+        proc = process.run(argv, cwd=cfg.root, env=variables, timeout=TIMEOUT)
     if proc.returncode not in (PASSED_CODE, VIOLATIONS):
         raise ToolError(argv, proc.returncode, f"exited {proc.returncode}: {_reason(proc)}")
     sarif = _document(argv, proc)
@@ -87,10 +91,12 @@ def _binary() -> str:
 
 
 def _reason(proc: process.Completed) -> str:
-    """ansible-lint's own last word on why it failed: its last error line, else its last."""
-    lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln]
-    return (errors or lines or ["no output"])[-1]
+    """ansible-lint's own word on why it failed: a traceback's exception line, else its
+    last line that is not a warning."""
+    lines = [_ANSI.sub("", ln).strip() for ln in proc.stderr.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("WARNING")]
+    raised = [ln for ln in lines if _RAISED.match(ln)]
+    return (raised or lines or ["no output"])[-1]
 
 
 def _document(argv: list[str], proc: process.Completed) -> Mapping[str, Any]:

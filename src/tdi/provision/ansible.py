@@ -231,7 +231,6 @@ class AnsibleEnv:
                 env[name] = ":".join([*map(str, extra), default])
         return env
 
-
     def callbacks(self, env: Mapping[str, str]) -> dict[str, str]:
         """tdi's callback (tdi_events) with the user's: the plugin paths and the enabled
         callbacks their environment or ansible.cfg sets (ARA's, say), after tdi's own.

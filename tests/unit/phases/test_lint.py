@@ -152,7 +152,19 @@ def test_lint_off_runs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize(
     ("code", "stdout", "stderr", "said"),
     [
-        (3, "", "CRITICAL Failed to load configuration file\n", "exited 3: CRITICAL Failed"),
+        (
+            3,
+            "",
+            "WARNING: PATH altered\n\x1b[31mInvalid configuration file\x1b[0m\n",
+            "exited 3: Invalid configuration file",
+        ),
+        (
+            1,
+            "",
+            "Traceback (most recent call last):\n"
+            "yaml.parser.ParserError: while parsing\n  in line 2\n",
+            "exited 1: yaml.parser.ParserError: while parsing",
+        ),
         (
             2,
             "Traceback (most recent call last):\n",
