@@ -117,6 +117,9 @@ class ExampleRepo:
             else:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
+        # ansible-lint costs seconds a run, and these tests are about other things: it
+        # runs in test_lint.py (and in `tox -e example`, on the example itself).
+        self.edit("tdi.yml", "lint: production\n", "")
         self.git("init", "-q", "-b", "main")
         self.baseline = self.commit("baseline: the example as it is")
 

@@ -1,9 +1,10 @@
 """ansible-lint at preflight (``lint: PROFILE`` in tdi.yml), before any container: its
-findings go into the report, and its SARIF, as it writes it, where ``--sarif`` says.
+findings go into the report, and its SARIF where ``--sarif`` says.
 
 One run of ansible-lint gives both: ``-f sarif`` prints SARIF, which tdi parses for the
-report and copies to the SARIF file (``--sarif-file`` is ignored by ansible-lint when its
-output is already JSON, and is not written when nothing was found). ``--offline``: it
+report and writes to the SARIF file, adding only a category per scenario
+(``--sarif-file`` is ignored by ansible-lint when its output is already JSON, and is not
+written when nothing was found). ``--offline``: it
 installs no requirements and refreshes no schema, so it needs no network and writes
 nothing into the repo (its cache is Ansible's home, ~/.ansible, not the project's).
 """
@@ -15,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tdi import process, secrets
@@ -76,11 +78,23 @@ def check(cfg: Config, env: ansible.AnsibleEnv, timeline: list[Span]) -> Lint | 
     sarif = _document(argv, proc)
     found = Lint(cfg.lint, findings(sarif), proc.returncode == VIOLATIONS, time.monotonic() - start)
     if cfg.sarif is not None:
-        cfg.sarif.parent.mkdir(parents=True, exist_ok=True)
-        cfg.sarif.write_text(secrets.scrub(proc.stdout), encoding="utf-8")
+        write_sarif(cfg.sarif, sarif, cfg.scenario)
     if found.failed:
         raise LintFailed(found)
     return found
+
+
+def write_sarif(path: Path, sarif: Mapping[str, Any], scenario: str) -> None:
+    """ansible-lint's SARIF, each run given the scenario's category where it has none:
+    code scanning refuses two runs of one tool in one category, and a CI job uploads
+    every scenario's file at once."""
+    runs = [
+        {"automationDetails": {"id": f"tdi-lint/{scenario}/"}, **run}
+        for run in sarif.get("runs", [])
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({**sarif, "runs": runs}, indent=2) + "\n"
+    path.write_text(secrets.scrub(text), encoding="utf-8")
 
 
 def _binary() -> str:
