@@ -136,6 +136,8 @@ def findings(sarif: Mapping[str, Any]) -> tuple[LintFinding, ...]:
             if not described:
                 described, said = said, ""
             message = described if said in described else f"{described} ({said})"
+            # A task's text can hold a value tdi knows as secret (a vaulted one, written out).
+            message = secrets.scrub(message)
             file, line = _location(result)
             out.append(LintFinding(rule, file, line, message, str(result.get("level", "error"))))
     return tuple(out)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tdi import config
+from tdi import config, secrets
 from tdi.errors import ConfigError, ToolError
 from tdi.phases import lint
 from tdi.provision import ansible
@@ -205,3 +205,13 @@ def test_an_unknown_profile_is_refused_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "tdi.yml").write_text("lint: strictest\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"tdi.yml: key 'lint': 'strictest' is not one of"):
         config.load(tmp_path)
+
+
+def test_a_known_secret_in_a_findings_text_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secrets, "_known", secrets._Known())
+    secrets.remember(["hunter2-db-password"])
+    sarif = json.loads(
+        json.dumps(SARIF).replace("shell echo hi", "shell mysql -phunter2-db-password")
+    )
+    message = lint.findings(sarif)[2].message
+    assert "hunter2" not in message and message.startswith("All tasks should be named.")
