@@ -2,11 +2,10 @@
 findings go into the report, and its SARIF where ``--sarif`` says.
 
 One run of ansible-lint gives both: ``-f sarif`` prints SARIF, which tdi parses for the
-report and writes to the SARIF file, adding only a category per scenario
-(``--sarif-file`` is ignored by ansible-lint when its output is already JSON, and is not
-written when nothing was found). ``--offline``: it
-installs no requirements and refreshes no schema, so it needs no network and writes
-nothing into the repo (its cache is Ansible's home, ~/.ansible, not the project's).
+report and writes to the SARIF file, adding only a category per scenario (ansible-lint
+ignores ``--sarif-file`` when it prints JSON, and writes none when it found nothing).
+``--offline``: it installs no requirements and refreshes no schema, so it needs no
+network and writes nothing into the repo (its cache is Ansible's home, ~/.ansible).
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ class LintFailed(TdiError):
     exit_code = 1
 
     def __init__(self, result: Lint) -> None:
-        count = sum(f.level == "error" for f in result.findings)
+        count = sum(f.level == "error" for f in result.findings) or len(result.findings)
         super().__init__(f"ansible-lint: {count} findings at profile {result.profile}")
         self.result = result
 
