@@ -3,7 +3,7 @@ findings go into the report, and its SARIF where ``--sarif`` says.
 
 One run of ansible-lint gives both: ``-f sarif`` prints SARIF, which tdi parses for the
 report and writes to the SARIF file, adding only a category per scenario (ansible-lint
-ignores ``--sarif-file`` when it prints JSON, and writes none when it found nothing).
+ignores ``--sarif-file`` when it prints codeclimate JSON or SARIF: checked with 26.10).
 ``--offline``: it installs no requirements and refreshes no schema, so it needs no
 network and writes nothing into the repo (its cache is Ansible's home, ~/.ansible).
 """
