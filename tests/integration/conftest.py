@@ -178,6 +178,7 @@ SLOW_FIRST = (
     "test_upgrade_safety.py",
     "test_reboot.py",
     "test_rollback.py",
+    "test_callbacks.py",
 )
 
 
