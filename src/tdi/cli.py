@@ -120,6 +120,13 @@ def _reports(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", help="write a self-contained HTML report here")
 
 
+def _lint(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sarif",
+        help="write ansible-lint's findings here as SARIF, for code scanning (with `lint:`)",
+    )
+
+
 def _limits(p: argparse.ArgumentParser) -> None:
     for key, what in (
         ("task_timeout", "a task may run (default 1800)"),
@@ -177,7 +184,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _safety, _junit, _reports, _keep, _limits),
+        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits),
         cmd.cmd_test,
     ),
     "plan": Command(
@@ -221,7 +228,7 @@ COMMANDS: dict[str, Command] = {
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
-PATHS = ("playbook", "tests", "report", "junit", "markdown", "html")
+PATHS = ("playbook", "tests", "report", "junit", "markdown", "html", "sarif")
 KEYS = (
     "base_image",
     "production_image",

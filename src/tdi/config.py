@@ -90,6 +90,8 @@ class Config:
     junit: Path | None = None
     markdown: Path | None = None
     html: Path | None = None
+    sarif: Path | None = None  # ansible-lint's findings as SARIF (with `lint`)
+    lint: str | None = None  # ansible-lint's profile, run at preflight; None: off
     images: Mapping[str, ImageRecipe] = field(default_factory=dict)
     parity: ParityConfig = ParityConfig()
     topology: Topology = field(default_factory=lambda: from_config({}, ("all",), None))
@@ -285,6 +287,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         package_cache=bool(merged.get("package_cache", True)),
         idempotence=bool(merged.get("idempotence", True)),
         reboot=bool(merged.get("reboot", False)),
+        lint=merged.get("lint") or None,
         probes=_probes(
             merged.get("probes", []),
             topology,
@@ -308,6 +311,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         junit=_path(root, merged.get("junit")),
         markdown=_path(root, merged.get("markdown")),
         html=_path(root, merged.get("html")),
+        sarif=_path(root, merged.get("sarif")),
     )
 
 
@@ -422,7 +426,13 @@ def _path(root: Path, value: str | None) -> Path | None:
     return None if value is None else root / value
 
 
-OUTPUTS = ("report", "junit", "markdown", "html")  # the files a run writes where it is told
+OUTPUTS = (
+    "report",
+    "junit",
+    "markdown",
+    "html",
+    "sarif",
+)  # the files a run writes where it is told
 
 
 def check_outputs(cfg: Config, keys: Iterable[str]) -> None:

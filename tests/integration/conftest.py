@@ -120,6 +120,9 @@ class ExampleRepo:
             else:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
+        # ansible-lint costs seconds a run, and these tests are about other things: it
+        # runs in test_lint.py (and in `tox -e example`, on the example itself).
+        self.edit("tdi.yml", "lint: production\n", "")
         self.git("init", "-q", "-b", "main")
         self.baseline = self.commit("baseline: the example as it is")
 
@@ -178,6 +181,7 @@ SLOW_FIRST = (
     "test_upgrade_safety.py",
     "test_reboot.py",
     "test_rollback.py",
+    "test_callbacks.py",
 )
 
 

@@ -65,9 +65,10 @@ def check_baseline(cfg: Config) -> None:
         git.check_repo(cfg.root)
 
 
-def prepare(engine: Engine, cfg: Config) -> Start:
+def prepare(engine: Engine, cfg: Config, linted: bool = False) -> Start:
     """The run of `tdi test` and `tdi create`, planned: fresh from the base images, every
-    upgrade side from production or a baseline snapshot (start.py)."""
+    upgrade side from production or a baseline snapshot (start.py); ``linted``: after
+    ansible-lint, with `lint:` in tdi.yml."""
 
     def sides(run_id: str) -> tuple[dict[str, dict[str, str]], str]:
         if not cfg.production_image:  # the upgrade side will be a baseline snapshot
@@ -82,7 +83,7 @@ def prepare(engine: Engine, cfg: Config) -> Start:
         return {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **upgrade}, source
 
     required = (*converge.phases(cfg), *(("reboot",) if cfg.reboot else ()))
-    return begin(cfg, sides, required=required)
+    return begin(cfg, sides, required=required, linted=linted)
 
 
 def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
@@ -103,8 +104,10 @@ def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
 
 
 def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
-    """Every phase on every side; containers are removed at the end unless ``keep``."""
-    started = prepare(engine, cfg)
+    """Every phase on every side, after ansible-lint (with `lint:` in tdi.yml; its
+    violations stop the run before any container: lint.LintFailed); containers are
+    removed at the end unless ``keep``."""
+    started = prepare(engine, cfg, linted=True)
     env, run, report = started.env, started.run, started.report
     if cfg.rollback:  # before any container: what a rollback needs of the upgrade images
         rollback.check(engine, cfg, run)
