@@ -373,10 +373,10 @@ def collect_packages(
     apk = apk_packages(apk_installed)
     if apk is not None:
         found.append(("apk", apk))
-    if not found and not notes:
+    own = next((manager for manager, records in found if records), None)
+    if own is None and not notes:  # rpm alone, and no database yet, says so too
         notes.append(NO_DATABASE)
     packages: dict[str, Any] = {}
-    own = next((manager for manager, records in found if records), None)
     for manager, records in found:
         for key, record in records.items():
             packages[key if manager == own else f"{key}@{manager}"] = record

@@ -304,7 +304,7 @@ def test_rpm_without_a_database_is_not_asked_to_make_one(
     log = write_fake_rpm(tmp_path, tmp_path / "rpmdb")
     monkeypatch.setenv("PATH", str(tmp_path))
     packages, notes, _ = collect(tmp_path)
-    assert (packages, notes) == ({}, [])  # rpm is there: an empty database, said as such
+    assert (packages, notes) == ({}, [probe.NO_DATABASE])
     assert not log.exists()
 
 
