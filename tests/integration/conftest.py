@@ -179,6 +179,7 @@ SLOW_FIRST = (
     "test_failures.py",
     "test_probes.py",
     "test_upgrade_safety.py",
+    "test_rpm_host.py",
     "test_reboot.py",
     "test_rollback.py",
     "test_callbacks.py",
