@@ -90,6 +90,13 @@ def _upgrade(p: argparse.ArgumentParser) -> None:
 
 def _safety(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--no-idempotence",
+        dest="idempotence",
+        action="store_false",
+        default=None,
+        help="skip the second playbook run (idempotence: false)",
+    )
+    p.add_argument(
         "--reboot",
         action="store_true",
         default=None,
@@ -111,6 +118,13 @@ def _reports(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--markdown", help="write a Markdown summary here (a CI job summary)")
     p.add_argument("--html", help="write a self-contained HTML report here")
+
+
+def _lint(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sarif",
+        help="write ansible-lint's findings here as SARIF, for code scanning (with `lint:`)",
+    )
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
@@ -177,7 +191,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _safety, _junit, _reports, _keep, _limits),
+        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits),
         cmd.cmd_test,
     ),
     "plan": Command(
@@ -221,7 +235,7 @@ COMMANDS: dict[str, Command] = {
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
-PATHS = ("playbook", "tests", "report", "junit", "markdown", "html")
+PATHS = ("playbook", "tests", "report", "junit", "markdown", "html", "sarif")
 KEYS = (
     "base_image",
     "production_image",
@@ -231,6 +245,7 @@ KEYS = (
     "scenario",
     "extra_vars",
     "vault_ids",
+    "idempotence",
     "reboot",
     *config.TIMEOUTS,
 )

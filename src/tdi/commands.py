@@ -18,7 +18,7 @@ from tdi.errors import NoRunError, TdiError
 from tdi.hosts import images
 from tdi.hosts.run import Run, destroy, lifecycle, reap, write_inventories
 from tdi.init import molecule, scaffold, survey
-from tdi.phases import converge, noise, parity, setup, verify
+from tdi.phases import converge, lint, noise, parity, setup, verify
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.provision.ansible import AnsibleEnv, TaskEvent, read_events
 from tdi.report import html, junit, markdown, terminal
@@ -28,7 +28,11 @@ log = logging.getLogger("tdi")
 
 
 def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
-    run, report = test.run(engine, cfg, keep=args.keep)
+    try:
+        run, report = test.run(engine, cfg, keep=args.keep)
+    except lint.LintFailed as stop:  # before any container: the report of the lint alone
+        log.error("%s: the run stopped before any container", stop)
+        return _finish(cfg, None, Report.planned(None, lint=stop.result))
     return _finish(cfg, run, report, args.keep)
 
 
@@ -37,7 +41,7 @@ def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     return _finish(cfg, run, report)
 
 
-def _finish(cfg: config.Config, run: Run, report: Report, keep: bool = False) -> int:
+def _finish(cfg: config.Config, run: Run | None, report: Report, keep: bool = False) -> int:
     for line in terminal.lines(report):
         print(line, file=sys.stderr)
     junit.write(junit.path(cfg, run), report)
@@ -51,7 +55,7 @@ def _finish(cfg: config.Config, run: Run, report: Report, keep: bool = False) ->
     if cfg.html:
         html.write(report.to_dict(), cfg.html)
         log.info("HTML report: %s", cfg.html)
-    if keep:
+    if keep and run is not None:
         for state, shell in shells(run).items():
             print(f"{state}: {shell}", file=sys.stderr)
         print("remove them with: tdi destroy", file=sys.stderr)
@@ -89,9 +93,10 @@ def _current(cfg: config.Config) -> tuple[Run, Report]:
     return run, Report.planned(run, converge=PASSED)
 
 
-def _events(run: Run) -> list[TaskEvent]:
+def _events(cfg: config.Config, run: Run) -> list[TaskEvent]:
     """The task events of the kept run's last converge and idempotence runs."""
-    logs = [run.log(side, step.name) for side in run.sides for step in converge.STEPS]
+    steps = converge.playbook_runs(cfg)
+    logs = [run.log(side, step.name) for side in run.sides for step in steps]
     return [e for log in logs for e in read_events(log.with_suffix(".events.jsonl"))]
 
 
@@ -129,7 +134,7 @@ def _print_states(report: Report, phase: str) -> int:
 def cmd_diff(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = _current(cfg)
     parity.load_baselines(engine, run, report)
-    parity.run(engine, cfg, run, report, _events(run))
+    parity.run(engine, cfg, run, report, _events(cfg, run))
     converge.check_hosts(engine, run, report, "parity")
     junit.write(junit.path(cfg, run), report)
     for line in terminal.parity_lines(report):

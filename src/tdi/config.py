@@ -90,6 +90,8 @@ class Config:
     junit: Path | None = None
     markdown: Path | None = None
     html: Path | None = None
+    sarif: Path | None = None  # ansible-lint's findings as SARIF (with `lint`)
+    lint: str | None = None  # ansible-lint's profile, run at preflight; None: off
     images: Mapping[str, ImageRecipe] = field(default_factory=dict)
     parity: ParityConfig = ParityConfig()
     topology: Topology = field(default_factory=lambda: from_config({}, ("all",), None))
@@ -97,6 +99,7 @@ class Config:
     extra_vars: tuple[str, ...] = ()  # ansible-playbook -e arguments, in order
     ansible_env: Mapping[str, str] = field(default_factory=dict)  # for every Ansible run
     package_cache: bool = True  # apt-cacher-ng for every host (packages.py)
+    idempotence: bool = True  # the playbook run a second time, which must change nothing
     reboot: bool = False  # every host rebooted after idempotence (phases/reboot.py)
     probes: tuple[Probe, ...] = ()  # polled while each upgrade side converges
     flags: frozenset[str] = frozenset()  # the keys the command line set
@@ -284,7 +287,9 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
         ansible_env={k: _text(v) for k, v in (merged.get("ansible_env") or {}).items()},
         package_cache=bool(merged.get("package_cache", True)),
+        idempotence=bool(merged.get("idempotence", True)),
         reboot=bool(merged.get("reboot", False)),
+        lint=merged.get("lint") or None,
         probes=_probes(
             merged.get("probes", []),
             topology,
@@ -308,6 +313,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         junit=_path(root, merged.get("junit")),
         markdown=_path(root, merged.get("markdown")),
         html=_path(root, merged.get("html")),
+        sarif=_path(root, merged.get("sarif")),
     )
 
 
@@ -427,7 +433,13 @@ def _path(root: Path, value: str | None) -> Path | None:
     return None if value is None else root / value
 
 
-OUTPUTS = ("report", "junit", "markdown", "html")  # the files a run writes where it is told
+OUTPUTS = (
+    "report",
+    "junit",
+    "markdown",
+    "html",
+    "sarif",
+)  # the files a run writes where it is told
 
 
 def check_outputs(cfg: Config, keys: Iterable[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tdi.state import capture, diff, id_warnings
 from tdi.state.capture import ExecFn
+from tdi.state.probe import NO_DATABASE
 
 LABELS = {"tdi.test": "1"}
 
@@ -107,3 +108,17 @@ def test_real_changes_are_each_reported(start: Callable[[], Any]) -> None:
             "upgrade": {"shell": "/bin/sh"},
         },
     ]
+
+
+def test_a_host_whose_packages_cannot_be_read_says_so(start: Callable[[], Any]) -> None:
+    """No silence: a database without its tool (a distroless image), then none at all."""
+    container = start()
+    assert capture(exec_in(container)).notes == ()
+    sh(container, "rm /usr/bin/dpkg-query")
+    state = capture(exec_in(container))
+    assert state.packages == {}
+    assert state.notes == (
+        "/var/lib/dpkg/status is here but no dpkg-query: dpkg's packages are not captured",
+    )
+    sh(container, "mv /var/lib/dpkg /var/lib/dpkg.gone")
+    assert capture(exec_in(container)).notes == (NO_DATABASE,)

@@ -103,6 +103,28 @@ def test_pull_request_reports_reach_the_artifact_and_summary_after_failure() -> 
     assert f"{os.path.dirname(reports['--markdown'])}/*.md" in summary["run"]
 
 
+def test_pull_request_uploads_ansible_lints_sarif_to_code_scanning() -> None:
+    for path in (PULL_REQUEST, REPO / "src" / "tdi" / "init" / "templates" / "pull-request.yml"):
+        workflow = load(path)
+        tdi = next(
+            argv
+            for step in steps(workflow)
+            for argv in commands(step)
+            if argv[0].endswith("tdi") and argv[1:2] == ["test"]
+        )
+        sarif = tdi[tdi.index("--sarif") + 1]
+        upload = next(
+            s
+            for s in steps(workflow)
+            if s.get("uses", "").startswith("github/codeql-action/upload-sarif@")
+        )
+        assert upload["with"]["sarif_file"] == os.path.dirname(sarif), path
+        # After a failed run too (a lint failure is one), and only when tdi wrote one.
+        assert upload["if"].startswith("always() && hashFiles('reports/*.sarif') != ''")
+        job = next(j for j in workflow["jobs"].values() if upload in j["steps"])
+        assert job["permissions"]["security-events"] == "write", path
+
+
 def test_vagrantfile_validates(tmp_path: Path) -> None:
     vagrant = shutil.which("vagrant")
     assert vagrant is not None, "vagrant is not installed: run scripts/setup.sh"

@@ -13,7 +13,7 @@ import shutil
 from typing import Any
 
 import pytest
-from conftest import ExampleRepo
+from conftest import ONCE, ExampleRepo
 
 # Package to install, and the unit that runs its daemon (postgresql.service and
 # postfix.service are oneshot wrappers: the daemon is their instance's).
@@ -74,7 +74,7 @@ def assert_all_run(example: ExampleRepo, daemons: dict[str, str]) -> None:
     commit = daemons_repo(example, daemons)
     # The baseline is the same commit: the upgrade host boots a snapshot that has the
     # daemons installed and enabled, and systemd starts them.
-    out = example.tdi("test", "--baseline", commit)
+    out = example.tdi("test", "--baseline", commit, *ONCE)
     states: dict[str, Any] = out.report.get("states", {})
     assert set(states) == {"fresh", "upgrade"}, out.stderr
     for side in ("fresh", "upgrade"):

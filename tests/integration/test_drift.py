@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conftest import ExampleRepo
+from conftest import ONCE, ExampleRepo
 from tiny import make_tiny
 
 TASKS = "roles/website/tasks/main.yml"
@@ -179,7 +179,7 @@ def test_every_category_and_kind(example: ExampleRepo) -> None:
             "      reason: removed by the ops runbook\n      until: 2020-01-01\n"
         )
     example.commit("this release")
-    out = example.tdi("test", "--baseline", baseline)
+    out = example.tdi("test", "--baseline", baseline, *ONCE)
     assert out.code == 1
     assert out.report["parity"]["kinds"] == "three-way"
     diffs = by_key(out.report)
@@ -288,7 +288,7 @@ def test_calibrate_learns_nondeterministic_files(example: ExampleRepo, run_cli: 
     assert "key: /etc/website-secret" in noise
     assert "reason: 'differs between two fresh hosts: sha256'" in noise
     example.commit("calibrated noise")
-    out = example.tdi("test", "--baseline", baseline)
+    out = example.tdi("test", "--baseline", baseline, *ONCE)
     assert out.code == 0, out.stderr
     diffs = by_key(out.report)
     assert diffs[("file", "/etc/website-secret")]["kind"] == "nondeterministic"
@@ -300,7 +300,7 @@ def test_production_image_without_baseline_state_gets_two_way_kinds(
 ) -> None:
     # The base image stands in for a production image made elsewhere, without tdi's records.
     make_tiny(example, "two-way")
-    out = example.tdi("test", "--production-image", base_image)
+    out = example.tdi("test", "--production-image", base_image, *ONCE)
     assert out.code == 0, out.stderr
     assert out.report["upgrade_source"] == f"production image {base_image}"
     assert out.report["parity"]["kinds"] == "two-way"
@@ -409,7 +409,7 @@ def test_what_no_task_made_does_not_fail_a_benign_change(
     baseline = daemons_release(example, tmp_path)
     example.edit("playbooks/templates/setting.conf.j2", "=on", "=yes")
     example.commit("a benign change: the settings say yes")
-    out = example.tdi("test", "--baseline", baseline)
+    out = example.tdi("test", "--baseline", baseline, *ONCE)
     assert out.code == 0, out.stderr
     diffs = by_key(out.report)
     # Neither release's tasks wrote these: a daemon, or a postinst, made them on each host.
@@ -437,7 +437,7 @@ def test_a_dropped_loop_item_is_stale_and_the_baseline_template_task_wrote_it(
     baseline = daemons_release(example, tmp_path)
     example.edit("playbooks/site.yml", "loop: [one, two]", "loop: [one]")
     example.commit("the second settings file is no longer written")
-    out = example.tdi("test", "--baseline", baseline)
+    out = example.tdi("test", "--baseline", baseline, *ONCE)
     assert out.code == 1
     failing = [d for d in out.report["parity"]["differences"] if d["kind"] != "unmanaged"]
     (stale,) = failing

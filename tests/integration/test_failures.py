@@ -4,7 +4,7 @@ sides (no baseline snapshot to make): each run is a short converge."""
 
 from __future__ import annotations
 
-from conftest import ExampleRepo, Outcome
+from conftest import ONCE, ExampleRepo, Outcome
 from tiny import make_tiny
 
 TINY_SETTINGS = "init: tini\npackage_cache: false\n"
@@ -19,7 +19,7 @@ def fail_with(example: ExampleRepo, base_image: str, tasks: str, settings: str =
     if settings:
         example.edit("tdi.yml", TINY_SETTINGS, settings)
     example.commit("a release that fails")
-    outcome = example.tdi("test", "--production-image", base_image)
+    outcome = example.tdi("test", "--production-image", base_image, *ONCE)
     assert outcome.code == 1, outcome.stderr
     return outcome
 
@@ -130,7 +130,7 @@ def test_a_firewall_that_flushes_the_nat_table_leaves_the_hosts_their_names(
         playbook.write(tasks)
     example.edit("tdi.yml", TINY_SETTINGS, "init: tini\n")
     example.commit("a release with a firewall")
-    outcome = example.tdi("test", "--production-image", base_image)
+    outcome = example.tdi("test", "--production-image", base_image, *ONCE)
     assert outcome.code == 0, outcome.stderr
     assert outcome.state("fresh")["converge"] == "passed"
 
@@ -142,7 +142,7 @@ def test_tests_that_all_skip_say_why(example: ExampleRepo, base_image: str) -> N
         "def test_mail(host):\n    pass\n"
     )
     example.commit("a release whose tests all skip")
-    outcome = example.tdi("test", "--production-image", base_image)
+    outcome = example.tdi("test", "--production-image", base_image, *ONCE)
     assert outcome.code == 1, outcome.stderr
     error = outcome.state("fresh")["error"]
     assert error == "verify: no test ran on fresh: 1 skipped (needs a mail server)"

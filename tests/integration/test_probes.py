@@ -13,7 +13,7 @@ import shutil
 import textwrap
 from xml.etree import ElementTree as ET
 
-from conftest import ExampleRepo
+from conftest import ONCE, ExampleRepo
 
 TDI_YML = """\
 playbook: playbooks/site.yml
@@ -145,7 +145,7 @@ def test_a_restart_shows_a_downtime_window_and_fails_where_a_reload_keeps_it_up(
     baseline = tiny_web(example)
     example.edit("playbooks/site.yml", "release 1", "release 2")
     example.commit("release 2: one service restarted, the other reloaded")
-    out = example.tdi("test", "--baseline", baseline)
+    out = example.tdi("test", "--baseline", baseline, *ONCE)
     assert out.code == 1, out.stderr
     restarted, reloaded = out.report["downtime"]
     assert restarted["probe"] == "http://web1:8000/" and restarted["side"] == "upgrade"
@@ -174,7 +174,7 @@ def test_a_probe_that_never_answers_is_a_bad_probe_before_the_converge(
     baseline = tiny_web(example)
     example.edit("tdi.yml", "http://web1:8001/", "http://web1:8002/")
     example.commit("a probe of a port nothing serves")
-    out = example.tdi("test", "--baseline", baseline)
+    out = example.tdi("test", "--baseline", baseline, *ONCE)
     assert out.code == 2, out.stderr
     [line] = [ln for ln in out.stderr.splitlines() if ln.startswith("tdi: error:")]
     assert line.startswith(

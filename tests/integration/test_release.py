@@ -16,7 +16,7 @@ from typing import Any
 
 import docker.errors
 import pytest
-from conftest import ExampleRepo
+from conftest import ONCE, ExampleRepo
 from registry import Registry, StallingProxy
 from tiny import broken_release, make_tiny, release
 
@@ -84,7 +84,7 @@ def test_first_release_failed_upgrade_promotion_and_rollback(
 
     # tdi test upgrades from the pushed snapshot, which carries its baseline state, and
     # with --chain 2 also from the one before it, found through tdi.parent.
-    out = example.tdi("test", "--production-image", repo, "--chain", "2")
+    out = example.tdi("test", "--production-image", repo, "--chain", "2", *ONCE)
     assert out.code == 0, out.stderr
     assert out.report["upgrade_source"] == f"production image {repo}:production"
     assert out.report["parity"]["kinds"] == "three-way"
@@ -150,7 +150,15 @@ def test_htpasswd_registry_credentials_from_the_environment(
 
     report = example.path / "report.json"
     tested = run_cli(
-        "test", "-v", "--production-image", repo, "--report", str(report), cwd=example.path, env=env
+        "test",
+        "-v",
+        "--production-image",
+        repo,
+        "--report",
+        str(report),
+        *ONCE,
+        cwd=example.path,
+        env=env,
     )
     assert tested.returncode == 0, tested.stderr
     assert password not in tested.stdout + tested.stderr + report.read_text()

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from conftest import ExampleRepo, role_tarball
+from conftest import ONCE, ExampleRepo, role_tarball
 from tiny import make_tiny
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -87,7 +87,7 @@ def test_host_ansible_and_its_variables_work_in_tdis_tests(
     baseline = with_vendored_role_and_offline_inventory(example, "host.ansible")
     (example.path / "tests" / "infra" / "test_ansible.py").write_text(HOST_ANSIBLE_TESTS)
     example.commit("tests ported from Molecule: host.ansible")
-    outcome = example.tdi("test", "--baseline", baseline)
+    outcome = example.tdi("test", "--baseline", baseline, *ONCE)
     assert outcome.code == 0, outcome.stderr
     for side in ("fresh", "upgrade"):
         assert outcome.state(side)["tests"] == {"passed": 3, "failed": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ExampleRepo, Outcome
+from conftest import ONCE, ExampleRepo, Outcome
 from tiny import make_tiny, release
 
 EXTRA = """
@@ -39,7 +39,7 @@ def test_a_file_the_previous_release_does_not_remove_is_irreversible(
     with (example.path / "playbooks" / "site.yml").open("a", encoding="utf-8") as playbook:
         playbook.write(EXTRA)
     example.commit("a release that adds a file")
-    out = example.tdi("test", "--baseline", baseline, "--rollback")
+    out = example.tdi("test", "--baseline", baseline, "--rollback", *ONCE)
     assert out.code == 1, out.stderr
     assert out.report["parity"]["result"] == "passed"  # fresh and upgrade agree
     state = out.state("rollback")
@@ -71,7 +71,7 @@ def test_a_change_the_previous_release_undoes_rolls_back_clean(
 ) -> None:
     baseline = make_tiny(example, "rollback-clean")
     release(example, "changed")  # the old release writes the file's old content again
-    out = example.tdi("test", "--baseline", baseline, "--rollback")
+    out = example.tdi("test", "--baseline", baseline, "--rollback", *ONCE)
     assert out.code == 0, out.stderr
     found = _rollback(out)
     assert (found["result"], found["differences"], found["error"]) == ("passed", [], "")

@@ -180,6 +180,9 @@ def test_overrides_carry_extra_vars_in_order() -> None:
     assert none["extra_vars"] is None and none["chain"] is None
     assert none["rollback"] is None  # tdi.yml's rollback stands
     assert cli._overrides(cli.parser().parse_args(["test", "--rollback"]))["rollback"] is True
+    assert none["idempotence"] is None  # tdi.yml's idempotence stands
+    skipped = cli._overrides(cli.parser().parse_args(["test", "--no-idempotence"]))
+    assert skipped["idempotence"] is False
 
 
 def test_extra_vars_from_tdi_yml_then_the_command_line(

@@ -62,6 +62,7 @@ base_image: my-base
 production_image: registry.local/prod:1
 baseline: v1.0
 main_branch: trunk
+idempotence: false
 report: out/report.json
 junit: out/junit.xml
 markdown: out/summary.md
@@ -86,6 +87,7 @@ parity:
     assert cfg.production_image == "registry.local/prod:1"
     assert cfg.baseline == "v1.0"
     assert cfg.main_branch == "trunk"
+    assert cfg.idempotence is False
     assert cfg.report == root / "out" / "report.json"
     assert cfg.junit == root / "out" / "junit.xml"
     assert cfg.markdown == root / "out" / "summary.md"

@@ -76,6 +76,16 @@ IDEMPOTENCE = Step(
 STEPS = (CONVERGE, IDEMPOTENCE)
 
 
+def playbook_runs(cfg: Config) -> tuple[Step, ...]:
+    """A side's playbook runs: converge, then idempotence unless the config skips it."""
+    return STEPS if cfg.idempotence else (CONVERGE,)
+
+
+def phases(cfg: Config) -> tuple[str, ...]:
+    """The phases each node of a run must pass: its playbook runs, then its tests."""
+    return (*(step.name for step in playbook_runs(cfg)), "verify")
+
+
 def _capture(ctx: Context, side: str) -> None:
     """Each converged host of ``side`` captured for parity, before any test touches it."""
     assert ctx.captures is not None
@@ -106,12 +116,14 @@ def all_sides(
     env: ansible.AnsibleEnv,
     run: Run,
     report: Report,
-    steps: Sequence[Step] = STEPS,
+    steps: Sequence[Step] | None = None,
     captures: Captures | None = None,
 ) -> list[ansible.TaskEvent]:
-    """``steps`` on every side (steps.py); returns their task events. A host whose
+    """``steps`` (by default the config's playbook runs) on every side (steps.py);
+    returns their task events. A host whose
     container went away is then named as such (HostGoneError), not as a failed task."""
-    return walk(Context(engine, cfg, env, run, report, captures=captures), steps, _check)
+    ctx = Context(engine, cfg, env, run, report, captures=captures)
+    return walk(ctx, playbook_runs(cfg) if steps is None else steps, _check)
 
 
 def _check(ctx: Context, step: Step) -> None:
@@ -197,7 +209,7 @@ def with_tests(
     the task events, which parity attributes differences to. ``before_ready`` and
     ``after_ready``: more steps (a rollback's), before a side's tests and after."""
     captured = (CAPTURE, PLAN) if captures is not None else ()
-    sequence = (*STEPS, *captured, *before_ready, READY, *after_ready)
+    sequence = (*playbook_runs(cfg), *captured, *before_ready, READY, *after_ready)
     ctx = Context(engine, cfg, env, run, report, captures=captures)
     with verification(cfg, env, run, report) as ctx.tests:
         events = walk(ctx, sequence, _check)

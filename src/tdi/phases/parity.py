@@ -19,6 +19,7 @@ from tdi.phases import noise
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import TaskEvent, dump_events, parse_events
 from tdi.report.model import Baseline, ParityResult, Report, Span
+from tdi.state import managers
 from tdi.state.attribution import attribute, fold_package_files
 from tdi.state.capture import Record, State, capture
 from tdi.state.content import MAX_BYTES, as_text, unified
@@ -102,17 +103,22 @@ def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> B
 
 
 def owned_files(
-    engine: Engine, containers: Mapping[str, str], differences: Sequence[Difference]
+    engine: Engine,
+    containers: Mapping[str, str],
+    differences: Sequence[Difference],
+    states: Mapping[str, State],
 ) -> dict[str, frozenset[str]]:
-    """Each differing package's files, as dpkg lists them on the side that has it."""
+    """Each differing package's files, as its manager (dpkg, rpm, apk: the record in
+    ``states`` names it) lists them on the side that has it."""
     owned = {}
     for d in differences:
         if d.category != "package":
             continue
         side = "upgrade" if d.upgrade is not None else "fresh"
-        code, out, _ = engine.exec(containers[side], ["dpkg-query", "-L", d.key])
+        manager = managers.manager_of(states[side].packages.get(d.key))
+        code, out, _ = engine.exec(containers[side], managers.files_argv(d.key, manager))
         if code == 0:
-            owned[d.key] = frozenset(out.decode(errors="replace").split("\n")) - {""}
+            owned[d.key] = managers.files_in(out.decode(errors="replace"), manager)
     return owned
 
 
@@ -298,7 +304,7 @@ def compare(
     seconds = {name: secs for name, (_, secs) in found.items()}
     baseline = baseline or Baseline()
     raw = diff(states["fresh"], states["upgrade"])
-    folded = fold_package_files(raw, owned_files(engine, containers, raw))
+    folded = fold_package_files(raw, owned_files(engine, containers, raw, states))
     explained = classify(
         attribute(folded, events, baseline.events),
         baseline.state,
@@ -320,10 +326,21 @@ def compare(
             hidden=quiet_tasks([*events, *baseline.events]),
         ),
         expired=expired,
-        warnings=id_warnings(states["fresh"], states["upgrade"]),
+        warnings=[*probe_notes(states), *id_warnings(states["fresh"], states["upgrade"])],
         three_way=baseline.state is not None,
         capture_seconds=seconds,
     )
+
+
+def probe_notes(states: Mapping[str, State]) -> list[str]:
+    """What the probe could not read (no package database): once where both sides say
+    it, else with the side's name."""
+    fresh, upgrade = states["fresh"].notes, states["upgrade"].notes
+    return [
+        *(note for note in fresh if note in upgrade),
+        *(f"fresh: {note}" for note in fresh if note not in upgrade),
+        *(f"upgrade: {note}" for note in upgrade if note not in fresh),
+    ]
 
 
 def run(

@@ -20,8 +20,9 @@ from tdi.phases.steps import Context, Step
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import TaskEvent, changed_tasks
 from tdi.report.model import SKIPPED, Baseline, Plan
+from tdi.state import managers
 from tdi.state.attribution import attribute, fold_package_files
-from tdi.state.capture import State
+from tdi.state.capture import Section, State
 from tdi.state.changes import ServiceChange, changes, handlers, service_changes
 from tdi.state.content import MAX_BYTES
 from tdi.state.diff import Difference, diff
@@ -76,7 +77,8 @@ def of_node(ctx: Context, node: Node) -> Plan:
     found = _explained(ctx, node, baseline, after, events)
     made = [d for d in found if d.fails]
     quiet = changes([d for d in found if not d.fails])
-    return Plan(tasks, ran, services, changes(made, _newer(ctx.engine, node, made)), quiet)
+    newer = _newer(ctx.engine, node, made, after.packages)
+    return Plan(tasks, ran, services, changes(made, newer), quiet)
 
 
 def _baseline(ctx: Context, node: Node) -> Baseline:
@@ -99,7 +101,7 @@ def _explained(
     before = baseline.state
     raw = diff(before, after)
     here = {"fresh": node.container, "upgrade": node.container}  # the side that has it
-    owned = parity.owned_files(ctx.engine, here, raw)
+    owned = parity.owned_files(ctx.engine, here, raw, {"fresh": before, "upgrade": after})
     noise = ctx.captures.noise_rules() if ctx.captures is not None else []
     kept = classify(
         attribute(fold_package_files(raw, owned), events),
@@ -120,14 +122,21 @@ def _explained(
     return parity.with_contents(heads, states, kept, hidden, ("before", "after"))
 
 
-def _newer(engine: Engine, node: Node, found: list[Difference]) -> dict[str, bool]:
-    """Each package whose version changed: whether it went up, as dpkg compares them."""
+def _newer(
+    engine: Engine, node: Node, found: list[Difference], packages: Section
+) -> dict[str, bool]:
+    """Each package whose version changed: whether it went up, as its manager compares
+    versions (``packages``: the records after the converge, which name the manager)."""
+
+    def run(argv: list[str]) -> tuple[int, bytes]:
+        code, out, _ = engine.exec(node.container, argv)
+        return code, out
+
     out = {}
     for d in found:
         if d.category == "package" and d.fresh and d.upgrade and "version" in d.upgrade:
             old, new = str(d.fresh.get("version")), str(d.upgrade["version"])
-            argv = ["dpkg", "--compare-versions", new, "gt", old]
-            out[d.key] = engine.exec(node.container, argv)[0] == 0
+            out[d.key] = managers.newer(packages.get(d.key), new, old, run)
     return out
 
 

@@ -214,12 +214,9 @@ def judge(
     attributed to this release's tasks, a package's files under it, the noise and what no
     task made quiet, the rest irreversible; files with their content."""
     raw = diff(before, after)
-    owned = {}
-    for d in raw:
-        if d.category == "package" and d.upgrade is not None:
-            code, out, _ = ctx.engine.exec(node.container, ["dpkg-query", "-L", d.key])
-            if code == 0:
-                owned[d.key] = frozenset(out.decode(errors="replace").split("\n")) - {""}
+    here = {"fresh": node.container, "upgrade": node.container}
+    kept = [d for d in raw if d.upgrade is not None]  # the packages still on the host
+    owned = parity.owned_files(ctx.engine, here, kept, {"fresh": before, "upgrade": after})
     noise = ctx.captures.noise_rules() if ctx.captures is not None else []
     found = irreversible(
         attribute(fold_package_files(raw, owned), ours),

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from tdi.config import Config
 from tdi.hosts.run import Run, new_id, plan
-from tdi.phases import preflight, setup
+from tdi.phases import converge, lint, preflight, setup
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import AnsibleEnv
-from tdi.report.model import PHASES, Report, Span
+from tdi.report.model import Report, Span
 
 # Each side's images (side -> host -> image) for a run id, and where the upgrade side
 # comes from (a line of the report), chosen once the input is checked.
@@ -32,17 +32,21 @@ def begin(
     sides: Sides,
     compare: bool = True,
     syntax_only: bool = False,
-    required: tuple[str, ...] = PHASES,
+    required: tuple[str, ...] | None = None,
+    linted: bool = False,
 ) -> Start:
     """Check the input, choose every side's images and plan the run; starts no test host.
     ``compare``: each node not on fresh is compared with its fresh twin; ``required``: the
-    phases each node must pass."""
+    phases each must pass (by default the config's); ``linted``: ansible-lint runs too,
+    with `lint:` in tdi.yml (its violations stop the run here: lint.LintFailed)."""
     env, repo = setup.prepare(cfg)
     preflight.check(cfg, env, repo, syntax_only)
-    run_id = new_id()
     timeline: list[Span] = []
+    found = lint.check(cfg, env, timeline) if linted else None
+    run_id = new_id()
     with phase("images", timeline):
         images, source = sides(run_id)
     run = plan(cfg, images, repo, run_id)
-    report = Report.planned(run, compare, source, timeline, required=required)
+    required = converge.phases(cfg) if required is None else required
+    report = Report.planned(run, compare, source, timeline, required=required, lint=found)
     return Start(env, run, report)

@@ -20,7 +20,7 @@ from tdi.phases.parity import Captures
 from tdi.phases.plan import PLAN
 from tdi.pipelines import baseline, production, rollback
 from tdi.pipelines.start import Start, begin
-from tdi.report.model import PHASES, Report, Span
+from tdi.report.model import Report, Span
 from tdi.topology import FRESH, UPGRADE
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,10 @@ def check_baseline(cfg: Config) -> None:
         git.check_repo(cfg.root)
 
 
-def prepare(engine: Engine, cfg: Config) -> Start:
+def prepare(engine: Engine, cfg: Config, linted: bool = False) -> Start:
     """The run of `tdi test` and `tdi create`, planned: fresh from the base images, every
-    upgrade side from production or a baseline snapshot (start.py)."""
+    upgrade side from production or a baseline snapshot (start.py); ``linted``: after
+    ansible-lint, with `lint:` in tdi.yml."""
 
     def sides(run_id: str) -> tuple[dict[str, dict[str, str]], str]:
         if not cfg.production_image:  # the upgrade side will be a baseline snapshot
@@ -81,7 +82,8 @@ def prepare(engine: Engine, cfg: Config) -> Start:
         log.info("fresh: %s; upgrade: %s", bases, source)
         return {FRESH: {h: ref for h, (ref, _) in fresh.items()}, **upgrade}, source
 
-    return begin(cfg, sides, required=(*PHASES, *(("reboot",) if cfg.reboot else ())))
+    required = (*converge.phases(cfg), *(("reboot",) if cfg.reboot else ()))
+    return begin(cfg, sides, required=required, linted=linted)
 
 
 def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
@@ -102,8 +104,10 @@ def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
 
 
 def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
-    """Every phase on every side; containers are removed at the end unless ``keep``."""
-    started = prepare(engine, cfg)
+    """Every phase on every side, after ansible-lint (with `lint:` in tdi.yml; its
+    violations stop the run before any container: lint.LintFailed); containers are
+    removed at the end unless ``keep``."""
+    started = prepare(engine, cfg, linted=True)
     env, run, report = started.env, started.run, started.report
     if cfg.rollback:  # before any container: what a rollback needs of the upgrade images
         rollback.check(engine, cfg, run)

@@ -206,7 +206,6 @@ class AnsibleEnv:
 
     def variables(self, events: Path | None = None) -> dict[str, str]:
         """The environment of an Ansible child; ``events``: where tdi_events writes."""
-        callbacks = resources.files("tdi").joinpath("provision", "ansible_plugins", "callback")
         env = secrets.for_children(child_environment())
         given = dict(self.environment)
         for name in ("ANSIBLE_ROLES_PATH", "ANSIBLE_COLLECTIONS_PATH"):
@@ -214,8 +213,7 @@ class AnsibleEnv:
                 given[name] = f"{given[name]}:{_default_path(self.root, name)}"
         env.update(given)
         env.update(
-            ANSIBLE_CALLBACK_PLUGINS=str(callbacks),
-            ANSIBLE_CALLBACKS_ENABLED="tdi_events",
+            **self.callbacks(env),
             ANSIBLE_FORCE_COLOR="0",
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_PIPELINING="True",
@@ -244,16 +242,42 @@ class AnsibleEnv:
                 env[name] = ":".join([*map(str, extra), default])
         return env
 
+    def callbacks(self, env: Mapping[str, str]) -> dict[str, str]:
+        """tdi's callback (tdi_events) with the user's: the plugin paths and the enabled
+        callbacks their environment or ansible.cfg sets (ARA's, say), after tdi's own.
+        Setting Ansible's variables replaces ansible.cfg's values: these keep them."""
+        ours = resources.files("tdi").joinpath("provision", "ansible_plugins", "callback")
+        home = env.get("ANSIBLE_HOME", "~/.ansible")
+        default = f"{home}/plugins/callback:/usr/share/ansible/plugins/callback"
+        paths = env.get("ANSIBLE_CALLBACK_PLUGINS") or _cfg_paths(self.root, "callback_plugins")
+        enabled = env.get("ANSIBLE_CALLBACKS_ENABLED") or _cfg(self.root, "callbacks_enabled")
+        names = [n.strip() for n in enabled.split(",") if n.strip()]
+        return {
+            "ANSIBLE_CALLBACK_PLUGINS": ":".join([str(ours), paths or default]),
+            "ANSIBLE_CALLBACKS_ENABLED": ",".join(dict.fromkeys(["tdi_events", *names])),
+        }
+
+
+def _cfg(root: Path, key: str) -> str:
+    """ansible.cfg's ``[defaults] key`` in the repo, or ""."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(root / "ansible.cfg", encoding="utf-8")
+    return parser.get("defaults", key, fallback="").strip()
+
+
+def _cfg_paths(root: Path, key: str) -> str:
+    """ansible.cfg's paths at ``key``, made absolute against the repo as Ansible does."""
+    parts = (os.path.expanduser(p.strip()) for p in _cfg(root, key).split(":") if p.strip())
+    return ":".join(str(root / p) for p in parts)
+
 
 def _default_path(root: Path, name: str) -> str:
     """What ansible.cfg says (relative to the repo), else Ansible's own default."""
     roles = name == "ANSIBLE_ROLES_PATH"
     keys = ("roles_path",) if roles else ("collections_path", "collections_paths")
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(root / "ansible.cfg", encoding="utf-8")
     for key in keys:
-        if value := parser.get("defaults", key, fallback=""):
-            return ":".join(str(root / p.strip()) for p in value.split(":") if p.strip())
+        if value := _cfg_paths(root, key):
+            return value
     if roles:
         return f"{root / 'roles'}:~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles"
     return "~/.ansible/collections:/usr/share/ansible/collections"

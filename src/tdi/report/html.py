@@ -51,6 +51,7 @@ def render(data: Mapping[str, Any], page: Path) -> str:
     body = [
         f"<h1>tdi: <span class={result}>{escape(result)}</span></h1>",
         f"<p class=muted>Upgrade from: {escape(str(data.get('upgrade_source') or '-'))}</p>",
+        *_lint(data.get("lint")),
         *_plan(str(data.get("plan") or ""), data["states"]),
         *_timeline(data.get("timeline", []), data.get("downtime", [])),
         *_hosts(data["states"]),
@@ -175,6 +176,21 @@ def _downtime(downtime: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"<td>{'<br>'.join(escape(t) for t in during)}</td><td>{escape(w['why'])}</td></tr>"
             )
     return ["<h2>Downtime</h2><table>", head, *rows, "</table>"]
+
+
+def _lint(lint: Mapping[str, Any] | None) -> list[str]:
+    """ansible-lint's verdict at its profile, a row per finding."""
+    if not lint:
+        return []
+    head = "<tr><th>file</th><th>rule</th><th>level</th><th>message</th></tr>"
+    rows = [
+        f"<tr><td><code>{escape(f['file'])}:{f['line']}</code></td><td>{escape(f['rule'])}</td>"
+        f"<td>{escape(f['level'])}</td><td>{escape(f['message'])}</td></tr>"
+        for f in lint["findings"]
+    ]
+    title = f"<h2>Lint {_badge(lint['result'])}</h2>"
+    about = f"<p class=muted>ansible-lint, profile {escape(lint['profile'])}</p>"
+    return [title, about, *(["<table>", head, *rows, "</table>"] if rows else [])]
 
 
 def _hosts(states: Mapping[str, Any]) -> list[str]:

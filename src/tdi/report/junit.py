@@ -11,13 +11,14 @@ from xml.etree import ElementTree as ET
 
 from tdi import secrets
 from tdi.config import Config
-from tdi.hosts.run import Run
+from tdi.hosts.run import Run, work_dir
 from tdi.report.model import (
     FAILED,
     SKIPPED,
     CaseResult,
     Comparison,
     Downtime,
+    Lint,
     ParityResult,
     Report,
     Rollback,
@@ -25,9 +26,10 @@ from tdi.report.model import (
 from tdi.topology import UPGRADE
 
 
-def path(cfg: Config, run: Run) -> Path:
-    """Where the run's JUnit file goes: the configured path, else the run's directory."""
-    return cfg.junit or run.workdir / "junit.xml"
+def path(cfg: Config, run: Run | None) -> Path:
+    """Where the run's JUnit file goes: the configured path, else the run's directory (the
+    repo's .tdi, for a run that stopped before it was planned)."""
+    return cfg.junit or (run.workdir if run is not None else work_dir(cfg.root)) / "junit.xml"
 
 
 def write(junit: Path, report: Report) -> None:
@@ -38,6 +40,8 @@ def write(junit: Path, report: Report) -> None:
 
 def render(report: Report) -> ET.Element:
     root = ET.Element("testsuites")
+    if report.lint is not None:
+        _lint(root, report.lint)
     if report.cases:
         _pytest(root, report.cases)
     unverified = {k: s.error or "not verified in this run" for k, s in report.states.items()}
@@ -75,6 +79,26 @@ def _rollback(root: ET.Element, rolled: Rollback) -> None:
         else:
             reason = f"allowed: {d.allowed}" if d.allowed else d.kind
             ET.SubElement(case, "skipped", message=reason)
+
+
+def _lint(root: ET.Element, found: Lint) -> None:
+    """ansible-lint's findings (``tdi.lint``): a case per finding, failed at the profile's
+    level ("error"), passed with its text where ansible-lint only warns; one case when
+    there is none."""
+    failed = sum(f.level == "error" for f in found.findings) if found.failed else 0
+    suite = _suite(root, "tdi.lint", max(1, len(found.findings)), failed, 0)
+    suite.set("time", f"{found.seconds:.3f}")
+    if not found.findings:
+        ET.SubElement(suite, "testcase", classname="tdi.lint", name=f"lint[{found.profile}]")
+    for f in found.findings:
+        case = ET.SubElement(
+            suite, "testcase", classname="tdi.lint", name=f"lint[{f.rule}:{f.where}]"
+        )
+        text = f"{f.where}: {f.rule}: {f.message}"
+        if f.level == "error" and found.failed:
+            ET.SubElement(case, "failure", message=text).text = f"profile {found.profile}"
+        else:
+            ET.SubElement(case, "system-out").text = f"{f.level}: {text}"
 
 
 def _downtime(root: ET.Element, found: list[Downtime]) -> None:

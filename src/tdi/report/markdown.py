@@ -23,6 +23,7 @@ from tdi.state.diff import Difference
 def render(report: Report) -> str:
     """A summary for a CI job summary or a pull-request comment."""
     out = [f"## tdi: {ICON[report.result]} {report.result}", ""]
+    out += _md_lint(report)
     out += _md_plan(report)
     if report.upgrade_source:
         out += [f"Upgrade from: {report.upgrade_source}", ""]
@@ -31,7 +32,7 @@ def render(report: Report) -> str:
     out += [
         "| host | " + " | ".join(shown) + " | tests |",
         "| --- " * (len(shown) + 2) + "|",
-    ]
+    ] * bool(report.states)  # none: the run stopped before any host (on lint)
     for name, s in report.states.items():
         cells = [f"{ICON[getattr(s, p)]} {getattr(s, p)}" for p in shown]
         out.append(f"| {name} | {' | '.join(cells)} | {s.tests_summary} |")
@@ -52,6 +53,30 @@ def render(report: Report) -> str:
     out += _md_rollback(report)
     out += _md_downtime(report)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _md_lint(report: Report) -> list[str]:
+    """ansible-lint's verdict at its profile, and a row per finding (at most LISTED)."""
+    found = report.lint
+    if found is None:
+        return []
+    out = [
+        f"### Lint: {ICON[found.status]} {found.status} (ansible-lint, profile "
+        f"`{found.profile}`: {len(found.findings)} findings)",
+        "",
+    ]
+    if found.findings:
+        out += ["| file | rule | level | message |", "| --- | --- | --- | --- |"]
+        out += [
+            f"| `{_md_text(f.where)}` | `{_md_text(f.rule)}` | {f.level} | {_md_text(f.message)} |"
+            for f in found.findings[:LISTED]
+        ]
+        more = len(found.findings) - LISTED
+        out += [f"\n... and {more} more (each in the JSON report)"] * (more > 0)
+        out += [""]
+    if not report.states:
+        out += ["The run stopped here, before any host.", ""]
+    return out
 
 
 def _md_rollback(report: Report) -> list[str]:

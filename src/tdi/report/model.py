@@ -309,6 +309,48 @@ class Downtime:
 
 
 @dataclass(frozen=True)
+class LintFinding:
+    """One finding of ansible-lint: its rule, where, and what it says. ``level`` is
+    ansible-lint's own: "error" fails at the profile, "warning" (its warn_list) does not."""
+
+    rule: str
+    file: str
+    line: int
+    message: str
+    level: str = "error"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Lint:
+    """ansible-lint at preflight (``lint:`` in tdi.yml): the profile asked for, its
+    findings, and whether they fail the run (ansible-lint's own verdict: its exit code)."""
+
+    profile: str
+    findings: tuple[LintFinding, ...] = ()
+    failed: bool = False
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return FAILED if self.failed else PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "result": self.status,
+            "seconds": round(self.seconds, 2),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
 class CaseResult:
     """One Testinfra test as pytest ran it (JUnit's test case): pytest's id, its outcome
     and time, and the first line and the end of its failure (or why it was skipped)."""
@@ -331,27 +373,31 @@ class Report:
     compares: bool = True  # fresh against the other sides (`tdi plan` compares nothing)
     rollbacks: list[Rollback] = field(default_factory=list)  # per rolled-back host
     downtime: list[Downtime] = field(default_factory=list)  # each probe on each upgrade side
+    lint: Lint | None = None  # ansible-lint at preflight, with `lint:` in tdi.yml
 
     @classmethod
     def planned(
         cls,
-        run: Run,
+        run: Run | None,
         compare: bool = True,
         upgrade_source: str = "",
         timeline: list[Span] | None = None,
         converge: str = SKIPPED,
         required: tuple[str, ...] = PHASES,
+        lint: Lint | None = None,
     ) -> Report:
         """The report of a planned run: a state per node (``converge``: where a kept run's
         hosts start; ``required``: the phases each must pass), and with ``compare`` a
-        comparison per node not on fresh."""
+        comparison per node not on fresh. No ``run``: one that stopped before it was
+        planned (on ``lint``), with no node and nothing compared."""
+        nodes = dict(run.nodes) if run is not None else {}
         states = {
-            k: StateReport(n.image, converge=converge, required=required)
-            for k, n in run.nodes.items()
+            k: StateReport(n.image, converge=converge, required=required) for k, n in nodes.items()
         }
-        nodes = [n for n in run.nodes.values() if compare and n.side != FRESH]
-        comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in nodes]
-        return cls(states, comparisons, upgrade_source, timeline or [], compares=compare)
+        compared = [n for n in nodes.values() if compare and n.side != FRESH]
+        comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in compared]
+        compare = compare and run is not None
+        return cls(states, comparisons, upgrade_source, timeline or [], compares=compare, lint=lint)
 
     def record(self, key: str, found: Finding) -> None:
         """The one place a node's state changes: what a phase found there."""
@@ -433,7 +479,8 @@ class Report:
         compared = self.parity == PASSED or not self.compares
         rolled = all(r.status == PASSED for r in self.rollbacks)
         up = all(d.status == PASSED for d in self.downtime)
-        return PASSED if phases_ok and compared and rolled and up else FAILED
+        linted = self.lint is None or self.lint.status == PASSED
+        return PASSED if phases_ok and compared and rolled and up and linted else FAILED
 
     def to_dict(self) -> dict[str, Any]:
         each = [c.to_dict() for c in self.comparisons]
@@ -459,6 +506,7 @@ class Report:
             "logs": dict(self.logs),
             "test_cases": [asdict(c) for c in self.cases],
             "downtime": [d.to_dict() for d in self.downtime],
+            **({"lint": self.lint.to_dict()} if self.lint is not None else {}),
         }
 
     def timeline_dicts(self) -> list[dict[str, Any]]:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tdi.report import plan
-from tdi.report.listing import capped, failing, grouped, next_step, not_failing, safe, short
+from tdi.report.listing import (
+    LISTED,
+    capped,
+    failing,
+    grouped,
+    next_step,
+    not_failing,
+    safe,
+    short,
+)
 from tdi.report.model import FAILED, PHASES, Report
 from tdi.state.diff import Difference
 
@@ -13,7 +22,7 @@ from tdi.state.diff import Difference
 def lines(report: Report) -> list[str]:
     """The terminal summary: a line per node, its failures, then parity per comparison."""
     width = max([8, *(len(k) for k in report.states)])
-    out = []
+    out = lint_lines(report)
     for name, s in report.states.items():
         # The phases the node must pass (`tdi plan`: converge alone), in the run's order.
         phases = " ".join(f"{p} {getattr(s, p):7}" for p in (*PHASES, "reboot") if p in s.required)
@@ -34,6 +43,23 @@ def lines(report: Report) -> list[str]:
     out.extend(rollback_lines(report))
     out.extend(downtime_lines(report))
     out.append(f"result   {report.result}")
+    return out
+
+
+def lint_lines(report: Report) -> list[str]:
+    """ansible-lint's verdict at its profile, then its findings, at most LISTED."""
+    found = report.lint
+    if found is None:
+        return []
+    out = [
+        f"lint     {found.status} (ansible-lint, profile {found.profile}: "
+        f"{len(found.findings)} findings)"
+    ]
+    for f in found.findings[:LISTED]:
+        warning = " (warning)" if f.level != "error" else ""
+        out.append(f"  {safe(f.where)}: {f.rule}{warning}: {safe(f.message)}")
+    if len(found.findings) > LISTED:
+        out.append(f"  ... and {len(found.findings) - LISTED} more (each in the JSON report)")
     return out
 
 

@@ -40,7 +40,9 @@ READ_ONLY = frozenset(
         "include_vars",
     }
 )
-PACKAGE_ACTIONS = frozenset({"apt", "package", "dnf", "yum", "pip", "snap"})
+PACKAGE_ACTIONS = frozenset(
+    {"apt", "package", "dnf", "dnf5", "yum", "zypper", "apk", "pip", "snap"}
+)
 SERVICE_ACTIONS = frozenset({"service", "systemd", "systemd_service", "sysvinit"})
 # Modules that write a whole tree below the directory they name.
 TREE_ACTIONS = frozenset({"unarchive", "synchronize", "git", "subversion", "hg", "get_url"})
@@ -256,8 +258,9 @@ def fold_package_files(
 ) -> list[Difference]:
     """File differences that belong to a differing package are listed under it.
 
-    A package's files are what dpkg lists for it, plus the links its maintainer scripts
-    make for its services (``/etc/rc2.d/S01cron``, ``multi-user.target.wants/cron.service``).
+    A package's files are what its manager lists for it (``owned``), plus the links its
+    maintainer scripts make for its services (``/etc/rc2.d/S01cron``,
+    ``multi-user.target.wants/cron.service``).
     """
     differing = {d.key for d in differences if d.category == "package"}
     owned = {pkg: paths for pkg, paths in owned.items() if pkg in differing}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,7 +26,8 @@ _TAIL_CHARS = 2000
 
 @dataclass(frozen=True)
 class State:
-    """What the probe saw on one host. Each section maps a key to a flat record.
+    """What the probe saw on one host. Each section maps a key to a flat record; ``notes``
+    say what it could not read (no package database).
 
     The mappings are plain dicts so the state serialises as is; treat them as read-only.
     """
@@ -36,6 +38,7 @@ class State:
     groups: Section
     ports: Section
     services: Section
+    notes: tuple[str, ...] = dataclasses.field(default=(), kw_only=True)
 
     def to_json(self) -> str:
         """A stable text form (sorted keys), to store next to a snapshot."""
@@ -50,7 +53,10 @@ class State:
             raise CaptureError(f"state is not JSON: {error}") from error
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise CaptureError(f"state is not a format-{FORMAT} state document")
-        return cls(**{name: _section(document, name) for name in SECTIONS})
+        notes = document.get("notes", [])  # a state of an older tdi has none
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+            raise CaptureError(f"state notes are not a list of strings: {notes!r}")
+        return cls(**{name: _section(document, name) for name in SECTIONS}, notes=tuple(notes))
 
 
 def _section(document: dict[str, Any], name: str) -> Section:

@@ -108,7 +108,7 @@ def changes(
 ) -> tuple[Change, ...]:
     """The plan's view of ``diff(before, after)``, attributed: a package's action says
     whether its version went up (``newer``: package -> whether the version after is the
-    newer one, as dpkg compares them)."""
+    newer one, as its manager compares them: state/managers.py)."""
     return tuple(
         Change(
             d.category,

@@ -10,15 +10,18 @@ a glob that matches a directory prunes it. ``*`` also matches ``/``.
 
 Output (one line): ``{"format": 1, "files", "packages", "users", "groups", "ports",
 "services"}``, each a mapping from a key to a flat record; see the ``collect_*``
-functions. Services come from systemd when it is PID 1 (``systemd_services``), else
-from the init scripts in /etc/init.d (``sysv_services``). On failure it prints
-``{"error": <traceback>}`` to stdout and exits 1, so the caller learns why even when it
-reads only stdout.
+functions; and ``"notes"``, what it could not read (no package database). Packages come
+from dpkg, rpm and apk, whichever the host has (``collect_packages``); the databases
+read are left out of the files. Services come from systemd when it is PID 1
+(``systemd_services``), else from the init scripts in /etc/init.d (``sysv_services``).
+On failure it prints ``{"error": <traceback>}`` to stdout and exits 1, so the caller
+learns why even when it reads only stdout.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import glob
 import grp
 import hashlib
 import json
@@ -30,6 +33,7 @@ import stat
 import subprocess
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,6 +62,15 @@ NOT_SERVICES = frozenset({"README", "skeleton", "rc", "rcS", "rc.local"})
 SYSTEMCTL = ("systemctl", "--no-legend", "--no-pager", "--plain", "--full")
 SERVICE = ".service"
 PID1_COMM = "/proc/1/comm"
+# Package databases: apt's auto marks; dpkg's, rpm's usual homes (read with their tools);
+# apk's, a text file.
+APT_EXTENDED_STATES = "/var/lib/apt/extended_states"
+DPKG_STATUS = "/var/lib/dpkg/status"
+RPM_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+APK_INSTALLED = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
+# rpm -q's own EPOCH:VERSION-RELEASE, without "EPOCH:" where the package has none.
+RPM_FORMAT = "%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\t%{ARCH}\n"
+NO_DATABASE = "no package database found (looked for dpkg, rpm and apk): packages are not captured"
 
 
 def make_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
@@ -205,8 +218,9 @@ def auto_installed(path: str) -> dict[str, set[str]]:
     return auto
 
 
-def collect_packages(extended_states: str = "/var/lib/apt/extended_states") -> dict[str, Any]:
-    """Package -> {version, architecture, status ("ii", "hi", "rc", ...), auto}.
+def dpkg_packages(extended_states: str = APT_EXTENDED_STATES) -> dict[str, Any] | None:
+    """Package -> {version, architecture, status ("ii", "hi", "rc", ...), auto}; None
+    without dpkg-query.
 
     The key is dpkg's binary:Package, which carries ":arch" only for foreign or
     co-installed architectures, so it is unique.
@@ -220,7 +234,7 @@ def collect_packages(extended_states: str = "/var/lib/apt/extended_states") -> d
             check=False,
         )
     except FileNotFoundError:
-        return {}  # Not a dpkg system.
+        return None  # Not a dpkg system.
     if result.returncode != 0:
         raise RuntimeError("dpkg-query failed: " + result.stderr.strip())
     auto = auto_installed(extended_states)
@@ -240,6 +254,133 @@ def collect_packages(extended_states: str = "/var/lib/apt/extended_states") -> d
             "auto": is_auto,
         }
     return packages
+
+
+def rpm_database() -> str | None:
+    """Where rpm keeps its database (/var/lib/rpm; Debian's rpm: ~/.rpmdb); None without
+    rpm."""
+    try:
+        result = subprocess.run(
+            ["rpm", "--eval", "%{_dbpath}"], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return None
+    if result.returncode != 0:
+        raise RuntimeError("rpm --eval failed: " + result.stderr.strip())
+    return result.stdout.strip()
+
+
+def rpm_records(text: str) -> dict[str, Any]:
+    """Package -> {version (EPOCH:VERSION-RELEASE, no epoch when it has none),
+    architecture, manager}, from ``RPM_FORMAT``'s lines.
+
+    The key is the name; NAME.ARCH where one name is installed for several architectures
+    (multilib); NAME-VERSION-RELEASE.ARCH where it is installed in several versions (the
+    kernel, gpg-pubkey). rpm -q takes each form.
+    """
+    rows = []
+    for line in text.splitlines():
+        name, evr, arch = [*line.split("\t"), "", ""][:3]
+        if name:
+            rows.append((name, evr, "" if arch == "(none)" else arch))
+    names = Counter(name for name, _, _ in rows)
+    pairs = Counter((name, arch) for name, _, arch in rows)
+    packages: dict[str, Any] = {}
+    for name, evr, arch in rows:
+        key = name
+        if pairs[name, arch] > 1:
+            key = name + "-" + evr.split(":", 1)[-1] + ("." + arch if arch else "")
+        elif names[name] > 1:
+            key = name + "." + arch
+        packages[key] = {"version": evr, "architecture": arch, "manager": "rpm"}
+    return packages
+
+
+def rpm_packages(dbpath: str) -> dict[str, Any]:
+    """What rpm's database at ``dbpath`` holds (``rpm_records``); none while there is no
+    database, which `rpm -qa` would create."""
+    if not os.path.isdir(dbpath):
+        return {}
+    result = subprocess.run(
+        ["rpm", "-qa", "--qf", RPM_FORMAT], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError("rpm -qa failed: " + result.stderr.strip())
+    return rpm_records(result.stdout)
+
+
+def apk_packages(paths: Iterable[str] = APK_INSTALLED) -> dict[str, Any] | None:
+    """Package -> {version, architecture, manager}, from apk's database (its P:, V: and A:
+    lines; one version of a name at a time); None without one."""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                stanzas = handle.read().split("\n\n")
+        except FileNotFoundError:
+            continue
+        packages: dict[str, Any] = {}
+        for stanza in stanzas:
+            fields = dict(line.split(":", 1) for line in stanza.splitlines() if line[1:2] == ":")
+            if fields.get("P"):
+                packages[fields["P"]] = {
+                    "version": fields.get("V", ""),
+                    "architecture": fields.get("A", ""),
+                    "manager": "apk",
+                }
+        return packages
+    return None
+
+
+def has_files(path: str) -> bool:
+    try:
+        return bool(os.listdir(path))
+    except OSError:
+        return False
+
+
+def collect_packages(
+    extended_states: str = APT_EXTENDED_STATES,
+    dpkg_status: str = DPKG_STATUS,
+    rpm_dirs: Iterable[str] = RPM_DIRS,
+    apk_installed: Iterable[str] = APK_INSTALLED,
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Every package manager's packages, notes on what could not be read, and the package
+    databases read (left out of the files: the packages are their content).
+
+    The first of dpkg, rpm and apk that holds packages is the host's own: its keys are as
+    it names them, and a dpkg record is as it always was. A later one's keys end in
+    @MANAGER (``foo@rpm`` on a Debian host that installed an RPM), so that no two share
+    a key.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    notes: list[str] = []
+    databases: list[str] = []
+    dpkg = dpkg_packages(extended_states)
+    if dpkg is not None:
+        found.append(("dpkg", dpkg))
+    elif os.path.exists(dpkg_status):
+        notes.append(f"{dpkg_status} is here but no dpkg-query: dpkg's packages are not captured")
+    dbpath = rpm_database()
+    if dbpath is not None:
+        found.append(("rpm", rpm_packages(dbpath)))
+        databases.append(dbpath)
+    else:
+        unread = [d for d in rpm_dirs if has_files(d)]
+        notes.extend(
+            f"an rpm database is at {d} but no rpm command: its packages are not captured"
+            for d in unread[:1]
+        )
+    apk = apk_packages(apk_installed)
+    if apk is not None:
+        found.append(("apk", apk))
+    own = next((manager for manager, records in found if records), None)
+    if own is None and not notes:  # rpm alone, and no database yet, says so too
+        notes.append(NO_DATABASE)
+    packages: dict[str, Any] = {}
+    for manager, records in found:
+        for key, record in records.items():
+            packages[key if manager == own else f"{key}@{manager}"] = record
+    return packages, notes, databases
 
 
 def read_colon_file(path: str, fields: int) -> list[list[str]]:
@@ -519,14 +660,16 @@ def probe(config: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"roots must be absolute paths: {roots!r}")
     groups = collect_groups()
     procs = processes()
+    packages, notes, databases = collect_packages()
     return {
         "format": FORMAT,
-        "files": collect_files(roots, ignore),
-        "packages": collect_packages(),
+        "files": collect_files(roots, [*ignore, *map(glob.escape, databases)]),
+        "packages": packages,
         "users": collect_users(groups),
         "groups": groups,
         "ports": collect_ports(procs),
         "services": collect_services(procs),
+        "notes": notes,
     }
 
 

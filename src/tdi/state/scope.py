@@ -40,6 +40,9 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     # Captured structurally instead, as "packages": version, status and auto marks.
     "/var/lib/dpkg",  # dpkg's database; status and *.list files
     "/var/lib/apt",  # apt's index downloads, timestamps, extended_states (auto marks)
+    "/var/lib/rpm",  # rpm's database (the probe also leaves out rpm's own _dbpath)
+    "/var/lib/dnf",  # dnf's history and its reasons (user or dependency)
+    "/var/lib/yum",  # the same, from yum
     # Captured as "users" and "groups", where a uid alone is a warning, not a difference.
     "/etc/passwd",
     "/etc/group",
@@ -59,6 +62,10 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "*.dpkg-bak",
     "*.ucf-old",
     "*.ucf-dist",
+    "*.rpmnew",  # rpm's and apk's own leftovers of the same kind
+    "*.rpmsave",
+    "*.rpmorig",
+    "*.apk-new",
     # Written by timers on their own schedule when systemd is init, not by a converge.
     "/var/lib/logrotate/status",  # logrotate.timer: when each log was last rotated
     "/var/lib/systemd/timers",  # when each timer last ran: written at boot, not by a converge

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from tdi.state.scope import DEFAULT_IGNORE, DEFAULT_ROOTS
 
 def state(**sections: dict[str, Any]) -> State:
     fields = ("files", "packages", "users", "groups", "ports", "services")
-    return State(**{name: sections.get(name, {}) for name in fields})
+    return State(*(sections.get(name, {}) for name in fields))
 
 
 class FakeEngine(NullEngine):
@@ -69,7 +70,7 @@ class FakeEngine(NullEngine):
             # The probe prints its document on one line, last.
             line = json.dumps(json.loads(self.states[container].to_json()))
             return 0, f"probe chatter\n{line}\n".encode(), b""
-        if argv[:2] == ["dpkg-query", "-L"]:
+        if argv[:2] in (["dpkg-query", "-L"], ["rpm", "-ql"]):  # either, from ``dpkg``
             if argv[2] not in self.dpkg:
                 return 1, b"", b"not installed"
             return 0, "".join(f"{p}\n" for p in self.dpkg[argv[2]]).encode(), b""
@@ -349,3 +350,33 @@ def test_what_a_no_log_task_wrote_is_never_shown() -> None:
     assert d.content_diff == ""
     assert d.content_notes == (parity.NO_LOG_NOTE,)
     assert not any("/etc/app/dsn" in argv[3:] for _, argv in engine.calls)
+
+
+def test_an_rpm_package_lists_its_files_with_rpm() -> None:
+    """Debian with rpm installed: the RPM's key ends in @rpm, and rpm -ql takes its name."""
+    old = {"version": "1.0-1", "architecture": "noarch", "manager": "rpm"}
+    fresh = state(files={"/etc/a": FILE})
+    upgrade = state(
+        files={"/etc/a": FILE, "/etc/tdi-old.conf": FILE}, packages={"tdi-old@rpm": old}
+    )
+    engine = FakeEngine(
+        {"c-fresh": fresh, "c-upgrade": upgrade}, dpkg={"tdi-old": ["/etc/tdi-old.conf"]}
+    )
+    result = run_compare(engine)
+    assert ("c-upgrade", ["rpm", "-ql", "tdi-old"]) in engine.calls
+    (stale,) = result.differences
+    assert (stale.category, stale.key, stale.files) == (
+        "package",
+        "tdi-old@rpm",
+        ("/etc/tdi-old.conf",),
+    )
+
+
+def test_what_the_probe_could_not_read_is_said_once_per_comparison() -> None:
+    none = "no package database found (looked for dpkg, rpm and apk): packages are not captured"
+    unread = "an rpm database is at /var/lib/rpm but no rpm command: its packages are not captured"
+    fresh = replace(state(), notes=(none,))
+    upgrade = replace(state(), notes=(none, unread))
+    result = run_compare(FakeEngine({"c-fresh": fresh, "c-upgrade": upgrade}))
+    assert result.warnings == [none, f"upgrade: {unread}"]
+    assert result.passed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -269,6 +269,22 @@ def test_idempotence_passes_without_changes(
         state.converge = PASSED
     converge.all_sides(up(run), cfg, ENV, run, report, (converge.IDEMPOTENCE,))
     assert all(s.idempotence == PASSED for s in report.states.values())
+
+
+def test_idempotence_false_runs_the_playbook_once_and_requires_no_second_run(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    once = replace(cfg, idempotence=False)
+    ok = PlaybookResult(0, (ev("restart", "changed"),), tmp_path / "l")
+    calls = fake_playbooks(monkeypatch, {"fresh": ok, "upgrade": ok})
+    report = new_report(run)
+    converge.all_sides(up(run), once, ENV, run, report)
+    assert sorted(c.inventory.name for c in calls) == sorted(
+        run.inventory(side).name for side in run.sides
+    )
+    assert not any(c.diff for c in calls if "fresh" in c.inventory.name)
+    assert converge.phases(once) == ("converge", "verify")
+    assert converge.phases(cfg) == ("converge", "idempotence", "verify")
 
 
 def test_idempotence_run_that_fails_records_why(

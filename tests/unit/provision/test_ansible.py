@@ -127,9 +127,49 @@ def test_environment_sets_roles_path_without_ansible_cfg(
     monkeypatch.delenv("ANSIBLE_ROLES_PATH", raising=False)
     env = ansible.AnsibleEnv(tmp_path).variables()
     assert env["ANSIBLE_ROLES_PATH"] == str(tmp_path / "roles")
-    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "tdi_events"
-    assert Path(env["ANSIBLE_CALLBACK_PLUGINS"], "tdi_events.py").is_file()
     assert "TDI_EVENTS_FILE" not in env
+
+
+def test_without_callbacks_of_the_users_tdis_comes_before_ansibles_default_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_PLUGINS", "ANSIBLE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    env = ansible.AnsibleEnv(tmp_path).variables()
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "tdi_events"
+    ours, *rest = env["ANSIBLE_CALLBACK_PLUGINS"].split(":")
+    assert Path(ours, "tdi_events.py").is_file()
+    assert rest == ["~/.ansible/plugins/callback", "/usr/share/ansible/plugins/callback"]
+
+
+def test_the_users_callbacks_in_ansible_cfg_stay_enabled_beside_tdis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "ansible.cfg").write_text(
+        "[defaults]\ncallbacks_enabled = ara_default, ansible.posix.profile_tasks\n"
+        "callback_plugins = plugins/callback:/opt/ara/callback\n",
+        encoding="utf-8",
+    )
+    env = ansible.AnsibleEnv(tmp_path).variables()
+    enabled = "tdi_events,ara_default,ansible.posix.profile_tasks"
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == enabled
+    paths = env["ANSIBLE_CALLBACK_PLUGINS"].split(":")
+    assert paths[1:] == [str(tmp_path / "plugins" / "callback"), "/opt/ara/callback"]
+
+
+def test_the_users_callback_variables_win_over_ansible_cfg_as_in_ansible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ansible.cfg").write_text(
+        "[defaults]\ncallbacks_enabled = from_cfg\ncallback_plugins = cfg\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("ANSIBLE_CALLBACKS_ENABLED", "tdi_events,ara_default")
+    monkeypatch.setenv("ANSIBLE_CALLBACK_PLUGINS", "/venv/ara/callback")
+    env = ansible.AnsibleEnv(tmp_path).variables()
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "tdi_events,ara_default"
+    assert env["ANSIBLE_CALLBACK_PLUGINS"].endswith(":/venv/ara/callback")
 
 
 def test_environment_leaves_roles_path_to_ansible_cfg(

@@ -325,3 +325,12 @@ def test_a_package_installed_from_a_deb_file_is_its_apt_tasks() -> None:
     upgraded = Difference("package", "tdi-demo", {"version": "1.0"}, {"version": "2.0"})
     event = ev("Install the demo package", "apt", deb="/var/tmp/tdi-demo_2.0_all.deb")
     assert attribute([upgraded], [event])[0].tasks == ("Install the demo package",)
+
+
+@pytest.mark.parametrize(
+    "action", ["ansible.builtin.dnf", "dnf5", "zypper", "community.general.apk"]
+)
+def test_an_rpm_or_apk_package_is_its_package_manager_s_tasks(action: str) -> None:
+    stale = Difference("package", "nginx", None, {"version": "1.20-1.el9", "manager": "rpm"})
+    event = ev("Install nginx", action, name=["nginx", "curl"])
+    assert attribute([stale], [event])[0].tasks == ("Install nginx",)

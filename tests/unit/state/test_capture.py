@@ -55,8 +55,16 @@ def test_state_survives_a_json_round_trip() -> None:
         groups={"root": {"gid": 0, "members": ["a", "b"]}},
         ports={"tcp/80": {"addresses": ["::"], "process": None}},
         services={"nginx": {"enabled": True, "running": False}},
+        notes=("no package database found",),
     )
     assert State.from_json(state.to_json()) == state
+
+
+def test_a_state_without_notes_has_none_and_notes_must_be_strings() -> None:
+    """A baseline state an older tdi stored in its snapshot has no notes."""
+    assert State.from_json(json.dumps(document())).notes == ()
+    with pytest.raises(CaptureError, match="state notes are not a list of strings"):
+        State.from_json(json.dumps(document(notes="no database")))
 
 
 def test_the_probe_failure_names_its_own_traceback() -> None:

@@ -24,7 +24,7 @@ USER: Record = {
 def state(**sections: dict[str, Any]) -> State:
     empty: dict[str, Any] = {}
     fields = ("files", "packages", "users", "groups", "ports", "services")
-    return State(**{name: sections.get(name, empty) for name in fields})
+    return State(*(sections.get(name, empty) for name in fields))
 
 
 def changed(record: dict[str, Any], **fields: Any) -> dict[str, Any]:

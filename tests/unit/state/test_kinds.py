@@ -31,7 +31,7 @@ NEW: Record = {"type": "file", "mode": "0644", "owner": "root", "sha256": "new"}
 
 def state(**sections: dict[str, Any]) -> State:
     fields = ("files", "packages", "users", "groups", "ports", "services")
-    return State(**{name: sections.get(name, {}) for name in fields})
+    return State(*(sections.get(name, {}) for name in fields))
 
 
 def ev(task: str, action: str, **args: Any) -> TaskEvent:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pwd
+import shutil
 import socket
 import stat
 import subprocess
@@ -109,9 +110,12 @@ def test_matcher_star_crosses_slashes_and_no_pattern_matches_nothing() -> None:
     assert not probe.make_matcher([])("/etc")
 
 
+CAT = shutil.which("cat")  # the fakes run where PATH holds only them
+
+
 def write_fake_dpkg_query(bindir: Path, output: str, status: int = 0) -> None:
     script = bindir / "dpkg-query"
-    script.write_text(f"#!/bin/sh\ncat <<'END'\n{output}END\necho oops >&2\nexit {status}\n")
+    script.write_text(f"#!/bin/sh\n{CAT} <<'END'\n{output}END\necho oops >&2\nexit {status}\n")
     script.chmod(0o755)
 
 
@@ -137,7 +141,7 @@ def test_packages_from_dpkg_query_and_apt_auto_marks(
         "Package: nginx\nArchitecture: amd64\nAuto-Installed: 0\n"
     )
     put_first_on_path(tmp_path, monkeypatch)
-    packages = probe.collect_packages(str(states))
+    packages = probe.dpkg_packages(str(states))
     assert packages == {
         "nginx": {"version": "1.22", "architecture": "amd64", "status": "ii", "auto": False},
         "libc6:i386": {"version": "2.36", "architecture": "i386", "status": "ii", "auto": True},
@@ -146,9 +150,9 @@ def test_packages_from_dpkg_query_and_apt_auto_marks(
     }
 
 
-def test_no_dpkg_means_no_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_dpkg_means_no_dpkg_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert probe.collect_packages(str(tmp_path / "none")) == {}
+    assert probe.dpkg_packages(str(tmp_path / "none")) is None
 
 
 def test_a_failing_dpkg_query_fails_the_probe(
@@ -157,7 +161,191 @@ def test_a_failing_dpkg_query_fails_the_probe(
     write_fake_dpkg_query(tmp_path, "", status=2)
     put_first_on_path(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError, match="dpkg-query failed: oops"):
-        probe.collect_packages(str(tmp_path / "none"))
+        probe.dpkg_packages(str(tmp_path / "none"))
+
+
+# What `rpm -qa --qf RPM_FORMAT` prints on a RHEL-family host: an epoch, multilib (one
+# name, two architectures), two kernels, and gpg-pubkey, which has no architecture.
+RPM_QA = (
+    "bash\t5.1.8-9.el9\tx86_64\n"
+    "shadow-utils\t2:4.9-8.el9\tx86_64\n"
+    "glibc\t2.34-100.el9\tx86_64\n"
+    "glibc\t2.34-100.el9\ti686\n"
+    "kernel\t5.14.0-427.el9\tx86_64\n"
+    "kernel\t5.14.0-503.el9\tx86_64\n"
+    "gpg-pubkey\tfd431d51-4ae0493b\t(none)\n"
+)
+
+
+def test_rpm_records_are_keyed_by_name_then_arch_then_version() -> None:
+    assert probe.rpm_records(RPM_QA) == {
+        "bash": {"version": "5.1.8-9.el9", "architecture": "x86_64", "manager": "rpm"},
+        "shadow-utils": {"version": "2:4.9-8.el9", "architecture": "x86_64", "manager": "rpm"},
+        "glibc.x86_64": {"version": "2.34-100.el9", "architecture": "x86_64", "manager": "rpm"},
+        "glibc.i686": {"version": "2.34-100.el9", "architecture": "i686", "manager": "rpm"},
+        "kernel-5.14.0-427.el9.x86_64": {
+            "version": "5.14.0-427.el9",
+            "architecture": "x86_64",
+            "manager": "rpm",
+        },
+        "kernel-5.14.0-503.el9.x86_64": {
+            "version": "5.14.0-503.el9",
+            "architecture": "x86_64",
+            "manager": "rpm",
+        },
+        "gpg-pubkey": {"version": "fd431d51-4ae0493b", "architecture": "", "manager": "rpm"},
+    }
+
+
+def write_fake_rpm(bindir: Path, dbpath: Path, output: str = RPM_QA) -> Path:
+    """An rpm that answers --eval with ``dbpath`` and -qa with ``output``; each call to
+    -qa is logged to the file it returns."""
+    log = bindir / "rpm.log"
+    script = bindir / "rpm"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = --eval ]; then echo {dbpath}; exit 0; fi\n'
+        f'echo "$@" >> {log}\n'
+        f"{CAT} <<'END'\n{output}END\n"
+    )
+    script.chmod(0o755)
+    return log
+
+
+APK_INSTALLED = """C:Q1abc=
+P:musl
+V:1.2.5-r0
+A:x86_64
+S:383152
+T:the musl c library
+
+C:Q1def=
+P:busybox
+V:1.36.1-r29
+A:x86_64
+F:bin
+R:busybox
+
+"""
+
+
+def test_apk_packages_from_its_database(tmp_path: Path) -> None:
+    installed = tmp_path / "installed"
+    installed.write_text(APK_INSTALLED)
+    packages = probe.apk_packages([str(tmp_path / "missing"), str(installed)])
+    assert packages == {
+        "musl": {"version": "1.2.5-r0", "architecture": "x86_64", "manager": "apk"},
+        "busybox": {"version": "1.36.1-r29", "architecture": "x86_64", "manager": "apk"},
+    }
+    assert probe.apk_packages([str(tmp_path / "missing")]) is None
+
+
+def collect(tmp_path: Path) -> tuple[dict[str, object], list[str], list[str]]:
+    """collect_packages with this test's own database paths, none of them there yet."""
+    return probe.collect_packages(
+        extended_states=str(tmp_path / "extended_states"),
+        dpkg_status=str(tmp_path / "dpkg-status"),
+        rpm_dirs=[str(tmp_path / "rpmdb")],
+        apk_installed=[str(tmp_path / "apk-installed")],
+    )
+
+
+def test_an_rpm_host_keys_rpm_packages_by_name_and_leaves_its_database_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "rpmdb").mkdir()
+    write_fake_rpm(tmp_path, tmp_path / "rpmdb")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dpkg-query
+    packages, notes, databases = collect(tmp_path)
+    assert packages["bash"] == {
+        "version": "5.1.8-9.el9",
+        "architecture": "x86_64",
+        "manager": "rpm",
+    }
+    assert len(packages) == 7
+    assert notes == []
+    assert databases == [str(tmp_path / "rpmdb")]
+
+
+def test_a_second_manager_s_keys_end_in_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian with rpm installed: dpkg's records as they were, rpm's beside them."""
+    write_fake_dpkg_query(tmp_path, "bash\tbash\t5.2.15-2\tamd64\tii \n")
+    (tmp_path / "rpmdb").mkdir()
+    write_fake_rpm(tmp_path, tmp_path / "rpmdb", "bash\t5.1.8-9.el9\tx86_64\n")
+    (tmp_path / "apk-installed").write_text("P:bash\nV:5.2.26-r0\nA:x86_64\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    packages, notes, _ = collect(tmp_path)
+    assert packages == {
+        "bash": {"version": "5.2.15-2", "architecture": "amd64", "status": "ii", "auto": False},
+        "bash@rpm": {"version": "5.1.8-9.el9", "architecture": "x86_64", "manager": "rpm"},
+        "bash@apk": {"version": "5.2.26-r0", "architecture": "x86_64", "manager": "apk"},
+    }
+    assert notes == []
+
+
+def test_an_empty_dpkg_database_does_not_make_dpkg_the_host_s_manager(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dpkg installed on a RHEL-family host (EPEL has it): rpm's packages keep their names."""
+    write_fake_dpkg_query(tmp_path, "")
+    (tmp_path / "rpmdb").mkdir()
+    write_fake_rpm(tmp_path, tmp_path / "rpmdb", "bash\t5.1.8-9.el9\tx86_64\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    packages, _, _ = collect(tmp_path)
+    assert list(packages) == ["bash"]
+
+
+def test_rpm_without_a_database_is_not_asked_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rpm -qa` creates the database it does not find: the probe must leave no trace."""
+    log = write_fake_rpm(tmp_path, tmp_path / "rpmdb")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    packages, notes, _ = collect(tmp_path)
+    assert (packages, notes) == ({}, [probe.NO_DATABASE])
+    assert not log.exists()
+
+
+def test_no_package_database_at_all_is_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert collect(tmp_path) == ({}, [probe.NO_DATABASE], [])
+
+
+def test_a_database_without_its_tool_is_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distroless or micro image keeps the database but not the tool that reads it."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (tmp_path / "dpkg-status").write_text("Package: base-files\n")
+    (tmp_path / "rpmdb").mkdir()
+    (tmp_path / "rpmdb" / "rpmdb.sqlite").write_bytes(b"")
+    packages, notes, _ = collect(tmp_path)
+    assert packages == {}
+    assert notes == [
+        f"{tmp_path}/dpkg-status is here but no dpkg-query: dpkg's packages are not captured",
+        f"an rpm database is at {tmp_path}/rpmdb but no rpm command: its packages are not captured",
+    ]
+
+
+def test_the_script_leaves_rpm_s_database_out_of_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's rpm keeps its database in /root/.rpmdb, under a root tdi captures."""
+    bindir, dbpath = tmp_path / "bin", tmp_path / "root" / ".rpmdb"
+    bindir.mkdir()
+    dbpath.mkdir(parents=True)
+    (dbpath / "rpmdb.sqlite").write_bytes(b"changes with every install")
+    write_fake_rpm(bindir, dbpath, "tdi-demo\t1.0.0-1\tnoarch\n")
+    monkeypatch.setenv("PATH", str(bindir))
+    result = run_probe({"roots": [str(tmp_path / "root")]})
+    assert result.returncode == 0, result.stdout
+    state = State.from_json(result.stdout)
+    assert state.packages["tdi-demo"]["manager"] == "rpm"
+    assert list(state.files) == [str(tmp_path / "root")]
 
 
 def test_users_and_groups_by_name(tmp_path: Path) -> None:
