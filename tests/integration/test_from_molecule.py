@@ -10,6 +10,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from conftest import ONCE
 from test_init import Repo, Run
 
 ROLE = {
@@ -96,7 +97,16 @@ def test_a_verify_playbooks_failing_assert_is_a_failing_test_with_its_message(
     repo.commit("tdi init --from-molecule")
 
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
-    argv = ["test", "--base-image", base_image, "--report", str(report), "--junit", str(junit)]
+    argv = [
+        "test",
+        "--base-image",
+        base_image,
+        "--report",
+        str(report),
+        "--junit",
+        str(junit),
+        *ONCE,
+    ]
     run = run_cli(*argv, cwd=repo.path)
     sys.stderr.write(run.stderr)
     assert run.returncode == 1, run.stderr
