@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ONCE, ExampleRepo
+from conftest import ExampleRepo
 from tiny import make_tiny
 
 # Two tasks, each skipped once done: the idempotence converge costs little, and the
@@ -70,7 +70,7 @@ def test_an_rpm_package_is_stale_and_another_upgraded_by_rpm_s_order(
     baseline = release(example, "tdi-demo=1.0.rc1", "tdi-old=1.0")
     release(example, "tdi-demo=1.0.0")
 
-    out = example.tdi("test", "--baseline", baseline, *ONCE)
+    out = example.tdi("test", "--baseline", baseline)
     assert out.code == 1, out.stderr  # the stale RPM fails parity
     for side in ("fresh", "upgrade"):
         state = out.state(side)
