@@ -20,7 +20,7 @@ import docker.errors
 import requests
 
 from tdi import interrupts
-from tdi.engine import registry
+from tdi.engine import podman, registry
 from tdi.engine.protocol import (
     HOST_LABEL,
     RUN_LABEL,
@@ -60,7 +60,9 @@ def _wrapped(what: str) -> Iterator[None]:
     except docker.errors.ImageNotFound as exc:
         raise ImageError(f"{what}: image not found") from exc
     except docker.errors.APIError as exc:
-        raise EngineError(f"{what}: {exc.explanation or exc}") from exc
+        text = str(exc.explanation or exc)
+        hint = f": {podman.RLIMIT_HINT}" if podman.RLIMIT_REFUSED in text else ""
+        raise EngineError(f"{what}: {text}{hint}") from exc
     except (*SDK_ERRORS, OSError) as exc:
         raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
 
@@ -111,24 +113,31 @@ class _Stream(io.RawIOBase):
 class DockerEngine:
     """A connected Docker daemon: tdi's ``Engine``."""
 
-    def __init__(self, client: Any, trusting: str | None = None) -> None:
+    def __init__(self, client: Any, trusting: str | None = None, kind: str = "docker") -> None:
         self._client = client
         # The one registry that may receive the credentials from the environment.
         self._trusted = registry_of(trusting) if trusting else None
+        self.kind = kind  # "docker" or "podman": what answers at DOCKER_HOST
 
     @classmethod
-    def connect(cls, trusting: str | None = None) -> DockerEngine:
+    def connect(cls, trusting: str | None = None, engine: str | None = None) -> DockerEngine:
         """Connect and ping, or raise one EngineError that says how to start a daemon.
-        ``trusting``: the configured repository, whose registry may get the credentials."""
+        ``trusting``: the configured repository, whose registry may get the credentials;
+        ``engine``: the one asked for (docker or podman), None for whichever answers."""
         try:
             client = docker.from_env(timeout=300)
             client.ping()
-        except (docker.errors.DockerException, OSError) as exc:
+            kind = "podman" if podman.is_podman(client.version()) else "docker"
+        except (*SDK_ERRORS, OSError) as exc:
             raise EngineError(
                 f"no Docker daemon answers at {_where()}: start one "
                 "(scripts/setup.sh does, or run `dockerd &` as root) or set DOCKER_HOST"
             ) from exc
-        return cls(client, trusting)
+        if engine is not None and engine != kind:
+            client.close()
+            raise EngineError(f"engine: {engine}, but {kind} answers at {_where()}")
+        log.debug("engine: %s at %s", kind, _where())
+        return cls(client, trusting, kind)
 
     # images
 
