@@ -9,6 +9,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 # The registry's own words for "no such tag or repository". "pull access denied ...
 # repository does not exist or may require 'docker login'" is a refusal, not an absence.
 NOT_FOUND = ("manifest unknown", "name unknown")
+PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 # What the SDK raises: its own errors, and requests' (a daemon that died, a timeout).
 SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
@@ -175,14 +177,21 @@ class DockerEngine:
     def fetch(self, ref: str) -> ImageInfo | None:
         """Pull ``ref``: None when its registry says it does not exist; a RegistryError
         when the registry cannot be reached or refuses."""
+        repo, tag = split(ref)
+        auth, cause = credentials(ref, self._trusted), None
         try:
-            self._client.images.pull(ref, auth_config=credentials(ref, self._trusted))
+            # Docker fails the request; Podman answers 200 and streams the registry's "no".
+            chunks = self._client.api.pull(
+                repo, tag=tag, stream=True, decode=True, auth_config=auth
+            )
+            said = next((str(c["error"]) for c in chunks if c.get("error")), None)
         except SDK_ERRORS as exc:
-            text = _first_line(getattr(exc, "explanation", None) or str(exc))
-            if any(marker in text for marker in NOT_FOUND):
-                return None
-            raise RegistryError(f"pull {ref}: {text}") from exc
-        return self.image(ref)
+            said, cause = str(getattr(exc, "explanation", None) or exc), exc
+        if said is None:
+            return self.image(ref)
+        if any(marker in said for marker in NOT_FOUND):
+            return None
+        raise RegistryError(f"pull {ref}: {_first_line(said)}") from cause
 
     def push(self, ref: str) -> str:
         """Push ``ref``; returns the digest the registry gave it."""
@@ -196,6 +205,9 @@ class DockerEngine:
                 if "error" in chunk:
                     raise RegistryError(f"push {ref} refused: {_first_line(chunk['error'])}")
                 digest = chunk.get("aux", {}).get("Digest", digest)
+                # Podman says it only in words, as the docker CLI prints it: "TAG: digest: ..."
+                if not digest and (said := PUSHED.search(str(chunk.get("status", "")))):
+                    digest = said.group(1)
         except SDK_ERRORS as exc:
             raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
         return str(digest)
