@@ -29,7 +29,7 @@ log = logging.getLogger("tdi")
 
 def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
     run, report = test.run(engine, cfg, keep=args.keep)
-    return _finish(cfg, run, report, args.keep)
+    return _finish(cfg, run, report, engine.kind if args.keep else None)
 
 
 def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
@@ -37,7 +37,8 @@ def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     return _finish(cfg, run, report)
 
 
-def _finish(cfg: config.Config, run: Run, report: Report, keep: bool = False) -> int:
+def _finish(cfg: config.Config, run: Run, report: Report, keep: str | None = None) -> int:
+    """Write the reports; ``keep``: the engine whose CLI reaches the kept hosts, if kept."""
     for line in terminal.lines(report):
         print(line, file=sys.stderr)
     junit.write(junit.path(cfg, run), report)
@@ -52,7 +53,7 @@ def _finish(cfg: config.Config, run: Run, report: Report, keep: bool = False) ->
         html.write(report.to_dict(), cfg.html)
         log.info("HTML report: %s", cfg.html)
     if keep:
-        for state, shell in shells(run).items():
+        for state, shell in shells(run, keep).items():
             print(f"{state}: {shell}", file=sys.stderr)
         print("remove them with: tdi destroy", file=sys.stderr)
     return 0 if report.result == PASSED else 1
@@ -78,7 +79,7 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
             destroy(engine, run.workdir, run.id)
             Run.forget(cfg.root)
             raise
-    for state, shell in shells(run).items():
+    for state, shell in shells(run, engine.kind).items():
         print(f"{state}: {shell}")
     return 0
 
@@ -221,5 +222,6 @@ def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def shells(run: Run) -> Mapping[str, str]:
-    return {key: f"docker exec -it {name} bash" for key, name in run.containers.items()}
+def shells(run: Run, cli: str = "docker") -> Mapping[str, str]:
+    """How to open a shell on each kept host: ``cli`` is docker or podman, the engine's."""
+    return {key: f"{cli} exec -it {name} bash" for key, name in run.containers.items()}

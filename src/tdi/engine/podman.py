@@ -20,8 +20,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from tdi import guard
 from tdi.errors import ConfigError, EngineError
@@ -53,10 +54,9 @@ def chosen(configured: str | None) -> str | None:
     return value or configured
 
 
-def is_podman(version: dict[str, object]) -> bool:
+def is_podman(version: Mapping[str, Any]) -> bool:
     """Whether a daemon's ``/version`` answer is Podman's."""
     components = version.get("Components") or []
-    assert isinstance(components, list)
     return any(isinstance(c, dict) and c.get("Name") == PODMAN_COMPONENT for c in components)
 
 
