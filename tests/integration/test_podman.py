@@ -103,7 +103,10 @@ def test_podman_hosts_boot_systemd_converge_snapshot_push_and_upgrade(
     assert len(SYSTEMD_HOST.findall(made.stderr)) == 1, made.stderr
     assert f"push {repo}:{commit}: sha256:" in made.stderr  # Podman's digest, read
     assert registry.tags(name) == sorted([commit, "production"])
-    assert json.loads(_podman("image", "inspect", f"{repo}:{commit}"))[0]["Id"]
+    config = json.loads(_podman("image", "inspect", f"{repo}:{commit}"))[0]["Config"]
+    assert config["Labels"]["org.opencontainers.image.revision"] == commit
+    assert not config["Labels"].get("tdi.run")  # the test host's own labels are not kept
+    assert config["Cmd"] == ["sleep", "infinity"]  # the image's own, not systemd's
     with pytest.raises(docker.errors.ImageNotFound):  # made on Podman, not on Docker
         docker_client.images.get(f"{repo}:{commit}")
 

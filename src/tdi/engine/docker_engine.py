@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -110,6 +111,26 @@ class _Stream(io.RawIOBase):
         n = min(len(buffer), len(self._left))
         buffer[:n], self._left = self._left[:n], self._left[n:]
         return n
+
+
+# What Podman puts in every container's environment, and puts again in one of a snapshot.
+PODMAN_SETS = {"HOME", "HOSTNAME", "TERM", "container_uuid"}
+
+
+def _changes(conf: Mapping[str, Any], container_env: Sequence[str]) -> list[str]:
+    """``conf`` (a commit's labels, CMD, ENTRYPOINT and environment) as the instructions of
+    a commit's ``changes``. An instruction cannot remove a variable: one the container was
+    given and ``conf`` has not (APT_CONFIG) is left empty, which apt reads as unset; those
+    Podman gives every container are left out (an empty HOME would stay empty)."""
+    env = dict(e.split("=", 1) for e in conf["Env"] if "=" in e)
+    added = {e.split("=", 1)[0] for e in container_env} - set(env) - PODMAN_SETS
+    return [
+        *(f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in conf["Labels"].items()),
+        f"CMD {json.dumps(conf['Cmd'] or [])}",
+        f"ENTRYPOINT {json.dumps(conf['Entrypoint'] or [])}",
+        *(f"ENV {k}={json.dumps(v)}" for k, v in env.items()),
+        *(f"ENV {k}=" for k in sorted(added)),
+    ]
 
 
 class DockerEngine:
@@ -532,9 +553,14 @@ class DockerEngine:
             "Env": list(image.env or ()),
         }
         with _wrapped(f"commit {container} as {ref}"):
-            committed = self._client.containers.get(container).commit(
-                repository=repo, tag=tag, conf=conf
+            box = self._client.containers.get(container)
+            # Podman's API ignores ``conf``: the same settings, as Dockerfile instructions.
+            changes = (
+                _changes(conf, box.attrs["Config"].get("Env") or [])
+                if self.kind == "podman"
+                else None
             )
+            committed = box.commit(repository=repo, tag=tag, conf=conf, changes=changes)
         return str(committed.id)
 
     def containers(self, run_id: str | None = None) -> list[str]:

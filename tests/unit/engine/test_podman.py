@@ -12,7 +12,7 @@ import pytest
 
 from tdi import config
 from tdi.engine import podman
-from tdi.engine.docker_engine import DockerEngine
+from tdi.engine.docker_engine import DockerEngine, _changes
 from tdi.errors import ConfigError, EngineError, RegistryError
 
 PODMAN_VERSION = {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}]}
@@ -134,3 +134,22 @@ def test_refused_rlimits_say_where_to_set_them() -> None:
 
     with pytest.raises(EngineError, match=r"rlimit type 7.*containers.conf.d/tdi.conf"):
         DockerEngine(Refusing(), kind="podman").start("tdi-r1-fresh")
+
+
+def test_a_podman_commit_says_the_images_own_settings_as_instructions() -> None:
+    conf = {
+        "Labels": {"tdi.run": "", "org.opencontainers.image.revision": "abc def"},
+        "Cmd": ["sleep", "infinity"],
+        "Entrypoint": None,
+        "Env": ["LANG=C.UTF-8"],
+    }
+    given = ["LANG=C.UTF-8", "APT_CONFIG=/run/tdi/apt.conf", "HOME=/root", "container=docker"]
+    assert _changes(conf, given) == [
+        'LABEL "tdi.run"=""',
+        'LABEL "org.opencontainers.image.revision"="abc def"',
+        'CMD ["sleep", "infinity"]',
+        "ENTRYPOINT []",
+        'ENV LANG="C.UTF-8"',
+        "ENV APT_CONFIG=",  # cannot be removed: emptied; HOME is Podman's, left to it
+        "ENV container=",
+    ]
