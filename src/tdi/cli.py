@@ -18,6 +18,7 @@ from rich.console import Console
 
 from tdi import commands as cmd
 from tdi import config, interrupts, progress, secrets
+from tdi.engine import podman
 from tdi.engine.docker_engine import DockerEngine
 from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
@@ -344,8 +345,11 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         # or full .tdi is said now, before any image or container.
         work_dir(cfg.root)
         # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
-        engine = DockerEngine.connect(trusting=getattr(args, "image", None) or cfg.production_image)
-        return command.run(engine, cfg, args)
+        trusting = getattr(args, "image", None) or cfg.production_image
+        kind = podman.chosen(cfg.engine)
+        with podman.reached(kind):
+            engine = DockerEngine.connect(trusting=trusting, engine=kind)
+            return command.run(engine, cfg, args)
     except TdiError as exc:
         print(secrets.scrub(f"tdi: error: {exc}"), file=sys.stderr)
         return exc.exit_code

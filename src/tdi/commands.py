@@ -33,7 +33,7 @@ def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     except lint.LintFailed as stop:  # before any container: the report of the lint alone
         log.error("%s: the run stopped before any container", stop)
         return _finish(cfg, None, Report.planned(None, lint=stop.result))
-    return _finish(cfg, run, report, args.keep)
+    return _finish(cfg, run, report, engine.kind if args.keep else None)
 
 
 def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:
@@ -41,7 +41,8 @@ def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     return _finish(cfg, run, report)
 
 
-def _finish(cfg: config.Config, run: Run | None, report: Report, keep: bool = False) -> int:
+def _finish(cfg: config.Config, run: Run | None, report: Report, keep: str | None = None) -> int:
+    """Write the reports; ``keep``: the engine whose CLI reaches the kept hosts, if kept."""
     for line in terminal.lines(report):
         print(line, file=sys.stderr)
     junit.write(junit.path(cfg, run), report)
@@ -56,7 +57,7 @@ def _finish(cfg: config.Config, run: Run | None, report: Report, keep: bool = Fa
         html.write(report.to_dict(), cfg.html)
         log.info("HTML report: %s", cfg.html)
     if keep and run is not None:
-        for state, shell in shells(run).items():
+        for state, shell in shells(run, keep).items():
             print(f"{state}: {shell}", file=sys.stderr)
         print("remove them with: tdi destroy", file=sys.stderr)
     return 0 if report.result == PASSED else 1
@@ -82,7 +83,7 @@ def cmd_create(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> 
             destroy(engine, run.workdir, run.id)
             Run.forget(cfg.root)
             raise
-    for state, shell in shells(run).items():
+    for state, shell in shells(run, engine.kind).items():
         print(f"{state}: {shell}")
     return 0
 
@@ -233,5 +234,6 @@ def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def shells(run: Run) -> Mapping[str, str]:
-    return {key: f"docker exec -it {name} bash" for key, name in run.containers.items()}
+def shells(run: Run, cli: str = "docker") -> Mapping[str, str]:
+    """How to open a shell on each kept host: ``cli`` is docker or podman, the engine's."""
+    return {key: f"{cli} exec -it {name} bash" for key, name in run.containers.items()}

@@ -80,6 +80,7 @@ class Config:
     tests: Path
     groups: tuple[str, ...] = ("all",)
     base_image: str = DEFAULT_BASE_IMAGE
+    engine: str | None = None  # docker or podman; None: whatever answers at DOCKER_HOST
     production_image: str | None = None
     baseline: str | None = None
     main_branch: str = "main"
@@ -269,6 +270,7 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         tests=root / merged.get("tests", "tests/infra"),
         groups=groups,
         base_image=merged.get("base_image", DEFAULT_BASE_IMAGE),
+        engine=merged.get("engine"),
         production_image=merged.get("production_image"),
         baseline=merged.get("baseline"),
         main_branch=merged.get("main_branch", "main"),

@@ -170,6 +170,7 @@ class ExampleRepo:
 # The modules whose tests take minutes: run first, so that xdist's workers do not wait at
 # the end on one long test.
 SLOW_FIRST = (
+    "test_podman.py",
     "test_release.py",
     "test_daemons.py",
     "test_drift.py",

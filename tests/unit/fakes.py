@@ -13,6 +13,8 @@ from tdi.engine.protocol import ContainerSpec, Engine, ImageInfo, Manifest
 class NullEngine(Engine):
     """Every method fails the test: override the ones the code under test should call."""
 
+    kind = "docker"
+
     def image(self, ref: str) -> ImageInfo | None:
         raise AssertionError("unexpected call: engine.image")
 

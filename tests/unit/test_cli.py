@@ -83,7 +83,7 @@ def test_config_error_prints_one_line(
 def test_engine_error_prints_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def refuse(trusting: str | None = None) -> Engine:
+    def refuse(trusting: str | None = None, engine: str | None = None) -> Engine:
         raise EngineError("no Docker daemon answers")
 
     monkeypatch.setattr(DockerEngine, "connect", staticmethod(refuse))
@@ -94,7 +94,7 @@ def test_engine_error_prints_one_line(
 def test_handler_error_uses_its_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def connected(trusting: str | None = None) -> DockerEngine:
+    def connected(trusting: str | None = None, engine: str | None = None) -> DockerEngine:
         return DockerEngine(client=None)
 
     def refused(engine: Engine, cfg: config.Config, args: object) -> int:
@@ -116,7 +116,9 @@ def test_handler_receives_flags_as_overrides(
         return 7
 
     monkeypatch.setattr(
-        DockerEngine, "connect", staticmethod(lambda trusting=None: DockerEngine(client=None))
+        DockerEngine,
+        "connect",
+        staticmethod(lambda trusting=None, engine=None: DockerEngine(client=None)),
     )
     monkeypatch.setitem(cli.COMMANDS, "test", replace(cli.COMMANDS["test"], run=record))
     monkeypatch.chdir(tmp_path)
@@ -196,7 +198,9 @@ def test_extra_vars_from_tdi_yml_then_the_command_line(
         return 0
 
     monkeypatch.setattr(
-        DockerEngine, "connect", staticmethod(lambda trusting=None: DockerEngine(client=None))
+        DockerEngine,
+        "connect",
+        staticmethod(lambda trusting=None, engine=None: DockerEngine(client=None)),
     )
     monkeypatch.setitem(cli.COMMANDS, "converge", replace(cli.COMMANDS["converge"], run=record))
     assert cli.main(["converge", "-C", str(tmp_path), "-e", "release=2"]) == 0
@@ -234,7 +238,7 @@ def test_an_output_under_a_file_is_refused_before_the_daemon_is_asked(
     (tmp_path / "afile").touch()
     out = tmp_path / "afile" / "out.xml"
 
-    def connect(trusting: str | None = None) -> Engine:
+    def connect(trusting: str | None = None, engine: str | None = None) -> Engine:
         raise AssertionError("the daemon was asked")
 
     monkeypatch.setattr(DockerEngine, "connect", staticmethod(connect))
@@ -297,7 +301,9 @@ def test_a_truncated_current_run_is_one_line_naming_it(
     current.parent.mkdir()
     current.write_text('{"id": "feedbeef", "workdir": "/x", "nod', encoding="utf-8")
     monkeypatch.setattr(
-        DockerEngine, "connect", staticmethod(lambda trusting=None: DockerEngine(client=None))
+        DockerEngine,
+        "connect",
+        staticmethod(lambda trusting=None, engine=None: DockerEngine(client=None)),
     )
     assert cli.main([command, "-C", str(tmp_path)]) == 2
     err = capsys.readouterr().err

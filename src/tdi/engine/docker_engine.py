@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ import docker.errors
 import requests
 
 from tdi import interrupts
-from tdi.engine import registry
+from tdi.engine import podman, registry
 from tdi.engine.protocol import (
     HOST_LABEL,
     RUN_LABEL,
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 # The registry's own words for "no such tag or repository". "pull access denied ...
 # repository does not exist or may require 'docker login'" is a refusal, not an absence.
 NOT_FOUND = ("manifest unknown", "name unknown")
+PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 # What the SDK raises: its own errors, and requests' (a daemon that died, a timeout).
 SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
@@ -60,7 +63,9 @@ def _wrapped(what: str) -> Iterator[None]:
     except docker.errors.ImageNotFound as exc:
         raise ImageError(f"{what}: image not found") from exc
     except docker.errors.APIError as exc:
-        raise EngineError(f"{what}: {exc.explanation or exc}") from exc
+        text = str(exc.explanation or exc)
+        hint = f": {podman.RLIMIT_HINT}" if podman.RLIMIT_REFUSED in text else ""
+        raise EngineError(f"{what}: {text}{hint}") from exc
     except (*SDK_ERRORS, OSError) as exc:
         raise EngineError(f"{what}: {_first_line(str(exc))}") from exc
 
@@ -108,27 +113,54 @@ class _Stream(io.RawIOBase):
         return n
 
 
+# What Podman puts in every container's environment, and puts again in one of a snapshot.
+PODMAN_SETS = {"HOME", "HOSTNAME", "TERM", "container_uuid"}
+
+
+def _changes(conf: Mapping[str, Any], container_env: Sequence[str]) -> list[str]:
+    """``conf`` (a commit's labels, CMD, ENTRYPOINT and environment) as the instructions of
+    a commit's ``changes``. An instruction cannot remove a variable: one the container was
+    given and ``conf`` has not (APT_CONFIG) is left empty, which apt reads as unset; those
+    Podman gives every container are left out (an empty HOME would stay empty)."""
+    env = dict(e.split("=", 1) for e in conf["Env"] if "=" in e)
+    added = {e.split("=", 1)[0] for e in container_env} - set(env) - PODMAN_SETS
+    return [
+        *(f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in conf["Labels"].items()),
+        f"CMD {json.dumps(conf['Cmd'] or [])}",
+        f"ENTRYPOINT {json.dumps(conf['Entrypoint'] or [])}",
+        *(f"ENV {k}={json.dumps(v)}" for k, v in env.items()),
+        *(f"ENV {k}=" for k in sorted(added)),
+    ]
+
+
 class DockerEngine:
     """A connected Docker daemon: tdi's ``Engine``."""
 
-    def __init__(self, client: Any, trusting: str | None = None) -> None:
+    def __init__(self, client: Any, trusting: str | None = None, kind: str = "docker") -> None:
         self._client = client
         # The one registry that may receive the credentials from the environment.
         self._trusted = registry_of(trusting) if trusting else None
+        self.kind = kind  # "docker" or "podman": what answers at DOCKER_HOST
 
     @classmethod
-    def connect(cls, trusting: str | None = None) -> DockerEngine:
+    def connect(cls, trusting: str | None = None, engine: str | None = None) -> DockerEngine:
         """Connect and ping, or raise one EngineError that says how to start a daemon.
-        ``trusting``: the configured repository, whose registry may get the credentials."""
+        ``trusting``: the configured repository, whose registry may get the credentials;
+        ``engine``: the one asked for (docker or podman), None for whichever answers."""
         try:
             client = docker.from_env(timeout=300)
             client.ping()
-        except (docker.errors.DockerException, OSError) as exc:
+            kind = "podman" if podman.is_podman(client.version()) else "docker"
+        except (*SDK_ERRORS, OSError) as exc:
             raise EngineError(
                 f"no Docker daemon answers at {_where()}: start one "
                 "(scripts/setup.sh does, or run `dockerd &` as root) or set DOCKER_HOST"
             ) from exc
-        return cls(client, trusting)
+        if engine is not None and engine != kind:
+            client.close()
+            raise EngineError(f"engine: {engine}, but {kind} answers at {_where()}")
+        log.debug("engine: %s at %s", kind, _where())
+        return cls(client, trusting, kind)
 
     # images
 
@@ -166,14 +198,21 @@ class DockerEngine:
     def fetch(self, ref: str) -> ImageInfo | None:
         """Pull ``ref``: None when its registry says it does not exist; a RegistryError
         when the registry cannot be reached or refuses."""
+        repo, tag = split(ref)
+        auth, cause = credentials(ref, self._trusted), None
         try:
-            self._client.images.pull(ref, auth_config=credentials(ref, self._trusted))
+            # Docker fails the request; Podman answers 200 and streams the registry's "no".
+            chunks = self._client.api.pull(
+                repo, tag=tag, stream=True, decode=True, auth_config=auth
+            )
+            said = next((str(c["error"]) for c in chunks if c.get("error")), None)
         except SDK_ERRORS as exc:
-            text = _first_line(getattr(exc, "explanation", None) or str(exc))
-            if any(marker in text for marker in NOT_FOUND):
-                return None
-            raise RegistryError(f"pull {ref}: {text}") from exc
-        return self.image(ref)
+            said, cause = str(getattr(exc, "explanation", None) or exc), exc
+        if said is None:
+            return self.image(ref)
+        if any(marker in said for marker in NOT_FOUND):
+            return None
+        raise RegistryError(f"pull {ref}: {_first_line(said)}") from cause
 
     def push(self, ref: str) -> str:
         """Push ``ref``; returns the digest the registry gave it."""
@@ -187,6 +226,9 @@ class DockerEngine:
                 if "error" in chunk:
                     raise RegistryError(f"push {ref} refused: {_first_line(chunk['error'])}")
                 digest = chunk.get("aux", {}).get("Digest", digest)
+                # Podman says it only in words, as the docker CLI prints it: "TAG: digest: ..."
+                if not digest and (said := PUSHED.search(str(chunk.get("status", "")))):
+                    digest = said.group(1)
         except SDK_ERRORS as exc:
             raise RegistryError(f"push {ref}: {_first_line(str(exc))}") from exc
         return str(digest)
@@ -511,9 +553,14 @@ class DockerEngine:
             "Env": list(image.env or ()),
         }
         with _wrapped(f"commit {container} as {ref}"):
-            committed = self._client.containers.get(container).commit(
-                repository=repo, tag=tag, conf=conf
+            box = self._client.containers.get(container)
+            # Podman's API ignores ``conf``: the same settings, as Dockerfile instructions.
+            changes = (
+                _changes(conf, box.attrs["Config"].get("Env") or [])
+                if self.kind == "podman"
+                else None
             )
+            committed = box.commit(repository=repo, tag=tag, conf=conf, changes=changes)
         return str(committed.id)
 
     def containers(self, run_id: str | None = None) -> list[str]:

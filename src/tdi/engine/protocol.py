@@ -64,6 +64,8 @@ class Engine(Protocol):
     unit tests type their fakes with it. Failures are EngineError, ImageError or
     RegistryError, never the SDK's own."""
 
+    kind: str  # "docker" or "podman": the engine that answers, and the CLI that reaches it
+
     # images
 
     def image(self, ref: str) -> ImageInfo | None:
