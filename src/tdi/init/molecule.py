@@ -306,8 +306,15 @@ class _Builder:
 
     def _others(self, data: Mapping[str, Any]) -> None:
         driver = _mapping(data.get("driver")).get("name", "docker")
-        if driver not in ("docker", "default"):
+        if driver == "podman":
+            self.keys["engine"] = "podman"
+            self.note("driver.name", "podman: engine: podman (tdi starts Podman's API itself)")
+        elif driver not in ("docker", "default"):
             self.note("driver.name", f"{driver}: tdi runs the hosts as Docker containers")
+        sequence = _mapping(data.get("scenario")).get("test_sequence")
+        if isinstance(sequence, list) and "idempotence" not in sequence:
+            self.keys["idempotence"] = False
+            self.note("scenario.test_sequence", "has no idempotence: idempotence: false")
         said = {
             "dependency": "tdi installs requirements.yml itself, offline (vendored paths)",
             "lint": "not run by tdi",

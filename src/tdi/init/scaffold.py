@@ -28,7 +28,16 @@ ROLE_LINKS = ".tdi-roles"  # roles_path entry holding the role repo's link to it
 COLLECTION_LINKS = ".tdi-collections"
 ROLE_PLAYBOOK = "playbooks/site.yml"  # for a role repo without Molecule's converge
 WORKFLOWS = ".github/workflows"
-MOLECULE_KEYS = ("playbook", "tests", "hosts", "inventory", "ansible_env")  # in this order
+MOLECULE_KEYS = (  # in this order
+    "engine",
+    "playbook",
+    "tests",
+    "hosts",
+    "inventory",
+    "ansible_env",
+    "idempotence",
+)
+TOP_LEVEL_ONLY = ("engine",)  # not a scenario's key: one engine runs every scenario
 
 
 class _Template(string.Template):
@@ -252,7 +261,7 @@ def plan(s: Survey, spec: str, molecule: Conversion | None = None) -> list[Plann
 
 
 def _scenario(m: Conversion) -> str:
-    keys = {k: m.keys[k] for k in MOLECULE_KEYS if k in m.keys}
+    keys = {k: m.keys[k] for k in MOLECULE_KEYS if k in m.keys and k not in TOP_LEVEL_ONLY}
     text = yaml.safe_dump({"scenarios": {m.scenario: keys}}, sort_keys=False)
     return text.rstrip()
 

@@ -339,3 +339,30 @@ def test_a_role_named_by_its_directory_is_linked_as_molecule_2_did(tmp_path: Pat
     said = scaffold.write(root, scaffold.plan(survey.survey(root), SPEC))
     assert (root / ".tdi-roles/role-motto").resolve() == root.resolve()
     assert any("finds the role as role-motto, its directory's name" in s for s in said)
+
+
+def test_podman_and_a_sequence_without_idempotence_carry_over(tmp_path: Path) -> None:
+    found = scenario(
+        tmp_path,
+        "driver: {name: podman}\nplatforms:\n  - {name: web1}\n"
+        "scenario:\n  test_sequence: [create, converge, verify, destroy]\n",
+    )
+    assert (found.keys["engine"], found.keys["idempotence"]) == ("podman", False)
+    notes = [n.split(": ", 1)[1] for n in found.notes]
+    assert "driver.name: podman: engine: podman (tdi starts Podman's API itself)" in notes
+    assert "scenario.test_sequence: has no idempotence: idempotence: false" in notes
+    planned = scaffold.plan(survey.survey(tmp_path, found.converge), SPEC, found)
+    scaffold.write(tmp_path, planned)
+    cfg = config.load(tmp_path)
+    assert (cfg.engine, cfg.idempotence) == ("podman", False)
+    # Pasted under `scenarios:` of a tdi.yml that is there: the engine stays top-level.
+    again = scaffold.write(tmp_path, scaffold.plan(survey.survey(tmp_path), SPEC, found))
+    assert "idempotence: false" in again[0] and "engine" not in again[0]
+
+
+def test_a_sequence_with_idempotence_keeps_it(tmp_path: Path) -> None:
+    found = scenario(
+        tmp_path,
+        "platforms:\n  - {name: web1}\nscenario:\n  test_sequence: [converge, idempotence]\n",
+    )
+    assert "idempotence" not in found.keys and "engine" not in found.keys
