@@ -11,9 +11,11 @@ from fakes import NullEngine
 
 from tdi import config, interrupts
 from tdi.engine.protocol import ImageInfo, Manifest
-from tdi.errors import RegistryError, TdiError
+from tdi.errors import RegistryError, SnapshotError, TdiError
+from tdi.hosts.run import Run
 from tdi.pipelines import production, promotion
 from tdi.pipelines.production import PARENT, PREVIOUS, PRODUCTION, REVISION
+from tdi.report.model import Report, StateReport
 
 TWO_HOSTS = "hosts:\n  lb: {}\n  Web1: {}\n"
 
@@ -423,3 +425,12 @@ def test_an_unfinished_promotion_of_head_is_found(
         assert {t: engine.local[t] for t in TARGETS.values()} == {
             t: f"c3-{h}" for h, t in TARGETS.items()
         }
+
+
+def test_a_snapshot_needs_the_phases_its_run_requires(tmp_path: Path) -> None:
+    run = Run("abc", tmp_path, {})
+    once = StateReport("img", "passed", verify="passed", required=("converge", "verify"))
+    production._check(Report({"production": once}), run)  # idempotence: false skips it
+    twice = StateReport("img", "passed", verify="passed")
+    with pytest.raises(SnapshotError, match="production: idempotence skipped"):
+        production._check(Report({"production": twice}), run)
