@@ -106,7 +106,9 @@ ONCE_TEST = """def test_once_runs(host):
 def releases(example: ExampleRepo, *tasks: tuple[str, str]) -> None:
     make_tiny(example, "safety")
     (example.path / "tests" / "infra" / "test_release.py").write_text(TEST)
-    example.edit("tdi.yml", "init: tini\npackage_cache: false\n", "package_cache: false\n")
+    # Each playbook runs once: these tests are about what a converge does to a server.
+    once = "package_cache: false\nidempotence: false\n"
+    example.edit("tdi.yml", "init: tini\npackage_cache: false\n", once)
     example.edit("tdi.yml", "    init: tini\n", "    init: systemd\n")
     for version, more in tasks:
         text = PLAYBOOK.format(version=version, more=more)
@@ -165,7 +167,7 @@ def test_a_service_started_but_not_enabled_fails_the_reboot(example: ExampleRepo
         state = outcome.state(side)
         assert (state["converge"], state["idempotence"], state["reboot"]) == (
             "passed",
-            "passed",
+            "skipped",
             "failed",
         )
         assert state["error"] == why + f"tests/infra/test_once.py::test_once_runs[{side}]"

@@ -63,7 +63,8 @@ _STARTING = re.compile(r"^Starting ")
 _ERRORISH = re.compile(r"error|fail|cannot|can't|could not|unable|denied|not found|invalid", re.I)
 _STATUS = re.compile(r"status=(\d+)/(\w+)")
 JOURNAL_LINES = 30  # asked of journalctl; the report keeps the last start's lines
-JOURNAL_WAIT = 1.0  # seconds journald may take to log a daemon's last words
+JOURNAL_WAIT = 5.0  # seconds journald may take to log a daemon's last words
+JOURNAL_POLL = 0.5
 
 
 def failed_unit(event: TaskEvent) -> str:
@@ -239,10 +240,11 @@ def _unit(engine: Engine, container: str, unit: str, failed: TaskEvent) -> Expla
         started = _UNIT_IN_MESSAGE[1].search(failed.msg)
         return Explanation(sysv_text(unit, failed.msg)) if started else Explanation()
     journal = _journal(engine, container, unit)
-    if not daemon_lines(journal, unit):
-        # journald reads a daemon's output from a stream, and may log systemd's "Main
-        # process exited" first (seen under load): a moment later it has the daemon's.
-        time.sleep(JOURNAL_WAIT)
+    # journald reads a daemon's output from a stream, and may log systemd's "Main process
+    # exited" first: a moment later it has the daemon's (seconds, under CI's load).
+    deadline = time.monotonic() + JOURNAL_WAIT
+    while not daemon_lines(journal, unit) and time.monotonic() < deadline:
+        time.sleep(JOURNAL_POLL)
         journal = _journal(engine, container, unit)
     text = unit_text(unit, parse_show(out.decode(errors="replace")), journal)
     return Explanation(text, tuple(last_start(journal))) if text else Explanation()

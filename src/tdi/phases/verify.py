@@ -145,8 +145,10 @@ def environment(
     what the converge saw, with Ansible's commands first on PATH (Testinfra runs them by
     name); the converge's extra vars, for a verify playbook (in the environment, not in a
     file: they may hold a secret); and, as Molecule names it, an inventory of the hosts,
-    which Molecule's Testinfra tests read for their ``testinfra_hosts``."""
+    which Molecule's Testinfra tests read for their ``testinfra_hosts``. No bytecode: tdi
+    writes nothing into the repo's test folders."""
     variables = env.variables()
+    variables["PYTHONDONTWRITEBYTECODE"] = "1"
     variables[EXTRA_VARS_ENV] = json.dumps(list(extra_vars))
     if inventory is not None:
         variables["MOLECULE_INVENTORY_FILE"] = str(inventory)
