@@ -285,6 +285,34 @@ class Captures:
         return self.noise
 
 
+def since_image(
+    engine: Engine,
+    container: str,
+    image: str,
+    states: tuple[State, State],
+    judge: Callable[[list[Difference]], list[Difference]],
+    quiet: Sequence[TaskEvent],
+    labels: tuple[str, str],
+) -> list[Difference]:
+    """What one host changed of the state its ``image`` holds (``states``: before, after):
+    a package's files under it, then ``judge`` (attributed and classified), files with
+    their content: the old from the image, never started; the new from ``container``.
+    ``quiet``: the events whose tasks hide a file's content."""
+    before, after = states
+    raw = diff(before, after)
+    here = {FRESH: container, "upgrade": container}  # the one host has both
+    owned = owned_files(engine, here, raw, {FRESH: before, "upgrade": after})
+    found = judge(fold_package_files(raw, owned))
+
+    def image_heads(paths: Sequence[str]) -> Mapping[str, bytes | None]:
+        return engine.read_files(image, paths, MAX_BYTES)
+
+    heads = {FRESH: image_heads, "upgrade": heads_of(engine, container)}
+    return with_contents(
+        heads, {FRESH: before, "upgrade": after}, found, quiet_tasks(quiet), labels
+    )
+
+
 def compare(
     engine: Engine,
     containers: Mapping[str, str],

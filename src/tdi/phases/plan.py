@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
 
 from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
@@ -21,11 +20,10 @@ from tdi.phases.timeline import phase
 from tdi.provision.ansible import TaskEvent, changed_tasks
 from tdi.report.model import SKIPPED, Baseline, Plan
 from tdi.state import managers
-from tdi.state.attribution import attribute, fold_package_files
+from tdi.state.attribution import attribute
 from tdi.state.capture import Section, State
 from tdi.state.changes import ServiceChange, changes, handlers, service_changes
-from tdi.state.content import MAX_BYTES
-from tdi.state.diff import Difference, diff
+from tdi.state.diff import Difference
 from tdi.state.kinds import classify
 from tdi.topology import FRESH
 
@@ -93,33 +91,26 @@ def _baseline(ctx: Context, node: Node) -> Baseline:
 def _explained(
     ctx: Context, node: Node, baseline: Baseline, after: State, events: list[TaskEvent]
 ) -> list[Difference]:
-    """The state's changes since the snapshot: attributed to this converge's tasks, a
-    package's files under it, each with its kind as parity judges it (what no task of
-    either release made is unmanaged, the calibrated noise nondeterministic), files with
-    their content."""
+    """The state's changes since the snapshot: attributed to this converge's tasks, each
+    with its kind as parity judges it (what no task of either release made is unmanaged,
+    the calibrated noise nondeterministic), files with their content."""
     assert baseline.state is not None
     before = baseline.state
-    raw = diff(before, after)
-    here = {"fresh": node.container, "upgrade": node.container}  # the side that has it
-    owned = parity.owned_files(ctx.engine, here, raw, {"fresh": before, "upgrade": after})
     noise = ctx.captures.noise_rules() if ctx.captures is not None else []
-    kept = classify(
-        attribute(fold_package_files(raw, owned), events),
-        baseline.state,
-        noise,
-        events=events,
-        baseline_events=baseline.events,
-        services=after.services,
-        host=node.host,
-    )
 
-    def image_heads(paths: Sequence[str]) -> Mapping[str, bytes | None]:
-        return ctx.engine.read_files(node.image, paths, MAX_BYTES)
+    def judge(found: list[Difference]) -> list[Difference]:
+        return classify(
+            attribute(found, events),
+            before,
+            noise,
+            events=events,
+            baseline_events=baseline.events,
+            services=after.services,
+            host=node.host,
+        )
 
-    heads = {"fresh": image_heads, "upgrade": parity.heads_of(ctx.engine, node.container)}
-    states = {"fresh": before, "upgrade": after}
-    hidden = parity.quiet_tasks(events)
-    return parity.with_contents(heads, states, kept, hidden, ("before", "after"))
+    states, labels = (before, after), ("before", "after")
+    return parity.since_image(ctx.engine, node.container, node.image, states, judge, events, labels)
 
 
 def _newer(

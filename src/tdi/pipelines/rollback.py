@@ -31,10 +31,9 @@ from tdi.pipelines import baseline
 from tdi.pipelines.production import REVISION
 from tdi.provision.ansible import TaskEvent
 from tdi.report.model import PASSED, Baseline, ParityResult, Rollback
-from tdi.state.attribution import attribute, fold_package_files
+from tdi.state.attribution import attribute
 from tdi.state.capture import State
-from tdi.state.content import MAX_BYTES
-from tdi.state.diff import Difference, diff
+from tdi.state.diff import Difference
 from tdi.state.kinds import irreversible
 from tdi.state.rules import apply_allow
 from tdi.topology import UPGRADE
@@ -213,30 +212,26 @@ def judge(
     """What the rollback left other than the previous release's own state: each difference
     attributed to this release's tasks, a package's files under it, the noise and what no
     task made quiet, the rest irreversible; files with their content."""
-    raw = diff(before, after)
-    here = {"fresh": node.container, "upgrade": node.container}
-    kept = [d for d in raw if d.upgrade is not None]  # the packages still on the host
-    owned = parity.owned_files(ctx.engine, here, kept, {"fresh": before, "upgrade": after})
     noise = ctx.captures.noise_rules() if ctx.captures is not None else []
-    found = irreversible(
-        attribute(fold_package_files(raw, owned), ours),
-        before,
-        noise,
-        events=ours,
-        baseline_events=theirs,
-        services=after.services,
-        host=node.host,
-        upgraded=_upgraded(ctx, upgrade),
+
+    def judge(found: list[Difference]) -> list[Difference]:
+        kinds = irreversible(
+            attribute(found, ours),
+            before,
+            noise,
+            events=ours,
+            baseline_events=theirs,
+            services=after.services,
+            host=node.host,
+            upgraded=_upgraded(ctx, upgrade),
+        )
+        return apply_allow(kinds, ctx.cfg.parity.allow, dt.date.today(), node.host)[0]
+
+    states, labels = (before, after), ("baseline", "rollback")
+    quiet = [*ours, *theirs]
+    return parity.since_image(
+        ctx.engine, node.container, upgrade.image, states, judge, quiet, labels
     )
-    allowed, _ = apply_allow(found, ctx.cfg.parity.allow, dt.date.today(), node.host)
-
-    def image_heads(paths: Sequence[str]) -> dict[str, bytes | None]:
-        return ctx.engine.read_files(upgrade.image, paths, MAX_BYTES)
-
-    heads = {"fresh": image_heads, "upgrade": parity.heads_of(ctx.engine, node.container)}
-    states = {"fresh": before, "upgrade": after}
-    hidden = parity.quiet_tasks([*ours, *theirs])
-    return parity.with_contents(heads, states, allowed, hidden, ("baseline", "rollback"))
 
 
 def _upgraded(ctx: Context, upgrade: Node) -> State | None:
