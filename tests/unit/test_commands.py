@@ -370,7 +370,7 @@ def test_current_reads_the_kept_run_and_its_last_events(tmp_path: Path) -> None:
     assert [(c.side, c.key, c.image) for c in report.comparisons] == [
         ("upgrade", "upgrade", "img-upgrade")
     ]
-    assert commands._events(cfg, current) == [event, event]
+    assert commands._events(current) == [event, event]
 
 
 def test_converge_runs_the_converge_step_alone_and_prints_each_node(
