@@ -89,6 +89,11 @@ class Call:
     diff: bool
 
 
+# A converge that changes its task, and an idempotence run that finds nothing to change:
+# a converge that changes nothing needs no second run (test below).
+CHANGED = {"converge": "changed", "idempotence": "ok"}
+
+
 def fake_playbooks(
     monkeypatch: pytest.MonkeyPatch, results: Mapping[str, PlaybookResult]
 ) -> list[Call]:
@@ -136,7 +141,7 @@ def test_each_side_goes_on_to_idempotence_without_waiting_for_the_other(
             upgrade_went_on.set()
         if (side, step) == ("fresh", "converge"):
             assert upgrade_went_on.wait(10), "upgrade waited for fresh's converge"
-        return PlaybookResult(0, (ev("t", "ok"),), log_path, ())
+        return PlaybookResult(0, (ev("t", CHANGED[step]),), log_path, ())
 
     monkeypatch.setattr(ansible, "run_playbook", run_playbook)
     report = new_report(run)
@@ -271,6 +276,23 @@ def test_idempotence_passes_without_changes(
     assert all(s.idempotence == PASSED for s in report.states.values())
 
 
+def test_a_converge_that_changed_nothing_passes_idempotence_without_a_second_run(
+    cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    quiet = PlaybookResult(0, (ev("x", "ok"), ev("y", "skipped")), tmp_path / "l")
+    busy = PlaybookResult(0, (ev("x", "changed"),), tmp_path / "l")
+    calls = fake_playbooks(monkeypatch, {"fresh": busy, "upgrade": quiet})
+    report = new_report(run)
+    converge.all_sides(up(run), cfg, ENV, run, report)
+    assert sorted(c.log.name for c in calls) == [
+        "fresh.converge.log",
+        "fresh.idempotence.log",  # fresh's converge changed x: it runs again (and x changes)
+        "upgrade.converge.log",
+    ]
+    assert report.states["upgrade"].idempotence == PASSED
+    assert report.states["fresh"].idempotence == FAILED
+
+
 def test_idempotence_false_runs_the_playbook_once_and_requires_no_second_run(
     cfg: config.Config, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -391,7 +413,7 @@ def test_a_side_is_captured_then_tested_without_waiting_for_the_other(
             assert time.monotonic() < deadline, "upgrade's tests waited for fresh's converge"
             time.sleep(0.01)
         order.append((side, step))
-        return PlaybookResult(0, (ev("t", "ok"),), args[4], ())
+        return PlaybookResult(0, (ev("t", CHANGED[step]),), args[4], ())
 
     class Recorded(Captures):
         def of(self, engine: Engine, container: str) -> tuple[State, float]:
