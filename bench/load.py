@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compare_molecule import BenchError, base_image, git, make_example, tool
+from common import BenchError, base_image, git, make_example, tool
 
 MAKING = re.compile(r"making the baseline snapshot")
 RUN_ID = re.compile(r"\btdi-([0-9a-f]{8})-(?:fresh|upgrade)")
