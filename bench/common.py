@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,15 @@ def git(root: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Finished:
-    """Run ``argv``, stamping and logging its output; wall time and peak RSS of its tree."""
+def run_logged(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    started: Callable[[int], None] = lambda pid: None,
+) -> Finished:
+    """Run ``argv``, stamping and logging its output; wall time and peak RSS of its tree.
+    ``started`` gets its pid as soon as it runs."""
     start = time.monotonic()
     stamped: list[tuple[float, str]] = []
     with (
@@ -89,6 +97,7 @@ def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Fi
             errors="replace",
         ) as proc,
     ):
+        started(proc.pid)
         assert proc.stdout is not None
         for line in proc.stdout:
             stamped.append((time.monotonic() - start, ANSI.sub("", line.rstrip())))
