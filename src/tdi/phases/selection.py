@@ -110,7 +110,8 @@ def _configured(root: Path) -> list[Path]:
 def _settings_changed(root: Path, base: str, names: list[str]) -> dict[str, bool]:
     """Whether each scenario's settings in tdi.yml (the top level with its own keys over
     it) differ from those at the merge-base: a new scenario's do; comments do not."""
-    now = _documents(yamlfile.lenient((root / config.CONFIG_NAME).read_text(encoding="utf-8")))
+    path = root / config.CONFIG_NAME
+    now = _documents(yamlfile.lenient(path.read_text(encoding="utf-8") if path.exists() else ""))
     try:
         then = _documents(yamlfile.lenient(git.show(root, base, config.CONFIG_NAME)))
     except GitError:
@@ -120,8 +121,8 @@ def _settings_changed(root: Path, base: str, names: list[str]) -> dict[str, bool
 
 def _documents(data: Any) -> dict[str, Any]:
     """Each scenario's settings: the top-level keys with the scenario's over them."""
-    if not isinstance(data, dict):
-        return {}
+    if not isinstance(data, dict):  # no tdi.yml (or an empty one) is the default scenario's
+        return {config.DEFAULT_SCENARIO: {}} if data is None else {}
     top = {k: v for k, v in data.items() if k != "scenarios"}
     scenarios = data.get("scenarios") or {config.DEFAULT_SCENARIO: {}}
     return {n: {**top, **(s or {})} for n, s in scenarios.items() if isinstance(s, dict | None)}

@@ -92,6 +92,12 @@ def test_tdi_yml_selects_the_scenarios_whose_settings_changed(repo: Path) -> Non
     assert everyone.selected == ["web", "db", "site"]
 
 
+def test_a_removed_tdi_yml_selects_the_default_scenario(tmp_path: Path) -> None:
+    repo = ansible_repo.make(tmp_path)  # read by Ansible anew: its one scenario is new
+    (repo / "tdi.yml").unlink()
+    assert selection.select(repo, "main").selected == ["default"]
+
+
 def test_a_comment_in_tdi_yml_selects_nothing(repo: Path) -> None:
     text = (repo / "tdi.yml").read_text(encoding="utf-8")
     assert changed(repo, {"tdi.yml": "# why\n" + text}).selected == []
