@@ -17,10 +17,17 @@ from tdi.provision import inputs
 
 log = logging.getLogger(__name__)
 
-# Directories whose files Ansible loads for any playbook run from the repo: plugins
-# (`library`, `filter_plugins`...) beside a playbook or at the top, and collections. A
-# role's own are inside the role, and so belong to the scenarios that use it.
-PLUGIN_DIRS = ("library", "module_utils", "plugins", "collections", "ansible_collections")
+# Directories whose files Ansible loads for any playbook beside them (and, as tdi runs it
+# from the repo's top, there too): modules, plugins, collections. A role's own are inside
+# the role, and so belong to the scenarios that use it; a `library` elsewhere (a tool's
+# source) is no input.
+_KINDS = "action become cache callback cliconf connection doc_fragment filter httpapi inventory"
+PLUGIN_DIRS = (
+    "library",
+    "module_utils",
+    "collections",
+    *(f"{kind}_plugins" for kind in f"{_KINDS} lookup netconf strategy terminal test vars".split()),
+)
 SHOWN = 5  # changed files a skip line names
 
 
@@ -43,7 +50,9 @@ def select(root: Path, ref: str) -> Selection:
     tdi_yml = root / config.CONFIG_NAME
     settings = _settings_changed(root, base, names) if tdi_yml in changed else {}
     attributed = {p for p in changed for one in found.values() if one.holds(p)}
-    everywhere = [p for p in changed if p not in attributed and _global(root, p)]
+    places = {root, *(cfg.playbook.parent for cfg in cfgs)}
+    read = [root / "ansible.cfg", *(d / n for d in places for n in PLUGIN_DIRS), *_configured(root)]
+    everywhere = [p for p in changed if p not in attributed and any(_under(p, r) for r in read)]
     rel = [_rel(p, root) for p in changed]
     shown = ", ".join(rel[:SHOWN]) + (f", +{len(rel) - SHOWN} more" if len(rel) > SHOWN else "")
     selected, skipped = [], {}
@@ -81,19 +90,12 @@ def _rel(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def _global(root: Path, path: Path) -> bool:
-    """Whether Ansible reads ``path`` for any playbook: ansible.cfg, or a file under a
-    plugin or collections directory (the usual names, and those ansible.cfg gives)."""
-    if path == root / "ansible.cfg":
-        return True
-    parts = path.relative_to(root).parts[:-1] if path.is_relative_to(root) else ()
-    if any(p in PLUGIN_DIRS or p.endswith("_plugins") for p in parts):
-        return True
-    return any(path.is_relative_to(d) for d in _configured(root))
+def _under(path: Path, place: Path) -> bool:
+    return path == place or path.is_relative_to(place)
 
 
 def _configured(root: Path) -> list[Path]:
-    """The plugin and collection directories of ansible.cfg's [defaults], in the repo."""
+    """The module, plugin and collection directories ansible.cfg's [defaults] names."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(root / "ansible.cfg", encoding="utf-8")

@@ -63,6 +63,11 @@ def test_what_ansible_reads_for_every_playbook_selects_all(repo: Path, name: str
     assert found.skipped == {}
 
 
+@pytest.mark.parametrize("name", ["tools/library/mine.py", "src/tool/ansible_plugins/x.py"])
+def test_a_plugin_like_directory_ansible_does_not_read_selects_none(repo: Path, name: str) -> None:
+    assert changed(repo, {name: "# changed\n"}, commit=False).selected == []
+
+
 def test_a_readme_selects_none_and_says_why_for_each(repo: Path) -> None:
     found = changed(repo, {"README.md": "# more\n", ".github/workflows/ci.yml": "on: push\n"})
     assert found.selected == []
