@@ -178,6 +178,15 @@ def _init(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _changed(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only the scenarios whose inputs changed since REF's merge-base with HEAD "
+        "(a pull request's: origin/main)",
+    )
+
+
 HOSTS: tuple[Flags, ...] = (_playbook, _tests, _images, _upgrade)
 
 
@@ -221,7 +230,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "matrix": Command(
         "print the scenarios as JSON, for a CI matrix",
-        (),
+        (_changed,),
         offline=cmd.cmd_matrix,
     ),
     "init": Command(

@@ -18,7 +18,7 @@ from tdi.errors import NoRunError, TdiError
 from tdi.hosts import images
 from tdi.hosts.run import Run, destroy, lifecycle, reap, write_inventories
 from tdi.init import molecule, scaffold, survey
-from tdi.phases import converge, lint, noise, parity, setup, verify
+from tdi.phases import converge, lint, noise, parity, selection, setup, verify
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.provision.ansible import AnsibleEnv, TaskEvent, read_events
 from tdi.report import html, junit, markdown, terminal
@@ -193,14 +193,20 @@ def cmd_snapshot(engine: Engine, cfg: config.Config, args: argparse.Namespace) -
 
 
 def cmd_matrix(cfg: config.Config, args: argparse.Namespace) -> int:
-    print(json.dumps(matrix(cfg.root)))
+    names, ref = None, getattr(args, "changed_since", None)
+    if ref is not None:
+        names, skipped = selection.select(cfg.root, ref)
+        for line in skipped.values():
+            print(line, file=sys.stderr)
+    print(json.dumps(matrix(cfg.root, names)))
     return 0
 
 
-def matrix(root: Path) -> dict[str, list[dict[str, str]]]:
-    """The scenarios as a CI matrix: ``{"include": [{"scenario", "playbook", "tests"}]}``."""
+def matrix(root: Path, names: list[str] | None = None) -> dict[str, list[dict[str, str]]]:
+    """The scenarios (``names``, else all) as a CI matrix:
+    ``{"include": [{"scenario", "playbook", "tests"}]}``."""
     rows = []
-    for name in config.scenarios(root):
+    for name in config.scenarios(root) if names is None else names:
         cfg = config.load(root, {"scenario": name})
         rows.append(
             {"scenario": name, "playbook": cfg.rel(cfg.playbook), "tests": cfg.rel(cfg.tests)}

@@ -96,3 +96,33 @@ def export(root: Path, commit: str, dest: Path) -> None:
     with tarfile.open(archive) as tar:
         # "tar", not "data": the tree is the repo's own, and may hold absolute symlinks.
         tar.extractall(dest, filter="tar")
+
+
+def changed_since(root: Path, ref: str) -> tuple[str, list[Path]]:
+    """The merge-base of ``ref`` and HEAD, and the files a pull request from HEAD to
+    ``ref`` changes as it stands in the work tree: every file that differs from that
+    merge-base (committed, staged or not; a rename is its two paths), and the untracked
+    files git does not ignore, as absolute paths."""
+    top = Path(git(root, "rev-parse", "--show-toplevel"))
+    try:
+        git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except GitError:
+        raise GitError(
+            f"--changed-since {ref}: no such commit in {top} (pass a branch, tag or commit "
+            "that exists; a CI checkout needs its history: fetch-depth: 0)"
+        ) from None
+    try:
+        base = git(top, "merge-base", ref, "HEAD")
+    except GitError:
+        raise GitError(
+            f"--changed-since {ref}: {ref} and HEAD have no common commit in {top} "
+            "(a shallow clone? fetch more history)"
+        ) from None
+    names = git(top, "diff", "--name-only", "--no-renames", "-z", base).split("\0")
+    names += git(top, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    return base, sorted({top / name for name in names if name})
+
+
+def show(root: Path, commit: str, path: str) -> str:
+    """The text of ``path`` (relative to ``root``) at ``commit``."""
+    return git(root, "show", f"{commit}:./{path}")

@@ -22,7 +22,7 @@ from tdi.engine.protocol import RUN_LABEL, ContainerSpec, Engine, ImageInfo
 from tdi.errors import NoRunError, TdiError
 from tdi.hosts import records
 from tdi.hosts.run import CURRENT, WORK_DIR, Run, plan
-from tdi.phases import converge, parity, verify
+from tdi.phases import converge, parity, selection, verify
 from tdi.phases.steps import Step
 from tdi.pipelines import calibrate, production, promotion, test
 from tdi.pipelines.start import Start
@@ -575,6 +575,26 @@ def test_matrix_prints_one_row_per_scenario_as_json(
             {"scenario": "db", "playbook": "db.yml", "tests": "tests/db"},
         ]
     }
+
+
+def test_matrix_changed_since_holds_the_selected_and_says_why_each_other_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = repo(tmp_path, "scenarios:\n  web: {}\n  db: {playbook: db.yml, tests: tests/db}\n")
+    asked = []
+
+    def select(root: Path, ref: str) -> selection.Selection:
+        asked.append((root, ref))
+        return selection.Selection(["db"], {"web": "skipped web: none of its 3 input files"})
+
+    monkeypatch.setattr(selection, "select", select)
+    assert commands.cmd_matrix(cfg, args(changed_since="origin/main")) == 0
+    out, err = capsys.readouterr()
+    assert asked == [(cfg.root, "origin/main")]
+    assert json.loads(out) == {
+        "include": [{"scenario": "db", "playbook": "db.yml", "tests": "tests/db"}]
+    }
+    assert err == "skipped web: none of its 3 input files\n"
 
 
 def test_matrix_of_a_repo_without_scenarios_is_the_default_one(tmp_path: Path) -> None:

@@ -127,3 +127,35 @@ def test_git_error_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     with pytest.raises(GitError, match=r"git log in .*not a git repository"):
         tdi_git.git(tmp_path, "log")
+
+
+def test_changed_since_is_what_a_pull_request_changes_in_the_work_tree(repo: Path) -> None:
+    # A commit on the base branch after the fork is not the pull request's.
+    git(repo, "checkout", "-q", "-b", "base", "HEAD~1")
+    (repo / "theirs.yml").write_text("d\n", encoding="utf-8")
+    git(repo, "add", "theirs.yml")
+    git(repo, "commit", "-q", "-m", "on base")
+    git(repo, "checkout", "-q", "trunk")
+    (repo / "committed.yml").write_text("a\n", encoding="utf-8")
+    git(repo, "add", "committed.yml")
+    git(repo, "commit", "-q", "-m", "on the branch")
+    git(repo, "mv", "site.yml", "renamed.yml")  # staged, not committed
+    (repo / "untracked.yml").write_text("b\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("ignored/\n", encoding="utf-8")
+    (repo / "ignored").mkdir()
+    (repo / "ignored" / "x").write_text("c\n", encoding="utf-8")
+    base, changed = tdi_git.changed_since(repo, "base")
+    assert base == git(repo, "rev-parse", "trunk~2")
+    names = [str(p.relative_to(repo)) for p in changed]
+    assert names == [".gitignore", "committed.yml", "renamed.yml", "site.yml", "untracked.yml"]
+
+
+def test_changed_since_an_unknown_ref_is_one_line_naming_it(repo: Path) -> None:
+    with pytest.raises(GitError) as info:
+        tdi_git.changed_since(repo, "origin/nope")
+    assert str(info.value).startswith(f"--changed-since origin/nope: no such commit in {repo}")
+    assert "\n" not in str(info.value)
+
+
+def test_show_reads_a_file_at_a_commit(repo: Path) -> None:
+    assert tdi_git.show(repo, "HEAD~1", "site.yml") == "# version 1"

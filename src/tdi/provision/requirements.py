@@ -140,6 +140,13 @@ def _sources(path: Path) -> list[str]:
     return [f.removeprefix("file://") for f in found if _is_path(f)]
 
 
+def sources(root: Path) -> list[Path]:
+    """The requirements files and the local paths they install from: what a change to the
+    installed roles and collections changes."""
+    paths = find(root)
+    return [*paths, *(root / source for path in paths for source in _sources(path))]
+
+
 def _digest(root: Path, paths: list[Path]) -> str:
     """The requirements files and every file their local sources hold (size and time)."""
     h = hashlib.sha256()

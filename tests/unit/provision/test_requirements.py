@@ -128,3 +128,16 @@ def test_a_failed_install_says_why(tmp_path: Path) -> None:
         "requirements.yml: ansible-galaxy role install failed: bad was NOT installed "
         "successfully: the downloaded file does not appear to be a valid tar archive."
     )
+
+
+def test_sources_are_the_requirements_files_and_the_local_paths_they_name(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "roles" / "requirements.yml").write_text(
+        "- {src: ./vendor/motd.tar.gz, name: motd}\n- geerlingguy.git\n", encoding="utf-8"
+    )
+    assert requirements.sources(tmp_path) == [
+        tmp_path / "roles" / "requirements.yml",
+        tmp_path / "vendor" / "motd.tar.gz",
+    ]
