@@ -213,7 +213,8 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             engine.create_network(net, {RUN_LABEL: run.id, SIDE_LABEL: side})
             if cache:
                 engine.attach(net, packages.NAME, packages.NAME)
-    for node in run.nodes.values():
+
+    def start(node: Node) -> None:
         identity = ContainerSpec(
             image=node.image,
             name=node.container,
@@ -224,11 +225,15 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             env={"APT_CONFIG": packages.APT_CONFIG} if cache else {},
         )
         settings = cfg.topology.host(node.host).settings
-        with interrupts.deferred():
-            engine.run(boot.spec(init[node.key], settings, cgroups, identity))
+        engine.run(boot.spec(init[node.key], settings, cgroups, identity))
         if cache:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
+
+    # All at once; an interrupt waits until every request is answered (none cut off, to be
+    # carried out unseen after the removal looked), then acts.
+    with interrupts.deferred():
+        in_parallel(list(run.nodes.values()), start)
     for side in run.sides:
         _pin_names(engine, cfg, run, side, cache)
     nodes = list(run.nodes.values())
