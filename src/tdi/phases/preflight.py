@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tdi.config import Config
 from tdi.errors import ConfigError
-from tdi.phases import noise, prompts, verify
+from tdi.phases import noise, verify
 from tdi.provision import ansible, inventory
 from tdi.provision.inventory import RepoInventory
 
@@ -31,15 +31,18 @@ def check(
     with tempfile.TemporaryDirectory(prefix="tdi-preflight-") as tmp:
         placeholders = {h: "none" for h in cfg.topology.names}
         path = inventory.write(Path(tmp, "inventory.yml"), placeholders, cfg.topology, repo)
-        # The tests collect while Ansible reads the playbook; the playbook's error first.
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # The tests collect while Ansible reads the playbook; the playbook's error first,
+        # then a play that matches no host, then a prompt (tdi's children have no stdin).
+        with ThreadPoolExecutor(max_workers=1) as pool:
             tests = None if syntax_only else pool.submit(verify.collect, cfg, env, repo, Path(tmp))
-            asks = pool.submit(prompts.check, env, cfg.playbook, path, cfg.extra_vars)
-            _check_plays(cfg, ansible.list_plays(env, cfg.playbook, path, cfg.extra_vars))
+            found = ansible.list_plays(env, cfg.playbook, path, cfg.extra_vars)
+            _check_plays(cfg, found.plays)
+            if found.prompts:
+                where = ansible.relative(cfg.playbook, cfg.root)
+                raise ConfigError(ansible.prompt_message(where, found.prompts[0]))
             if not syntax_only and cfg.tests.is_file() and cfg.tests.suffix != ".py":
                 # A verify playbook (the Ansible verifier): it parses too.
                 ansible.list_plays(env, cfg.tests, path, cfg.extra_vars)
-            asks.result()
             if tests is not None:
                 tests.result()
 

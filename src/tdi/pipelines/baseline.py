@@ -202,7 +202,7 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
 def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot) -> None:
     """Every play of the commit's playbook matches one of tdi's hosts with the commit's own
     inventory: a play that matched none would be missing from the snapshot, unseen."""
-    plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars)
+    plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars).plays
     if found := preflight.unmatched(old, plays):
         raise BaselineError(
             f"baseline {snap.commit[:12]}: {found} with that commit's inventory, so its "

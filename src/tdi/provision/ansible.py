@@ -296,20 +296,34 @@ _PLAY = re.compile(r"^\s*play #\d+ \((?P<pattern>.*?)\): (?P<name>.*?)\tTAGS:")
 _HOST = re.compile(r"^\s*hosts \((?P<count>\d+)\):")
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What preflight reads of a playbook in one Ansible process (ansible_plugins/plays.py):
+    its plays, with the hosts each matches, and the prompts it would meet."""
+
+    plays: list[Play]
+    prompts: list[dict[str, str]]
+
+
+PLAYS = resources.files("tdi").joinpath("provision", "ansible_plugins", "plays.py")
+
+
 def list_plays(
     env: AnsibleEnv, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
-) -> list[Play]:
-    """Check the playbook parses, and say which hosts each play matches.
+) -> Listing:
+    """Check the playbook parses; say which hosts each play matches (``--list-hosts``), and
+    which prompts it would meet.
 
     An AnsibleError carries Ansible's own first error line, with its file and line.
     """
     if not playbook.is_file():
         raise AnsibleError(f"playbook {playbook} does not exist: pass --playbook or set 'playbook'")
-    argv = [binary(), "--list-hosts", "-i", str(inventory), *_extra(extra_vars), str(playbook)]
+    argv = [sys.executable, str(PLAYS), str(playbook), str(inventory), *extra_vars]
     proc = process.run(argv, cwd=env.root, env=env.variables())
     if proc.returncode != 0:
         raise AnsibleError(syntax_error(env.root, playbook, proc.stderr))
-    return parse_plays(proc.stdout)
+    lines = proc.stdout.strip().splitlines()
+    return Listing(parse_plays(proc.stdout), json.loads(lines[-1]) if lines else [])
 
 
 # Where Ansible says the error is: 2.19 prints `Origin: PATH:LINE:COL`, earlier releases

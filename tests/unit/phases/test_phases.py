@@ -718,10 +718,10 @@ def preflight_fakes(
 
     def list_plays(
         env: ansible.AnsibleEnv, playbook: Path, inventory: Path, extra_vars: Sequence[str] = ()
-    ) -> list[Play]:
+    ) -> ansible.Listing:
         seen["inventory"] = inventory.read_text(encoding="utf-8")
         seen["extra_vars"] = list(extra_vars)
-        return plays
+        return ansible.Listing(plays, [])
 
     def collect(
         cfg: config.Config, env: ansible.AnsibleEnv, repo: RepoInventory, tmp: Path

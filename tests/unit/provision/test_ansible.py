@@ -300,7 +300,7 @@ def test_list_plays_asks_ansible_playbook(tmp_path: Path) -> None:
         tmp_path / "site.yml",
         tmp_path / "inventory.yml",
         ['{"target": "all"}'],
-    )
+    ).plays
     # Ansible's order of a pattern's hosts is its own: compare them as sets.
     assert [(p.name, p.pattern, sorted(p.hosts)) for p in plays] == [
         ("Web servers", "web", ["web1"]),

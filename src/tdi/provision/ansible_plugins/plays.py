@@ -1,7 +1,9 @@
-# Run by tdi with Ansible's interpreter (tdi.prompts), never imported by tdi itself.
-"""Print, as JSON, the prompts a playbook would meet: each play's ``vars_prompt`` not set by
-an extra var, and each ``pause`` task with a prompt and no condition that its plays and
-roles import statically. Usage: prompts.py PLAYBOOK INVENTORY [EXTRA_VARS...]"""
+# Run by tdi with Ansible's interpreter (ansible.read_plays), never imported by tdi itself.
+"""One Ansible process for what preflight asks of a playbook: `ansible-playbook
+--list-hosts` itself (its own parse, its own errors on stderr, its exit code), then, on a
+last line, as JSON, the prompts the playbook would meet: each play's ``vars_prompt`` not
+set by an extra var, and each ``pause`` task with a prompt and no condition that its plays
+and roles import statically. Usage: plays.py PLAYBOOK INVENTORY [EXTRA_VARS...]"""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ import sys
 from typing import Any
 
 from ansible import context
+from ansible.cli.playbook import PlaybookCLI
 from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.collections import ImmutableDict
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook import Playbook
 from ansible.playbook.block import Block
-from ansible.plugins.loader import init_plugin_loader
 from ansible.utils.vars import load_extra_vars
 from ansible.vars.manager import VariableManager
 
@@ -32,7 +34,6 @@ def _tasks(blocks: list[Any]) -> list[Any]:
 
 
 def main(playbook: str, inventory: str, extra: list[str]) -> None:
-    init_plugin_loader()
     context.CLIARGS = ImmutableDict(extra_vars=tuple(extra), tags=(), skip_tags=())
     loader = DataLoader()
     manager = VariableManager(loader, InventoryManager(loader, sources=[inventory]))
@@ -51,5 +52,23 @@ def main(playbook: str, inventory: str, extra: list[str]) -> None:
     print(json.dumps(prompts))
 
 
+def list_hosts(playbook: str, inventory: str, extra: list[str]) -> int:
+    """ansible-playbook --list-hosts, in this process: its output, its exit code."""
+    extras = [arg for value in extra for arg in ("-e", value)]
+    argv = ["ansible-playbook", "--list-hosts", "-i", inventory, *extras, playbook]
+    try:
+        PlaybookCLI.cli_executor(argv)
+    except SystemExit as done:  # the executor always ends with sys.exit
+        return done.code if isinstance(done.code, int) else 1
+    return 0
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    code = list_hosts(sys.argv[1], sys.argv[2], sys.argv[3:])
+    if code:
+        sys.exit(code)
+    sys.stdout.flush()
+    try:
+        main(sys.argv[1], sys.argv[2], sys.argv[3:])
+    except Exception:  # unread (vaulted, say): the converge names a prompt it meets
+        print("[]")
