@@ -148,7 +148,8 @@ class Layout:
     paths: index.Paths
 
     def of(self, name: str) -> Path:
-        return self.directory / name
+        # tdi.yml's names are [A-Za-z0-9_.-]+: "." and ".." would be no directory of their own.
+        return self.directory / (name if name.strip(".") else f"_{name}")
 
 
 def layout(cfg: config.Config) -> Layout:

@@ -118,3 +118,4 @@ def test_without_a_report_flag_everything_goes_under_tdi_all(tmp_path: Path) -> 
     where = scenarios.layout(config.load(tmp_path))
     assert where.paths.json == tmp_path / ".tdi" / "all" / "index.json"
     assert where.of("default") == tmp_path / ".tdi" / "all" / "default"
+    assert where.of("..") == tmp_path / ".tdi" / "all" / "_.."  # a name, not a way out
