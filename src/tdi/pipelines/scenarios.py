@@ -101,9 +101,13 @@ def schedule(
                     running[name] = (proc, time.monotonic(), reader)
                 reader.start()
             name = _next(over)
-            proc, began, reader = running.pop(name)
+            proc, began, reader = running[name]
             reader.join()
-            code = children.wait(proc)
+            # Its output ended: it has ended, or is about to. Not children.wait: an interrupt
+            # there would stop the others with less time than CLEANUP.
+            code = proc.wait()
+            children.forget(proc)
+            del running[name]
             ended(name, code, time.monotonic() - began)
     except BaseException:
         with interrupts.deferred():  # a second Ctrl-C does not cut the cleanup short
