@@ -21,7 +21,7 @@ from tdi import config, interrupts, progress, secrets
 from tdi.engine import podman
 from tdi.engine.docker_engine import DockerEngine
 from tdi.engine.protocol import Engine
-from tdi.errors import TdiError
+from tdi.errors import ConfigError, TdiError
 from tdi.hosts.run import interrupted, work_dir
 
 Flags = Callable[[argparse.ArgumentParser], None]
@@ -138,6 +138,23 @@ def _limits(p: argparse.ArgumentParser) -> None:
         p.add_argument(config.flag(key), type=int, metavar="SECONDS", help=f"how long {what}")
 
 
+def _all(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="run every scenario of tdi.yml, each by a tdi test of its own; the report "
+        "flags name the index (default: .tdi/all/)",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="with --all: at most N scenarios at once (default: from the CPUs and the "
+        "memory; 1 runs them one after another)",
+    )
+
+
 def _keep(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="leave the containers running")
 
@@ -201,7 +218,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits),
+        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits, _all),
         cmd.cmd_test,
     ),
     "plan": Command(
@@ -286,6 +303,52 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+# What `tdi test --all` gives each scenario's tdi itself: the repo, the scenario, reports.
+_OWN = frozenset({"root", "scenario", "all", "jobs", "keep", *config.OUTPUTS})
+
+
+def passed_on(args: argparse.Namespace) -> list[str]:
+    """The flags of `tdi test --all` that each scenario's `tdi test` takes, as given."""
+    one = argparse.ArgumentParser(add_help=False)
+    for flags in (_repo, *COMMANDS["test"].flags):
+        flags(one)
+    argv: list[str] = []
+    seen = set(_OWN)
+    for action in one._actions:  # argparse has no public list of a parser's flags
+        if action.dest in seen:
+            continue
+        seen.add(action.dest)  # --vault-id and --vault-password-file share one list
+        value = getattr(args, action.dest, None)
+        if value is None or value == action.default:
+            continue
+        flag = action.option_strings[-1]
+        if isinstance(value, list):
+            argv += [x for v in value for x in (flag, str(v))]
+        elif action.nargs == 0:  # a switch, or a count (-v -v)
+            argv += [flag] * (value if type(value) is int else 1)
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def check_all(args: argparse.Namespace) -> None:
+    """``--all`` and ``-j`` with the flags they take."""
+    jobs = getattr(args, "jobs", None)
+    if not getattr(args, "all", False):
+        if jobs is not None:
+            raise ConfigError("-j/--jobs: only with --all (how many scenarios run at once)")
+        return
+    if args.scenario is not None:
+        raise ConfigError("--all runs every scenario: drop --scenario, or --all")
+    if args.keep:
+        raise ConfigError(
+            "--all with --keep: a repo keeps one run (.tdi/current.json); "
+            "keep one scenario's hosts with --scenario NAME --keep"
+        )
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"-j/--jobs: {jobs} is less than the minimum of 1")
+
+
 class _Elapsed(logging.Formatter):
     def __init__(self) -> None:
         super().__init__()
@@ -342,6 +405,7 @@ def _main(args: argparse.Namespace, command: Command) -> int:
     signal.signal(signal.SIGHUP, _sigterm)  # a closed terminal is an interrupt
     root: Path | None = None
     try:
+        check_all(args)
         start = Path(args.root) if args.root is not None else config.find_root(Path.cwd())
         cfg = config.load(start, _overrides(args))
         # The files this command writes: a bad path is found now, not after the run.
@@ -353,6 +417,8 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         # .tdi holds every run's record, written before anything is created: a read-only
         # or full .tdi is said now, before any image or container.
         work_dir(cfg.root)
+        if getattr(args, "all", False):  # no daemon here: each scenario's tdi reaches it
+            return cmd.cmd_test_all(cfg, args.jobs, passed_on(args))
         # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
         trusting = getattr(args, "image", None) or cfg.production_image
         kind = podman.chosen(cfg.engine)

@@ -19,7 +19,7 @@ from tdi.hosts import images
 from tdi.hosts.run import Run, destroy, lifecycle, reap, write_inventories
 from tdi.init import molecule, scaffold, survey
 from tdi.phases import converge, lint, noise, parity, selection, setup, verify
-from tdi.pipelines import calibrate, production, promotion, test
+from tdi.pipelines import calibrate, production, promotion, scenarios, test
 from tdi.provision.ansible import AnsibleEnv, TaskEvent, read_events
 from tdi.report import html, junit, markdown, terminal
 from tdi.report.model import PASSED, Report
@@ -34,6 +34,11 @@ def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
         log.error("%s: the run stopped before any container", stop)
         return _finish(cfg, None, Report.planned(None, lint=stop.result))
     return _finish(cfg, run, report, engine.kind if args.keep else None)
+
+
+def cmd_test_all(cfg: config.Config, jobs: int | None, passed_on: list[str]) -> int:
+    """`tdi test --all`: every scenario by its own `tdi test`, ``jobs`` at once."""
+    return scenarios.run(cfg, passed_on, jobs or scenarios.default_jobs())
 
 
 def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
 """The guard between tdi and each child it runs: nothing the child starts outlives tdi.
 
-    python -I guard.py TDI_PID -- ARGV...
+    python -I guard.py TDI_PID GRACE -- ARGV...
 
 The child (ansible-playbook, pytest) and every process it forks run in a session of their
-own. The guard stops that whole group (SIGTERM, then SIGKILL after ``GRACE`` seconds) when
+own. The guard stops that whole group (SIGTERM, then SIGKILL after GRACE seconds) when
 tdi asks with SIGTERM, or when tdi is gone however it ended, SIGKILL too: a pidfd of tdi's
 pid becomes readable when the whole process has exited. PR_SET_PDEATHSIG would fire when
 the *thread* that forked exits (tdi starts children from worker threads), and it reaches
@@ -31,22 +31,23 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
     """A handler, not SIG_IGN: an ignored signal would stay ignored in the child."""
 
 
-def command(argv: Sequence[str]) -> list[str]:
+def command(argv: Sequence[str], grace: float = GRACE) -> list[str]:
     """``argv`` run under the guard, watching this process; ``argv`` as it is where the
-    kernel has no pidfds (before Linux 5.3, or not Linux)."""
+    kernel has no pidfds (before Linux 5.3, or not Linux). ``grace``: the seconds the
+    child has, once asked to stop, before SIGKILL (a child tdi removes its containers)."""
     try:
         os.close(os.pidfd_open(os.getpid()))
     except (AttributeError, OSError):
         return list(argv)
-    return [sys.executable, "-I", __file__, str(os.getpid()), "--", *argv]
+    return [sys.executable, "-I", __file__, str(os.getpid()), str(grace), "--", *argv]
 
 
 def _status(code: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _stop_group(child: subprocess.Popen[bytes]) -> None:
-    for signum, wait in ((signal.SIGTERM, GRACE), (signal.SIGKILL, None)):
+def _stop_group(child: subprocess.Popen[bytes], grace: float) -> None:
+    for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):  # the whole group has exited
             os.killpg(child.pid, signum)  # the leader's pid is the group's id
         with contextlib.suppress(subprocess.TimeoutExpired):  # then SIGKILL to what is left
@@ -66,7 +67,7 @@ def _wait(watch: int, child: subprocess.Popen[bytes], wake: int, asked: list[int
 
 
 def main(args: list[str]) -> int:
-    parent = int(args[0])
+    parent, grace = int(args[0]), float(args[1])
     # Signals wake the select below through this pipe, even one that came before it.
     wake, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -84,13 +85,13 @@ def main(args: list[str]) -> int:
     if os.getppid() != parent:  # tdi died, and its pid was reused, before the pidfd
         return 128 + signal.SIGKILL
     try:
-        child = subprocess.Popen(args[2:], start_new_session=True)
+        child = subprocess.Popen(args[3:], start_new_session=True)
     except OSError as exc:
-        print(f"tdi guard: cannot run {args[2]}: {exc}", file=sys.stderr)
+        print(f"tdi guard: cannot run {args[3]}: {exc}", file=sys.stderr)
         return 127
     if _wait(watch, child, wake, asked):
         return _status(child.wait())
-    _stop_group(child)
+    _stop_group(child, grace)
     return 128 + signal.SIGTERM
 
 

@@ -62,10 +62,14 @@ class Processes:
         self._lock = threading.Lock()
         self._procs: set[subprocess.Popen[bytes]] = set()
 
-    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it. It never
-        reads tdi's stdin: a prompt gets no answer rather than waiting for one."""
-        proc = subprocess.Popen(guard.command(argv), stdin=subprocess.DEVNULL, **kwargs)
+    def start(
+        self, argv: Sequence[str], grace: float = guard.GRACE, **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
+        """``argv`` under the guard, running: ``wait`` for it, or ``stop`` it (``grace``:
+        seconds it has to end once stopped). It never reads tdi's stdin: a prompt gets no
+        answer rather than waiting for one."""
+        command = guard.command(argv, grace)
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, **kwargs)
         with self._lock:
             self._procs.add(proc)
         return proc

@@ -43,6 +43,24 @@ class Ended:
     phase: str
 
 
+@dataclass(frozen=True)
+class Said:
+    """A row's own tdi said ``line`` (a scenario's, under `tdi test --all`); ``phase``:
+    the phase the line starts, if it starts one."""
+
+    who: str
+    line: str
+    phase: str = ""
+
+
+@dataclass(frozen=True)
+class Done:
+    """A row is over: ``result`` shows as its phase, and its time stops."""
+
+    who: str
+    result: str
+
+
 @dataclass
 class Row:
     who: str  # "run", a side, or a baseline snapshot
@@ -75,8 +93,20 @@ class Board:
                     self._read(row)
                     row.phase, row.task, row.events = f"{event.phase} done", "", None
                     row.ended = time.monotonic()
+            elif isinstance(event, (Said, Done)):
+                self._note(event)
             elif RUN in self.rows and record.levelno >= logging.INFO:
                 self.rows[RUN].task = secrets.scrub(record.getMessage())
+
+    def _note(self, event: Said | Done) -> None:
+        row = self.rows.get(event.who)
+        if row is None:
+            return
+        if isinstance(event, Done):
+            row.phase, row.ended = event.result, time.monotonic()
+            return
+        row.task = secrets.scrub(event.line)
+        row.phase = event.phase or row.phase
 
     def _read(self, row: Row) -> None:
         if row.events is None or not row.events.exists():
@@ -105,6 +135,11 @@ class Board:
                 elapsed = f"{(row.ended or now) - row.started:5.0f} s"
                 table.add_row(row.who, row.phase, row.task[:80], results, elapsed)
             return table
+
+
+def showing() -> bool:
+    """Whether a live display is on (tdi runs on a terminal, without -q)."""
+    return any(isinstance(h, LiveHandler) for h in logging.getLogger().handlers)
 
 
 class LiveHandler(logging.Handler):

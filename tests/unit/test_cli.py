@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tdi import cli, config
+from tdi import cli, commands, config
 from tdi.engine.docker_engine import DockerEngine
 from tdi.engine.protocol import Engine
 from tdi.errors import ConfigError, EngineError, SnapshotError
@@ -312,3 +312,63 @@ def test_a_truncated_current_run_is_one_line_naming_it(
         "remove it, then `tdi destroy` removes the containers of runs whose tdi is gone\n"
     )
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--all", "--scenario", "web"], "--all runs every scenario: drop --scenario, or --all"),
+        (["--all", "--keep"], "--all with --keep: a repo keeps one run (.tdi/current.json); "),
+        (["--all", "-j", "0"], "-j/--jobs: 0 is less than the minimum of 1"),
+        (["-j", "2"], "-j/--jobs: only with --all (how many scenarios run at once)"),
+    ],
+    ids=["scenario", "keep", "zero-jobs", "jobs-alone"],
+)
+def test_all_with_a_flag_it_cannot_take_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    def connect(trusting: str | None = None, engine: str | None = None) -> Engine:
+        raise AssertionError("the daemon was asked")
+
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(connect))
+    assert cli.main(["test", "-C", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tdi: error: {message}") and err.count("\n") == 1
+
+
+def test_each_scenario_gets_the_flags_of_all_as_given() -> None:
+    args = cli.parser().parse_args(
+        [
+            "test", "--all", "-j", "3", "-C", "repo", "--report", "out/i.json", "--playbook",
+            "p.yml", "-e", "a=1", "-e", "b=2", "--vault-password-file", "pw", "--no-idempotence",
+            "-v", "-v", "--chain", "2", "--phase-timeout", "60",
+        ]
+    )  # fmt: skip
+    # In the order the parser declares its flags.
+    assert cli.passed_on(args) == [
+        "--verbose", "--verbose", "--vault-id", "pw", "--playbook", "p.yml", "--extra-vars",
+        "a=1", "--extra-vars", "b=2", "--chain", "2", "--no-idempotence", "--phase-timeout", "60",
+    ]  # fmt: skip
+    assert cli.passed_on(cli.parser().parse_args(["test", "--all"])) == []
+
+
+def test_all_runs_no_daemon_and_hands_the_flags_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int | None, list[str]]] = []
+
+    def connect(trusting: str | None = None, engine: str | None = None) -> Engine:
+        raise AssertionError("the daemon was asked")
+
+    def every(cfg: config.Config, jobs: int | None, passed_on: list[str]) -> int:
+        seen.append((jobs, passed_on))
+        return 1
+
+    monkeypatch.setattr(DockerEngine, "connect", staticmethod(connect))
+    monkeypatch.setattr(commands, "cmd_test_all", every)
+    assert cli.main(["test", "-C", str(tmp_path), "--all", "-j", "2", "--reboot"]) == 1
+    assert seen == [(2, ["--reboot"])]

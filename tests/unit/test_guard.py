@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import tdi
 from tdi import guard
 from tdi.process import PROCESSES
@@ -80,3 +82,20 @@ def test_a_child_dies_with_tdi_even_by_sigkill(tmp_path: Path) -> None:
         fake_tdi.kill()
         fake_tdi.wait()
     assert wait_gone(grandchild)
+
+
+@pytest.mark.parametrize("grace, cleaned", [(0.3, False), (5.0, True)])
+def test_a_child_asked_to_stop_has_its_grace_to_clean_up(
+    tmp_path: Path, grace: float, cleaned: bool
+) -> None:
+    ready, done = tmp_path / "ready", tmp_path / "cleaned"
+    # A child that takes a second to clean up when stopped, as a child tdi removes containers.
+    script = f"trap 'sleep 1; touch {done}; exit 0' TERM; touch {ready}; sleep 300 & wait"
+    proc = subprocess.Popen(guard.command(["sh", "-c", script], grace))
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.05)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert done.exists() is cleaned

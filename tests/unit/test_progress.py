@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tdi.progress import KEY, RUN, Board, Ended, LiveHandler, Started
+from tdi.progress import KEY, RUN, Board, Done, Ended, LiveHandler, Said, Started
 from tdi.provision import ansible
 
 
@@ -46,6 +46,19 @@ def test_a_playbook_row_follows_its_events_file(tmp_path: Path) -> None:
     board.update(record("converge of fresh done", **{KEY: Ended("fresh", "converge")}))
     assert board.rows["fresh"].phase == "converge done"
     assert board.rows["fresh"].ended is not None  # its elapsed time stops
+
+
+def test_a_scenario_row_shows_what_its_tdi_said_and_its_result() -> None:
+    board = Board()
+    board.update(record("", **{KEY: Started("web", "waiting")}))
+    board.update(record("", **{KEY: Said("web", "[  3.0s] converge of fresh ...", "converge")}))
+    board.update(record("", **{KEY: Said("web", "[  9.0s] fresh.converge: still running")}))
+    assert board.rows["web"].phase == "converge"  # a line that starts no phase keeps it
+    assert board.rows["web"].task == "[  9.0s] fresh.converge: still running"
+    board.update(record("", **{KEY: Done("web", "failed")}))
+    assert board.rows["web"].phase == "failed" and board.rows["web"].ended is not None
+    board.update(record("", **{KEY: Said("db", "a line of a scenario with no row")}))
+    assert "db" not in board.rows
 
 
 def test_parse_events_skips_the_task_starts(tmp_path: Path) -> None:
