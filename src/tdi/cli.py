@@ -218,7 +218,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits, _all),
+        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits, _all, _changed),
         cmd.cmd_test,
     ),
     "plan": Command(
@@ -304,7 +304,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # What `tdi test --all` gives each scenario's tdi itself: the repo, the scenario, reports.
-_OWN = frozenset({"root", "scenario", "all", "jobs", "keep", *config.OUTPUTS})
+_OWN = frozenset({"root", "scenario", "all", "jobs", "keep", "changed_since", *config.OUTPUTS})
 
 
 def passed_on(args: argparse.Namespace) -> list[str]:
@@ -337,6 +337,8 @@ def check_all(args: argparse.Namespace) -> None:
     if not getattr(args, "all", False):
         if jobs is not None:
             raise ConfigError("-j/--jobs: only with --all (how many scenarios run at once)")
+        if args.command == "test" and args.changed_since is not None:
+            raise ConfigError("--changed-since: only with --all (which scenarios it runs)")
         return
     if args.scenario is not None:
         raise ConfigError("--all runs every scenario: drop --scenario, or --all")
@@ -418,7 +420,7 @@ def _main(args: argparse.Namespace, command: Command) -> int:
         # or full .tdi is said now, before any image or container.
         work_dir(cfg.root)
         if getattr(args, "all", False):  # no daemon here: each scenario's tdi reaches it
-            return cmd.cmd_test_all(cfg, args.jobs, passed_on(args))
+            return cmd.cmd_test_all(cfg, args.jobs, passed_on(args), args.changed_since)
         # Only the configured repository's registry may receive TDI_REGISTRY_PASSWORD.
         trusting = getattr(args, "image", None) or cfg.production_image
         kind = podman.chosen(cfg.engine)

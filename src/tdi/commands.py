@@ -36,9 +36,12 @@ def cmd_test(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> in
     return _finish(cfg, run, report, engine.kind if args.keep else None)
 
 
-def cmd_test_all(cfg: config.Config, jobs: int | None, passed_on: list[str]) -> int:
-    """`tdi test --all`: every scenario by its own `tdi test`, ``jobs`` at once."""
-    return scenarios.run(cfg, passed_on, jobs or scenarios.default_jobs())
+def cmd_test_all(
+    cfg: config.Config, jobs: int | None, passed_on: list[str], changed_since: str | None = None
+) -> int:
+    """`tdi test --all`: every scenario by its own `tdi test`, ``jobs`` at once; with
+    ``changed_since``, those its changes since that ref select."""
+    return scenarios.run(cfg, passed_on, jobs or scenarios.default_jobs(), changed_since)
 
 
 def cmd_plan(engine: Engine, cfg: config.Config, args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from typing import IO
 
 from tdi import config, guard, interrupts, progress, secrets
 from tdi.hosts.run import work_dir
+from tdi.phases import selection
 from tdi.process import PROCESSES, Processes
 from tdi.report import index
 from tdi.report.model import FAILED, PASSED, SKIPPED
@@ -43,10 +44,16 @@ _PHASE = re.compile(r"^\[\s*[0-9.]+s\] (\S+(?: of \S+)?) \.\.\.$")  # "converge 
 _PRINTING = threading.Lock()
 
 
-def chosen(cfg: config.Config) -> tuple[list[str], dict[str, str]]:
+def chosen(
+    cfg: config.Config, changed_since: str | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The scenarios `--all` runs, and those it skips with the reason: every scenario of
-    tdi.yml, none skipped. The one place a selection of them plugs in."""
-    return config.scenarios(cfg.root), {}
+    tdi.yml, or with ``changed_since`` those whose inputs changed since that ref
+    (selection.py)."""
+    if changed_since is None:
+        return config.scenarios(cfg.root), {}
+    names, skipped = selection.select(cfg.root, changed_since)
+    return names, skipped
 
 
 def default_jobs(cpus: int | None = None, available: int | None = None) -> int:
@@ -179,10 +186,14 @@ def child_argv(cfg: config.Config, name: str, passed_on: Sequence[str], out: Pat
     return argv + (["--sarif", str(out / "lint.sarif")] if cfg.sarif else [])
 
 
-def run(cfg: config.Config, passed_on: Sequence[str], jobs: int) -> int:
+def run(
+    cfg: config.Config, passed_on: Sequence[str], jobs: int, changed_since: str | None = None
+) -> int:
     """Every chosen scenario, each by its own tdi; the summary and the index. ``passed_on``:
     the flags each scenario's `tdi test` takes from this one."""
-    names, skipped = chosen(cfg)
+    names, skipped = chosen(cfg, changed_since)
+    for why in skipped.values():
+        log.info("%s", why)
     where = layout(cfg)
     done = [index.Scenario(name, SKIPPED, note=why) for name, why in skipped.items()]
     out = _Output(where, names)

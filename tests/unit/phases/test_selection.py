@@ -12,6 +12,7 @@ import pytest
 from tdi import config
 from tdi.errors import GitError
 from tdi.phases import selection
+from tdi.pipelines import scenarios
 from tdi.provision import inputs
 
 
@@ -129,3 +130,12 @@ def test_nothing_changed_selects_none(repo: Path) -> None:
 def test_an_unknown_ref_is_one_line_naming_it(repo: Path) -> None:
     with pytest.raises(GitError, match=r"^--changed-since origin/main: no such commit"):
         selection.select(repo, "origin/main")
+
+
+def test_all_with_changed_since_runs_only_the_selected_scenarios(repo: Path) -> None:
+    ansible_repo.write(repo, {"roles/db/tasks/main.yml": "- ansible.builtin.debug: {msg: db2}\n"})
+    ansible_repo.git(repo, "commit", "-q", "-am", "db changes")
+    names, skipped = scenarios.chosen(config.load(repo, {}), "main")
+    assert names == ["db", "site"]  # tdi.yml's order: the scenarios that use role db
+    assert list(skipped) == ["web"] and skipped["web"].startswith("skipped web: ")
+    assert scenarios.chosen(config.load(repo, {}))[0] == ["web", "db", "site"]
