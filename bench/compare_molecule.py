@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import floor
+import scale
 from common import (
     BIN,
     BenchError,
@@ -108,6 +109,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--base-image", help="use this image instead of `tdi images build`'s")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temp repo and logs")
+    p.add_argument("--no-scale", action="store_true", help="skip the figures at scale (scale.py)")
     p.add_argument(
         "--tools",
         default=",".join(TOOLS),
@@ -417,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(root, out, commit, image, platform, args.tools)
         measure(bench, args.runs)
         fig = figures(bench, args.runs)
+        if not args.no_scale:
+            fig["scale"] = scale.run(work, image, platform, env(bench))
         ok = True
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
@@ -430,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"bench: logs and the example repo are in {work}", file=sys.stderr)
-    print("\n".join(render(fig)))
+    print("\n".join(render(fig) + (scale.render(fig["scale"]) if "scale" in fig else [])))
     if args.json:
         args.json.write_text(json.dumps(fig, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -290,4 +290,6 @@ def run(work: Path, image: str, platform: str, env: dict[str, str]) -> dict[str,
     root = work / "scale"
     make_example(root, platform)
     make_repo(root, platform)
-    return measure(Scale(root, work / "out", image, env))
+    # Molecule keeps each scenario's state in a directory of its own (not the bench's one).
+    own = {k: v for k, v in env.items() if k != "MOLECULE_EPHEMERAL_DIRECTORY"}
+    return measure(Scale(root, work / "out", image, own))
