@@ -46,7 +46,10 @@ def test_concurrent_runs_make_a_new_baseline_snapshot_once(
         assert len(list(published.parent.glob(f"{published.name}*.events.jsonl"))) == 1
         upgrade = {
             c.image.id
-            for c in docker_client.containers.list(filters={"label": "tdi.side=upgrade"})
+            # Other tests' containers too, some removed while listed: ignore those.
+            for c in docker_client.containers.list(
+                filters={"label": "tdi.side=upgrade"}, ignore_removed=True
+            )
             if c.labels.get("tdi.run") in {d.name for d in runs.iterdir()}
         }
         assert upgrade == {snapshots[0].id}

@@ -359,16 +359,17 @@ def test_each_scenario_gets_the_flags_of_all_as_given() -> None:
 def test_all_runs_no_daemon_and_hands_the_flags_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple[int | None, list[str]]] = []
+    seen: list[tuple[int | None, list[str], str | None]] = []
 
     def connect(trusting: str | None = None, engine: str | None = None) -> Engine:
         raise AssertionError("the daemon was asked")
 
-    def every(cfg: config.Config, jobs: int | None, passed_on: list[str]) -> int:
-        seen.append((jobs, passed_on))
+    def every(cfg: config.Config, jobs: int | None, passed_on: list[str], since: str | None) -> int:
+        seen.append((jobs, passed_on, since))
         return 1
 
     monkeypatch.setattr(DockerEngine, "connect", staticmethod(connect))
     monkeypatch.setattr(commands, "cmd_test_all", every)
-    assert cli.main(["test", "-C", str(tmp_path), "--all", "-j", "2", "--reboot"]) == 1
-    assert seen == [(2, ["--reboot"])]
+    argv = ["test", "-C", str(tmp_path), "--all", "-j", "2", "--reboot", "--changed-since", "m"]
+    assert cli.main(argv) == 1
+    assert seen == [(2, ["--reboot"], "m")]  # the selection is the parent's, not passed on
