@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from ansible_repo import GIT_ENV, git
 
 from tdi import git as tdi_git
 from tdi.errors import BaselineError, GitError
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "tdi tests",
-    "GIT_AUTHOR_EMAIL": "tests@tdi.invalid",
-    "GIT_COMMITTER_NAME": "tdi tests",
-    "GIT_COMMITTER_EMAIL": "tests@tdi.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    return proc.stdout.strip()
 
 
 @pytest.fixture
