@@ -102,7 +102,7 @@ def changed_since(root: Path, ref: str) -> tuple[str, list[Path]]:
     """The merge-base of ``ref`` and HEAD, and the files a pull request from HEAD to
     ``ref`` changes as it stands in the work tree: every file that differs from that
     merge-base (committed, staged or not; a rename is its two paths), and the untracked
-    files git does not ignore, as absolute paths."""
+    files git does not ignore (nor Python's caches), as absolute paths."""
     top = Path(git(root, "rev-parse", "--show-toplevel"))
     try:
         git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -119,7 +119,10 @@ def changed_since(root: Path, ref: str) -> tuple[str, list[Path]]:
             "(a shallow clone? fetch more history)"
         ) from None
     names = git(top, "diff", "--name-only", "--no-renames", "-z", base).split("\0")
-    names += git(top, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    # Untracked, as a .gitignore would leave them out: Python's bytecode caches, which a
+    # test run (Molecule's verifier, say) writes beside the tests, are no one's input.
+    untracked = ["--exclude=__pycache__/", "--exclude=*.py[co]", "--exclude=.pytest_cache/"]
+    names += git(top, "ls-files", "--others", "--exclude-standard", *untracked, "-z").split("\0")
     return base, sorted({top / name for name in names if name})
 
 
