@@ -52,6 +52,7 @@ from common import (
 TOOLS = (
     "tdi",
     "floor",
+    "floor-pipelined",
     "molecule",
     "tdi-topology",
     "tdi-chain3",
@@ -253,23 +254,26 @@ def run_molecule(bench: Bench, label: str) -> Sample:
     return Sample("molecule", label, done.seconds, done.maxrss_kib, phases)
 
 
-def run_floor(bench: Bench, label: str) -> Sample:
-    """Plain Ansible and Testinfra on one bare container (floor.py): one state, no tool."""
-    name = f"tdi-bench-floor-{os.getpid()}"
+def run_floor(bench: Bench, label: str, tool_name: str = "floor") -> Sample:
+    """Plain Ansible and Testinfra on one bare container (floor.py): one state, no tool.
+    "floor-pipelined": the same with Ansible's pipelining on, as tdi runs Ansible."""
+    name = f"tdi-bench-{tool_name}-{os.getpid()}"
     bench.containers.add(name)
-    log = bench.out / f"floor-{label.replace(' ', '-')}.log"
+    log = bench.out / f"{tool_name}-{label.replace(' ', '-')}.log"
+    pipelined = {"ANSIBLE_PIPELINING": "True"} if tool_name == "floor-pipelined" else {}
     peak = 0
 
     def step(what: str, argv: list[str]) -> None:
         nonlocal peak
-        done = run_logged(argv, bench.root, env(bench), log.with_suffix(f".{what}.log"))
+        out = log.with_suffix(f".{what}.log")
+        done = run_logged(argv, bench.root, {**env(bench), **pipelined}, out)
         peak = max(peak, done.maxrss_kib)
-        check(f"floor {what}", label, done, log.with_suffix(f".{what}.log"))
+        check(f"{tool_name} {what}", label, done, out)
 
     start = time.monotonic()
     phases = floor.run(bench.root, bench.image, name, tool, step)
     seconds = time.monotonic() - start
-    return Sample("floor", label, seconds, peak, with_other(phases, seconds))
+    return Sample(tool_name, label, seconds, peak, with_other(phases, seconds))
 
 
 def running() -> set[str]:
@@ -293,8 +297,12 @@ def measure(bench: Bench, runs: int) -> None:
     def one(name: str, label: str) -> None:
         print(f"bench: {name} {label} ...", file=sys.stderr, flush=True)
         others = len(running() - bench.containers)
-        run = {"molecule": run_molecule, "floor": run_floor}.get(name)
-        sample = run(bench, label) if run else run_tdi(bench, label, name)
+        if name == "molecule":
+            sample = run_molecule(bench, label)
+        elif name.startswith("floor"):
+            sample = run_floor(bench, label, name)
+        else:
+            sample = run_tdi(bench, label, name)
         bench.samples.append(replace(sample, others=others))
         print(f"bench: {name} {label}: {sample.seconds:.1f} s", file=sys.stderr, flush=True)
 
@@ -343,7 +351,7 @@ def figures(bench: Bench, runs: int) -> dict[str, Any]:
         },
         "ratio_tdi_over": {
             other: round(median["tdi"] / median[other], 3)
-            for other in ("molecule", "floor")
+            for other in ("molecule", "floor", "floor-pipelined")
             if other in median
         },
         "growth": {
@@ -376,6 +384,7 @@ def render(fig: dict[str, Any]) -> list[str]:
     for other, (target, what) in {
         "molecule": (TARGET, "two states and parity over molecule's one state"),
         "floor": (FLOOR_TARGET, "two states and parity over plain Ansible's one state"),
+        "floor-pipelined": (FLOOR_TARGET, "the same, the floor with pipelining, as tdi has"),
     }.items():
         if other in fig["ratio_tdi_over"]:
             ratio = fig["ratio_tdi_over"][other]
