@@ -99,8 +99,10 @@ def test_pull_request_reports_reach_the_artifact_and_summary_after_failure() -> 
     uploaded = upload["with"]["path"].split()
     for flag, path in reports.items():
         assert any(path.startswith(prefix) for prefix in uploaded), (flag, path, uploaded)
-    # Each scenario writes its own summary; the job summary takes them all.
-    assert f"{os.path.dirname(reports['--markdown'])}/*.md" in summary["run"]
+    # Every scenario the change selects, each with its own summary, after the index.
+    assert "--all" in tdi and tdi[tdi.index("--changed-since") + 1] == "$BASELINE"
+    folder = os.path.dirname(reports["--markdown"])
+    assert f"cat {reports['--markdown']} {folder}/*/summary.md" in summary["run"]
 
 
 def test_pull_request_uploads_ansible_lints_sarif_to_code_scanning() -> None:
@@ -120,7 +122,7 @@ def test_pull_request_uploads_ansible_lints_sarif_to_code_scanning() -> None:
         )
         assert upload["with"]["sarif_file"] == os.path.dirname(sarif), path
         # After a failed run too (a lint failure is one), and only when tdi wrote one.
-        assert upload["if"].startswith("always() && hashFiles('reports/*.sarif') != ''")
+        assert upload["if"].startswith("always() && hashFiles('reports/**/*.sarif') != ''")
         job = next(j for j in workflow["jobs"].values() if upload in j["steps"])
         assert job["permissions"]["security-events"] == "write", path
 
