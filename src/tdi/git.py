@@ -103,6 +103,8 @@ def changed_since(root: Path, ref: str) -> tuple[str, list[Path]]:
     ``ref`` changes as it stands in the work tree: every file that differs from that
     merge-base (committed, staged or not; a rename is its two paths), and the untracked
     files git does not ignore (nor Python's caches), as absolute paths."""
+    if ref.startswith("-") or not ref.isprintable():  # git would read it as an option
+        raise GitError(f"--changed-since {ref!r}: not a branch, tag or commit")
     top = Path(git(root, "rev-parse", "--show-toplevel"))
     try:
         git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")

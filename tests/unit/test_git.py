@@ -147,3 +147,10 @@ def test_changed_since_an_unknown_ref_is_one_line_naming_it(repo: Path) -> None:
 
 def test_show_reads_a_file_at_a_commit(repo: Path) -> None:
     assert tdi_git.show(repo, "HEAD~1", "site.yml") == "# version 1"
+
+
+@pytest.mark.parametrize("ref", ["--all", "-h", "main\nHEAD"])
+def test_changed_since_a_ref_git_would_take_as_an_option_is_one_line(repo: Path, ref: str) -> None:
+    with pytest.raises(GitError) as info:
+        tdi_git.changed_since(repo, ref)
+    assert str(info.value) == f"--changed-since {ref!r}: not a branch, tag or commit"
