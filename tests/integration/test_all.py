@@ -27,13 +27,25 @@ scenarios:
 """
 
 
+# A secret-named variable of the broken scenario's play, printed by a task before it fails:
+# masked in what its tdi writes and prints, so in all that --all writes and prints too.
+TOKEN = "planted-7c41e9d2b8"
+PLANTED_VARS = f"  vars:\n    api_token: {TOKEN}\n  tasks:"
+SAY_TOKEN = """
+    - name: Say the token
+      ansible.builtin.debug:
+        msg: "the token is {{ api_token }}"
+"""
+
+
 def three_scenarios(example: ExampleRepo) -> None:
     make_tiny(example, "all")
     cfg = example.path / "tdi.yml"
     text = cfg.read_text(encoding="utf-8")
     cfg.write_text(text[: text.index("scenarios:")] + SCENARIOS, encoding="utf-8")
     site = (example.path / "playbooks" / "site.yml").read_text(encoding="utf-8")
-    (example.path / "playbooks" / "broken.yml").write_text(site + BREAK, encoding="utf-8")
+    broken = site.replace("  tasks:", PLANTED_VARS) + SAY_TOKEN + BREAK
+    (example.path / "playbooks" / "broken.yml").write_text(broken, encoding="utf-8")
     example.commit("three scenarios, one broken")
 
 
@@ -72,6 +84,14 @@ def test_all_runs_every_scenario_two_at_once(example: ExampleRepo, base_image: s
     assert "href='again/report.html'" in page
     suites = [s.get("name") for s in ET.parse(out / "junit.xml").getroot()]
     assert {n.partition(":")[0] for n in suites if n} == {"default", "again", "broken"}
+
+    # The token was said, masked; nothing --all or its scenarios wrote or printed holds it.
+    said = (example.path / broken["logs"]["fresh converge"]).read_text()
+    assert "the token is ****" in said
+    assert TOKEN not in proc.stdout + proc.stderr
+    for top in (out, example.path / ".tdi"):
+        for path in (p for p in top.rglob("*") if p.is_file()):
+            assert TOKEN.encode() not in path.read_bytes(), path
 
 
 def test_an_interrupt_during_all_leaves_nothing(

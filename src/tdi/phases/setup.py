@@ -30,12 +30,19 @@ def prepare(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
 def learn_secrets(cfg: Config, env: ansible.AnsibleEnv, tree: Path) -> None:
     """Decrypt the vaulted variables of ``tree`` (the repo, or a baseline's commit) where
     the config's inventory and playbook sit in it: a password that cannot is one line;
-    what they hold, and every variable named like a secret, is masked from now on."""
+    what they hold, and every variable named like a secret there, in the plays and in the
+    roles' defaults and vars, is masked from now on."""
     inv = cfg.inventory
     places = [*([inv] if inv and inv.is_dir() else []), *([inv.parent] if inv else [])]
     places.append(cfg.playbook.parent)
-    moved = [tree / p.relative_to(cfg.root) if p.is_relative_to(cfg.root) else p for p in places]
-    secrets.remember(vault.find(env, moved, tree))
+
+    def moved(path: Path) -> Path:
+        return tree / path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path
+
+    secrets.remember(vault.find(env, [moved(p) for p in places], tree))
+    # The plays' own `vars:` and the roles' defaults and vars: their secret-named values.
+    roles = [moved(cfg.root / "roles"), *env.roles]
+    secrets.remember(vault.named_in(moved(cfg.playbook.parent), roles))
 
 
 def with_config(env: ansible.AnsibleEnv, cfg: Config) -> ansible.AnsibleEnv:

@@ -22,6 +22,7 @@ HEADER = "$ANSIBLE_VAULT;"
 # An inline value: `key: !vault |` and its indented block.
 _INLINE = re.compile(r"!vault\s*\|[-+]?\s*\n((?:[ \t]+\S.*\n?)+)")
 _VARS = ("group_vars", "host_vars")
+_YAML = ("", ".yml", ".yaml", ".json")
 MAX_FILES = 500  # a vars tree larger than this is looked at no further
 
 
@@ -42,8 +43,37 @@ def _candidates(dirs: list[Path]) -> Iterator[Path]:
                 seen += 1
                 if seen > MAX_FILES:
                     return
-                if path.is_file() and path.suffix in ("", ".yml", ".yaml", ".json"):
+                if path.is_file() and path.suffix in _YAML:
                     yield path
+
+
+def named_in(plays: Path, roles: list[Path]) -> list[str]:
+    """The values of the plain variables named like secrets in ``plays``' own YAML files
+    (a play's `vars:`) and in each role's defaults and vars under ``roles``. Nothing here is
+    decrypted: a vaulted file of a play or role this run may not use needs no password."""
+    playbooks = [p for p in sorted(plays.glob("*.y*ml")) if p.is_file()] if plays.is_dir() else []
+    variables = [
+        p
+        for top in roles
+        if top.is_dir()
+        for where in (*sorted(top.glob("*/defaults")), *sorted(top.glob("*/vars")))
+        for p in sorted(where.rglob("*"))
+        if p.is_file() and p.suffix in _YAML
+    ]
+    found: list[str] = []
+    for path in [*playbooks, *variables][:MAX_FILES]:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if text.startswith(HEADER):
+            continue
+        data = yamlfile.lenient(text)
+        if path in playbooks:  # a play's `vars:`, not its tasks' arguments (update_password)
+            listed = data if isinstance(data, list) else []
+            data = [play.get("vars") for play in listed if isinstance(play, dict)]
+        found += secrets.named(data)
+    return found
 
 
 def scan(dirs: list[Path]) -> tuple[list[Vaulted], list[str]]:

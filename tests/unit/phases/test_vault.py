@@ -69,3 +69,20 @@ def test_ansible_cfg_vault_settings_reach_every_run_as_absolute_paths(tmp_path: 
     env = AnsibleEnv(tmp_path, vault_ids=cfg.vault_ids, vault_password_file=cfg.vault_password_file)
     variables = env.variables()
     assert variables["ANSIBLE_VAULT_IDENTITY_LIST"] == ",".join(cfg.vault_ids)
+
+
+def test_a_plays_vars_and_a_roles_defaults_named_like_secrets_are_found(tmp_path: Path) -> None:
+    plays, roles = tmp_path / "playbooks", tmp_path / "roles"
+    (plays).mkdir()
+    (plays / "site.yml").write_text(
+        "- hosts: all\n  vars: {api_token: from-the-play}\n  tasks:\n"
+        "    - ansible.builtin.user: {name: app, update_password: always}\n"
+    )
+    (roles / "db" / "defaults").mkdir(parents=True)
+    (roles / "db" / "defaults" / "main.yml").write_text("db_password: from-the-role\nport: 5432\n")
+    (roles / "db" / "vars").mkdir()
+    (roles / "db" / "vars" / "main.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n3031\n")
+    found = vault.named_in(plays, [roles, tmp_path / "none"])
+    # Not a task's argument (update_password: always would mask "always" everywhere), and
+    # nothing decrypted: a role this run may not use needs no password.
+    assert sorted(found) == ["from-the-play", "from-the-role"]
