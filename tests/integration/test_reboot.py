@@ -50,9 +50,12 @@ REBOOTED = """def test_the_host_rebooted_and_booted_as_tdi_boots_it(host):
     assert host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded")
 """
 # The last task: no later task of Ansible's notices, and tdi does.
+# `poweroff` asks systemd and returns; the host stops a moment later, and under CI's load
+# the playbook once ended first (the host went down during idempotence). `poweroff -f`
+# stops it at once, as a crash or a power cut would: the task itself never returns.
 POWEROFF = """
     - name: Power off
-      ansible.builtin.command: poweroff
+      ansible.builtin.command: poweroff -f
 """
 
 
