@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from tdi import config, git, yamlfile
 from tdi.errors import GitError
 from tdi.provision import inputs
+from tdi.provision.ansible import relative
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def select(root: Path, ref: str) -> Selection:
     attributed = {p for p in changed for one in found.values() if one.holds(p)}
     places = {root, *(cfg.playbook.parent for cfg in cfgs)}
     read = [root / "ansible.cfg", *(d / n for d in places for n in PLUGIN_DIRS), *_configured(root)]
-    everywhere = [p for p in changed if p not in attributed and any(_under(p, r) for r in read)]
-    rel = [_rel(p, root) for p in changed]
+    everywhere = [
+        p for p in changed if p not in attributed and any(p.is_relative_to(r) for r in read)
+    ]
+    rel = [relative(p, root) for p in changed]
     shown = ", ".join(rel[:SHOWN]) + (f", +{len(rel) - SHOWN} more" if len(rel) > SHOWN else "")
     selected, skipped = [], {}
     for name in names:
@@ -75,23 +78,15 @@ def _why(
 ) -> str:
     """Why a scenario is selected, or "" when it is not."""
     if everywhere:
-        return f"{_rel(everywhere[0], root)} changed, which Ansible reads for every playbook"
+        return f"{relative(everywhere[0], root)} changed, which Ansible reads for every playbook"
     if hits:
         more = f" (and {len(hits) - 1} more of its inputs)" if len(hits) > 1 else ""
-        return f"{_rel(hits[0], root)} changed{more}"
+        return f"{relative(hits[0], root)} changed{more}"
     if settings:
         return f"its settings in {config.CONFIG_NAME} changed"
     if one.unresolved:
         return f"tdi cannot tell what it reads: {one.unresolved[0]}"
     return ""
-
-
-def _rel(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
-def _under(path: Path, place: Path) -> bool:
-    return path == place or path.is_relative_to(place)
 
 
 def _configured(root: Path) -> list[Path]:

@@ -47,6 +47,14 @@ def _candidates(dirs: list[Path]) -> Iterator[Path]:
                     yield path
 
 
+def _read(path: Path) -> str | None:
+    """A variables file's text; None when it cannot be read (it is looked at no further)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def named_in(plays: Path, roles: list[Path]) -> list[str]:
     """The values of the plain variables named like secrets in ``plays``' own YAML files
     (a play's `vars:`) and in each role's defaults and vars under ``roles``. Nothing here is
@@ -62,11 +70,8 @@ def named_in(plays: Path, roles: list[Path]) -> list[str]:
     ]
     found: list[str] = []
     for path in [*playbooks, *variables][:MAX_FILES]:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if text.startswith(HEADER):
+        text = _read(path)
+        if text is None or text.startswith(HEADER):
             continue
         data = yamlfile.lenient(text)
         if path in playbooks:  # a play's `vars:`, not its tasks' arguments (update_password)
@@ -82,9 +87,8 @@ def scan(dirs: list[Path]) -> tuple[list[Vaulted], list[str]]:
     vaulted: list[Vaulted] = []
     named: list[str] = []
     for path in dict.fromkeys(_candidates(dirs)):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        text = _read(path)
+        if text is None:
             continue
         if text.startswith(HEADER):
             vaulted.append(Vaulted(path))

@@ -52,8 +52,7 @@ def chosen(
     (selection.py)."""
     if changed_since is None:
         return config.scenarios(cfg.root), {}
-    names, skipped = selection.select(cfg.root, changed_since)
-    return names, skipped
+    return selection.select(cfg.root, changed_since)
 
 
 def default_jobs(cpus: int | None = None, available: int | None = None) -> int:
