@@ -63,7 +63,8 @@ _STARTING = re.compile(r"^Starting ")
 _ERRORISH = re.compile(r"error|fail|cannot|can't|could not|unable|denied|not found|invalid", re.I)
 _STATUS = re.compile(r"status=(\d+)/(\w+)")
 JOURNAL_LINES = 30  # asked of journalctl; the report keeps the last start's lines
-JOURNAL_WAIT = 5.0  # seconds journald may take to log a daemon's last words
+# Seconds journald may take to log a daemon's last words (5 s was short once in CI).
+JOURNAL_WAIT = 10.0
 JOURNAL_POLL = 0.5
 
 
