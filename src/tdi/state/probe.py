@@ -82,32 +82,47 @@ def make_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     return lambda path: regex.match(path) is not None
 
 
+def cached_name(lookup: Callable[[int], str]) -> Callable[[int], str]:
+    """id -> the name ``lookup`` gives it (the number where it has none), cached."""
+    names: dict[int, str] = {}
+
+    def name(number: int) -> str:
+        if number not in names:
+            try:
+                names[number] = lookup(number)
+            except KeyError:
+                names[number] = str(number)
+        return names[number]
+
+    return name
+
+
 class Names:
     """uid/gid -> name, cached; files are compared by owner name, not number."""
 
     def __init__(self) -> None:
-        self.users: dict[int, str] = {}
-        self.groups: dict[int, str] = {}
-
-    def user(self, uid: int) -> str:
-        if uid not in self.users:
-            try:
-                self.users[uid] = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                self.users[uid] = str(uid)
-        return self.users[uid]
-
-    def group(self, gid: int) -> str:
-        if gid not in self.groups:
-            try:
-                self.groups[gid] = grp.getgrgid(gid).gr_name
-            except KeyError:
-                self.groups[gid] = str(gid)
-        return self.groups[gid]
+        self.user = cached_name(lambda uid: pwd.getpwuid(uid).pw_name)
+        self.group = cached_name(lambda gid: grp.getgrgid(gid).gr_name)
 
 
 def why(error: OSError) -> str:
     return error.strerror or type(error).__name__
+
+
+def output(argv: list[str], what: str) -> str:
+    """What ``argv`` printed; RuntimeError, naming ``what``, if it failed."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(what + " failed: " + result.stderr.strip())
+    return result.stdout
+
+
+def listdir(path: str) -> list[str]:
+    """The names in directory ``path``; none where it cannot be listed."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def sha256(path: str) -> str:
@@ -227,19 +242,12 @@ def dpkg_packages(extended_states: str = APT_EXTENDED_STATES) -> dict[str, Any] 
     """
     fmt = "${binary:Package}\t${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n"
     try:
-        result = subprocess.run(
-            ["dpkg-query", "-W", "-f", fmt],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        text = output(["dpkg-query", "-W", "-f", fmt], "dpkg-query")
     except FileNotFoundError:
         return None  # Not a dpkg system.
-    if result.returncode != 0:
-        raise RuntimeError("dpkg-query failed: " + result.stderr.strip())
     auto = auto_installed(extended_states)
     packages: dict[str, Any] = {}
-    for line in result.stdout.splitlines():
+    for line in text.splitlines():
         key, name, version, arch, status = (line.split("\t") + [""] * 5)[:5]
         status = status.strip()
         if not key or status[1:2] == "n":  # Known to dpkg but not installed at all.
@@ -260,14 +268,9 @@ def rpm_database() -> str | None:
     """Where rpm keeps its database (/var/lib/rpm; Debian's rpm: ~/.rpmdb); None without
     rpm."""
     try:
-        result = subprocess.run(
-            ["rpm", "--eval", "%{_dbpath}"], capture_output=True, text=True, check=False
-        )
+        return output(["rpm", "--eval", "%{_dbpath}"], "rpm --eval").strip()
     except FileNotFoundError:
         return None
-    if result.returncode != 0:
-        raise RuntimeError("rpm --eval failed: " + result.stderr.strip())
-    return result.stdout.strip()
 
 
 def rpm_records(text: str) -> dict[str, Any]:
@@ -301,12 +304,7 @@ def rpm_packages(dbpath: str) -> dict[str, Any]:
     database, which `rpm -qa` would create."""
     if not os.path.isdir(dbpath):
         return {}
-    result = subprocess.run(
-        ["rpm", "-qa", "--qf", RPM_FORMAT], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError("rpm -qa failed: " + result.stderr.strip())
-    return rpm_records(result.stdout)
+    return rpm_records(output(["rpm", "-qa", "--qf", RPM_FORMAT], "rpm -qa"))
 
 
 def apk_packages(paths: Iterable[str] = APK_INSTALLED) -> dict[str, Any] | None:
@@ -329,13 +327,6 @@ def apk_packages(paths: Iterable[str] = APK_INSTALLED) -> dict[str, Any] | None:
                 }
         return packages
     return None
-
-
-def has_files(path: str) -> bool:
-    try:
-        return bool(os.listdir(path))
-    except OSError:
-        return False
 
 
 def collect_packages(
@@ -365,7 +356,7 @@ def collect_packages(
         found.append(("rpm", rpm_packages(dbpath)))
         databases.append(dbpath)
     else:
-        unread = [d for d in rpm_dirs if has_files(d)]
+        unread = [d for d in rpm_dirs if listdir(d)]
         notes.extend(
             f"an rpm database is at {d} but no rpm command: its packages are not captured"
             for d in unread[:1]
@@ -452,11 +443,7 @@ def socket_owners(procs: dict[str, str]) -> dict[str, set[str]]:
     owners: dict[str, set[str]] = {}
     for pid, comm in procs.items():
         fd_dir = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
+        for fd in listdir(fd_dir):
             try:
                 target = os.readlink(fd_dir + "/" + fd)
             except OSError:
@@ -508,24 +495,11 @@ def collect_ports(procs: dict[str, str]) -> dict[str, Any]:
 def enabled_services(etc: str) -> set[str]:
     """Names with an S??name start link in a multi-user runlevel (2-5), or a systemd
     ``*.wants/name.service`` link (what `systemctl enable` makes)."""
-    enabled: set[str] = set()
-    for level in "2345":
-        try:
-            links = os.listdir(f"{etc}/rc{level}.d")
-        except OSError:
-            continue
-        enabled.update(link[3:] for link in links if re.match(r"S\d\d.", link))
-    try:
-        wants = [w for w in os.listdir(f"{etc}/systemd/system") if w.endswith(".wants")]
-    except OSError:
-        wants = []
-    for folder in wants:
-        try:
-            units = os.listdir(f"{etc}/systemd/system/{folder}")
-        except OSError:
-            continue
-        enabled.update(u[: -len(".service")] for u in units if u.endswith(".service"))
-    return enabled
+    links = [link for level in "2345" for link in listdir(f"{etc}/rc{level}.d")]
+    enabled = {link[3:] for link in links if re.match(r"S\d\d.", link)}
+    wants = [f"{etc}/systemd/system/{w}" for w in listdir(f"{etc}/systemd/system")]
+    units = [u for folder in wants if folder.endswith(".wants") for u in listdir(folder)]
+    return enabled | {u[: -len(SERVICE)] for u in units if u.endswith(SERVICE)}
 
 
 def program_names(procs: dict[str, str]) -> set[str]:
@@ -546,10 +520,7 @@ def sysv_services(procs: dict[str, str], etc: str = "/etc") -> dict[str, Any]:
     named like the script, or like the script plus "d" (nginx -> nginx, ssh -> sshd,
     rsyslog -> rsyslogd). A daemon named otherwise shows as not running on both sides.
     """
-    try:
-        scripts = os.listdir(etc + "/init.d")
-    except OSError:
-        return {}
+    scripts = listdir(etc + "/init.d")
     enabled = enabled_services(etc)
     running = program_names(procs)
     services: dict[str, Any] = {}
@@ -569,15 +540,7 @@ def under_systemd(comm: str = PID1_COMM) -> bool:
 
 
 def systemctl(*args: str) -> str:
-    result = subprocess.run(
-        [*SYSTEMCTL, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError("systemctl failed: " + result.stderr.strip())
-    return result.stdout
+    return output([*SYSTEMCTL, *args], "systemctl")
 
 
 def unit_files() -> dict[str, str]:
