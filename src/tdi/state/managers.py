@@ -16,6 +16,9 @@ from typing import Any
 DPKG, RPM, APK = "dpkg", "rpm", "apk"
 # rpm's character classes are ASCII's (risdigit, risalpha): any other character separates.
 DIGITS, LETTERS = frozenset(string.digits), frozenset(string.ascii_letters)
+# How "~" and "^" sort against what the other version holds at that place: "~" before
+# anything, its end too; "^" after the end, before a run of digits or letters (2).
+_MARKS = {"~": -1, "": 0, "^": 1}
 
 Run = Callable[[list[str]], tuple[int, bytes]]
 """Runs an argument list on the host; returns (exit code, stdout)."""
@@ -114,22 +117,10 @@ def rpmvercmp(a: str, b: str) -> int:
         while j < len(b) and not _alnum(b[j]) and b[j] not in "~^":
             j += 1
         x, y = a[i : i + 1], b[j : j + 1]
-        if "~" in (x, y):
-            if x != "~":
-                return 1
-            if y != "~":
-                return -1
-            i, j = i + 1, j + 1
-            continue
-        if "^" in (x, y):
-            if not x:
-                return -1
-            if not y:
-                return 1
-            if x != "^":
-                return 1
-            if y != "^":
-                return -1
+        if {x, y} & {"~", "^"}:
+            rank_x, rank_y = _MARKS.get(x, 2), _MARKS.get(y, 2)
+            if rank_x != rank_y:
+                return 1 if rank_x > rank_y else -1
             i, j = i + 1, j + 1
             continue
         if not (x and y):
