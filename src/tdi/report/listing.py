@@ -17,11 +17,6 @@ LISTED = 25
 NAMED = 3  # differences named in a next step; the rest are counted
 
 
-def capped(group: list[Difference]) -> tuple[list[Difference], int]:
-    """The first LISTED of a heading's differences, and how many more there are."""
-    return group[:LISTED], max(0, len(group) - LISTED)
-
-
 # Control characters (a newline in a file name, ANSI escapes in a task name) would break a
 # row or drive the terminal: shown as escapes instead.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -61,12 +56,14 @@ def next_step(differences: list[Difference]) -> str:
     )
 
 
-def grouped(differences: list[Difference]) -> Iterator[tuple[str, list[Difference]]]:
+def listed(differences: list[Difference]) -> Iterator[tuple[str, list[Difference], int]]:
+    """The failing differences by heading: its first LISTED, and how many more there are."""
     # Headings in order of first appearance: cron files sort among the other files by key.
     groups: dict[str, list[Difference]] = {}
-    for d in differences:
+    for d in failing(differences):
         groups.setdefault(d.heading, []).append(d)
-    return iter(groups.items())
+    for heading, group in groups.items():
+        yield heading, group[:LISTED], max(0, len(group) - LISTED)
 
 
 def short(value: object, width: int = 60) -> str:

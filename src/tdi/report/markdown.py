@@ -6,16 +6,7 @@ import html
 from collections.abc import Sequence
 
 from tdi.report import plan
-from tdi.report.listing import (
-    LISTED,
-    capped,
-    failing,
-    grouped,
-    next_step,
-    not_failing,
-    safe,
-    short,
-)
+from tdi.report.listing import LISTED, failing, listed, next_step, not_failing, safe, short
 from tdi.report.model import FAILED, ICON, PHASES, Comparison, Report, worst
 from tdi.state.diff import Difference
 
@@ -93,21 +84,8 @@ def _md_rollback(report: Report) -> list[str]:
         ]
         if r.error:
             out += [f"Error: {_md_text(r.error)}", ""]
-        shown = failing(r.differences)
-        if shown:
-            out += [
-                "| key | kind | baseline | rollback | tasks |",
-                "| --- | --- | --- | --- | --- |",
-            ]
-            out += [_md_row(d) for d in shown[:LISTED]]
-            out += [""]
-            out += [
-                line
-                for d in shown[:LISTED]
-                for line in _details(
-                    f"<code>{_md_text(d.key)}</code>: content", d.content_diff, d.content_notes
-                )
-            ]
+        if shown := failing(r.differences):
+            out += _md_table(shown[:LISTED], "baseline | rollback")
         if quiet := not_failing(r.differences):
             out += [f"Not failing: {quiet} (each in the JSON and HTML reports).", ""]
     return out
@@ -167,24 +145,8 @@ def _md_comparison(c: Comparison) -> list[str]:
     if c.error:
         out += [f"Error: {c.error}", ""]
     out += [line for f in c.failures for line in _md_failure(f)]
-    for heading, group in grouped(failing(c.differences)):
-        out += [
-            f"#### {heading}",
-            "",
-            "| key | kind | fresh | upgrade | tasks |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        shown, more = capped(group)
-        out += [_md_row(d) for d in shown]
-        out += [f"| ... and {more} more (each in the JSON and HTML reports) | | | | |"] * bool(more)
-        out.append("")
-        out += [
-            line
-            for d in shown
-            for line in _details(
-                f"<code>{_md_text(d.key)}</code>: content", d.content_diff, d.content_notes
-            )
-        ]
+    for heading, shown, more in listed(c.differences):
+        out += [f"#### {heading}", "", *_md_table(shown, "fresh | upgrade", more)]
     if quiet := not_failing(c.differences):
         out += [f"Not failing: {quiet} (each in the JSON and HTML reports).", ""]
     if step := next_step(c.differences):
@@ -193,6 +155,18 @@ def _md_comparison(c: Comparison) -> list[str]:
         out += [f"- expired allowlist entry: {m}" for m in c.result.expired]
         out += [f"- warning: {m}" for m in c.result.warnings]
     return [*out, ""]
+
+
+def _md_table(shown: list[Difference], sides: str, more: int = 0) -> list[str]:
+    """A row per difference (``more``: how many are left out), then each content diff."""
+    out = [f"| key | kind | {sides} | tasks |", "| --- | --- | --- | --- | --- |"]
+    out += [_md_row(d) for d in shown]
+    out += [f"| ... and {more} more (each in the JSON and HTML reports) | | | | |"] * bool(more)
+    out.append("")
+    for d in shown:
+        title = f"<code>{_md_text(d.key)}</code>: content"
+        out += _details(title, d.content_diff, d.content_notes)
+    return out
 
 
 def _md_text(text: str) -> str:

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tdi.report import plan
-from tdi.report.listing import (
-    LISTED,
-    capped,
-    failing,
-    grouped,
-    next_step,
-    not_failing,
-    safe,
-    short,
-)
+from tdi.report.listing import LISTED, listed, next_step, not_failing, safe, short
 from tdi.report.model import FAILED, PHASES, Report
 from tdi.state.diff import Difference
 
@@ -76,20 +67,7 @@ def rollback_lines(report: Report) -> list[str]:
         )
         if r.error:
             out.append(f"    error: {safe(r.error)}")
-        for heading, group in grouped(failing(r.differences)):
-            out.append(f"    {heading}:")
-            shown, more = capped(group)
-            for d in shown:
-                tasks = f" <- {safe('; '.join(d.tasks))}" if d.tasks else ""
-                out.append(
-                    f"      {d.kind:16} {safe(d.key)}: baseline={short(d.fresh)} "
-                    f"rollback={short(d.upgrade)}{tasks}"
-                )
-                out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
-            if more:
-                out.append(f"      ... and {more} more (each in the JSON and HTML reports)")
-        if quiet := not_failing(r.differences):
-            out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
+        out.extend(_listed(r.differences, _rollback_row))
     return out
 
 
@@ -115,16 +93,7 @@ def parity_lines(report: Report) -> list[str]:
         if c.error:
             out.append(f"    error: {c.error}")
         out.extend(line for f in c.failures for line in _failure_lines(f, "    "))
-        for heading, group in grouped(failing(c.differences)):
-            out.append(f"    {heading}:")
-            shown, more = capped(group)
-            for d in shown:
-                out.append(f"      {_row(d)}")
-                out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
-            if more:
-                out.append(f"      ... and {more} more (each in the JSON and HTML reports)")
-        if quiet := not_failing(c.differences):
-            out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
+        out.extend(_listed(c.differences, _row))
         if step := next_step(c.differences):
             out.append(f"    next step: {step}")
         if c.result:
@@ -164,19 +133,36 @@ def _failure_lines(failure: dict[str, str], pad: str) -> list[str]:
     return [head, *(f"{pad}  {line}" for line in _head(failure.get("diff", ""), []))]
 
 
-def _status(d: Difference) -> str:
-    if d.allowed:
-        return f"allowed: {d.allowed}"
-    return "" if d.fails else "not failing"
+def _listed(differences: list[Difference], row: Callable[[Difference], str]) -> list[str]:
+    """The failing differences by heading, each as ``row`` and its content diff's head,
+    capped; then the others counted."""
+    out = []
+    for heading, shown, more in listed(differences):
+        out.append(f"    {heading}:")
+        for d in shown:
+            out.append(f"      {row(d)}")
+            out.extend(f"        {line}" for line in _head(d.content_diff, d.content_notes))
+        if more:
+            out.append(f"      ... and {more} more (each in the JSON and HTML reports)")
+    if quiet := not_failing(differences):
+        out.append(f"    not failing: {quiet} (each in the JSON and HTML reports)")
+    return out
 
 
 def _row(d: Difference) -> str:
+    """A failing parity difference (an allowed or quiet one is only counted)."""
     tasks = f" <- {safe('; '.join(d.tasks))}" if d.tasks else ""
     files = f" (+{len(d.files)} files)" if d.files else ""
-    status = f" [{_status(d)}]" if _status(d) else ""
     return (
         f"{d.kind or '-':16} {safe(d.key)}{files}: fresh={short(d.fresh)} "
-        f"upgrade={short(d.upgrade)}{tasks}{status}"
+        f"upgrade={short(d.upgrade)}{tasks}"
+    )
+
+
+def _rollback_row(d: Difference) -> str:
+    tasks = f" <- {safe('; '.join(d.tasks))}" if d.tasks else ""
+    return (
+        f"{d.kind:16} {safe(d.key)}: baseline={short(d.fresh)} rollback={short(d.upgrade)}{tasks}"
     )
 
 
