@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -166,7 +166,8 @@ def _touches_name(d: Difference, event: Event) -> bool:
     return False
 
 
-def _port_owner(d: Difference) -> str | None:
+def port_owner(d: Difference) -> str | None:
+    """The processes that hold a port difference's socket, as the probe names them."""
     record = d.upgrade if d.upgrade is not None else d.fresh
     process = (record or {}).get("process")
     return str(process) if process else None
@@ -174,7 +175,7 @@ def _port_owner(d: Difference) -> str | None:
 
 def _by_name(d: Difference, events: Sequence[Event]) -> list[Event]:
     if d.category == "port":
-        owner = _port_owner(d)
+        owner = port_owner(d)
         if owner is None:
             return []
         as_service = replace(d, category="service", key=owner)
@@ -189,10 +190,6 @@ def touched_by(d: Difference, events: Sequence[Event]) -> list[Event]:
     if d.category == "file":
         return _exact(d.key, events) or _tree(d.key, events)
     return _by_name(d, events)
-
-
-def _unique(names: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(names))
 
 
 def _tiers(
@@ -224,7 +221,7 @@ def attribute(
     for d in differences:
         tiers = _tiers(d, events, baseline_events)
         prefix, found = next(((prefix, found) for prefix, found in tiers if found), ("", []))
-        out.append(replace(d, tasks=_unique(prefix + e.task for e in found)))
+        out.append(replace(d, tasks=tuple(dict.fromkeys(prefix + e.task for e in found))))
     return out
 
 

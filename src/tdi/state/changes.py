@@ -52,12 +52,10 @@ class Change:
             old, new = self.before.get("version"), self.after.get("version")
             return f"{self.action} package {self.key} {old} → {new}"
         if self.action == "changed":
-            fields = sorted({*(self.before or {}), *(self.after or {})} - {"sha256"})
-            what = ", ".join(
-                f"{f} {(self.before or {}).get(f)} → {(self.after or {}).get(f)}" for f in fields
-            )
-            content = "content" if "sha256" in {*(self.before or {}), *(self.after or {})} else ""
-            said = ", ".join(x for x in (content, what) if x)
+            before, after = self.before or {}, self.after or {}
+            fields = {*before, *after}
+            what = [f"{f} {before.get(f)} → {after.get(f)}" for f in sorted(fields - {"sha256"})]
+            said = ", ".join(["content"] * ("sha256" in fields) + what)
             return f"changed {self.category} {self.key}" + (f": {said}" if said else "")
         return f"{self.action} {self.category} {self.key}"
 

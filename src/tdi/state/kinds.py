@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from tdi.state.attribution import Event, touched_by
+from tdi.state.attribution import Event, port_owner, touched_by
 from tdi.state.capture import Record, Section, State
 from tdi.state.diff import Difference
 from tdi.state.rules import Rule
@@ -102,8 +102,7 @@ def _socket_activated(d: Difference) -> bool:
 
 
 def _runs_as(port: Difference, services: set[str]) -> bool:
-    record = port.upgrade if port.upgrade is not None else port.fresh
-    process = str((record or {}).get("process") or "")
+    process = port_owner(port) or ""
     return any(process in (s, s + "d", s[:15], (s + "d")[:15]) for s in services)
 
 

@@ -20,6 +20,8 @@ DIGITS, LETTERS = frozenset(string.digits), frozenset(string.ascii_letters)
 # anything, its end too; "^" after the end, before a run of digits or letters (2).
 _MARKS = {"~": -1, "": 0, "^": 1}
 
+_LIST_FILES = {RPM: ("rpm", "-ql"), APK: ("apk", "info", "-qL")}  # else dpkg's
+
 Run = Callable[[list[str]], tuple[int, bytes]]
 """Runs an argument list on the host; returns (exit code, stdout)."""
 
@@ -28,19 +30,11 @@ def manager_of(record: Mapping[str, Any] | None) -> str:
     return str((record or {}).get("manager") or DPKG)
 
 
-def query_name(key: str, manager: str) -> str:
-    """The name the manager's own tools take for the package of ``key``."""
-    return key.removesuffix("@" + manager)
-
-
 def files_argv(key: str, manager: str) -> list[str]:
-    """The command that lists the files of the package of ``key``."""
-    name = query_name(key, manager)
-    if manager == RPM:
-        return ["rpm", "-ql", name]
-    if manager == APK:
-        return ["apk", "info", "-qL", name]
-    return ["dpkg-query", "-L", name]
+    """The command that lists the files of the package of ``key``, by the name the
+    manager's own tools take for it."""
+    command = _LIST_FILES.get(manager, ("dpkg-query", "-L"))
+    return [*command, key.removesuffix("@" + manager)]
 
 
 def files_in(output: str, manager: str) -> frozenset[str]:
