@@ -343,18 +343,14 @@ def _details(title: str, text: str, notes: Iterable[str]) -> list[str]:
     return [f"<details{opened}><summary>{title}{said}</summary>{body}</details>"]
 
 
+# A diff line's class by how it begins, the first that matches: a file header has none.
+LINE_CLASSES = (("@@", "hunk"), ("+++", ""), ("---", ""), ("+", "add"), ("-", "del"))
+
+
 def _colored(diff: str) -> str:
     out = []
     for line in diff.splitlines():
-        css = (
-            "hunk"
-            if line.startswith("@@")
-            else "add"
-            if line.startswith("+") and not line.startswith("+++")
-            else "del"
-            if line.startswith("-") and not line.startswith("---")
-            else ""
-        )
+        css = next((name for start, name in LINE_CLASSES if line.startswith(start)), "")
         out.append(f"<span class={css}>{escape(line)}</span>" if css else escape(line))
     return "\n".join(out)
 

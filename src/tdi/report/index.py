@@ -91,16 +91,12 @@ class Index:
                     "result": s.result,
                     "exit_code": s.exit_code,
                     "seconds": round(s.seconds, 1),
-                    "reports": {k: _rel(p, base) for k, p in s.files().items()},
+                    "reports": {k: os.path.relpath(p, base) for k, p in s.files().items()},
                     "note": s.note,
                 }
                 for s in self.scenarios
             },
         }
-
-
-def _rel(path: Path, base: Path) -> str:
-    return os.path.relpath(path, base)
 
 
 def markdown(index: Index, base: Path) -> str:
@@ -118,7 +114,7 @@ def markdown(index: Index, base: Path) -> str:
     for s in index.scenarios:
         files = s.files()
         shown = files.get("markdown") or files.get("log")
-        report = f"`{_rel(shown, base)}`" if shown else ""
+        report = f"`{os.path.relpath(shown, base)}`" if shown else ""
         cells = (s.name, s.result, f"{s.seconds:.0f} s", report, s.note)
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -133,7 +129,7 @@ def html_page(index: Index, page: Path) -> str:
     rows = []
     for s in index.scenarios:
         links = " ".join(
-            f"<a href='{escape(_rel(p, page.parent))}'>{escape(kind)}</a>"
+            f"<a href='{escape(os.path.relpath(p, page.parent))}'>{escape(kind)}</a>"
             for kind, p in s.files().items()
         )
         rows.append(
@@ -185,7 +181,7 @@ def lines(index: Index, base: Path) -> list[str]:
     for s in index.scenarios:
         files = s.files()
         shown = files.get("html") or files.get("log")
-        where = _rel(shown, base) if shown else ""
+        where = os.path.relpath(shown, base) if shown else ""
         out.append(f"{s.name:<{width}}  {s.result:<11}  {s.seconds:>4.0f} s  {where}".rstrip())
         if s.note and s.result != PASSED:
             out.append(f"{'':<{width}}  {s.note}")

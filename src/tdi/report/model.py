@@ -512,15 +512,9 @@ class Report:
     def timeline_dicts(self) -> list[dict[str, Any]]:
         """Each span with its start in seconds since the first began, in order of start."""
         first = min((s.start for s in self.timeline), default=0.0)
-        spans = sorted(self.timeline, key=lambda s: s.start)
         return [
-            {
-                "phase": s.phase,
-                "who": s.who,
-                "start": round(s.start - first, 2),
-                "seconds": round(s.seconds, 2),
-            }
-            for s in spans
+            {**asdict(s), "start": round(s.start - first, 2), "seconds": round(s.seconds, 2)}
+            for s in sorted(self.timeline, key=lambda s: s.start)
         ]
 
     def write(self, path: Path) -> None:
