@@ -295,8 +295,7 @@ def _comparison(c: Mapping[str, Any]) -> list[str]:
     for (heading, kind), group in groups.items():
         out.append(f"<h4>{escape(heading)} · <span class=k>{escape(kind or '-')}</span></h4>")
         out.append("<table><tr><th>key</th><th>fresh</th><th>upgrade</th><th>tasks</th></tr>")
-        for d in group:
-            out.append(_row(d))
+        out += [_row(d) for d in group]
         out.append("</table>")
     return out
 

@@ -65,13 +65,11 @@ def _rollback(root: ET.Element, rolled: Rollback) -> None:
     failing = sum(1 for d in diffs if d.fails) + bool(rolled.error)
     suite = _suite(root, name, max(1, len(diffs)), failing, sum(1 for d in diffs if not d.fails))
     if not diffs:
-        case = ET.SubElement(suite, "testcase", classname=name, name="rollback")
+        case = _case(suite, "rollback")
         if rolled.error:
             ET.SubElement(case, "failure", message=rolled.error)
     for d in diffs:
-        case = ET.SubElement(
-            suite, "testcase", classname=name, name=f"rollback[{d.category}:{d.key}]"
-        )
+        case = _case(suite, f"rollback[{d.category}:{d.key}]")
         if d.fails:
             tasks = f"; tasks: {', '.join(d.tasks)}" if d.tasks else ""
             node = ET.SubElement(case, "failure", message=f"{d.kind}: {d.key}{tasks}")
@@ -89,11 +87,9 @@ def _lint(root: ET.Element, found: Lint) -> None:
     suite = _suite(root, "tdi.lint", max(1, len(found.findings)), failed, 0)
     suite.set("time", f"{found.seconds:.3f}")
     if not found.findings:
-        ET.SubElement(suite, "testcase", classname="tdi.lint", name=f"lint[{found.profile}]")
+        _case(suite, f"lint[{found.profile}]")
     for f in found.findings:
-        case = ET.SubElement(
-            suite, "testcase", classname="tdi.lint", name=f"lint[{f.rule}:{f.where}]"
-        )
+        case = _case(suite, f"lint[{f.rule}:{f.where}]")
         text = f"{f.where}: {f.rule}: {f.message}"
         if f.level == "error" and found.failed:
             ET.SubElement(case, "failure", message=text).text = f"profile {found.profile}"
@@ -107,9 +103,7 @@ def _downtime(root: ET.Element, found: list[Downtime]) -> None:
     failed = sum(d.status == FAILED for d in found)
     suite = _suite(root, "tdi.downtime", len(found), failed, 0)
     for d in found:
-        case = ET.SubElement(
-            suite, "testcase", classname="tdi.downtime", name=f"downtime[{d.side}:{d.probe}]"
-        )
+        case = _case(suite, f"downtime[{d.side}:{d.probe}]")
         if d.status == FAILED:
             node = ET.SubElement(case, "failure", message=d.failure())
             node.text = json.dumps(d.to_dict(), indent=2)
@@ -125,6 +119,11 @@ def _suite(root: ET.Element, name: str, cases: int, failures: int, skipped: int)
         errors="0",
         skipped=str(skipped),
     )
+
+
+def _case(suite: ET.Element, name: str) -> ET.Element:
+    """A case of ``suite``, its class the suite's name."""
+    return ET.SubElement(suite, "testcase", classname=suite.get("name", ""), name=name)
 
 
 def _pytest(root: ET.Element, cases: list[CaseResult]) -> None:
@@ -150,7 +149,7 @@ def _unverified(root: ET.Element, reasons: dict[str, str]) -> None:
     """Cases for the nodes that were not verified, so CI always has a case to show."""
     suite = _suite(root, "tdi.verify", len(reasons), 0, len(reasons))
     for key, reason in reasons.items():
-        case = ET.SubElement(suite, "testcase", classname="tdi.verify", name=f"verify[{key}]")
+        case = _case(suite, f"verify[{key}]")
         ET.SubElement(case, "skipped", message=reason)
 
 
@@ -169,11 +168,9 @@ def _comparison(root: ET.Element, comparison: Comparison) -> None:
     total = max(1, len(diffs) + len(result.expired))
     suite = _suite(root, name, total, failing, sum(1 for d in diffs if not d.fails))
     if not diffs and not result.expired:
-        ET.SubElement(suite, "testcase", classname=name, name="parity")
+        _case(suite, "parity")
     for d in diffs:
-        case = ET.SubElement(
-            suite, "testcase", classname=name, name=f"parity[{d.category}:{d.key}]"
-        )
+        case = _case(suite, f"parity[{d.category}:{d.key}]")
         if d.fails:
             tasks = f"; tasks: {', '.join(d.tasks)}" if d.tasks else ""
             node = ET.SubElement(case, "failure", message=f"{d.kind}: {d.key}{tasks}")
@@ -184,5 +181,5 @@ def _comparison(root: ET.Element, comparison: Comparison) -> None:
             reason = f"allowed: {d.allowed}" if d.allowed else d.kind
             ET.SubElement(case, "skipped", message=reason)
     for msg in result.expired:
-        case = ET.SubElement(suite, "testcase", classname=name, name=msg.split(" ", 1)[0])
+        case = _case(suite, msg.split(" ", 1)[0])
         ET.SubElement(case, "failure", message=msg)

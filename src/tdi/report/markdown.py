@@ -98,21 +98,15 @@ def _md_plan(report: Report) -> list[str]:
         return []
     out = [f"### Plan: {report.plan_headline}", ""]
     for key, found in report.plans.items():
-        out += [
-            f"**{key}**" + (": nothing" if found.empty else ""),
-            "",
-        ]
+        out += [f"**{key}**" + (": nothing" if found.empty else ""), ""]
         for what, entries in plan.sentences(found):
             out += [f"- {what}:", *(f"  - {_md_text(e)}" for e in plan.capped(entries))]
         out.append("")
         tasks = found.tasks[: plan.SHOWN]
         out += [x for t in tasks for x in _details(_md_text(t.task), t.diff, ())]
         shown = [c for c in found.changes if c.content_diff or c.content_notes][: plan.SHOWN]
-        out += [
-            x
-            for c in shown
-            for x in _details(f"<code>{_md_text(c.key)}</code>", c.content_diff, c.content_notes)
-        ]
+        for c in shown:
+            out += _details(f"<code>{_md_text(c.key)}</code>", c.content_diff, c.content_notes)
     return out
 
 
@@ -196,5 +190,4 @@ def _md_row(d: Difference) -> str:
     kind = d.kind + (f" (allowed: {_md_text(d.allowed)})" if d.allowed else "")
     tasks = "<br>".join(_md_text(t) for t in d.tasks)
     sides = [short(d.fresh, 40).replace("`", "'"), short(d.upgrade, 40).replace("`", "'")]
-    cells = [key, kind, *(f"`{side}`" for side in sides), tasks]
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return _md_cells([key, kind, *(f"`{side}`" for side in sides), tasks])
