@@ -230,19 +230,18 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
 
+    def ready(node: Node) -> None:
+        settings = cfg.topology.host(node.host).settings
+        boot.ready(engine, node.container, init[node.key], node.key, settings)
+
     # All at once; an interrupt waits until every request is answered (none cut off, to be
     # carried out unseen after the removal looked), then acts.
+    nodes = list(run.nodes.values())
     with interrupts.deferred():
-        in_parallel(list(run.nodes.values()), start)
+        in_parallel(nodes, start)
     for side in run.sides:
         _pin_names(engine, cfg, run, side, cache)
-    nodes = list(run.nodes.values())
-    in_parallel(
-        nodes,
-        lambda n: boot.ready(
-            engine, n.container, init[n.key], n.key, cfg.topology.host(n.host).settings
-        ),
-    )
+    in_parallel(nodes, ready)
 
 
 def boot_again(engine: Engine, cfg: Config, run: Run, node: Node, init: str = "systemd") -> None:
