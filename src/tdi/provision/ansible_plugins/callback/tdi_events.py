@@ -83,8 +83,7 @@ def _output(task: Any, payload: dict[str, Any]) -> str:
     if task.no_log or "results" in payload:  # a loop's summary: each item told its own
         return ""
     for key in ("stderr", "stdout"):
-        text = str(payload.get(key) or "").rstrip()
-        if text:
+        if text := str(payload.get(key) or "").rstrip():
             return text[-_MAX_OUTPUT:]
     return ""
 
