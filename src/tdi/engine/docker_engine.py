@@ -518,8 +518,7 @@ class DockerEngine:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             info = tarfile.TarInfo(os.path.basename(path))
-            info.size = len(data)
-            info.mode = 0o644
+            info.size = len(data)  # and mode 0o644, TarInfo's own
             tar.addfile(info, io.BytesIO(data))
         with _wrapped(f"write {path} in {container}"):
             box = self._client.containers.get(container)

@@ -154,14 +154,12 @@ def plan(
     workdir = runs_dir(cfg.root) / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     topo = cfg.topology
-    nodes = {
-        topo.key(side, host): Node(
-            topo.key(side, host), side, host, image, topo.container(run_id, side, host)
-        )
+    nodes = [
+        Node(topo.key(side, host), side, host, image, topo.container(run_id, side, host))
         for side, per_host in images.items()
         for host, image in per_host.items()
-    }
-    run = Run(run_id, workdir, nodes)
+    ]
+    run = Run(run_id, workdir, {n.key: n for n in nodes})
     write_inventories(cfg, run, repo)
     return run
 

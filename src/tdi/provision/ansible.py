@@ -442,9 +442,7 @@ def current_task(text: str) -> str:
 
 
 def read_events(path: Path) -> tuple[TaskEvent, ...]:
-    if not path.exists():
-        return ()
-    return parse_events(path.read_text(encoding="utf-8"))
+    return parse_events(path.read_text(encoding="utf-8")) if path.exists() else ()
 
 
 def parse_events(text: str) -> tuple[TaskEvent, ...]:
