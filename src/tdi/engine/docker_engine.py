@@ -100,14 +100,8 @@ class _Stream(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks, self._left = iter(chunks), b""
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: Any) -> int:
-        while not self._left:
-            self._left = next(self._chunks, b"")
-            if not self._left:
-                return 0
+        self._left = self._left or next(self._chunks, b"")
         n = min(len(buffer), len(self._left))
         buffer[:n], self._left = self._left[:n], self._left[n:]
         return n
@@ -166,16 +160,14 @@ class DockerEngine:
 
     def image(self, ref: str) -> ImageInfo | None:
         """The local image ``ref`` (name or id), or None."""
-        try:
-            img = self._client.images.get(ref)
-        except docker.errors.ImageNotFound:
-            return None
-        except docker.errors.APIError as exc:
-            if exc.status_code in (400, 404):  # a malformed reference is just absent
-                return None
-            raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from exc
-        except SDK_ERRORS as exc:
-            raise EngineError(f"inspect image {ref}: {_first_line(str(exc))}") from exc
+        with _wrapped(f"inspect image {ref}"):
+            try:
+                img = self._client.images.get(ref)
+            except docker.errors.APIError as exc:
+                # A malformed reference (400) is just absent, as a missing image is.
+                if isinstance(exc, docker.errors.ImageNotFound) or exc.status_code in (400, 404):
+                    return None
+                raise
         config = img.attrs.get("Config") or {}
         return ImageInfo(
             id=img.id,
@@ -339,32 +331,31 @@ class DockerEngine:
         with _wrapped("docker info"):
             return str(self._client.info().get("CgroupVersion") or "1")
 
-    def has_path(self, image: str, path: str) -> bool:
-        """Whether ``image`` holds ``path``; looks without starting a container. An
-        interrupt waits: the container it makes has no name or label to find it by."""
-        with interrupts.deferred(), _wrapped(f"look for {path} in {image}"):
+    @contextmanager
+    def _unstarted(self, image: str, what: str) -> Iterator[str]:
+        """The id of a container of ``image``, created, never started, and removed after
+        the block. An interrupt waits: the container has no name or label to find it by."""
+        with interrupts.deferred(), _wrapped(what):
             box = self._client.containers.create(image, command=["true"], entrypoint=[])
             try:
-                self._client.api.get_archive(box.id, path)[0].close()
-                return True
-            except docker.errors.NotFound:
-                return False
+                yield box.id
             finally:
                 box.remove(force=True)
 
+    def has_path(self, image: str, path: str) -> bool:
+        """Whether ``image`` holds ``path``; looks without starting a container."""
+        with self._unstarted(image, f"look for {path} in {image}") as box:
+            try:
+                self._client.api.get_archive(box, path)[0].close()
+                return True
+            except docker.errors.NotFound:
+                return False
+
     def read_files(self, image: str, paths: Sequence[str], limit: int) -> dict[str, bytes | None]:
         """The first ``limit`` + 1 bytes of each regular file of ``paths`` in ``image``
-        (None where it is not one), from a container created and never started. An
-        interrupt waits: the container has no name or label to find it by."""
-        found: dict[str, bytes | None] = {}
-        with interrupts.deferred(), _wrapped(f"read files of {image}"):
-            box = self._client.containers.create(image, command=["true"], entrypoint=[])
-            try:
-                for path in paths:
-                    found[path] = self._head(box.id, path, limit)
-            finally:
-                box.remove(force=True)
-        return found
+        (None where it is not one), from a container created and never started."""
+        with self._unstarted(image, f"read files of {image}") as box:
+            return {path: self._head(box, path, limit) for path in paths}
 
     def _head(self, container: str, path: str, limit: int) -> bytes | None:
         try:
@@ -416,30 +407,25 @@ class DockerEngine:
             except SDK_ERRORS as exc:
                 log.warning("could not remove network %s: %s", name, exc)
 
-    def is_running(self, name: str) -> bool:
+    def _state(self, name: str) -> dict[str, Any] | None:
+        """The container's state as the daemon inspects it; None when there is none."""
         try:
-            return bool(self._client.containers.get(name).status == "running")
+            return dict(self._client.api.inspect_container(name)["State"])
         except docker.errors.NotFound:
-            return False
+            return None
         except SDK_ERRORS as exc:
             raise EngineError(f"inspect container {name}: {_first_line(str(exc))}") from exc
+
+    def is_running(self, name: str) -> bool:
+        state = self._state(name)
+        return state is not None and state.get("Status") == "running"
 
     def exited(self, run_id: str) -> dict[str, int]:
         """The containers of run ``run_id`` that have stopped, with their exit codes: one
         list, cheap enough to ask every half second, then one inspect per stopped one."""
-        filters = {"label": f"{RUN_LABEL}={run_id}", "status": "exited"}
-        with _wrapped("list containers"):
-            found = self._client.api.containers(all=True, filters=filters)
-        codes = {}
-        for name in (str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")):
-            try:
-                state = self._client.api.inspect_container(name)["State"]
-            except docker.errors.NotFound:  # removed in between
-                continue
-            except SDK_ERRORS as exc:
-                raise EngineError(f"inspect container {name}: {_first_line(str(exc))}") from exc
-            codes[name] = int(state.get("ExitCode", 0))
-        return codes
+        found = self._names({"label": f"{RUN_LABEL}={run_id}", "status": "exited"})
+        states = {name: self._state(name) for name in found}  # None: removed in between
+        return {name: int(s.get("ExitCode", 0)) for name, s in states.items() if s is not None}
 
     def start(self, name: str) -> None:
         with _wrapped(f"start container {name}"):
@@ -532,8 +518,7 @@ class DockerEngine:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             info = tarfile.TarInfo(os.path.basename(path))
-            info.size = len(data)
-            info.mode = 0o644
+            info.size = len(data)  # and mode 0o644, TarInfo's own
             tar.addfile(info, io.BytesIO(data))
         with _wrapped(f"write {path} in {container}"):
             box = self._client.containers.get(container)
@@ -569,9 +554,11 @@ class DockerEngine:
         The daemon's list as it answers it: the SDK's ``containers.list`` inspects each one
         after listing, and fails with "No such container" on one another run removes in
         between (seen with 8 runs at once)."""
-        label = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
+        return self._names({"label": f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL})
+
+    def _names(self, filters: Mapping[str, str]) -> list[str]:
         with _wrapped("list containers"):
-            found = self._client.api.containers(all=True, filters={"label": label})
+            found = self._client.api.containers(all=True, filters=dict(filters))
         return [str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")]
 
     def remove(self, names: Sequence[str]) -> None:

@@ -50,8 +50,7 @@ def parse(ref: str) -> Reference:
     if "@" in ref:
         name, digest = docker.utils.parse_repository_tag(ref)
     repository, tag = docker.utils.parse_repository_tag(name)
-    problem = _problem(repository, tag, digest)
-    if problem:
+    if problem := _problem(repository, tag, digest):
         raise ConfigError(
             f"image reference {ref!r}: {problem}; expected [REGISTRY/]NAME[:TAG][@sha256:DIGEST]"
         )

@@ -70,8 +70,7 @@ def _get(repository: str, path: str, accept: str = "") -> tuple[Any, bytes]:
     if accept:
         request.add_header("Accept", accept)
     # Only the configured repository is ever asked: its registry may get the credentials.
-    auth = basic_auth(repository, ref.registry)
-    if auth:
+    if auth := basic_auth(repository, ref.registry):
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -152,8 +152,7 @@ def resolve_base(engine: Engine, cfg: Config, name: str | None = None) -> tuple[
     """A base image (``name``, else the run's) as (reference, info): a recipe is built, a
     reference found or pulled."""
     name = name or cfg.base_image
-    recipe = cfg.images.get(name)
-    if recipe is not None:
+    if (recipe := cfg.images.get(name)) is not None:
         info = build(engine, recipe)
         return f"{recipe.name}:{info.labels[BUILD_LABEL][:12]}", info
     found = engine.image(name) or engine.pull(name)
@@ -167,9 +166,6 @@ def resolve_base(engine: Engine, cfg: Config, name: str | None = None) -> tuple[
 
 def resolve_hosts(engine: Engine, cfg: Config) -> dict[str, tuple[str, ImageInfo]]:
     """Every host's base image, each distinct one resolved once."""
-    found: dict[str, tuple[str, ImageInfo]] = {}
-    for host in cfg.topology.hosts:
-        name = host.base_image or cfg.base_image
-        if name not in found:
-            found[name] = resolve_base(engine, cfg, name)
-    return {h.name: found[h.base_image or cfg.base_image] for h in cfg.topology.hosts}
+    names = {h.name: h.base_image or cfg.base_image for h in cfg.topology.hosts}
+    found = {name: resolve_base(engine, cfg, name) for name in dict.fromkeys(names.values())}
+    return {host: found[name] for host, name in names.items()}

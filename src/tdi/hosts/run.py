@@ -154,14 +154,12 @@ def plan(
     workdir = runs_dir(cfg.root) / run_id
     workdir.mkdir(parents=True, exist_ok=True)
     topo = cfg.topology
-    nodes = {
-        topo.key(side, host): Node(
-            topo.key(side, host), side, host, image, topo.container(run_id, side, host)
-        )
+    nodes = [
+        Node(topo.key(side, host), side, host, image, topo.container(run_id, side, host))
         for side, per_host in images.items()
         for host, image in per_host.items()
-    }
-    run = Run(run_id, workdir, nodes)
+    ]
+    run = Run(run_id, workdir, {n.key: n for n in nodes})
     write_inventories(cfg, run, repo)
     return run
 
@@ -230,19 +228,18 @@ def create(engine: Engine, cfg: Config, run: Run) -> None:
             packages.configure(engine, node.container)
         log.info("create %s: %s from %s (%s)", node.key, node.container, node.image, init[node.key])
 
+    def ready(node: Node) -> None:
+        settings = cfg.topology.host(node.host).settings
+        boot.ready(engine, node.container, init[node.key], node.key, settings)
+
     # All at once; an interrupt waits until every request is answered (none cut off, to be
     # carried out unseen after the removal looked), then acts.
+    nodes = list(run.nodes.values())
     with interrupts.deferred():
-        in_parallel(list(run.nodes.values()), start)
+        in_parallel(nodes, start)
     for side in run.sides:
         _pin_names(engine, cfg, run, side, cache)
-    nodes = list(run.nodes.values())
-    in_parallel(
-        nodes,
-        lambda n: boot.ready(
-            engine, n.container, init[n.key], n.key, cfg.topology.host(n.host).settings
-        ),
-    )
+    in_parallel(nodes, ready)
 
 
 def boot_again(engine: Engine, cfg: Config, run: Run, node: Node, init: str = "systemd") -> None:

@@ -124,7 +124,7 @@ class PlaybookResult:
         else:
             found = [e.host for e in self.events if e.status in ("failed", "unreachable")]
         cut_short = [h for _, hosts in self.unstarted for h in hosts] if not self.ok else []
-        return _unique([*found, *cut_short])
+        return list(dict.fromkeys([*found, *cut_short]))
 
     def for_host(self, host: str) -> PlaybookResult:
         """This run as ``host`` saw it: its events, and failed only where it failed (or
@@ -168,10 +168,6 @@ class PlaybookResult:
 
 
 _WENT_ON = ("ok", "changed", "skipped")
-
-
-def _unique(names: Any) -> list[str]:
-    return list(dict.fromkeys(names))
 
 
 def child_environment() -> dict[str, str]:
@@ -366,10 +362,6 @@ def parse_plays(text: str) -> list[Play]:
     return plays
 
 
-def _extra(extra_vars: Sequence[str]) -> list[str]:
-    return [arg for value in extra_vars for arg in ("-e", value)]
-
-
 def run_playbook(
     env: AnsibleEnv,
     playbook: Path,
@@ -385,7 +377,8 @@ def run_playbook(
     ``timeout`` seconds, naming the task it was in."""
     events_path = log_path.with_suffix(".events.jsonl")
     events_path.unlink(missing_ok=True)
-    argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts), *_extra(extra_vars)]
+    argv = [binary(), "-i", str(inventory), "--limit", ",".join(hosts)]
+    argv += [arg for value in extra_vars for arg in ("-e", value)]
     argv += ["--diff"] if diff else []
     # The live display follows the events file while the playbook runs.
     log.debug("ansible-playbook: %s", log_path)
@@ -449,9 +442,7 @@ def current_task(text: str) -> str:
 
 
 def read_events(path: Path) -> tuple[TaskEvent, ...]:
-    if not path.exists():
-        return ()
-    return parse_events(path.read_text(encoding="utf-8"))
+    return parse_events(path.read_text(encoding="utf-8")) if path.exists() else ()
 
 
 def parse_events(text: str) -> tuple[TaskEvent, ...]:

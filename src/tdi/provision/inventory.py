@@ -167,8 +167,7 @@ def render(
         if group in ("all", "ungrouped"):
             continue
         entry: dict[str, Any] = {}
-        members = [h for h in containers if group in own[h]]
-        if members:
+        if members := [h for h in containers if group in own[h]]:
             entry["hosts"] = {h: None for h in members}
         if repo.children.get(group):
             entry["children"] = {c: None for c in repo.children[group] if c != "ungrouped"}

@@ -81,11 +81,7 @@ def _galaxy_only(kind: str, entry: Any) -> str | None:
     if kind == "collection":
         source = str(entry.get("source") or "")
         local = entry.get("type") in _LOCAL_TYPES or _is_path(str(entry.get("name", "")))
-        return (
-            None
-            if local and (source == "" or not source.startswith("http"))
-            else str(entry.get("name"))
-        )
+        return None if local and not source.startswith("http") else str(entry.get("name"))
     src = str(entry.get("src") or entry.get("name") or "")
     return None if _is_path(src) else src
 

@@ -64,8 +64,7 @@ def list_hosts(playbook: str, inventory: str, extra: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    code = list_hosts(sys.argv[1], sys.argv[2], sys.argv[3:])
-    if code:
+    if code := list_hosts(sys.argv[1], sys.argv[2], sys.argv[3:]):
         sys.exit(code)
     sys.stdout.flush()
     try:

@@ -63,10 +63,6 @@ _MAX_DIFF = 64 * 1024
 _MAX_OUTPUT = 2000
 
 
-def event_changed(status: str, payload: dict[str, Any]) -> bool:
-    return status == "ok" and bool(payload.get("changed"))
-
-
 def _payload(result: Any) -> dict[str, Any]:
     # ansible-core 2.19 exposes .result; older releases only ._result.
     data = result.result if hasattr(type(result), "result") else result._result
@@ -87,8 +83,7 @@ def _output(task: Any, payload: dict[str, Any]) -> str:
     if task.no_log or "results" in payload:  # a loop's summary: each item told its own
         return ""
     for key in ("stderr", "stdout"):
-        text = str(payload.get(key) or "").rstrip()
-        if text:
+        if text := str(payload.get(key) or "").rstrip():
             return text[-_MAX_OUTPUT:]
     return ""
 
@@ -108,17 +103,12 @@ def _targets(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         text = " ".join(map(str, line)) if isinstance(line, list) else str(line)
         if paths := sorted(set(_PATH.findall(text))):
             targets["command_paths"] = paths
-    if action == "copy" and _copies_a_tree(own, module_args):
+    # A copy of a directory: its src ends with a slash, or the file its module last copied
+    # came from below the src (``_original_basename`` "site/index.html").
+    below = "/" in str(module_args.get("_original_basename", ""))
+    if action == "copy" and (str(own.get("src", "")).endswith("/") or below):
         targets["tree"] = True
     return targets
-
-
-def _copies_a_tree(own: dict[str, Any], module_args: dict[str, Any]) -> bool:
-    """Whether a copy task copied a directory: its src ends with a slash, or the file its
-    module last copied came from below the src (``_original_basename`` "site/index.html")."""
-    return str(own.get("src", "")).endswith("/") or "/" in str(
-        module_args.get("_original_basename", "")
-    )
 
 
 class CallbackModule(CallbackBase):  # type: ignore[misc]
@@ -183,15 +173,16 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         payload = _payload(result)
         task = result.task
         now = time.time()
+        changed = status == "ok" and bool(payload.get("changed"))
         event = {
             "host": result.host.get_name(),
             "task": task.get_name(),
             "action": task.action,
             "handler": isinstance(task, Handler),
-            "status": "changed" if event_changed(status, payload) else status,
+            "status": "changed" if changed else status,
             "args": _targets(task, payload),
             "msg": _message(payload) if status in ("failed", "unreachable") else "",
-            "diff": self._changes(payload) if event_changed(status, payload) else "",
+            "diff": self._changes(payload) if changed else "",
             "output": _output(task, payload) if status == "failed" else "",
             # Seconds since the epoch, as the downtime probes' polls are.
             "start": self._begun.get((result.host.get_name(), task._uuid), now),
@@ -216,15 +207,11 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
             return "ran: " + (" ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))
         return ""
 
-    def _task_started(self, task: Any) -> None:
+    def v2_playbook_on_task_start(self, task: Any, is_conditional: bool = False) -> None:
         # For the live display only: which task runs now. parse_events skips these.
         self._write({"started": task.get_name()})
 
-    def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
-        self._task_started(task)
-
-    def v2_playbook_on_handler_task_start(self, task: Any) -> None:
-        self._task_started(task)
+    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         # The recap: a failure that a rescue handled counts as rescued, not failed.
@@ -251,12 +238,9 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self._emit("unreachable", result)
 
     # A loop's items, each with its own rendered arguments (what attribution needs).
-    def v2_runner_item_on_ok(self, result: Any) -> None:
-        self._emit("ok", result)
+    v2_runner_item_on_ok = v2_runner_on_ok
+    v2_runner_item_on_skipped = v2_runner_on_skipped
 
     def v2_runner_item_on_failed(self, result: Any) -> None:
         # Unlike v2_runner_on_failed, no ignore_errors argument: the task says it.
         self._emit("ignored" if result.task.ignore_errors else "failed", result)
-
-    def v2_runner_item_on_skipped(self, result: Any) -> None:
-        self._emit("skipped", result)
