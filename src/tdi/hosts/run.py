@@ -59,10 +59,6 @@ class Run:
     nodes: Mapping[str, Node]  # key -> node, side by side
 
     @property
-    def images(self) -> dict[str, str]:
-        return {k: n.image for k, n in self.nodes.items()}
-
-    @property
     def containers(self) -> dict[str, str]:
         return {k: n.container for k, n in self.nodes.items()}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tdi import process, secrets
+from tdi.engine import registry
 from tdi.errors import AnsibleError
 from tdi.process import PROCESSES, TIMED_OUT
 from tdi.state.content import MAX_LINES, mask
@@ -172,7 +173,7 @@ _WENT_ON = ("ok", "changed", "skipped")
 
 def child_environment() -> dict[str, str]:
     """This process's environment without the registry credentials: no child needs them."""
-    secret = ("TDI_REGISTRY_USERNAME", "TDI_REGISTRY_PASSWORD")
+    secret = (registry.USERNAME_ENV, registry.PASSWORD_ENV)
     return {k: v for k, v in os.environ.items() if k not in secret}
 
 

@@ -138,7 +138,7 @@ def test_plan_names_containers_and_writes_one_inventory_per_side(tmp_path: Path)
     )
     assert r.id == "abcd1234"
     assert r.containers == {"fresh": "tdi-abcd1234-fresh", "upgrade": "tdi-abcd1234-upgrade"}
-    assert r.images == {"fresh": "base:1", "upgrade": "snap:1"}
+    assert {k: n.image for k, n in r.nodes.items()} == {"fresh": "base:1", "upgrade": "snap:1"}
     assert r.nodes["upgrade"] == Node(
         "upgrade", "upgrade", "tdi-host", "snap:1", "tdi-abcd1234-upgrade"
     )
