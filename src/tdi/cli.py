@@ -232,7 +232,7 @@ COMMANDS: dict[str, Command] = {
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
-PATHS = ("playbook", "tests", "report", "junit", "markdown", "html", "sarif")
+PATHS = ("playbook", "tests", *config.OUTPUTS)
 KEYS = (
     "base_image",
     "production_image",

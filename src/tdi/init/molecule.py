@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from tdi import config
 from tdi.errors import ConfigError
 from tdi.init import platforms
 from tdi.topology import HOSTNAME
@@ -273,7 +274,7 @@ class _Builder:
         name = provisioner.get("name", "ansible")
         if name != "ansible":
             self.note("provisioner.name", f"{name}: tdi provisions with Ansible")
-        env = {str(k): _env_text(v) for k, v in _mapping(provisioner.get("env")).items()}
+        env = {str(k): config.env_text(v) for k, v in _mapping(provisioner.get("env")).items()}
         for var, value in env.items():
             if _is_path_variable(var) and (moved := self._moved(value)) != value:
                 # Molecule runs Ansible in the scenario's directory, tdi in the repo's.
@@ -334,10 +335,6 @@ def _is_path_variable(name: str) -> bool:
         "ANSIBLE_CONFIG",
         "ANSIBLE_INVENTORY",
     )
-
-
-def _env_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
