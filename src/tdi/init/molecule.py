@@ -34,6 +34,7 @@ _VARIABLE = re.compile(
     r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _ASSERTS_VERIFIERS = ("ansible",)
+_PATH_VARIABLES = ("ANSIBLE_LIBRARY", "ANSIBLE_MODULE_UTILS", "ANSIBLE_CONFIG", "ANSIBLE_INVENTORY")
 _STARTER = "tdi runs the starter test it writes, tests/infra/test_host.py"
 
 
@@ -259,8 +260,7 @@ class _Builder:
 
     def _link(self, base: str, target: str) -> str:
         """A link in the inventory directory to ``target`` (relative to the scenario)."""
-        where = self._path(target.rstrip("/"))
-        return os.path.relpath(where, base)
+        return os.path.relpath(self._path(target.rstrip("/")), base)
 
     def _moved(self, value: str) -> str:
         """A path list relative to the scenario, relative to the repo root instead."""
@@ -329,12 +329,7 @@ class _Builder:
 
 
 def _is_path_variable(name: str) -> bool:
-    return name.endswith(("_PATH", "_PATHS", "_PLUGINS")) or name in (
-        "ANSIBLE_LIBRARY",
-        "ANSIBLE_MODULE_UTILS",
-        "ANSIBLE_CONFIG",
-        "ANSIBLE_INVENTORY",
-    )
+    return name.endswith(("_PATH", "_PATHS", "_PLUGINS")) or name in _PATH_VARIABLES
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
