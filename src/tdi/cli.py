@@ -216,9 +216,7 @@ COMMANDS: dict[str, Command] = {
         cmd.cmd_snapshot,
     ),
     "matrix": Command(
-        "print the scenarios as JSON, for a CI matrix",
-        CHANGED,
-        offline=cmd.cmd_matrix,
+        "print the scenarios as JSON, for a CI matrix", CHANGED, offline=cmd.cmd_matrix
     ),
     "init": Command(
         "write tdi.yml, a tox env, CI workflows and a starter test for this repo",
@@ -226,9 +224,7 @@ COMMANDS: dict[str, Command] = {
         offline=cmd.cmd_init,
     ),
     "images": Command(
-        "build the base image; print its reference",
-        (*IMAGES, *BUILD),
-        cmd.cmd_images_build,
+        "build the base image; print its reference", (*IMAGES, *BUILD), cmd.cmd_images_build
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
@@ -266,7 +262,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in PATHS:
         if value := given[key]:
             given[key] = str(Path(str(value)).resolve())
-    given["extra_vars"] = given["extra_vars"] or None
     # A vault source given on the command line is a path from here (or a script's).
     given["vault_ids"] = [config.absolute_vault_id(v, Path.cwd()) for v in given["vault_ids"] or []]
     given["vault_ids"] = given["vault_ids"] or None

@@ -207,12 +207,6 @@ def main_branch(root: Path) -> str:
         return "main"
 
 
-def _inventory(root: Path, inventory_path: str | None) -> RepoInventory:
-    if inventory_path is None:
-        return RepoInventory()
-    return inventory.load(AnsibleEnv(root), root / inventory_path)
-
-
 def _groups(playbook: Path, repo: RepoInventory) -> tuple[str, ...]:
     """The groups tdi's host must be in for every play to run on it: the plays' targets,
     less the inventory's own host names (a play for one named host needs `hosts:`)."""
@@ -281,7 +275,9 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
     collection = collection_name(root)
     playbook = playbook or find_playbook(root, role or collection)
     inventory_path, in_cfg = find_inventory(root, cfg)
-    repo = _inventory(root, inventory_path) if playbook else RepoInventory()
+    repo = RepoInventory()
+    if playbook and inventory_path is not None:
+        repo = inventory.load(AnsibleEnv(root), root / inventory_path)
     found = _groups(root / playbook, repo) if playbook else ()
     reqs, problem = _requirements(root)
     roles_path = cfg.get("defaults", "roles_path", fallback="")
