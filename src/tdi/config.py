@@ -131,10 +131,7 @@ class Config:
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the repo root, for messages and for git."""
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return str(path.relative_to(self.root) if path.is_relative_to(self.root) else path)
 
 
 def _key(error: jsonschema.ValidationError) -> str:
