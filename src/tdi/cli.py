@@ -24,7 +24,7 @@ from tdi.engine.protocol import Engine
 from tdi.errors import ConfigError, TdiError
 from tdi.hosts.run import interrupted, work_dir
 
-Flags = Callable[[argparse.ArgumentParser], None]
+Flag = tuple[tuple[str, ...], dict[str, Any]]
 ABOUT = """\
 Test Ansible infrastructure code the way it runs in production: the same playbook
 converges fresh hosts and hosts upgraded from the last release's snapshot, your
@@ -32,185 +32,157 @@ Testinfra tests check both, and tdi explains every way the two differ.
 Run `tdi COMMAND --help` for a command's flags."""
 
 
-def _repo(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def _flag(*names: str, **kw: Any) -> Flag:
+    return names, kw
+
+
+def _many(*names: str, **kw: Any) -> Flag:
+    """A repeatable flag: each use adds to a list."""
+    return _flag(*names, action="append", **kw)
+
+
+def _switch(name: str, **kw: Any) -> Flag:
+    """A switch that is None when not given, so that tdi.yml's value holds."""
+    return _flag(name, action="store_true", default=None, **kw)
+
+
+REPO = (
+    _flag(
         "-C",
         "--root",
         help="the repo to test (default: the nearest directory up from here with a tdi.yml, "
         "else the git work tree's top, else .)",
-    )
-    p.add_argument("--scenario", help="a scenario of tdi.yml (see `tdi matrix`)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="say more")
-    p.add_argument("-q", "--quiet", action="count", default=0, help="say less")
-
-
-def _playbook(p: argparse.ArgumentParser) -> None:
-    _vault(p)
-    p.add_argument("--playbook", help="the playbook to converge (default: playbooks/site.yml)")
-    p.add_argument(
-        "-e",
-        "--extra-vars",
-        action="append",
-        metavar="VARS",
-        help="variables for ansible-playbook, as its -e takes them (repeatable)",
-    )
-
-
-def _vault(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    ),
+    _flag("--scenario", help="a scenario of tdi.yml (see `tdi matrix`)"),
+    _flag("-v", "--verbose", action="count", default=0, help="say more"),
+    _flag("-q", "--quiet", action="count", default=0, help="say less"),
+)
+PLAYBOOK = (
+    _many(
         "--vault-id",
         dest="vault_ids",
-        action="append",
         metavar="[LABEL@]SOURCE",
         help="a vault identity, as ansible-playbook's --vault-id (repeatable)",
-    )
-    p.add_argument(
+    ),
+    _many(
         "--vault-password-file",
         dest="vault_ids",
-        action="append",
         metavar="FILE",
         help="a vault password file, as ansible-playbook's (repeatable)",
-    )
-
-
-def _tests(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tests", help="the Testinfra tests (default: tests/infra)")
-
-
-def _images(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base-image", help="the fresh hosts' image, or an `images:` recipe")
-
-
-def _upgrade(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--production-image", help="the production snapshot to upgrade from")
-    p.add_argument("--baseline", help="a git ref whose playbook makes the upgrade snapshot")
-    p.add_argument(
-        "--chain", type=int, metavar="N", help="also upgrade from the N-1 releases before"
-    )
-
-
-def _safety(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    ),
+    _flag("--playbook", help="the playbook to converge (default: playbooks/site.yml)"),
+    _many(
+        "-e",
+        "--extra-vars",
+        metavar="VARS",
+        help="variables for ansible-playbook, as its -e takes them (repeatable)",
+    ),
+)
+TESTS = (_flag("--tests", help="the Testinfra tests (default: tests/infra)"),)
+IMAGES = (_flag("--base-image", help="the fresh hosts' image, or an `images:` recipe"),)
+UPGRADE = (
+    _flag("--production-image", help="the production snapshot to upgrade from"),
+    _flag("--baseline", help="a git ref whose playbook makes the upgrade snapshot"),
+    _flag("--chain", type=int, metavar="N", help="also upgrade from the N-1 releases before"),
+)
+SAFETY = (
+    _flag(
         "--no-idempotence",
         dest="idempotence",
         action="store_false",
         default=None,
         help="skip the second playbook run (idempotence: false)",
-    )
-    p.add_argument(
-        "--reboot",
-        action="store_true",
-        default=None,
-        help="after idempotence, reboot every host as a server reboots, then test",
-    )
-    p.add_argument(
+    ),
+    _switch("--reboot", help="after idempotence, reboot every host as a server reboots, then test"),
+    _switch(
         "--rollback",
-        action="store_true",
-        default=None,
         help="also apply the previous release again on each upgraded host, and compare",
-    )
-
-
-def _junit(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--junit", help="write the JUnit XML here")
-
-
-def _reports(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--report", help="write the JSON report here")
-    p.add_argument("--markdown", help="write a Markdown summary here (a CI job summary)")
-    p.add_argument("--html", help="write a self-contained HTML report here")
-
-
-def _lint(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    ),
+)
+JUNIT = (_flag("--junit", help="write the JUnit XML here"),)
+REPORTS = (
+    _flag("--report", help="write the JSON report here"),
+    _flag("--markdown", help="write a Markdown summary here (a CI job summary)"),
+    _flag("--html", help="write a self-contained HTML report here"),
+)
+LINT = (
+    _flag(
         "--sarif",
         help="write ansible-lint's findings here as SARIF, for code scanning (with `lint:`)",
-    )
-
-
-def _limits(p: argparse.ArgumentParser) -> None:
+    ),
+)
+LIMITS = tuple(
+    _flag(config.flag(key), type=int, metavar="SECONDS", help=f"how long {what}")
     for key, what in (
         ("task_timeout", "a task may run (default 1800)"),
         ("test_timeout", "a test may run (default 900)"),
         ("phase_timeout", "a playbook run or the tests may take (default 3600)"),
         ("run_timeout", "the whole command may take (default 10800)"),
-    ):
-        p.add_argument(config.flag(key), type=int, metavar="SECONDS", help=f"how long {what}")
-
-
-def _all(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    )
+)
+ALL = (
+    _flag(
         "--all",
         action="store_true",
         help="run every scenario of tdi.yml, each by a tdi test of its own; the report "
         "flags name the index (default: .tdi/all/)",
-    )
-    p.add_argument(
+    ),
+    _flag(
         "-j",
         "--jobs",
         type=int,
         metavar="N",
         help="with --all: at most N scenarios at once (default: from the CPUs and the "
         "memory; 1 runs them one after another)",
-    )
-
-
-def _keep(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--keep", action="store_true", help="leave the containers running")
-
-
-def _snapshot(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    ),
+)
+KEEP = (_flag("--keep", action="store_true", help="leave the containers running"),)
+SNAPSHOT = (
+    _flag(
         "action",
         nargs="?",
         choices=["rollback"],
         help="rollback: move production back to production-previous",
-    )
-    p.add_argument("--image", help="the snapshot repository (default: production_image)")
-    p.add_argument("--from", dest="source", help="upgrade this image, not REPOSITORY:production")
-    p.add_argument("--push", action="store_true", help="push and promote to :production")
-    p.add_argument("--report", help="write the JSON report of the snapshot's run here")
-    p.add_argument(
+    ),
+    _flag("--image", help="the snapshot repository (default: production_image)"),
+    _flag("--from", dest="source", help="upgrade this image, not REPOSITORY:production"),
+    _flag("--push", action="store_true", help="push and promote to :production"),
+    _flag("--report", help="write the JSON report of the snapshot's run here"),
+    _flag(
         "--allow-dirty",
         action="store_true",
         help="snapshot a work tree with uncommitted changes, tagged COMMIT-dirty-DIGEST",
-    )
-
-
-def _build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["build"], help="build: build the base image")
-
-
-def _init(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--playbook", help="the playbook tdi.yml names (default: the one found)")
-    p.add_argument(
+    ),
+)
+BUILD = (_flag("action", choices=["build"], help="build: build the base image"),)
+INIT = (
+    _flag("--playbook", help="the playbook tdi.yml names (default: the one found)"),
+    _flag(
         "--requirement", help="what pip installs as tdi in the tox env and CI (default: guessed)"
-    )
-    p.add_argument(
+    ),
+    _flag(
         "--from-molecule",
         nargs="?",
         const="default",
         metavar="SCENARIO",
         help="write tdi.yml from a Molecule scenario (default: default)",
-    )
-
-
-def _changed(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    ),
+)
+CHANGED = (
+    _flag(
         "--changed-since",
         metavar="REF",
         help="only the scenarios whose inputs changed since REF's merge-base with HEAD "
         "(a pull request's: origin/main)",
-    )
-
-
-HOSTS: tuple[Flags, ...] = (_playbook, _tests, _images, _upgrade)
+    ),
+)
+HOSTS = (*PLAYBOOK, *TESTS, *IMAGES, *UPGRADE)
 
 
 @dataclass(frozen=True)
 class Command:
     help: str
-    flags: tuple[Flags, ...]
+    flags: tuple[Flag, ...]
     run: Callable[[Engine, config.Config, argparse.Namespace], int] | None = None
     offline: Callable[[config.Config, argparse.Namespace], int] | None = None  # no daemon
 
@@ -218,51 +190,45 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "test": Command(
         "converge fresh and upgraded hosts, test both, compare them, clean up",
-        (*HOSTS, _safety, _junit, _reports, _lint, _keep, _limits, _all, _changed),
+        (*HOSTS, *SAFETY, *JUNIT, *REPORTS, *LINT, *KEEP, *LIMITS, *ALL, *CHANGED),
         cmd.cmd_test,
     ),
     "plan": Command(
         "converge a copy of production alone; print what this change will do to it",
-        (_playbook, _images, _upgrade, _junit, _reports, _limits),
+        (*PLAYBOOK, *IMAGES, *UPGRADE, *JUNIT, *REPORTS, *LIMITS),
         cmd.cmd_plan,
     ),
     "create": Command("start every side's hosts and keep them", HOSTS, cmd.cmd_create),
     "converge": Command(
-        "run the playbook on the kept hosts", (_playbook, _limits), cmd.cmd_converge
+        "run the playbook on the kept hosts", (*PLAYBOOK, *LIMITS), cmd.cmd_converge
     ),
-    "verify": Command("run the tests on the kept hosts", (_tests, _junit, _limits), cmd.cmd_verify),
-    "diff": Command(
-        "compare the kept hosts; print the differences as JSON", (_junit,), cmd.cmd_diff
-    ),
+    "verify": Command("run the tests on the kept hosts", (*TESTS, *JUNIT, *LIMITS), cmd.cmd_verify),
+    "diff": Command("compare the kept hosts; print the differences as JSON", JUNIT, cmd.cmd_diff),
     "destroy": Command("remove the kept hosts", (), cmd.cmd_destroy),
     "calibrate": Command(
         "converge fresh hosts twice; record how they differ as noise",
-        (_playbook, _images, _limits),
+        (*PLAYBOOK, *IMAGES, *LIMITS),
         cmd.cmd_calibrate,
     ),
     "snapshot": Command(
         "upgrade production with this checkout, test it, commit it; --push promotes it",
-        (_playbook, _tests, _images, _snapshot, _limits),
+        (*PLAYBOOK, *TESTS, *IMAGES, *SNAPSHOT, *LIMITS),
         cmd.cmd_snapshot,
     ),
     "matrix": Command(
-        "print the scenarios as JSON, for a CI matrix",
-        (_changed,),
-        offline=cmd.cmd_matrix,
+        "print the scenarios as JSON, for a CI matrix", CHANGED, offline=cmd.cmd_matrix
     ),
     "init": Command(
         "write tdi.yml, a tox env, CI workflows and a starter test for this repo",
-        (_init,),
+        INIT,
         offline=cmd.cmd_init,
     ),
     "images": Command(
-        "build the base image; print its reference",
-        (_images, _build),
-        cmd.cmd_images_build,
+        "build the base image; print its reference", (*IMAGES, *BUILD), cmd.cmd_images_build
     ),
 }
 # Flags that are tdi.yml keys: each one given overrides the file, and is checked with it.
-PATHS = ("playbook", "tests", "report", "junit", "markdown", "html", "sarif")
+PATHS = ("playbook", "tests", *config.OUTPUTS)
 KEYS = (
     "base_image",
     "production_image",
@@ -285,9 +251,9 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
         one = sub.add_parser(name, help=command.help, description=command.help)
-        for flags in (_repo, *command.flags):
-            flags(one)
-        one.set_defaults(command_spec=command)
+        for names, kw in (*REPO, *command.flags):
+            one.add_argument(*names, **kw)
+        one.set_defaults(command_spec=command, parser=one)
     return top
 
 
@@ -296,7 +262,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in PATHS:
         if value := given[key]:
             given[key] = str(Path(str(value)).resolve())
-    given["extra_vars"] = given["extra_vars"] or None
     # A vault source given on the command line is a path from here (or a script's).
     given["vault_ids"] = [config.absolute_vault_id(v, Path.cwd()) for v in given["vault_ids"] or []]
     given["vault_ids"] = given["vault_ids"] or None
@@ -309,12 +274,9 @@ _OWN = frozenset({"root", "scenario", "all", "jobs", "keep", "changed_since", *c
 
 def passed_on(args: argparse.Namespace) -> list[str]:
     """The flags of `tdi test --all` that each scenario's `tdi test` takes, as given."""
-    one = argparse.ArgumentParser(add_help=False)
-    for flags in (_repo, *COMMANDS["test"].flags):
-        flags(one)
     argv: list[str] = []
     seen = set(_OWN)
-    for action in one._actions:  # argparse has no public list of a parser's flags
+    for action in args.parser._actions:  # argparse has no public list of a parser's flags
         if action.dest in seen:
             continue
         seen.add(action.dest)  # --vault-id and --vault-password-file share one list

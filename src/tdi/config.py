@@ -10,7 +10,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from tdi.topology import Topology, from_config
 
 CONFIG_NAME = "tdi.yml"
 TIMEOUTS = ("task_timeout", "test_timeout", "phase_timeout", "run_timeout")
+OUTPUTS = ("report", "junit", "markdown", "html", "sarif")  # the files a run writes where told
 NOISE_NAME = "tdi-noise.yml"
 DEFAULT_BASE_IMAGE = "tdi-base"
 DEFAULT_SCENARIO = "default"
@@ -130,16 +131,7 @@ class Config:
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the repo root, for messages and for git."""
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
-
-
-def _schema() -> dict[str, Any]:
-    text = resources.files("tdi").joinpath("schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+        return str(path.relative_to(self.root) if path.is_relative_to(self.root) else path)
 
 
 def _key(error: jsonschema.ValidationError) -> str:
@@ -153,7 +145,8 @@ def validate(data: object, source: Path, flags: Mapping[str, Any] | None = None)
     flags = dict(flags or {})
     data = {} if data is None else data
     document = {**data, **flags} if isinstance(data, dict) else data
-    validator = jsonschema.Draft202012Validator(_schema())
+    schema = resources.files("tdi").joinpath("schema.json").read_text(encoding="utf-8")
+    validator = jsonschema.Draft202012Validator(json.loads(schema))
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
@@ -263,7 +256,12 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     groups = tuple(merged.get("groups", ("all",)))
     where = source if source.exists() else Path(CONFIG_NAME)
     topology = from_config(merged, groups, where)
-    cfg = Config(
+    # Flags arrive as absolute paths; tdi.yml's are relative to the repo root.
+    paths: dict[str, Any] = {
+        k: None if merged.get(k) is None else root / merged[k] for k in OUTPUTS
+    }
+    timeouts: dict[str, Any] = {key: int(merged.get(key, getattr(Config, key))) for key in TIMEOUTS}
+    return Config(
         root=root,
         source=source if source.exists() else None,
         playbook=root / merged.get("playbook", "playbooks/site.yml"),
@@ -287,39 +285,25 @@ def load(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
         topology=topology,
         inventory=_inventory(root, merged.get("inventory"), where),
         extra_vars=_extra_vars(merged.get("extra_vars"), cli_vars),
-        ansible_env={k: _text(v) for k, v in (merged.get("ansible_env") or {}).items()},
+        ansible_env={k: env_text(v) for k, v in (merged.get("ansible_env") or {}).items()},
         package_cache=bool(merged.get("package_cache", True)),
         idempotence=bool(merged.get("idempotence", True)),
         reboot=bool(merged.get("reboot", False)),
         lint=merged.get("lint") or None,
-        probes=_probes(
-            merged.get("probes", []),
-            topology,
-            _place(data, scenario, "probes", where),
-        ),
+        probes=_probes(merged.get("probes", []), topology, _place(data, scenario, "probes", where)),
         vault_ids=(
             *_cfg_vault_ids(root),
             *(absolute_vault_id(v, root) for v in merged.get("vault_ids", ())),
             *cli_vault,
         ),
         vault_password_file=_cfg_value(root, "vault_password_file", absolute=True),
-        task_timeout=int(merged.get("task_timeout", Config.task_timeout)),
-        test_timeout=int(merged.get("test_timeout", Config.test_timeout)),
-        phase_timeout=int(merged.get("phase_timeout", Config.phase_timeout)),
-        run_timeout=int(merged.get("run_timeout", Config.run_timeout)),
         flags=frozenset(flags),
-    )
-    return replace(
-        cfg,
-        report=_path(root, merged.get("report")),
-        junit=_path(root, merged.get("junit")),
-        markdown=_path(root, merged.get("markdown")),
-        html=_path(root, merged.get("html")),
-        sarif=_path(root, merged.get("sarif")),
+        **paths,
+        **timeouts,
     )
 
 
-def _text(value: object) -> str:
+def env_text(value: object) -> str:
     """An environment variable's value as YAML gave it: ``true``, not ``True``."""
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -367,7 +351,8 @@ def _inventory(root: Path, given: str | None, source: Path) -> Path | None:
     """``inventory:`` of tdi.yml, else the one the repo's ansible.cfg names, else none."""
     where = f"{source}: key 'inventory'"
     if given is None:
-        given, where = _cfg_inventory(root), f"{root / 'ansible.cfg'}: [defaults] inventory"
+        given = _cfg_value(root, "inventory").split(",")[0].strip() or None
+        where = f"{root / 'ansible.cfg'}: [defaults] inventory"
     if given is None:
         return None
     path = root / given
@@ -376,10 +361,6 @@ def _inventory(root: Path, given: str | None, source: Path) -> Path | None:
             f"{where}: {path} does not exist (expected an inventory file or directory)"
         )
     return path
-
-
-def _cfg_inventory(root: Path) -> str | None:
-    return _cfg_value(root, "inventory").split(",")[0].strip() or None
 
 
 def absolute_vault_id(value: str, base: Path) -> str:
@@ -391,14 +372,19 @@ def absolute_vault_id(value: str, base: Path) -> str:
     return f"{label}{at}{(base / source).resolve()}"
 
 
-def _cfg_value(root: Path, key: str, absolute: bool = False) -> str:
-    """ansible.cfg's ``[defaults] key`` (a path made absolute against the repo), or ""."""
+def ansible_cfg(root: Path) -> configparser.ConfigParser:
+    """The repo's ansible.cfg (empty where there is none)."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(root / "ansible.cfg", encoding="utf-8")
     except configparser.Error as exc:
         raise ConfigError(f"{root / 'ansible.cfg'}: cannot be read: {exc.message}") from exc
-    value = parser.get("defaults", key, fallback="").strip()
+    return parser
+
+
+def _cfg_value(root: Path, key: str, absolute: bool = False) -> str:
+    """ansible.cfg's ``[defaults] key`` (a path made absolute against the repo), or ""."""
+    value = ansible_cfg(root).get("defaults", key, fallback="").strip()
     return str((root / value).resolve()) if value and absolute else value
 
 
@@ -428,20 +414,6 @@ def scenarios(root: Path) -> list[str]:
     source = root.resolve() / CONFIG_NAME
     data = validate(_read(source) if source.exists() else None, source)
     return list(data.get("scenarios") or {DEFAULT_SCENARIO: {}})
-
-
-def _path(root: Path, value: str | None) -> Path | None:
-    # Flags arrive as absolute paths; tdi.yml's are relative to the repo root.
-    return None if value is None else root / value
-
-
-OUTPUTS = (
-    "report",
-    "junit",
-    "markdown",
-    "html",
-    "sarif",
-)  # the files a run writes where it is told
 
 
 def check_outputs(cfg: Config, keys: Iterable[str]) -> None:

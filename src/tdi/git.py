@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 from tdi import process
-from tdi.errors import BaselineError, GitError, ToolError
+from tdi.errors import BaselineError, GitError, TdiError, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +45,25 @@ def check_repo(root: Path) -> None:
             f"{root} is not a git repository{inside}: tdi makes the upgrade state from the "
             "playbook at an earlier commit; run it in a clone, or pass --production-image"
         )
+    empty = BaselineError(
+        f"{root} is a git repository without commits: commit the playbook first, or "
+        "pass --production-image"
+    )
+    commit_of(root, "HEAD", empty)
+
+
+def commit_of(root: Path, ref: str, unknown: TdiError) -> str:
+    """The commit ``ref`` names in ``root``'s repository; ``unknown`` where it names none."""
     try:
-        git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except GitError:
-        raise BaselineError(
-            f"{root} is a git repository without commits: commit the playbook first, or "
-            "pass --production-image"
-        ) from None
+        raise unknown from None
 
 
 def resolve_commit(root: Path, ref: str) -> str:
     check_repo(root)
-    try:
-        return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except GitError:
-        raise BaselineError(
-            f"unknown baseline ref '{ref}' in {root}: pass a branch, tag or commit that exists"
-        ) from None
+    unknown = f"unknown baseline ref '{ref}' in {root}: pass a branch, tag or commit that exists"
+    return commit_of(root, ref, BaselineError(unknown))
 
 
 def merge_base(root: Path, branch: str) -> str:
@@ -106,13 +108,11 @@ def changed_since(root: Path, ref: str) -> tuple[str, list[Path]]:
     if ref.startswith("-") or not ref.isprintable():  # git would read it as an option
         raise GitError(f"--changed-since {ref!r}: not a branch, tag or commit")
     top = Path(git(root, "rev-parse", "--show-toplevel"))
-    try:
-        git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except GitError:
-        raise GitError(
-            f"--changed-since {ref}: no such commit in {top} (pass a branch, tag or commit "
-            "that exists; a CI checkout needs its history: fetch-depth: 0)"
-        ) from None
+    unknown = GitError(
+        f"--changed-since {ref}: no such commit in {top} (pass a branch, tag or commit "
+        "that exists; a CI checkout needs its history: fetch-depth: 0)"
+    )
+    commit_of(top, ref, unknown)
     try:
         base = git(top, "merge-base", ref, "HEAD")
     except GitError:

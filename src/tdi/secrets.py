@@ -97,11 +97,8 @@ def from_environment() -> None:
 
 def leaves(data: Any) -> Iterator[str]:
     """Every scalar under ``data``, as text: the values of a decrypted vault file."""
-    if isinstance(data, dict):
-        for value in data.values():
-            yield from leaves(value)
-    elif isinstance(data, list):
-        for value in data:
+    if isinstance(data, dict | list):
+        for value in data.values() if isinstance(data, dict) else data:
             yield from leaves(value)
     elif isinstance(data, str | int | float) and not isinstance(data, bool):
         text = str(data)

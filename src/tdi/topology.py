@@ -105,12 +105,6 @@ def from_config(data: Mapping[str, Any], groups: tuple[str, ...], source: object
                 "'-', in dot-separated labels of at most 63)"
             )
         spec = spec or {}
-        out.append(
-            Host(
-                name=name,
-                groups=tuple(spec.get("groups", ())),
-                base_image=spec.get("base_image"),
-                settings=_settings(spec, default),
-            )
-        )
+        host_groups = tuple(spec.get("groups", ()))
+        out.append(Host(name, host_groups, spec.get("base_image"), _settings(spec, default)))
     return Topology(tuple(out), named=True)

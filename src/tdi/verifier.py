@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +32,9 @@ from tdi.provision.ansible import (
 )
 
 PLAYBOOK_SUFFIXES = (".yml", ".yaml")
-CHECKS = frozenset(
-    f"{prefix}{module}"
-    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
-    for module in ("assert", "fail")
-)
-_IMPORTS = frozenset(
-    f"{prefix}{module}"
-    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
-    for module in ("import_tasks", "include_tasks", "include")
-)
+_PREFIXES = ("", "ansible.builtin.", "ansible.legacy.")
+CHECKS = frozenset(p + m for p in _PREFIXES for m in ("assert", "fail"))
+_IMPORTS = frozenset(p + m for p in _PREFIXES for m in ("import_tasks", "include_tasks", "include"))
 _PLAYBOOK_IMPORTS = frozenset(("import_playbook", "ansible.builtin.import_playbook"))
 _SECTIONS = ("pre_tasks", "tasks", "post_tasks")
 _BLOCKS = ("block", "rescue", "always")
@@ -63,9 +57,7 @@ def checks(playbook: Path) -> list[Check]:
     """The assert and fail tasks of ``playbook``, in order: in its plays, their blocks,
     the task files they import by a literal name, and the playbooks it imports."""
     found = list(_playbook(playbook.resolve(), frozenset()))
-    counts: dict[str, int] = {}
-    for check in found:
-        counts[check.name] = counts.get(check.name, 0) + 1
+    counts = Counter(check.name for check in found)
     # Two tasks of one name are two tests: each says its line.
     return [
         Check(f"{c.name} (line {c.path.rsplit(':', 1)[1]})", c.path) if counts[c.name] > 1 else c
@@ -140,13 +132,7 @@ def _same_path(event: TaskEvent, check: Check) -> bool:
 class PlaybookFile(pytest.File):
     """A verify playbook: its tests on each node, and the one run per node they share."""
 
-    def __init__(
-        self,
-        *,
-        nodes: list[dict[str, Any]],
-        workdir: Path,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, nodes: list[dict[str, Any]], workdir: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.nodes, self.workdir = nodes, workdir
         self.extra_vars: list[str] = json.loads(os.environ.get(EXTRA_VARS_ENV) or "[]")
@@ -212,15 +198,11 @@ def _run_passed(result: PlaybookResult, checks: list[Check]) -> None:
     """The run's own test: it fails when the run did, by something no check stands for."""
     if result.ok:
         return
-    others = [
-        e
-        for e in result.events
-        if e.status in ("failed", "unreachable") and not any(_same_path(e, c) for c in checks)
-    ]
-    if others:
-        e = others[0]
-        pytest.fail(f"task '{e.task}' {e.status}: {e.reason}", pytrace=False)
-    if not any(e.status in ("failed", "unreachable") for e in result.events):
+    failed = [e for e in result.events if e.status in ("failed", "unreachable")]
+    for e in failed:
+        if not any(_same_path(e, c) for c in checks):
+            pytest.fail(f"task '{e.task}' {e.status}: {e.reason}", pytrace=False)
+    if not failed:
         text = result.log.read_text(encoding="utf-8") if result.log.exists() else ""
         errors = [ln.strip() for ln in text.splitlines() if ln.lstrip("[").startswith("ERROR")]
         pytest.fail(errors[0] if errors else result.failure(), pytrace=False)

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from tdi import config
 from tdi.errors import ConfigError
 from tdi.init import platforms
 from tdi.topology import HOSTNAME
@@ -33,6 +34,7 @@ _VARIABLE = re.compile(
     r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _ASSERTS_VERIFIERS = ("ansible",)
+_PATH_VARIABLES = ("ANSIBLE_LIBRARY", "ANSIBLE_MODULE_UTILS", "ANSIBLE_CONFIG", "ANSIBLE_INVENTORY")
 _STARTER = "tdi runs the starter test it writes, tests/infra/test_host.py"
 
 
@@ -258,8 +260,7 @@ class _Builder:
 
     def _link(self, base: str, target: str) -> str:
         """A link in the inventory directory to ``target`` (relative to the scenario)."""
-        where = self._path(target.rstrip("/"))
-        return os.path.relpath(where, base)
+        return os.path.relpath(self._path(target.rstrip("/")), base)
 
     def _moved(self, value: str) -> str:
         """A path list relative to the scenario, relative to the repo root instead."""
@@ -273,7 +274,7 @@ class _Builder:
         name = provisioner.get("name", "ansible")
         if name != "ansible":
             self.note("provisioner.name", f"{name}: tdi provisions with Ansible")
-        env = {str(k): _env_text(v) for k, v in _mapping(provisioner.get("env")).items()}
+        env = {str(k): config.env_text(v) for k, v in _mapping(provisioner.get("env")).items()}
         for var, value in env.items():
             if _is_path_variable(var) and (moved := self._moved(value)) != value:
                 # Molecule runs Ansible in the scenario's directory, tdi in the repo's.
@@ -328,16 +329,7 @@ class _Builder:
 
 
 def _is_path_variable(name: str) -> bool:
-    return name.endswith(("_PATH", "_PATHS", "_PLUGINS")) or name in (
-        "ANSIBLE_LIBRARY",
-        "ANSIBLE_MODULE_UTILS",
-        "ANSIBLE_CONFIG",
-        "ANSIBLE_INVENTORY",
-    )
-
-
-def _env_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return name.endswith(("_PATH", "_PATHS", "_PLUGINS")) or name in _PATH_VARIABLES
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -28,15 +28,8 @@ ROLE_LINKS = ".tdi-roles"  # roles_path entry holding the role repo's link to it
 COLLECTION_LINKS = ".tdi-collections"
 ROLE_PLAYBOOK = "playbooks/site.yml"  # for a role repo without Molecule's converge
 WORKFLOWS = ".github/workflows"
-MOLECULE_KEYS = (  # in this order
-    "engine",
-    "playbook",
-    "tests",
-    "hosts",
-    "inventory",
-    "ansible_env",
-    "idempotence",
-)
+# The keys tdi.yml takes from a Molecule scenario, in this order.
+MOLECULE_KEYS = ("engine", "playbook", "tests", "hosts", "inventory", "ansible_env", "idempotence")
 TOP_LEVEL_ONLY = ("engine",)  # not a scenario's key: one engine runs every scenario
 
 
@@ -138,10 +131,7 @@ def _found_keys(s: Survey, playbook: str) -> list[str]:
 
 def _molecule_keys(m: Conversion) -> list[str]:
     lines = [f"# From Molecule's scenario {m.directory} (`tdi init --from-molecule`)."]
-    for key in MOLECULE_KEYS:
-        if key in m.keys:
-            lines.append(_key(key, m.keys[key]))
-    return lines
+    return lines + [_key(key, m.keys[key]) for key in MOLECULE_KEYS if key in m.keys]
 
 
 def molecule_files(m: Conversion | None) -> Iterator[Planned]:
@@ -262,8 +252,7 @@ def plan(s: Survey, spec: str, molecule: Conversion | None = None) -> list[Plann
 
 def _scenario(m: Conversion) -> str:
     keys = {k: m.keys[k] for k in MOLECULE_KEYS if k in m.keys and k not in TOP_LEVEL_ONLY}
-    text = yaml.safe_dump({"scenarios": {m.scenario: keys}}, sort_keys=False)
-    return text.rstrip()
+    return yaml.safe_dump({"scenarios": {m.scenario: keys}}, sort_keys=False).rstrip()
 
 
 def write(root: Path, planned: list[Planned]) -> list[str]:

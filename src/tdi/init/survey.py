@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tdi import git, yamlfile
+from tdi import config, git, yamlfile
 from tdi.errors import ConfigError, TdiError
 from tdi.provision import inventory, requirements
 from tdi.provision.ansible import AnsibleEnv
@@ -180,21 +180,9 @@ def targets(playbook: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _ansible_cfg(root: Path) -> configparser.ConfigParser | None:
-    path = root / "ansible.cfg"
-    if not path.is_file():
-        return None
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except configparser.Error as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.message}") from exc
-    return parser
-
-
-def find_inventory(root: Path, cfg: configparser.ConfigParser | None) -> tuple[str | None, bool]:
-    """(the inventory, whether ansible.cfg names it)."""
-    named = cfg.get("defaults", "inventory", fallback="").split(",")[0].strip() if cfg else ""
+def find_inventory(root: Path, cfg: configparser.ConfigParser) -> tuple[str | None, bool]:
+    """(the inventory, whether ansible.cfg (``cfg``) names it)."""
+    named = cfg.get("defaults", "inventory", fallback="").split(",")[0].strip()
     if named and (root / named).exists():
         return named, True
     return next((n for n in INVENTORIES if (root / n).exists()), None), False
@@ -217,12 +205,6 @@ def main_branch(root: Path) -> str:
         return git.git(root, "symbolic-ref", "--short", "HEAD")
     except TdiError:
         return "main"
-
-
-def _inventory(root: Path, inventory_path: str | None) -> RepoInventory:
-    if inventory_path is None:
-        return RepoInventory()
-    return inventory.load(AnsibleEnv(root), root / inventory_path)
 
 
 def _groups(playbook: Path, repo: RepoInventory) -> tuple[str, ...]:
@@ -288,21 +270,19 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
     """What ``root`` holds. ``playbook`` (repo-relative) replaces the one init would find."""
     if playbook is not None and (Path(playbook).is_absolute() or not (root / playbook).is_file()):
         raise ConfigError(f"--playbook: {playbook} is not a file in the repo {root}")
-    cfg = _ansible_cfg(root)
+    cfg = config.ansible_cfg(root)
     role = role_name(root)
     collection = collection_name(root)
     playbook = playbook or find_playbook(root, role or collection)
     inventory_path, in_cfg = find_inventory(root, cfg)
-    repo = _inventory(root, inventory_path) if playbook else RepoInventory()
+    repo = RepoInventory()
+    if playbook and inventory_path is not None:
+        repo = inventory.load(AnsibleEnv(root), root / inventory_path)
     found = _groups(root / playbook, repo) if playbook else ()
     reqs, problem = _requirements(root)
-    roles_path = cfg.get("defaults", "roles_path", fallback="") if cfg else ""
-    collections_path = (
-        cfg.get("defaults", "collections_path", fallback="")
-        or cfg.get("defaults", "collections_paths", fallback="")
-        if cfg
-        else ""
-    )
+    roles_path = cfg.get("defaults", "roles_path", fallback="")
+    collections_path = cfg.get("defaults", "collections_path", fallback="")
+    collections_path = collections_path or cfg.get("defaults", "collections_paths", fallback="")
     return Survey(
         root=root,
         playbook=playbook,
@@ -315,7 +295,7 @@ def survey(root: Path, playbook: str | None = None) -> Survey:
         requirements=reqs,
         requirements_problem=problem,
         main_branch=main_branch(root),
-        ansible_cfg=cfg is not None,
+        ansible_cfg=(root / "ansible.cfg").is_file(),
         roles_path=tuple(p.strip() for p in roles_path.split(":") if p.strip()),
         collections_path=tuple(p.strip() for p in collections_path.split(":") if p.strip()),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tdi import config
 from tdi.errors import ConfigError
 from tdi.init import survey
 
@@ -109,10 +110,11 @@ def test_inventory_named_by_ansible_cfg(tmp_path: Path) -> None:
         tmp_path,
         {"ansible.cfg": "[defaults]\ninventory = envs/prod\n", "envs/prod": "", "hosts": ""},
     )
-    assert survey.find_inventory(root, survey._ansible_cfg(root)) == ("envs/prod", True)
+    assert survey.find_inventory(root, config.ansible_cfg(root)) == ("envs/prod", True)
     (root / "ansible.cfg").unlink()
-    assert survey.find_inventory(root, None) == ("hosts", False)
-    assert survey.find_inventory(tmp_path / "none", None) == (None, False)
+    assert survey.find_inventory(root, config.ansible_cfg(root)) == ("hosts", False)
+    none = tmp_path / "none"
+    assert survey.find_inventory(none, config.ansible_cfg(none)) == (None, False)
 
 
 def test_main_branch(tmp_path: Path) -> None:
