@@ -169,7 +169,7 @@ def flag(key: str) -> str:
 
 def _plain(data: Any) -> Any:
     # YAML reads `on:` or `1:` as a boolean or int key: an error message must be able to
-    # name any key. (Dates stay text already: see _TextDates.)
+    # name any key. (Dates stay text already: see yamlfile.TextDates.)
     if isinstance(data, dict):
         return {str(k): _plain(v) for k, v in data.items()}
     if isinstance(data, list):
@@ -196,7 +196,7 @@ def _allow(entries: list[dict[str, str]], source: Path | None) -> tuple[Rule, ..
 
 def _read(source: Path) -> Any:
     # Dates stay text, so that the schema and its errors see them.
-    return _plain(yamlfile.read(source, dates_as_text=True))
+    return _plain(yamlfile.read(source, yamlfile.TextDates))
 
 
 def _recipes(root: Path, data: Mapping[str, Any]) -> dict[str, ImageRecipe]:

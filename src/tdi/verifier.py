@@ -30,8 +30,8 @@ from tdi.provision.ansible import (
     TaskEvent,
     run_playbook,
 )
+from tdi.provision.inputs import PLAYBOOK_SUFFIXES
 
-PLAYBOOK_SUFFIXES = (".yml", ".yaml")
 _PREFIXES = ("", "ansible.builtin.", "ansible.legacy.")
 CHECKS = frozenset(p + m for p in _PREFIXES for m in ("assert", "fail"))
 _IMPORTS = frozenset(p + m for p in _PREFIXES for m in ("import_tasks", "include_tasks", "include"))

@@ -18,11 +18,11 @@ from tdi.errors import ConfigError
 MAX_NODES = 100_000
 
 
-class _TextDates(yaml.SafeLoader):
+class TextDates(yaml.SafeLoader):
     """SafeLoader that leaves dates as text, so that the schema and its errors see them."""
 
 
-_TextDates.yaml_implicit_resolvers = {
+TextDates.yaml_implicit_resolvers = {
     first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -58,7 +58,7 @@ def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
     return size(root)
 
 
-def read(path: Path, dates_as_text: bool = False) -> Any:
+def read(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
     """The YAML document in ``path`` (None when empty), or one line saying what is wrong."""
     try:
         data = path.read_bytes()
@@ -70,9 +70,9 @@ def read(path: Path, dates_as_text: bool = False) -> Any:
         raise ConfigError(
             f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}"
         ) from None
-    loader = (_TextDates if dates_as_text else yaml.SafeLoader)(text)
+    reader = loader(text)
     try:
-        node = loader.get_single_node()
+        node = reader.get_single_node()
         if node is None:
             return None
         try:
@@ -84,14 +84,14 @@ def read(path: Path, dates_as_text: bool = False) -> Any:
                 f"{path}: its aliases expand to more than {MAX_NODES:,} values "
                 "(an alias bomb?): write the values out"
             )
-        return loader.construct_document(node)
+        return reader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from exc
     finally:
-        loader.dispose()
+        reader.dispose()
 
 
 class AnsibleTags(yaml.SafeLoader):

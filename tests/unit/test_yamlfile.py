@@ -47,7 +47,7 @@ def test_bytes_that_are_not_utf8_are_named_by_offset(tmp_path: Path) -> None:
 def test_a_few_shared_anchors_read_as_usual(tmp_path: Path) -> None:
     path = tmp_path / "tdi.yml"
     path.write_text("base: &s {init: systemd}\nhosts:\n  a: *s\n  b: *s\nwhen: 2026-01-01\n")
-    data = yamlfile.read(path, dates_as_text=True)
+    data = yamlfile.read(path, yamlfile.TextDates)
     assert data["hosts"] == {"a": {"init": "systemd"}, "b": {"init": "systemd"}}
     assert data["when"] == "2026-01-01"
 

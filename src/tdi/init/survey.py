@@ -12,9 +12,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from tdi import config, git, yamlfile
 from tdi.errors import ConfigError, TdiError
@@ -79,15 +76,6 @@ class Survey:
     collections_path: tuple[str, ...] = ()  # and its collections_path
 
 
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=yamlfile.AnsibleTags)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-
-
 def role_name(root: Path) -> str | None:
     """The Galaxy name (``namespace.role_name``) of a role at ``root``, or None when the
     root holds no role; named as Molecule names it, from meta/main.yml's galaxy_info."""
@@ -97,7 +85,7 @@ def role_name(root: Path) -> str | None:
     )
     if not tasks or meta is None:
         return None
-    data = read_yaml(meta)
+    data = yamlfile.read(meta, yamlfile.AnsibleTags)
     info = data.get("galaxy_info") if isinstance(data, dict) else None
     info = info if isinstance(info, dict) else {}
     name = str(info.get("role_name") or _dir_role_name(root))
@@ -114,7 +102,7 @@ def collection_name(root: Path) -> str | None:
     path = root / "galaxy.yml"
     if not path.is_file():
         return None
-    data = read_yaml(path)
+    data = yamlfile.read(path, yamlfile.AnsibleTags)
     data = data if isinstance(data, dict) else {}
     namespace, name = str(data.get("namespace") or ""), str(data.get("name") or "")
     if not (re.fullmatch(r"[a-z0-9_]+", namespace) and re.fullmatch(r"[a-z0-9_]+", name)):
@@ -151,7 +139,7 @@ def find_playbook(root: Path, role: str | None) -> str | None:
 
 
 def _is_playbook(path: Path) -> bool:
-    data = read_yaml(path)
+    data = yamlfile.read(path, yamlfile.AnsibleTags)
     return isinstance(data, list) and all(
         isinstance(p, dict) and ("hosts" in p or "import_playbook" in p) for p in data
     )
@@ -160,7 +148,7 @@ def _is_playbook(path: Path) -> bool:
 def targets(playbook: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
     """The names the plays' ``hosts:`` patterns target, through ``import_playbook``, in
     order; ``all``, exclusions, globs, regexes and templated names left out."""
-    data = read_yaml(playbook)
+    data = yamlfile.read(playbook, yamlfile.AnsibleTags)
     found: list[str] = []
     for play in data if isinstance(data, list) else []:
         if not isinstance(play, dict):

@@ -161,8 +161,21 @@ def test_a_given_playbook_must_be_a_file_in_the_repo(tmp_path: Path) -> None:
 
 
 def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"site.yml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"site.yml: line 2: not valid YAML"):
         survey.survey(write(tmp_path, {"site.yml": "- hosts: [web\n"}))
+
+
+def test_an_alias_bomb_in_a_playbook_is_refused_before_it_expands(tmp_path: Path) -> None:
+    levels = [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 12)]
+    bomb = "\n".join(["- hosts: all", "  vars:", "    l0: &l0 [x]", *(f"    {x}" for x in levels)])
+    with pytest.raises(ConfigError, match=r"site.yml: its aliases expand to more than"):
+        survey.survey(write(tmp_path, {"site.yml": bomb + "\n"}))
+
+
+def test_a_playbook_that_is_not_utf8_is_one_line_naming_the_byte(tmp_path: Path) -> None:
+    (tmp_path / "site.yml").write_bytes(b"- hosts: all\n  vars: {x: \xff}\n")
+    with pytest.raises(ConfigError, match=r"site.yml: not UTF-8: byte 0xff"):
+        survey.survey(tmp_path)
 
 
 def test_several_groups_get_one_host_each_named_as_the_inventory_names_them(
