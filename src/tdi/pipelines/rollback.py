@@ -71,13 +71,12 @@ def check(engine: Engine, cfg: Config, run: Run) -> str:
     if len(commits) != 1:
         raise TdiError(f"--rollback: the upgrade images run {len(commits)} commits, not one")
     commit = commits.pop()
-    try:
-        return git.resolve_commit(cfg.root, commit)
-    except TdiError:
-        raise TdiError(
-            f"--rollback: the upgrade images run commit {commit[:12]}, which {cfg.root} does "
-            "not have: fetch it"
-        ) from None
+    git.check_repo(cfg.root)  # its own reason where the root is no repository
+    missing = TdiError(
+        f"--rollback: the upgrade images run commit {commit[:12]}, which {cfg.root} does "
+        "not have: fetch it"
+    )
+    return git.commit_of(cfg.root, commit, missing)
 
 
 def scratch(run_id: str, host: str) -> str:
