@@ -139,10 +139,11 @@ def all_sides(
     returns their task events. A host whose
     container went away is then named as such (HostGoneError), not as a failed task."""
     ctx = Context(engine, cfg, env, run, report, captures=captures)
-    return walk(ctx, playbook_runs(cfg) if steps is None else steps, _check)
+    return walk(ctx, playbook_runs(cfg) if steps is None else steps, check_step)
 
 
-def _check(ctx: Context, step: Step) -> None:
+def check_step(ctx: Context, step: Step) -> None:
+    """After a walk: the hosts of each playbook run of it checked (``check_hosts``)."""
     if step.playbook:
         check_hosts(ctx.engine, ctx.run, ctx.report, step.name)
 
@@ -228,8 +229,8 @@ def with_tests(
     sequence = (*playbook_runs(cfg), *captured, *before_ready, READY, *after_ready)
     ctx = Context(engine, cfg, env, run, report, captures=captures)
     with verification(cfg, env, run, report) as ctx.tests:
-        events = walk(ctx, sequence, _check)
+        events = walk(ctx, sequence, check_step)
     if cfg.reboot and captures is not None:
         with verification(cfg, env, run, report, rebooted=True) as ctx.tests:
-            walk(ctx, REBOOTED, _check)
+            walk(ctx, REBOOTED, check_step)
     return events
