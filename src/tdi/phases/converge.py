@@ -187,15 +187,12 @@ def _finding(
     ok = result.ok and not changed
     error = "" if result.ok else f"{step}: {result.failure()}"
     if step == "converge" and result.ok and not result.events:
-        ok, error = (
-            False,
-            f"converge: no task ran on {node.key}: "
-            + (
-                f"the playbook stopped when {', '.join(side.failed_hosts)} failed"
-                if side.failed_hosts
-                else f"does a play's `hosts:` match host {node.host}'s groups?"
-            ),
+        why = (
+            f"the playbook stopped when {', '.join(side.failed_hosts)} failed"
+            if side.failed_hosts
+            else f"does a play's `hosts:` match host {node.host}'s groups?"
         )
+        ok, error = False, f"converge: no task ran on {node.key}: {why}"
     journal: tuple[str, ...] = ()
     if not result.ok:
         hostname = ctx.cfg.topology.hostname(node.host)
@@ -206,8 +203,7 @@ def _finding(
     if stop is not None:
         down = stop.explain(result.events, node.host)
         ok, error = False, f"{error}; {down}" if error else f"{step}: {down}"
-    status = PASSED if ok else FAILED
-    return Finding(step, status, error, tuple(journal), changed, down=stop is not None)
+    return Finding(step, PASSED if ok else FAILED, error, journal, changed, down=stop is not None)
 
 
 def with_tests(

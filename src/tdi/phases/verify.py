@@ -363,7 +363,8 @@ def verification(
     except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
         log.error("%s: %s", name, exc)
         for node in ready:
-            report.record(node.key, Finding(_phase(rebooted), FAILED, f"{name}: {exc}"))
+            found = Finding("reboot" if rebooted else "verify", FAILED, f"{name}: {exc}")
+            report.record(node.key, found)
         ready = []
     report.timeline += [Span(name, who, at, seconds) for who, at, seconds in outcome.spans]
     if rebooted:
@@ -379,10 +380,6 @@ def verification(
     for c in (c for c in report.comparisons if c.key in run.nodes):
         counts, failures = outcome.counts(c.key, comparison=True)
         report.compared(c.key, tests=counts, failures=failures)
-
-
-def _phase(rebooted: bool) -> str:
-    return "reboot" if rebooted else "verify"
 
 
 def _after_reboot(report: Report, outcome: Outcome, nodes: Sequence[Node]) -> None:

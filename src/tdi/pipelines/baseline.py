@@ -24,7 +24,7 @@ from tdi.hosts.run import Node, Run, lifecycle, plan, work_dir
 from tdi.phases import diagnosis, preflight, setup
 from tdi.phases.parity import BASELINE_FORMAT, capture_container, store_baseline
 from tdi.phases.timeline import phase
-from tdi.provision import ansible, inventory, requirements
+from tdi.provision import ansible, inventory
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,10 @@ def checkout(cfg: Config, commit: str, lent: Sequence[str] | None = None) -> Ite
         if not old.playbook.is_file():
             raise BaselineError(f"baseline {commit[:12]} has no playbook {cfg.rel(cfg.playbook)}")
         # The requirements and the inventory as they were at the commit, read as now.
-        env = _setup(cfg, tree, commit)
+        try:
+            env = setup.environment(cfg, tree)
+        except TdiError as exc:
+            raise BaselineError(f"baseline {commit[:12]}: {exc}") from exc
         path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
         repo = inventory.load(env, path if path and path.exists() else None, warn=False)
         yield Checkout(commit, old, env, repo)
@@ -236,17 +239,6 @@ def _discard(engine: Engine, snap: Snapshot) -> None:
                 log.info("removed %s of an unfinished baseline snapshot", tag)
             except TdiError as exc:
                 log.warning("could not remove %s: %s", tag, exc)
-
-
-def _setup(cfg: Config, tree: Path, commit: str) -> ansible.AnsibleEnv:
-    """The Ansible environment of the commit's tree: its own requirements, installed into
-    the repo's cache (keyed by their content, so the same ones install once)."""
-    try:
-        env = setup.with_config(requirements.install(tree, cfg.root / ".tdi" / "requirements"), cfg)
-        setup.learn_secrets(cfg, env, tree)
-        return env
-    except TdiError as exc:
-        raise BaselineError(f"baseline {commit[:12]}: {exc}") from exc
 
 
 def _why(engine: Engine, old: Config, nodes: list[Node], result: ansible.PlaybookResult) -> str:
