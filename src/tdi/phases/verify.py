@@ -96,7 +96,6 @@ def _groups(cfg: Config, repo: RepoInventory) -> dict[str, list[str]]:
 
 
 def nodes_file(
-    path: Path,
     cfg: Config,
     repo: RepoInventory,
     nodes: Sequence[Node],
@@ -104,8 +103,8 @@ def nodes_file(
     workdir: Path,
     inventories: Mapping[str, Path],
 ) -> Path:
-    """The plugin's input: every node under test (with its side's inventory, for
-    ``host.ansible``), and every comparison both of whose sides are."""
+    """The plugin's input, in ``workdir``: every node under test (with its side's inventory,
+    for ``host.ansible``), and every comparison both of whose sides are."""
     groups = _groups(cfg, repo)
     keys = {n.key for n in nodes}
     data = {
@@ -134,6 +133,7 @@ def nodes_file(
             if c.key in keys and cfg.topology.key(FRESH, c.host) in keys
         ],
     }
+    path = workdir / "nodes.json"
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
 
@@ -193,7 +193,7 @@ def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> Non
     ]
     comparisons = [Comparison(n.side, n.host, n.key, "none") for n in planned if n.side != FRESH]
     placeholder = {side: tmp / "inventory.yml" for side in (FRESH, UPGRADE)}
-    nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp, placeholder)
+    nodes = nodes_file(cfg, repo, planned, comparisons, tmp, placeholder)
     # --setup-plan: collect, then look every fixture up without running one or any test.
     proc = process.run(
         _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
@@ -270,9 +270,7 @@ class Session:
         nodes = list(run.nodes.values())
         repo = inventory.read(run.inventory(nodes[0].side))
         inventories = {side: run.inventory(side) for side in run.sides}
-        path = nodes_file(
-            run.workdir / "nodes.json", cfg, repo, nodes, comparisons, run.workdir, inventories
-        )
+        path = nodes_file(cfg, repo, nodes, comparisons, run.workdir, inventories)
         argv = _argv(
             cfg,
             path,

@@ -197,21 +197,17 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
     with checkout(cfg, snap.commit, snap.lent) as tree:
         old, env = tree.cfg, tree.env
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, tree.repo, run_id)
-        _check_plays(old, env, run, snap)
+        # A play that matches none of tdi's hosts with the commit's own inventory would be
+        # missing from the snapshot, unseen.
+        plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars).plays
+        if found := preflight.unmatched(old, plays):
+            raise BaselineError(
+                f"baseline {snap.commit[:12]}: {found} with that commit's inventory, so its "
+                "snapshot would lack the play: name tdi's hosts as both releases' inventories "
+                "do, or pass a --baseline that has them"
+            )
         with _replacing(engine, snap), lifecycle(engine, cfg, run):
-            _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
-
-
-def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot) -> None:
-    """Every play of the commit's playbook matches one of tdi's hosts with the commit's own
-    inventory: a play that matched none would be missing from the snapshot, unseen."""
-    plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars).plays
-    if found := preflight.unmatched(old, plays):
-        raise BaselineError(
-            f"baseline {snap.commit[:12]}: {found} with that commit's inventory, so its "
-            "snapshot would lack the play: name tdi's hosts as both releases' inventories "
-            "do, or pass a --baseline that has them"
-        )
+            _converge_and_commit(engine, tree, run, snap, fresh, work_dir(cfg.root))
 
 
 @contextlib.contextmanager
@@ -255,19 +251,14 @@ def _why(engine: Engine, old: Config, nodes: list[Node], result: ansible.Playboo
 
 
 def _converge_and_commit(
-    engine: Engine,
-    old: Config,
-    env: ansible.AnsibleEnv,
-    run: Run,
-    snap: Snapshot,
-    fresh: Images,
-    logs: Path,
+    engine: Engine, tree: Checkout, run: Run, snap: Snapshot, fresh: Images, logs: Path
 ) -> None:
+    old = tree.cfg
     log_path = run.log(SIDE, "converge")  # this run's own, events beside it
     nodes = run.on(SIDE)
     with phase("converge", who=SIDE, events=log_path.with_suffix(".events.jsonl")):
         result = ansible.run_playbook(
-            env,
+            tree.env,
             old.playbook,
             run.inventory(SIDE),
             [n.host for n in nodes],

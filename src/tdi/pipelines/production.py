@@ -250,8 +250,7 @@ def make(
             _check_history(cfg, commit, start)
         return {SIDE: {h: ref for h, (ref, _) in start.items()}}, ""
 
-    started = begin(cfg, sides, compare=False)
-    env, run, report = started.env, started.run, started.report
+    env, run, report = begin(cfg, sides, compare=False)
     targets = cfg.topology.images(repository, tag)
     try:
         with lifecycle(engine, cfg, run):
