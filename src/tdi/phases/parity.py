@@ -174,9 +174,8 @@ def _readable(states: Mapping[str, State], d: Difference) -> dict[str, Record] |
         d.category != "file"
         or not present
         or "sha256" not in {*(d.fresh or {}), *(d.upgrade or {})}
+        or any(r.get("type") != "file" for r in present.values())
     ):
-        return None
-    if any(r.get("type") != "file" for r in present.values()):
         return None
     return present
 

@@ -238,8 +238,7 @@ def running(events: Sequence[TaskEvent], start: float, end: float) -> list[TaskE
     """The task results whose run overlaps [start, end]; none overlapping, the one that
     ended last before ``start`` (a service that went down just after its task returned)."""
     timed = [e for e in events if e.end]
-    during = [e for e in timed if e.start <= end and e.end >= start]
-    if during:
+    if during := [e for e in timed if e.start <= end and e.end >= start]:
         return during
     before = [e for e in timed if e.end < start]
     return [max(before, key=lambda e: e.end)] if before else []

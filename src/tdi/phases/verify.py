@@ -35,6 +35,7 @@ from tdi.topology import FRESH, UPGRADE
 log = logging.getLogger(__name__)
 
 Counts = dict[str, int]
+NODES = "nodes.json"  # the plugin's input (nodes_file), in the work directory
 
 
 def has_tests(tests: Path) -> bool:
@@ -133,7 +134,7 @@ def nodes_file(
             if c.key in keys and cfg.topology.key(FRESH, c.host) in keys
         ],
     }
-    path = workdir / "nodes.json"
+    path = workdir / NODES
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
 
@@ -157,7 +158,7 @@ def environment(
     return variables
 
 
-def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
+def _argv(cfg: Config, workdir: Path, *extra: str) -> list[str]:
     # tdi's own ini, so that the repo's pytest settings for tdi's unit tests do not apply.
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
@@ -176,7 +177,7 @@ def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
         # Assertion values whole: a secret cut in half would escape masking by value.
         "-o",
         "verbosity_assertions=2",
-        f"--tdi-nodes={nodes}",
+        f"--tdi-nodes={workdir / NODES}",
         *extra,
         str(cfg.tests),
     ]
@@ -193,10 +194,10 @@ def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> Non
     ]
     comparisons = [Comparison(n.side, n.host, n.key, "none") for n in planned if n.side != FRESH]
     placeholder = {side: tmp / "inventory.yml" for side in (FRESH, UPGRADE)}
-    nodes = nodes_file(cfg, repo, planned, comparisons, tmp, placeholder)
+    nodes_file(cfg, repo, planned, comparisons, tmp, placeholder)
     # --setup-plan: collect, then look every fixture up without running one or any test.
     proc = process.run(
-        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
+        _argv(cfg, tmp, "--setup-plan", "-qq"),
         cwd=cfg.root,
         env=environment(env, cfg.extra_vars, placeholder[FRESH]),
     )
@@ -270,16 +271,9 @@ class Session:
         nodes = list(run.nodes.values())
         repo = inventory.read(run.inventory(nodes[0].side))
         inventories = {side: run.inventory(side) for side in run.sides}
-        path = nodes_file(cfg, repo, nodes, comparisons, run.workdir, inventories)
-        argv = _argv(
-            cfg,
-            path,
-            run.workdir,
-            "-q",
-            "-rfE",
-            f"--tdi-results={self.results}",
-            f"--tdi-ready={self.ready}",
-        )
+        nodes_file(cfg, repo, nodes, comparisons, run.workdir, inventories)
+        flags = ("-q", "-rfE", f"--tdi-results={self.results}", f"--tdi-ready={self.ready}")
+        argv = _argv(cfg, run.workdir, *flags)
         self.tests = cfg.tests
         self.log = run.workdir / f"{name}.log"
         self.output = secrets.MaskedOutput(self.log)
@@ -388,8 +382,7 @@ def _after_reboot(report: Report, outcome: Outcome, nodes: Sequence[Node]) -> No
     for node in nodes:
         _, failures = outcome.counts(node.key)
         _, compared = outcome.counts(node.key, comparison=True)  # same_on_both, by other
-        broken = [f["id"] for f in [*failures, *compared] if before.get(f["id"]) == PASSED]
-        if broken:
+        if broken := [f["id"] for f in [*failures, *compared] if before.get(f["id"]) == PASSED]:
             said = f"{len(broken)} tests passed before the reboot and fail after it: "
             state = report.states[node.key]
             prior = f"{state.error}; " if state.reboot == FAILED and state.error else "reboot: "

@@ -32,8 +32,7 @@ def run(engine: Engine, cfg: Config) -> list[tuple[str, Difference]]:
     env, run, report = begin(cfg, sides, compare=False, syntax_only=True)
     with lifecycle(engine, cfg, run):
         converge.all_sides(engine, cfg, env, run, report)
-        failed = [k for k, r in report.states.items() if r.converge != PASSED]
-        if failed:
+        if failed := [k for k, r in report.states.items() if r.converge != PASSED]:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")
         with phase("parity"):
             found: list[tuple[str, Difference]] = []
