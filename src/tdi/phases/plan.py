@@ -42,13 +42,8 @@ def _plan(ctx: Context, side: str) -> None:
             except TdiError as exc:  # the host went away: check_hosts names it
                 plan = Plan(error=f"plan: {exc}")
             ctx.report.planned_changes(node.key, plan)
-            log.info(
-                "plan %s: %d tasks changed, %d handlers, %d state changes",
-                node.key,
-                len(plan.tasks),
-                len(plan.handlers),
-                len(plan.changes),
-            )
+            counts = (len(plan.tasks), len(plan.handlers), len(plan.changes))
+            log.info("plan %s: %d tasks changed, %d handlers, %d state changes", node.key, *counts)
 
 
 PLAN = Step("plan", _plan)

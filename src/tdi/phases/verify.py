@@ -162,25 +162,13 @@ def _argv(cfg: Config, workdir: Path, *extra: str) -> list[str]:
     # tdi's own ini, so that the repo's pytest settings for tdi's unit tests do not apply.
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-c",
-        str(ini),
-        "--rootdir",
-        str(cfg.root),
-        "-p",
-        "no:cacheprovider",
-        # pytest-timeout: a test that hangs fails by its name, and the others go on.
-        f"--timeout={cfg.test_timeout}",
-        # Assertion values whole: a secret cut in half would escape masking by value.
-        "-o",
-        "verbosity_assertions=2",
-        f"--tdi-nodes={workdir / NODES}",
-        *extra,
-        str(cfg.tests),
-    ]
+    argv = [sys.executable, "-m", "pytest", "-c", str(ini), "--rootdir", str(cfg.root)]
+    argv += ["-p", "no:cacheprovider"]
+    # pytest-timeout: a test that hangs fails by its name, and the others go on.
+    argv.append(f"--timeout={cfg.test_timeout}")
+    # Assertion values whole: a secret cut in half would escape masking by value.
+    argv += ["-o", "verbosity_assertions=2"]
+    return [*argv, f"--tdi-nodes={workdir / NODES}", *extra, str(cfg.tests)]
 
 
 def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> None:

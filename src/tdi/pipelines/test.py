@@ -116,10 +116,8 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         report.timeline.append(Span.since("create", "run", start))
         parity.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        before_ready, after_ready = rollback.steps(cfg)
-        events = converge.with_tests(
-            engine, cfg, env, run, report, captures, before_ready, after_ready
-        )
+        # A rollback's steps, before each side's tests and after them.
+        events = converge.with_tests(engine, cfg, env, run, report, captures, *rollback.steps(cfg))
         converge.check_hosts(engine, run, report, "verify")
         parity.run(engine, cfg, run, report, events, captures)
         converge.check_hosts(engine, run, report, "parity")
