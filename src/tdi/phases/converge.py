@@ -139,10 +139,11 @@ def all_sides(
     returns their task events. A host whose
     container went away is then named as such (HostGoneError), not as a failed task."""
     ctx = Context(engine, cfg, env, run, report, captures=captures)
-    return walk(ctx, playbook_runs(cfg) if steps is None else steps, _check)
+    return walk(ctx, playbook_runs(cfg) if steps is None else steps, check_step)
 
 
-def _check(ctx: Context, step: Step) -> None:
+def check_step(ctx: Context, step: Step) -> None:
+    """After a walk: the hosts of each playbook run of it checked (``check_hosts``)."""
     if step.playbook:
         check_hosts(ctx.engine, ctx.run, ctx.report, step.name)
 
@@ -186,15 +187,12 @@ def _finding(
     ok = result.ok and not changed
     error = "" if result.ok else f"{step}: {result.failure()}"
     if step == "converge" and result.ok and not result.events:
-        ok, error = (
-            False,
-            f"converge: no task ran on {node.key}: "
-            + (
-                f"the playbook stopped when {', '.join(side.failed_hosts)} failed"
-                if side.failed_hosts
-                else f"does a play's `hosts:` match host {node.host}'s groups?"
-            ),
+        why = (
+            f"the playbook stopped when {', '.join(side.failed_hosts)} failed"
+            if side.failed_hosts
+            else f"does a play's `hosts:` match host {node.host}'s groups?"
         )
+        ok, error = False, f"converge: no task ran on {node.key}: {why}"
     journal: tuple[str, ...] = ()
     if not result.ok:
         hostname = ctx.cfg.topology.hostname(node.host)
@@ -205,8 +203,7 @@ def _finding(
     if stop is not None:
         down = stop.explain(result.events, node.host)
         ok, error = False, f"{error}; {down}" if error else f"{step}: {down}"
-    status = PASSED if ok else FAILED
-    return Finding(step, status, error, tuple(journal), changed, down=stop is not None)
+    return Finding(step, PASSED if ok else FAILED, error, journal, changed, down=stop is not None)
 
 
 def with_tests(
@@ -228,8 +225,8 @@ def with_tests(
     sequence = (*playbook_runs(cfg), *captured, *before_ready, READY, *after_ready)
     ctx = Context(engine, cfg, env, run, report, captures=captures)
     with verification(cfg, env, run, report) as ctx.tests:
-        events = walk(ctx, sequence, _check)
+        events = walk(ctx, sequence, check_step)
     if cfg.reboot and captures is not None:
         with verification(cfg, env, run, report, rebooted=True) as ctx.tests:
-            walk(ctx, REBOOTED, _check)
+            walk(ctx, REBOOTED, check_step)
     return events

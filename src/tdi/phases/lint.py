@@ -57,17 +57,8 @@ def check(cfg: Config, env: ansible.AnsibleEnv, timeline: list[Span]) -> Lint | 
         if cfg.sarif is not None:
             log.info("no SARIF written to %s: lint is off in tdi.yml", cfg.sarif)
         return None
-    argv = [
-        _binary(),
-        "--offline",
-        "--nocolor",
-        "-q",
-        "--profile",
-        cfg.lint,
-        "-f",
-        "sarif",
-        cfg.rel(cfg.playbook),
-    ]
+    flags = ["--offline", "--nocolor", "-q", "--profile", cfg.lint, "-f", "sarif"]
+    argv = [_binary(), *flags, cfg.rel(cfg.playbook)]
     start = time.monotonic()
     with phase("lint", timeline):
         variables = {**env.variables(), "NO_COLOR": "1"}

@@ -14,14 +14,15 @@ from pathlib import Path
 from tdi.config import Config, ParityConfig
 from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
-from tdi.hosts.run import Run
+from tdi.hosts.run import Node, Run
 from tdi.phases import noise
+from tdi.phases.steps import Context
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import TaskEvent, dump_events, parse_events
 from tdi.report.model import Baseline, ParityResult, Report, Span
 from tdi.state import managers
 from tdi.state.attribution import attribute, fold_package_files
-from tdi.state.capture import Record, State, capture
+from tdi.state.capture import ExecFn, Record, State, capture
 from tdi.state.content import MAX_BYTES, as_text, unified
 from tdi.state.diff import Difference, diff, id_warnings
 from tdi.state.fold import fold_directories
@@ -53,14 +54,13 @@ def roots_and_ignores(cfg: ParityConfig) -> tuple[list[str], list[str]]:
     return roots, [*DEFAULT_IGNORE, *cfg.ignore]
 
 
+def runner(engine: Engine, container: str) -> ExecFn:
+    """Runs an argument list in ``container``: its exit code and stdout."""
+    return lambda argv: engine.exec(container, argv)[:2]
+
+
 def capture_container(engine: Engine, container: str, cfg: ParityConfig) -> State:
-    roots, ignore = roots_and_ignores(cfg)
-
-    def run(argv: list[str]) -> tuple[int, bytes]:
-        code, out, _ = engine.exec(container, argv)
-        return code, out
-
-    return capture(run, roots, ignore)
+    return capture(runner(engine, container), *roots_and_ignores(cfg))
 
 
 def store_baseline(
@@ -100,6 +100,16 @@ def read_baseline(engine: Engine, container: str, workdir: Path, name: str) -> B
     (workdir / name).write_bytes(text)
     _, events, _ = engine.exec(container, ["cat", BASELINE_EVENTS])
     return Baseline(State.from_json(text.decode()), parse_events(events.decode()))
+
+
+def baseline_of(ctx: Context, node: Node) -> Baseline:
+    """The baseline records ``load_baselines`` read for ``node``, else its container's (a
+    run that compares nothing: `tdi plan`)."""
+    compared = next((c for c in ctx.report.comparisons if c.key == node.key), None)
+    if compared is not None:
+        return compared.baseline
+    name = baseline_name(node.key)
+    return read_baseline(ctx.engine, node.container, ctx.run.workdir, name)
 
 
 def owned_files(
@@ -164,9 +174,8 @@ def _readable(states: Mapping[str, State], d: Difference) -> dict[str, Record] |
         d.category != "file"
         or not present
         or "sha256" not in {*(d.fresh or {}), *(d.upgrade or {})}
+        or any(r.get("type") != "file" for r in present.values())
     ):
-        return None
-    if any(r.get("type") != "file" for r in present.values()):
         return None
     return present
 
@@ -286,28 +295,38 @@ class Captures:
 
 
 def since_image(
-    engine: Engine,
-    container: str,
+    ctx: Context,
+    node: Node,
     image: str,
     states: tuple[State, State],
-    judge: Callable[[list[Difference]], list[Difference]],
+    events: tuple[Sequence[TaskEvent], Sequence[TaskEvent]],
     quiet: Sequence[TaskEvent],
     labels: tuple[str, str],
+    kinds: Callable[..., list[Difference]] = classify,
 ) -> list[Difference]:
-    """What one host changed of the state its ``image`` holds (``states``: before, after):
-    a package's files under it, then ``judge`` (attributed and classified), files with
-    their content: the old from the image, never started; the new from ``container``.
-    ``quiet``: the events whose tasks hide a file's content."""
-    before, after = states
+    """What ``node`` changed of the state its ``image`` holds (``states``: before, after):
+    a package's files under it, attributed to ``events`` (this release's, the baseline's)
+    and judged by ``kinds`` (parity's, or a rollback's), files with their content: the old
+    from the image, never started; the new from the node's container. ``quiet``: the
+    events whose tasks hide a file's content."""
+    (before, after), (ours, theirs) = states, events
+    engine, container = ctx.engine, node.container
     raw = diff(before, after)
     here = {FRESH: container, "upgrade": container}  # the one host has both
     owned = owned_files(engine, here, raw, {FRESH: before, "upgrade": after})
-    found = judge(fold_package_files(raw, owned))
-
-    def image_heads(paths: Sequence[str]) -> Mapping[str, bytes | None]:
-        return engine.read_files(image, paths, MAX_BYTES)
-
-    heads = {FRESH: image_heads, "upgrade": heads_of(engine, container)}
+    found = kinds(
+        attribute(fold_package_files(raw, owned), ours),
+        before,
+        ctx.captures.noise_rules() if ctx.captures is not None else [],
+        events=ours,
+        baseline_events=theirs,
+        services=after.services,
+        host=node.host,
+    )
+    heads: dict[str, Heads] = {
+        FRESH: lambda paths: engine.read_files(image, paths, MAX_BYTES),
+        "upgrade": heads_of(engine, container),
+    }
     return with_contents(
         heads, {FRESH: before, "upgrade": after}, found, quiet_tasks(quiet), labels
     )

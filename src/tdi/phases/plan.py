@@ -17,14 +17,12 @@ from tdi.hosts.run import Node
 from tdi.phases import parity
 from tdi.phases.steps import Context, Step
 from tdi.phases.timeline import phase
-from tdi.provision.ansible import TaskEvent, changed_tasks
-from tdi.report.model import SKIPPED, Baseline, Plan
+from tdi.provision.ansible import changed_tasks
+from tdi.report.model import SKIPPED, Plan
 from tdi.state import managers
-from tdi.state.attribution import attribute
-from tdi.state.capture import Section, State
+from tdi.state.capture import Section
 from tdi.state.changes import ServiceChange, changes, handlers, service_changes
 from tdi.state.diff import Difference
-from tdi.state.kinds import classify
 from tdi.topology import FRESH
 
 log = logging.getLogger(__name__)
@@ -44,13 +42,8 @@ def _plan(ctx: Context, side: str) -> None:
             except TdiError as exc:  # the host went away: check_hosts names it
                 plan = Plan(error=f"plan: {exc}")
             ctx.report.planned_changes(node.key, plan)
-            log.info(
-                "plan %s: %d tasks changed, %d handlers, %d state changes",
-                node.key,
-                len(plan.tasks),
-                len(plan.handlers),
-                len(plan.changes),
-            )
+            counts = (len(plan.tasks), len(plan.handlers), len(plan.changes))
+            log.info("plan %s: %d tasks changed, %d handlers, %d state changes", node.key, *counts)
 
 
 PLAN = Step("plan", _plan)
@@ -59,11 +52,11 @@ PLAN = Step("plan", _plan)
 def of_node(ctx: Context, node: Node) -> Plan:
     """What ``node``'s converge changed; a converge that failed changed things too."""
     converged = ctx.converges.get(node.side)
-    events = [e for e in converged.events if e.host == node.host] if converged else []
+    events = ctx.converge_events(node)
     tasks = tuple(changed_tasks([e for e in events if not e.handler]))
     ran = handlers(events)
     services = _services(ctx.engine, node.container, converged.began if converged else None)
-    baseline = _baseline(ctx, node)
+    baseline = parity.baseline_of(ctx, node)
     if baseline.state is None:
         why = f"image {node.image} carries no baseline state: state changes are not known"
         return Plan(tasks, ran, services, error=why)
@@ -72,45 +65,15 @@ def of_node(ctx: Context, node: Node) -> Plan:
         after, _ = ctx.captures.of(ctx.engine, node.container)
     except TdiError as exc:
         return Plan(tasks, ran, services, error=f"capture: {exc}")
-    found = _explained(ctx, node, baseline, after, events)
+    # What no task of either release made is unmanaged, the calibrated noise nondeterministic.
+    states, labels = (baseline.state, after), ("before", "after")
+    found = parity.since_image(
+        ctx, node, node.image, states, (events, baseline.events), events, labels
+    )
     made = [d for d in found if d.fails]
     quiet = changes([d for d in found if not d.fails])
     newer = _newer(ctx.engine, node, made, after.packages)
     return Plan(tasks, ran, services, changes(made, newer), quiet)
-
-
-def _baseline(ctx: Context, node: Node) -> Baseline:
-    """The baseline records parity loaded for this node, else read from its container."""
-    compared = next((c for c in ctx.report.comparisons if c.key == node.key), None)
-    if compared is not None:
-        return compared.baseline
-    name = parity.baseline_name(node.key)
-    return parity.read_baseline(ctx.engine, node.container, ctx.run.workdir, name)
-
-
-def _explained(
-    ctx: Context, node: Node, baseline: Baseline, after: State, events: list[TaskEvent]
-) -> list[Difference]:
-    """The state's changes since the snapshot: attributed to this converge's tasks, each
-    with its kind as parity judges it (what no task of either release made is unmanaged,
-    the calibrated noise nondeterministic), files with their content."""
-    assert baseline.state is not None
-    before = baseline.state
-    noise = ctx.captures.noise_rules() if ctx.captures is not None else []
-
-    def judge(found: list[Difference]) -> list[Difference]:
-        return classify(
-            attribute(found, events),
-            before,
-            noise,
-            events=events,
-            baseline_events=baseline.events,
-            services=after.services,
-            host=node.host,
-        )
-
-    states, labels = (before, after), ("before", "after")
-    return parity.since_image(ctx.engine, node.container, node.image, states, judge, events, labels)
 
 
 def _newer(
@@ -118,11 +81,7 @@ def _newer(
 ) -> dict[str, bool]:
     """Each package whose version changed: whether it went up, as its manager compares
     versions (``packages``: the records after the converge, which name the manager)."""
-
-    def run(argv: list[str]) -> tuple[int, bytes]:
-        code, out, _ = engine.exec(node.container, argv)
-        return code, out
-
+    run = parity.runner(engine, node.container)
     out = {}
     for d in found:
         if d.category == "package" and d.fresh and d.upgrade and "version" in d.upgrade:

@@ -135,7 +135,7 @@ def _start(engine: Engine, cfg: Config, run: Run, side: str, name: str) -> Polle
     ]
     source = resources.files("tdi.phases").joinpath("poller.py").read_text(encoding="utf-8")
     spec = ContainerSpec(
-        image=_image(run, side),
+        image=(run.on(FRESH) or run.on(side))[0].image,  # the run's fresh base, else the side's
         name=name,
         hostname="tdi-probes",
         network=network(run.id, side),
@@ -145,12 +145,6 @@ def _start(engine: Engine, cfg: Config, run: Run, side: str, name: str) -> Polle
     with interrupts.deferred():
         engine.run(spec)
     return Polled(engine, side, name, cfg.probes)
-
-
-def _image(run: Run, side: str) -> str:
-    """The run's fresh base image (the first host's), else the side's own."""
-    fresh = run.on(FRESH) or run.on(side)
-    return fresh[0].image
 
 
 def _answered(polled: Polled) -> None:
@@ -244,8 +238,7 @@ def running(events: Sequence[TaskEvent], start: float, end: float) -> list[TaskE
     """The task results whose run overlaps [start, end]; none overlapping, the one that
     ended last before ``start`` (a service that went down just after its task returned)."""
     timed = [e for e in events if e.end]
-    during = [e for e in timed if e.start <= end and e.end >= start]
-    if during:
+    if during := [e for e in timed if e.start <= end and e.end >= start]:
         return during
     before = [e for e in timed if e.end < start]
     return [max(before, key=lambda e: e.end)] if before else []

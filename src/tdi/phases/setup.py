@@ -22,9 +22,17 @@ def prepare(cfg: Config) -> tuple[ansible.AnsibleEnv, RepoInventory]:
 
     Writes nothing into the repo but its .tdi cache.
     """
-    env = with_config(requirements.install(cfg.root), cfg)
-    learn_secrets(cfg, env, cfg.root)
+    env = environment(cfg, cfg.root)
     return env, inventory.load(env, cfg.inventory)
+
+
+def environment(cfg: Config, tree: Path) -> ansible.AnsibleEnv:
+    """The Ansible environment of ``tree`` (the repo, or a baseline's commit): its own
+    requirements, installed into the repo's cache (keyed by their content, so the same
+    ones install once), with the config's settings; its secrets learnt."""
+    env = with_config(requirements.install(tree, cfg.root / ".tdi" / "requirements"), cfg)
+    learn_secrets(cfg, env, tree)
+    return env
 
 
 def learn_secrets(cfg: Config, env: ansible.AnsibleEnv, tree: Path) -> None:

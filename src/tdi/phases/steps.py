@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tdi.config import Config
 from tdi.engine.protocol import Engine
-from tdi.hosts.run import Run, in_parallel
+from tdi.hosts.run import Node, Run, in_parallel
 from tdi.provision.ansible import AnsibleEnv, TaskEvent
 from tdi.report.model import Report
 
@@ -46,6 +46,11 @@ class Context:
     captures: Captures | None = None
     events: dict[str, list[TaskEvent]] = field(default_factory=dict)  # per side
     converges: dict[str, Converged] = field(default_factory=dict)  # per side
+
+    def converge_events(self, node: Node) -> list[TaskEvent]:
+        """``node``'s task events of its side's converge (none before it ran)."""
+        converged = self.converges.get(node.side)
+        return [e for e in converged.events if e.host == node.host] if converged else []
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from tdi.topology import FRESH, UPGRADE
 log = logging.getLogger(__name__)
 
 Counts = dict[str, int]
+NODES = "nodes.json"  # the plugin's input (nodes_file), in the work directory
 
 
 def has_tests(tests: Path) -> bool:
@@ -96,7 +97,6 @@ def _groups(cfg: Config, repo: RepoInventory) -> dict[str, list[str]]:
 
 
 def nodes_file(
-    path: Path,
     cfg: Config,
     repo: RepoInventory,
     nodes: Sequence[Node],
@@ -104,8 +104,8 @@ def nodes_file(
     workdir: Path,
     inventories: Mapping[str, Path],
 ) -> Path:
-    """The plugin's input: every node under test (with its side's inventory, for
-    ``host.ansible``), and every comparison both of whose sides are."""
+    """The plugin's input, in ``workdir``: every node under test (with its side's inventory,
+    for ``host.ansible``), and every comparison both of whose sides are."""
     groups = _groups(cfg, repo)
     keys = {n.key for n in nodes}
     data = {
@@ -134,6 +134,7 @@ def nodes_file(
             if c.key in keys and cfg.topology.key(FRESH, c.host) in keys
         ],
     }
+    path = workdir / NODES
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
 
@@ -157,29 +158,17 @@ def environment(
     return variables
 
 
-def _argv(cfg: Config, nodes: Path, workdir: Path, *extra: str) -> list[str]:
+def _argv(cfg: Config, workdir: Path, *extra: str) -> list[str]:
     # tdi's own ini, so that the repo's pytest settings for tdi's unit tests do not apply.
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-c",
-        str(ini),
-        "--rootdir",
-        str(cfg.root),
-        "-p",
-        "no:cacheprovider",
-        # pytest-timeout: a test that hangs fails by its name, and the others go on.
-        f"--timeout={cfg.test_timeout}",
-        # Assertion values whole: a secret cut in half would escape masking by value.
-        "-o",
-        "verbosity_assertions=2",
-        f"--tdi-nodes={nodes}",
-        *extra,
-        str(cfg.tests),
-    ]
+    argv = [sys.executable, "-m", "pytest", "-c", str(ini), "--rootdir", str(cfg.root)]
+    argv += ["-p", "no:cacheprovider"]
+    # pytest-timeout: a test that hangs fails by its name, and the others go on.
+    argv.append(f"--timeout={cfg.test_timeout}")
+    # Assertion values whole: a secret cut in half would escape masking by value.
+    argv += ["-o", "verbosity_assertions=2"]
+    return [*argv, f"--tdi-nodes={workdir / NODES}", *extra, str(cfg.tests)]
 
 
 def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> None:
@@ -193,10 +182,10 @@ def collect(cfg: Config, env: AnsibleEnv, repo: RepoInventory, tmp: Path) -> Non
     ]
     comparisons = [Comparison(n.side, n.host, n.key, "none") for n in planned if n.side != FRESH]
     placeholder = {side: tmp / "inventory.yml" for side in (FRESH, UPGRADE)}
-    nodes = nodes_file(tmp / "nodes.json", cfg, repo, planned, comparisons, tmp, placeholder)
+    nodes_file(cfg, repo, planned, comparisons, tmp, placeholder)
     # --setup-plan: collect, then look every fixture up without running one or any test.
     proc = process.run(
-        _argv(cfg, nodes, tmp, "--setup-plan", "-qq"),
+        _argv(cfg, tmp, "--setup-plan", "-qq"),
         cwd=cfg.root,
         env=environment(env, cfg.extra_vars, placeholder[FRESH]),
     )
@@ -270,18 +259,9 @@ class Session:
         nodes = list(run.nodes.values())
         repo = inventory.read(run.inventory(nodes[0].side))
         inventories = {side: run.inventory(side) for side in run.sides}
-        path = nodes_file(
-            run.workdir / "nodes.json", cfg, repo, nodes, comparisons, run.workdir, inventories
-        )
-        argv = _argv(
-            cfg,
-            path,
-            run.workdir,
-            "-q",
-            "-rfE",
-            f"--tdi-results={self.results}",
-            f"--tdi-ready={self.ready}",
-        )
+        nodes_file(cfg, repo, nodes, comparisons, run.workdir, inventories)
+        flags = ("-q", "-rfE", f"--tdi-results={self.results}", f"--tdi-ready={self.ready}")
+        argv = _argv(cfg, run.workdir, *flags)
         self.tests = cfg.tests
         self.log = run.workdir / f"{name}.log"
         self.output = secrets.MaskedOutput(self.log)
@@ -363,7 +343,8 @@ def verification(
     except VerifyError as exc:  # the tests could not run: a failed phase, not bad input
         log.error("%s: %s", name, exc)
         for node in ready:
-            report.record(node.key, Finding(_phase(rebooted), FAILED, f"{name}: {exc}"))
+            found = Finding("reboot" if rebooted else "verify", FAILED, f"{name}: {exc}")
+            report.record(node.key, found)
         ready = []
     report.timeline += [Span(name, who, at, seconds) for who, at, seconds in outcome.spans]
     if rebooted:
@@ -381,10 +362,6 @@ def verification(
         report.compared(c.key, tests=counts, failures=failures)
 
 
-def _phase(rebooted: bool) -> str:
-    return "reboot" if rebooted else "verify"
-
-
 def _after_reboot(report: Report, outcome: Outcome, nodes: Sequence[Node]) -> None:
     """The tests after the reboot: each that passed before and fails now fails the
     reboot step of its node. Their cases join the run's, marked as after the reboot."""
@@ -393,8 +370,7 @@ def _after_reboot(report: Report, outcome: Outcome, nodes: Sequence[Node]) -> No
     for node in nodes:
         _, failures = outcome.counts(node.key)
         _, compared = outcome.counts(node.key, comparison=True)  # same_on_both, by other
-        broken = [f["id"] for f in [*failures, *compared] if before.get(f["id"]) == PASSED]
-        if broken:
+        if broken := [f["id"] for f in [*failures, *compared] if before.get(f["id"]) == PASSED]:
             said = f"{len(broken)} tests passed before the reboot and fail after it: "
             state = report.states[node.key]
             prior = f"{state.error}; " if state.reboot == FAILED and state.error else "reboot: "

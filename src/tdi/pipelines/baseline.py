@@ -24,7 +24,7 @@ from tdi.hosts.run import Node, Run, lifecycle, plan, work_dir
 from tdi.phases import diagnosis, preflight, setup
 from tdi.phases.parity import BASELINE_FORMAT, capture_container, store_baseline
 from tdi.phases.timeline import phase
-from tdi.provision import ansible, inventory, requirements
+from tdi.provision import ansible, inventory
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,10 @@ def checkout(cfg: Config, commit: str, lent: Sequence[str] | None = None) -> Ite
         if not old.playbook.is_file():
             raise BaselineError(f"baseline {commit[:12]} has no playbook {cfg.rel(cfg.playbook)}")
         # The requirements and the inventory as they were at the commit, read as now.
-        env = _setup(cfg, tree, commit)
+        try:
+            env = setup.environment(cfg, tree)
+        except TdiError as exc:
+            raise BaselineError(f"baseline {commit[:12]}: {exc}") from exc
         path = tree / cfg.rel(cfg.inventory) if cfg.inventory else None
         repo = inventory.load(env, path if path and path.exists() else None, warn=False)
         yield Checkout(commit, old, env, repo)
@@ -194,21 +197,17 @@ def make(engine: Engine, cfg: Config, fresh: Images, snap: Snapshot, run_id: str
     with checkout(cfg, snap.commit, snap.lent) as tree:
         old, env = tree.cfg, tree.env
         run = plan(cfg, {SIDE: {h: ref for h, (ref, _) in fresh.items()}}, tree.repo, run_id)
-        _check_plays(old, env, run, snap)
+        # A play that matches none of tdi's hosts with the commit's own inventory would be
+        # missing from the snapshot, unseen.
+        plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars).plays
+        if found := preflight.unmatched(old, plays):
+            raise BaselineError(
+                f"baseline {snap.commit[:12]}: {found} with that commit's inventory, so its "
+                "snapshot would lack the play: name tdi's hosts as both releases' inventories "
+                "do, or pass a --baseline that has them"
+            )
         with _replacing(engine, snap), lifecycle(engine, cfg, run):
-            _converge_and_commit(engine, old, env, run, snap, fresh, work_dir(cfg.root))
-
-
-def _check_plays(old: Config, env: ansible.AnsibleEnv, run: Run, snap: Snapshot) -> None:
-    """Every play of the commit's playbook matches one of tdi's hosts with the commit's own
-    inventory: a play that matched none would be missing from the snapshot, unseen."""
-    plays = ansible.list_plays(env, old.playbook, run.inventory(SIDE), old.extra_vars).plays
-    if found := preflight.unmatched(old, plays):
-        raise BaselineError(
-            f"baseline {snap.commit[:12]}: {found} with that commit's inventory, so its "
-            "snapshot would lack the play: name tdi's hosts as both releases' inventories "
-            "do, or pass a --baseline that has them"
-        )
+            _converge_and_commit(engine, tree, run, snap, fresh, work_dir(cfg.root))
 
 
 @contextlib.contextmanager
@@ -238,17 +237,6 @@ def _discard(engine: Engine, snap: Snapshot) -> None:
                 log.warning("could not remove %s: %s", tag, exc)
 
 
-def _setup(cfg: Config, tree: Path, commit: str) -> ansible.AnsibleEnv:
-    """The Ansible environment of the commit's tree: its own requirements, installed into
-    the repo's cache (keyed by their content, so the same ones install once)."""
-    try:
-        env = setup.with_config(requirements.install(tree, cfg.root / ".tdi" / "requirements"), cfg)
-        setup.learn_secrets(cfg, env, tree)
-        return env
-    except TdiError as exc:
-        raise BaselineError(f"baseline {commit[:12]}: {exc}") from exc
-
-
 def _why(engine: Engine, old: Config, nodes: list[Node], result: ansible.PlaybookResult) -> str:
     """The failure, with what the failed host's container says about it (diagnosis.py)."""
     why = result.failure()
@@ -263,19 +251,14 @@ def _why(engine: Engine, old: Config, nodes: list[Node], result: ansible.Playboo
 
 
 def _converge_and_commit(
-    engine: Engine,
-    old: Config,
-    env: ansible.AnsibleEnv,
-    run: Run,
-    snap: Snapshot,
-    fresh: Images,
-    logs: Path,
+    engine: Engine, tree: Checkout, run: Run, snap: Snapshot, fresh: Images, logs: Path
 ) -> None:
+    old = tree.cfg
     log_path = run.log(SIDE, "converge")  # this run's own, events beside it
     nodes = run.on(SIDE)
     with phase("converge", who=SIDE, events=log_path.with_suffix(".events.jsonl")):
         result = ansible.run_playbook(
-            env,
+            tree.env,
             old.playbook,
             run.inventory(SIDE),
             [n.host for n in nodes],

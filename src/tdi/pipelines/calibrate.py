@@ -29,12 +29,10 @@ def run(engine: Engine, cfg: Config) -> list[tuple[str, Difference]]:
         fresh = {h: ref for h, (ref, _) in images.resolve_hosts(engine, cfg).items()}
         return {FRESH: fresh, "fresh-2": fresh}, ""
 
-    started = begin(cfg, sides, compare=False, syntax_only=True)
-    env, run, report = started.env, started.run, started.report
+    env, run, report = begin(cfg, sides, compare=False, syntax_only=True)
     with lifecycle(engine, cfg, run):
         converge.all_sides(engine, cfg, env, run, report)
-        failed = [k for k, r in report.states.items() if r.converge != PASSED]
-        if failed:
+        if failed := [k for k, r in report.states.items() if r.converge != PASSED]:
             raise TdiError(f"calibrate: converge failed on {', '.join(failed)}; see {run.workdir}")
         with phase("parity"):
             found: list[tuple[str, Difference]] = []

@@ -65,11 +65,7 @@ def current(engine: Engine, cfg: Config) -> Found | None:
     """
     assert cfg.production_image
     wanted = looked_for(cfg)
-    found = {h: fetch_or_local(engine, ref) for h, ref in wanted.items()}
-    if all(info is None for info in found.values()):
-        return None
-    _check_set(wanted, found)
-    return {h: (wanted[h], info) for h, info in found.items() if info is not None}
+    return _whole_set(wanted, {h: fetch_or_local(engine, ref) for h, ref in wanted.items()})
 
 
 def looked_for(cfg: Config) -> dict[str, str]:
@@ -89,7 +85,10 @@ def looked_for(cfg: Config) -> dict[str, str]:
     return {cfg.topology.names[0]: image}
 
 
-def _check_set(wanted: Mapping[str, str], found: Mapping[str, ImageInfo | None]) -> None:
+def _whole_set(wanted: Mapping[str, str], found: Mapping[str, ImageInfo | None]) -> Found | None:
+    """Each host's image of the set, or None when no host has one."""
+    if all(info is None for info in found.values()):
+        return None
     missing = [wanted[h] for h, info in found.items() if info is None]
     if missing:
         raise TdiError(
@@ -103,6 +102,7 @@ def _check_set(wanted: Mapping[str, str], found: Mapping[str, ImageInfo | None])
             f"the production set is half-promoted: {which}; promote every host to one "
             "revision (tdi snapshot --push) or roll back"
         )
+    return {h: (wanted[h], info) for h, info in found.items() if info is not None}
 
 
 def chain(engine: Engine, cfg: Config, found: Found) -> list[dict[str, str]]:
@@ -164,10 +164,8 @@ def start_images(
         return {h: (source, found) for h in cfg.topology.names}
     wanted = cfg.topology.images(repository, PRODUCTION)
     remote = is_remote(repository, push)
-    have = {h: lookup(engine, ref, remote) for h, ref in wanted.items()}
-    if any(info is not None for info in have.values()):
-        _check_set(wanted, have)
-        return {h: (wanted[h], info) for h, info in have.items() if info is not None}
+    if have := _whole_set(wanted, {h: lookup(engine, ref, remote) for h, ref in wanted.items()}):
+        return have
     if remote:
         _check_first_release(engine, repository, list(wanted.values()))
     log.info("first release: %s has no production set yet; starting from the base", repository)
@@ -252,8 +250,7 @@ def make(
             _check_history(cfg, commit, start)
         return {SIDE: {h: ref for h, (ref, _) in start.items()}}, ""
 
-    started = begin(cfg, sides, compare=False)
-    env, run, report = started.env, started.run, started.report
+    env, run, report = begin(cfg, sides, compare=False)
     targets = cfg.topology.images(repository, tag)
     try:
         with lifecycle(engine, cfg, run):

@@ -17,23 +17,23 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 
 from tdi import git, interrupts
 from tdi.config import Config
 from tdi.engine.protocol import SCRATCH_LABEL, Engine, ImageInfo
 from tdi.errors import HostGoneError, TdiError
 from tdi.hosts.run import Node, Run, create, write_inventories
-from tdi.phases import converge, parity
+from tdi.phases import converge, parity, verify
 from tdi.phases.steps import Context, Step, walk
 from tdi.phases.timeline import phase
-from tdi.phases.verify import has_tests, mark_ready, verification
+from tdi.phases.verify import has_tests
 from tdi.pipelines import baseline
 from tdi.pipelines.production import REVISION
 from tdi.provision.ansible import TaskEvent
 from tdi.report.model import PASSED, Baseline, ParityResult, Rollback
-from tdi.state.attribution import attribute
 from tdi.state.capture import State
-from tdi.state.diff import Difference
 from tdi.state.kinds import irreversible
 from tdi.state.rules import apply_allow
 from tdi.topology import UPGRADE
@@ -116,7 +116,7 @@ def _rollback(ctx: Context, side: str) -> None:
                 inner = Context(ctx.engine, tree.cfg, tree.env, sub, ctx.report)
                 inner.captures = ctx.captures
                 compare = Step("compare", lambda c, s: _compare(c, s, ctx, commit))
-                walk(inner, (converge.CONVERGE, converge.CAPTURE, compare), _check)
+                walk(inner, (converge.CONVERGE, converge.CAPTURE, compare), converge.check_step)
                 _verify(inner)
         except HostGoneError:
             raise
@@ -151,86 +151,44 @@ def _plan(ctx: Context, tree: baseline.Checkout, kept: Sequence[Node]) -> Run:
     return sub
 
 
-def _check(ctx: Context, step: Step) -> None:
-    if step.playbook:
-        converge.check_hosts(ctx.engine, ctx.run, ctx.report, step.name)
-
-
 def _compare(ctx: Context, side: str, outer: Context, commit: str) -> None:
     """Each rollback node against the baseline state of its upgrade image."""
-    assert ctx.captures is not None
     for node in ctx.run.on(side):
         upgrade = outer.run.nodes[ctx.cfg.topology.key(UPGRADE, node.host)]
+        found = Rollback(node.key, node.host, upgrade.key, commit)
         state = ctx.report.states[node.key]
         if state.converge != PASSED:
             why = state.error.removeprefix("converge: ")
             error = f"the previous release ({commit[:12]}) cannot be re-applied: {why}"
-            ctx.report.rolled_back(Rollback(node.key, node.host, upgrade.key, commit, error=error))
+            ctx.report.rolled_back(replace(found, error=error))
             continue
-        before = _baseline(outer, upgrade)
+        before = parity.baseline_of(outer, upgrade)
         try:
-            after, seconds = ctx.captures.of(ctx.engine, node.container)
-            assert before.state is not None  # check() saw it in the image
-            ours = _events(outer, upgrade)
-            theirs = [*before.events, *_events(ctx, node)]
-            differences = judge(ctx, node, upgrade, before.state, after, ours, theirs)
+            result = _left(ctx, node, upgrade, before, outer.converge_events(upgrade))
         except TdiError as exc:
-            ctx.report.rolled_back(
-                Rollback(node.key, node.host, upgrade.key, commit, error=str(exc))
-            )
+            ctx.report.rolled_back(replace(found, error=str(exc)))
             continue
-        result = ParityResult(differences, three_way=True, capture_seconds={node.key: seconds})
-        found = Rollback(node.key, node.host, upgrade.key, commit, result)
+        found = replace(found, result=result)
         ctx.report.rolled_back(found)
-        log.info("rollback %s: %s, %d differences", node.key, found.status, len(differences))
+        log.info("rollback %s: %s, %d differences", node.key, found.status, len(found.differences))
 
 
-def _events(ctx: Context, node: Node) -> list[TaskEvent]:
-    converged = ctx.converges.get(node.side)
-    return [e for e in converged.events if e.host == node.host] if converged else []
-
-
-def _baseline(ctx: Context, node: Node) -> Baseline:
-    """The baseline records parity loaded for upgrade node ``node``, else its own."""
-    compared = next((c for c in ctx.report.comparisons if c.key == node.key), None)
-    if compared is not None and compared.baseline.state is not None:
-        return compared.baseline
-    name = parity.baseline_name(node.key)
-    return parity.read_baseline(ctx.engine, node.container, ctx.run.workdir, name)
-
-
-def judge(
-    ctx: Context,
-    node: Node,
-    upgrade: Node,
-    before: State,
-    after: State,
-    ours: Sequence[TaskEvent],
-    theirs: Sequence[TaskEvent],
-) -> list[Difference]:
+def _left(
+    ctx: Context, node: Node, upgrade: Node, before: Baseline, ours: list[TaskEvent]
+) -> ParityResult:
     """What the rollback left other than the previous release's own state: each difference
-    attributed to this release's tasks, a package's files under it, the noise and what no
-    task made quiet, the rest irreversible; files with their content."""
-    noise = ctx.captures.noise_rules() if ctx.captures is not None else []
-
-    def judge(found: list[Difference]) -> list[Difference]:
-        kinds = irreversible(
-            attribute(found, ours),
-            before,
-            noise,
-            events=ours,
-            baseline_events=theirs,
-            services=after.services,
-            host=node.host,
-            upgraded=_upgraded(ctx, upgrade),
-        )
-        return apply_allow(kinds, ctx.cfg.parity.allow, dt.date.today(), node.host)[0]
-
-    states, labels = (before, after), ("baseline", "rollback")
-    quiet = [*ours, *theirs]
-    return parity.since_image(
-        ctx.engine, node.container, upgrade.image, states, judge, quiet, labels
-    )
+    attributed to this release's tasks (``ours``), a package's files under it, the noise
+    and what no task made quiet, the rest irreversible; files with their content."""
+    assert ctx.captures is not None
+    after, seconds = ctx.captures.of(ctx.engine, node.container)
+    assert before.state is not None  # check() saw it in the image
+    theirs = [*before.events, *ctx.converge_events(node)]
+    kinds = partial(irreversible, upgraded=_upgraded(ctx, upgrade))
+    states, labels = (before.state, after), ("baseline", "rollback")
+    events, quiet = (ours, theirs), [*ours, *theirs]
+    found = parity.since_image(ctx, node, upgrade.image, states, events, quiet, labels, kinds)
+    differences = apply_allow(found, ctx.cfg.parity.allow, dt.date.today(), node.host)[0]
+    return ParityResult(differences, three_way=True, capture_seconds={node.key: seconds})
 
 
 def _upgraded(ctx: Context, upgrade: Node) -> State | None:
@@ -250,8 +208,7 @@ def _verify(ctx: Context) -> None:
         log.info("rollback: the previous release has no tests in %s", ctx.cfg.rel(ctx.cfg.tests))
         return
     start = time.monotonic()
-    with verification(ctx.cfg, ctx.env, ctx.run, ctx.report) as tests:
-        mark_ready(tests, ctx.report, list(ctx.run.nodes.values()))
+    verify.run(ctx.cfg, ctx.env, ctx.run, ctx.report)
     log.info("rollback verify done in %.1f s", time.monotonic() - start)
 
 

@@ -6,7 +6,7 @@ enters the run's lifecycle (hosts/run.py), which records the run before it creat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tdi.config import Config
 from tdi.hosts.run import Run, new_id, plan
@@ -20,8 +20,7 @@ from tdi.report.model import Report, Span
 Sides = Callable[[str], tuple[Mapping[str, Mapping[str, str]], str]]
 
 
-@dataclass(frozen=True)
-class Start:
+class Start(NamedTuple):
     env: AnsibleEnv
     run: Run
     report: Report

@@ -95,11 +95,10 @@ def preview(engine: Engine, cfg: Config) -> tuple[Run, Report]:
             check_baseline(cfg)
         return upgrade_sides(engine, cfg, images.resolve_hosts(engine, cfg), run_id)
 
-    started = begin(cfg, sides, compare=False, required=("converge",))
-    run, report = started.run, started.report
+    env, run, report = begin(cfg, sides, compare=False, required=("converge",))
     with lifecycle(engine, cfg, run, keep=False):
         steps = (converge.CONVERGE, converge.CAPTURE, PLAN)
-        converge.all_sides(engine, cfg, started.env, run, report, steps, Captures(cfg.parity))
+        converge.all_sides(engine, cfg, env, run, report, steps, Captures(cfg.parity))
     return run, report
 
 
@@ -107,8 +106,7 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
     """Every phase on every side, after ansible-lint (with `lint:` in tdi.yml; its
     violations stop the run before any container: lint.LintFailed); containers are
     removed at the end unless ``keep``."""
-    started = prepare(engine, cfg, linted=True)
-    env, run, report = started.env, started.run, started.report
+    env, run, report = prepare(engine, cfg, linted=True)
     if cfg.rollback:  # before any container: what a rollback needs of the upgrade images
         rollback.check(engine, cfg, run)
     if keep:  # the record `tdi destroy` and the phase commands use
@@ -118,10 +116,8 @@ def run(engine: Engine, cfg: Config, keep: bool = False) -> tuple[Run, Report]:
         report.timeline.append(Span.since("create", "run", start))
         parity.load_baselines(engine, run, report)
         captures = Captures(cfg.parity)
-        before_ready, after_ready = rollback.steps(cfg)
-        events = converge.with_tests(
-            engine, cfg, env, run, report, captures, before_ready, after_ready
-        )
+        # A rollback's steps, before each side's tests and after them.
+        events = converge.with_tests(engine, cfg, env, run, report, captures, *rollback.steps(cfg))
         converge.check_hosts(engine, run, report, "verify")
         parity.run(engine, cfg, run, report, events, captures)
         converge.check_hosts(engine, run, report, "parity")

@@ -75,9 +75,8 @@ def test_nodes_file_lists_nodes_with_their_groups_and_comparisons(tmp_path: Path
     comparisons = [Comparison(n.side, n.host, n.key, n.image) for n in run.on("upgrade")]
     nodes = [n for n in run.nodes.values() if n.key != "fresh/lb"]  # its converge failed
     inventories = {side: run.inventory(side) for side in run.sides}
-    path = verify.nodes_file(
-        tmp_path / "nodes.json", cfg, REPO, nodes, comparisons, run.workdir, inventories
-    )
+    path = verify.nodes_file(cfg, REPO, nodes, comparisons, run.workdir, inventories)
+    assert path == run.workdir / "nodes.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["nodes"][0] == {
         "key": "fresh/web1",

@@ -91,34 +91,35 @@ def load(root: Path, text: str = "", **flags: object) -> config.Config:
     return config.load(root, flags)
 
 
-def test_check_set_of_one_revision_passes() -> None:
+def test_whole_set_of_one_revision_passes() -> None:
     wanted = {"lb": "app/lb:production", "web1": "app/web1:production"}
     found = {"lb": image("a", "c" * 40), "web1": image("b", "c" * 40)}
-    production._check_set(wanted, found)  # no error: one release on every host
+    # No error: one release on every host.
+    assert production._whole_set(wanted, found) == {h: (wanted[h], found[h]) for h in wanted}
 
 
-def test_check_set_half_promoted_names_each_hosts_revision() -> None:
+def test_whole_set_half_promoted_names_each_hosts_revision() -> None:
     wanted = {"lb": "app/lb:production", "web1": "app/web1:production"}
     found = {"lb": image("a", "1" * 40), "web1": image("b", "2" * 40)}
     with pytest.raises(TdiError) as info:
-        production._check_set(wanted, found)
+        production._whole_set(wanted, found)
     message = str(info.value)
     assert message.startswith("the production set is half-promoted: ")
     assert "lb runs 111111111111, web1 runs 222222222222" in message
     assert "tdi snapshot --push" in message
 
 
-def test_check_set_host_without_a_revision_is_half_promoted() -> None:
+def test_whole_set_host_without_a_revision_is_half_promoted() -> None:
     wanted = {"lb": "app/lb:production", "web1": "app/web1:production"}
     found = {"lb": image("a", "1" * 40), "web1": image("b")}
     with pytest.raises(TdiError, match="lb runs 111111111111, web1 runs none"):
-        production._check_set(wanted, found)
+        production._whole_set(wanted, found)
 
 
-def test_check_set_missing_host_image_names_it() -> None:
+def test_whole_set_missing_host_image_names_it() -> None:
     wanted = {"lb": "app/lb:production", "web1": "app/web1:production"}
     with pytest.raises(TdiError) as info:
-        production._check_set(wanted, {"lb": image("a", "1" * 40), "web1": None})
+        production._whole_set(wanted, {"lb": image("a", "1" * 40), "web1": None})
     message = str(info.value)
     assert message.startswith("the production set is incomplete: app/web1:production not found")
 
