@@ -40,7 +40,7 @@ Images = Mapping[str, tuple[str, ImageInfo]]  # host -> (reference, info)
 @dataclass(frozen=True)
 class Snapshot:
     """A baseline snapshot: the commit it converged, its cache key, its tag per host, and
-    what it takes from the work tree (``borrowed``)."""
+    what it takes from the work tree (``lent``: what ``borrowed`` found)."""
 
     commit: str
     key: str
