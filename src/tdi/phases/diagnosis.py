@@ -235,11 +235,14 @@ def explain(
 
 
 def _unit(engine: Engine, container: str, unit: str, failed: TaskEvent) -> Explanation:
-    props = ("-p", "Result,ExecMainStatus,ExecMainCode", unit)
+    props = ("-p", "Result,ExecMainStatus,ExecMainCode,LoadState", unit)
     code, out, _ = engine.exec(container, ["systemctl", "show", *props])
     if code != 0:  # no systemd as PID 1: a sysv script, whose output is Ansible's message
         started = _UNIT_IN_MESSAGE[1].search(failed.msg)
         return Explanation(sysv_text(unit, failed.msg)) if started else Explanation()
+    shown = parse_show(out.decode(errors="replace"))
+    if shown.get("LoadState") == "not-found":  # no such unit: Ansible's message says so
+        return Explanation()
     journal = _journal(engine, container, unit)
     # journald reads a daemon's output from a stream, and may log systemd's "Main process
     # exited" first: a moment later it has the daemon's (seconds, under CI's load).
@@ -247,7 +250,7 @@ def _unit(engine: Engine, container: str, unit: str, failed: TaskEvent) -> Expla
     while not daemon_lines(journal, unit) and time.monotonic() < deadline:
         time.sleep(JOURNAL_POLL)
         journal = _journal(engine, container, unit)
-    text = unit_text(unit, parse_show(out.decode(errors="replace")), journal)
+    text = unit_text(unit, shown, journal)
     return Explanation(text, tuple(last_start(journal))) if text else Explanation()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 from tdi.engine.protocol import Engine
 from tdi.errors import TdiError
@@ -18,7 +19,7 @@ from tdi.phases import parity
 from tdi.phases.steps import Context, Step
 from tdi.phases.timeline import phase
 from tdi.provision.ansible import changed_tasks
-from tdi.report.model import SKIPPED, Plan
+from tdi.report.model import FAILED, SKIPPED, Plan
 from tdi.state import managers
 from tdi.state.capture import Section
 from tdi.state.changes import ServiceChange, changes, handlers, service_changes
@@ -41,12 +42,15 @@ def _plan(ctx: Context, side: str) -> None:
                 plan = of_node(ctx, node)
             except TdiError as exc:  # the host went away: check_hosts names it
                 plan = Plan(error=f"plan: {exc}")
+            if state.converge == FAILED:  # the tasks after the failed one never ran
+                plan = replace(plan, error="; ".join(filter(None, (CUT_SHORT, plan.error))))
             ctx.report.planned_changes(node.key, plan)
             counts = (len(plan.tasks), len(plan.handlers), len(plan.changes))
             log.info("plan %s: %d tasks changed, %d handlers, %d state changes", node.key, *counts)
 
 
 PLAN = Step("plan", _plan)
+CUT_SHORT = "its converge failed: this is what it changed before it stopped"
 
 
 def of_node(ctx: Context, node: Node) -> Plan:

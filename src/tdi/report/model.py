@@ -77,7 +77,7 @@ class Plan:
     # What changed that no task of either release made (a daemon's data, boot history) or
     # that calibrate found nondeterministic: kept apart, as parity keeps them quiet.
     unmanaged: tuple[Change, ...] = ()
-    error: str = ""  # why the state part is missing: no baseline state, a failed capture
+    error: str = ""  # why it is not whole: a failed converge, no baseline state, a capture
 
     @property
     def empty(self) -> bool:

@@ -21,6 +21,8 @@ SHOWN = 12  # entries of one kind, before "and N more"
 def sentences(plan: Plan) -> list[tuple[str, list[str]]]:
     """A (what, entries) pair per kind of change the plan holds, in the plan's order."""
     out: list[tuple[str, list[str]]] = []
+    if plan.error:
+        out.append(("not complete", [plan.error]))
     if plan.tasks:
         out.append(("tasks that change", [t.task for t in plan.tasks]))
     if plan.handlers:
@@ -39,8 +41,6 @@ def sentences(plan: Plan) -> list[tuple[str, list[str]]]:
         more = f" and {len(plan.unmanaged) - SHOWN} more" if len(plan.unmanaged) > SHOWN else ""
         quiet = f"{len(plan.unmanaged)} that no task made, left out: {keys}{more}"
         out.append(("changes not made by a task (a daemon, boot history)", [quiet]))
-    if plan.error:
-        out.append(("state", [plan.error]))
     return out
 
 

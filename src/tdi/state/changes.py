@@ -48,8 +48,8 @@ class Change:
     @property
     def summary(self) -> str:
         """One line: `upgraded nginx 1.22 → 1.24`, `added file /etc/x`."""
-        if self.category == "package" and self.before and self.after:
-            old, new = self.before.get("version"), self.after.get("version")
+        if self.action in ("upgraded", "downgraded"):  # a package whose version changed
+            old, new = (self.before or {}).get("version"), (self.after or {}).get("version")
             return f"{self.action} package {self.key} {old} → {new}"
         if self.action == "changed":
             before, after = self.before or {}, self.after or {}

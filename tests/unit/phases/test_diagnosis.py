@@ -3,6 +3,7 @@ that a firewall task broke, and what tdi asks the container."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -198,9 +199,25 @@ def test_explain_asks_systemd_then_the_journal_of_the_unit() -> None:
     assert found.text.startswith("unit haproxy.service: status=226/NAMESPACE: ")
     assert found.journal == (*HAPROXY[9:], "token: ****")
     assert engine.asked == [
-        ["systemctl", "show", "-p", "Result,ExecMainStatus,ExecMainCode", "haproxy.service"],
+        [
+            "systemctl",
+            "show",
+            "-p",
+            "Result,ExecMainStatus,ExecMainCode,LoadState",
+            "haproxy.service",
+        ],
         ["journalctl", "-u", "haproxy.service", "-n", "30", "-o", "cat", "--no-pager"],
     ]
+
+
+def test_a_unit_systemd_does_not_know_is_not_waited_for() -> None:
+    # `systemctl show` answers for any name; a unit that does not exist never logs a line.
+    engine = Container({"systemctl": (0, "Result=success\nLoadState=not-found\n")})
+    unknown = failed("Stop ntp", "Could not find the requested service ntp", "service", name="ntp")
+    start = time.monotonic()
+    assert diagnosis.explain(engine, "c1", HOST, run(unknown)) == diagnosis.Explanation()
+    assert time.monotonic() - start < 1
+    assert [a[0] for a in engine.asked] == ["systemctl"]
 
 
 def test_explain_without_systemd_asks_no_journal() -> None:

@@ -20,11 +20,12 @@ from tdi.hosts import power
 from tdi.hosts.run import Node, Run, plan
 from tdi.phases import converge, parity, preflight, verify
 from tdi.phases.parity import Captures, baseline_name
-from tdi.phases.plan import NOT_SYSTEMD
+from tdi.phases.plan import CUT_SHORT, NOT_SYSTEMD, PLAN
+from tdi.phases.steps import Context, Converged
 from tdi.provision import ansible
 from tdi.provision.ansible import Play, PlaybookResult, TaskEvent
 from tdi.provision.inventory import RepoInventory
-from tdi.report import junit
+from tdi.report import junit, terminal
 from tdi.report.model import (
     FAILED,
     PASSED,
@@ -904,3 +905,26 @@ def test_tests_after_the_reboot_fail_it_only_for_what_passed_before(
     )
     assert report.states["upgrade"].verify == PASSED  # the tests before the reboot stand
     assert report.cases[-1].id == f"{once.format('upgrade')} (after the reboot)"
+
+
+def test_the_plan_of_a_failed_converge_says_it_is_not_the_whole_change(
+    cfg: config.Config, run: Run
+) -> None:
+    class Gone(NullEngine):  # the host cannot be asked: only the plan's caveats are left
+        def exec(self, container: str, argv: Sequence[str]) -> tuple[int, bytes, bytes]:
+            raise TdiError("no such container")
+
+    report = new_report(run)
+    report.states["upgrade"].converge = FAILED
+    ctx = Context(Gone(), cfg, ENV, run, report)
+    ctx.converges["upgrade"] = Converged(0.0, (ev("copy", "failed", "no src"),))
+    PLAN.act(ctx, "upgrade")
+    found = report.states["upgrade"].plan
+    assert found is not None and not found.empty
+    assert found.error == f"{CUT_SHORT}; plan: no such container"
+    lines = terminal.lines(report)
+    assert "  upgrade:" in lines  # not "upgrade: nothing"
+    assert lines[lines.index("  upgrade:") + 1 : lines.index("  upgrade:") + 3] == [
+        "    not complete:",
+        f"      {CUT_SHORT}; plan: no such container",
+    ]

@@ -73,6 +73,7 @@ def test_each_difference_is_a_change_with_its_action_and_summary() -> None:
             Difference("file", "/etc/y", {"mode": "0644"}, {"mode": "0600"}),
             Difference("user", "deploy", None, {"uid": 1001}),
             Difference("service", "nginx", {"enabled": "disabled"}, {"enabled": "enabled"}),
+            Difference("package", "ntpsec", {"auto": True}, {"auto": False}),
         ],
         newer={"nginx": True, "libssl": False},
     )
@@ -85,6 +86,7 @@ def test_each_difference_is_a_change_with_its_action_and_summary() -> None:
         "changed file /etc/y: mode 0644 → 0600",
         "added user deploy",
         "changed service nginx: enabled disabled → enabled",
+        "changed package ntpsec: auto True → False",  # its version the same: what changed
     ]
     assert found[3].tasks == ("Remove tree",)
     assert found[3].to_dict()["before"] == {"version": "2.1"}
