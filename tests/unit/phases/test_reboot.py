@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tdi.phases.reboot import lost_services, starter
+from tdi.phases.reboot import judge, lost_services, starter
 from tdi.provision.ansible import TaskEvent
 from tdi.state.capture import Section
 
@@ -38,3 +38,23 @@ def test_the_starter_is_the_last_service_task_that_started_the_unit() -> None:
     ]
     assert starter("once", events) == "Restart once"
     assert starter("other", events) == ""
+
+
+def test_a_lost_service_fails_the_step_only_where_a_task_started_it() -> None:
+    units = ("once", "apache-htcacheclean")
+    before: Section = {u: {"enabled": "disabled", "active": "active"} for u in units}
+    after: Section = {u: {"enabled": "disabled", "active": "inactive"} for u in units}
+    events = [ev("Start once", "service", name="once", state="started")]
+    failing, quiet = judge(before, after, events)
+    assert failing == (
+        "service once was running before the reboot and is not after: task 'Start once' "
+        "started it, but nothing enables it at boot"
+    )
+    # A package's postinst started it (apache2's starts htcacheclean): said, not failed.
+    assert quiet == [
+        "service apache-htcacheclean was running before the reboot and is not after: no task "
+        "started it (a package's own script?), but nothing enables it at boot"
+    ]
+    failing, quiet = judge(before, after, [])
+    assert failing == ""
+    assert [q.split()[1] for q in quiet] == ["apache-htcacheclean", "once"]
