@@ -35,7 +35,7 @@ def _reboot(ctx: Context, side: str) -> None:
         for node in nodes:
             found = _one(ctx, node)
             report.record(node.key, found)
-            log.info("reboot %s: %s %s", node.key, found.status, found.error)
+            log.info("reboot %s: %s", node.key, " ".join(filter(None, (found.status, found.error))))
 
 
 REBOOT = Step("reboot", _reboot)

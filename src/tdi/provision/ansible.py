@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +337,8 @@ def syntax_error(root: Path, playbook: Path, stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     first = next((i for i, ln in enumerate(lines) if ln.lstrip("[").startswith("ERROR")), 0)
     message = re.sub(r"^\[?ERROR\]?!?:?\s*", "", lines[first]) if lines else "no output"
+    if "has been removed" in message:  # written for an older Ansible: say which one runs
+        message += f" (tdi runs ansible-core {metadata.version('ansible-core')})"
     found = next((m for ln in lines[first:] for r in _ORIGIN if (m := r.search(ln))), None)
     if found is None or found["file"].startswith("<"):
         return f"{relative(playbook, root)}: syntax check failed: {message}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -350,6 +351,11 @@ ROOT, PLAYBOOK = Path("/r"), Path("/r/playbooks/site.yml")
             "/etc/vars.yml: syntax check failed: bad vars file (playbook playbooks/site.yml)",
         ),
         ("ERROR! bad thing\n", "playbooks/site.yml: syntax check failed: bad thing"),
+        (  # a role written for an older Ansible: which one tdi runs
+            "[ERROR]: The 'ansible.builtin.include' action plugin has been removed.\n",
+            "playbooks/site.yml: syntax check failed: The 'ansible.builtin.include' action "
+            f"plugin has been removed. (tdi runs ansible-core {metadata.version('ansible-core')})",
+        ),
         ("[ERROR]: odd\nOrigin: <unknown>\n", "playbooks/site.yml: syntax check failed: odd"),
         ("", "playbooks/site.yml: syntax check failed: no output"),
     ],
