@@ -180,13 +180,13 @@ def install(root: Path, cache: Path | None = None) -> ansible.AnsibleEnv:
                     with_ansible()[name],
                 )
     if not (dest / "done").exists():
+        dest.mkdir(parents=True, exist_ok=True)  # made even where Ansible has everything
         for i, path in enumerate(paths):
             wanted, has_roles = _entries(path)
             needed = [e for e in wanted if not _installed(e)]
             source = path
             if needed and len(needed) < len(wanted):  # without those Ansible has
                 source = dest / f"collections.{i}.yml"
-                source.parent.mkdir(parents=True, exist_ok=True)
                 source.write_text(json.dumps({"collections": needed}), encoding="utf-8")
             if needed:
                 _galaxy(root, "collection", source, collections)

@@ -83,6 +83,16 @@ def test_galaxy_error_is_ansible_galaxys_reason_not_its_first_line() -> None:
     )
 
 
+def test_requirements_that_ansible_has_all_of_install_nothing_once(tmp_path: Path) -> None:
+    # hifis-net's collection names only collections the `ansible` package ships.
+    (tmp_path / "requirements.yml").write_text("collections:\n  - name: community.general\n")
+    env = requirements.install(tmp_path)
+    (collections,) = env.collections
+    assert not collections.exists()  # no ansible-galaxy ran
+    assert (collections.parent / "done").is_file()
+    assert requirements.install(tmp_path) == env
+
+
 def test_a_repo_without_requirements_gets_ansibles_own_paths(tmp_path: Path) -> None:
     assert requirements.install(tmp_path) == AnsibleEnv(tmp_path)
 
