@@ -630,6 +630,20 @@ def test_init_writes_the_starter_files_and_prints_each_then_the_next_step(
     assert "tdi==1.0" in (tmp_path / "tox.ini").read_text(encoding="utf-8")
 
 
+def test_init_of_a_collection_without_a_playbook_says_what_to_write_or_convert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "galaxy.yml").write_text("namespace: acme\nname: kit\n", encoding="utf-8")
+    for name in ("ntp", "ssh"):  # each converges a role of the collection
+        (tmp_path / "molecule" / name).mkdir(parents=True)
+        (tmp_path / "molecule" / name / "molecule.yml").write_text("{}\n", encoding="utf-8")
+    assert commands.cmd_init(config.load(tmp_path), args(requirement="tdi==1.0")) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "next: write playbooks/site.yml, commit these files, then run `tdi test`"
+    )
+    assert "run `tdi init --from-molecule NAME` instead (scenarios: ntp, ssh)" in caplog.text
+
+
 def test_init_names_the_playbook_given_by_its_flag(tmp_path: Path) -> None:
     for name in ("site.yml", "deploy.yml"):
         (tmp_path / name).write_text(PLAY, encoding="utf-8")

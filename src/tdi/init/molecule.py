@@ -57,13 +57,17 @@ def find(root: Path, scenario: str) -> Path:
     for base in SCENARIO_DIRS:
         if (root / base / scenario / "molecule.yml").is_file():
             return root / base / scenario
-    known = sorted(
-        {p.parent.name for base in SCENARIO_DIRS for p in (root / base).glob("*/molecule.yml")}
-    )
     raise ConfigError(
         f"--from-molecule: no Molecule scenario '{scenario}' in {root} (looked for "
         f"{' and '.join(f'{b}/{scenario}/molecule.yml' for b in SCENARIO_DIRS)}; "
-        f"found: {', '.join(known) or 'none'})"
+        f"found: {', '.join(scenarios(root)) or 'none'})"
+    )
+
+
+def scenarios(root: Path) -> list[str]:
+    """The names of the repo's Molecule scenarios."""
+    return sorted(
+        {p.parent.name for base in SCENARIO_DIRS for p in (root / base).glob("*/molecule.yml")}
     )
 
 
