@@ -57,7 +57,8 @@ def _one(ctx: Context, node: Node) -> Finding:
         log.warning("reboot %s: %s; not failing: no task of the playbook made it", node.key, clause)
     if failing:
         return Finding("reboot", FAILED, f"reboot: {failing}")
-    log.info("%s is up after its reboot (%s); its services run as before", node.key, init)
+    which = "the others of its services" if quiet else "its services"
+    log.info("%s is up after its reboot (%s); %s run as before", node.key, init, which)
     return Finding("reboot", PASSED)
 
 
