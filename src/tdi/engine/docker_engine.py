@@ -98,7 +98,8 @@ class _Stream(io.RawIOBase):
     """The chunks of an SDK stream as a file, for tarfile."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks, self._left = iter(chunks), b""
+        # An empty chunk would read as the end: readinto takes the next one, once.
+        self._chunks, self._left = (c for c in chunks if c), b""
 
     def readinto(self, buffer: Any) -> int:
         self._left = self._left or next(self._chunks, b"")

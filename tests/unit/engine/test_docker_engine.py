@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tarfile
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,7 @@ import docker.errors
 import pytest
 
 from tdi.engine import registry
-from tdi.engine.docker_engine import DockerEngine
+from tdi.engine.docker_engine import DockerEngine, _Stream
 from tdi.engine.protocol import ContainerSpec
 from tdi.errors import EngineError
 
@@ -228,3 +229,19 @@ def test_only_the_engines_trusted_registry_gets_the_credentials(
     }
     assert registry.credentials("127.0.0.2:5000/app/web:1", mine._trusted) is None
     assert registry.credentials("127.0.0.1:5000/app/web:1", other._trusted) is None
+
+
+def test_a_stream_with_an_empty_chunk_reads_whole_as_a_tar() -> None:
+    # An SDK stream may hand on an empty chunk mid-way; it is not the end of the archive.
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("etc/motd")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    raw = data.getvalue()
+    chunks = iter([raw[:100], b"", raw[100:600], b"", raw[600:]])  # the header, cut twice
+    with tarfile.open(fileobj=_Stream(chunks), mode="r|") as tar:  # as DockerEngine reads
+        member = tar.next()
+        assert member is not None and member.name == "etc/motd"
+        found = tar.extractfile(member)
+        assert found is not None and found.read() == b"hello"
