@@ -245,18 +245,16 @@ def cmd_init(cfg: config.Config, args: argparse.Namespace) -> int:
     for warning in (found.requirements_problem, note):
         if warning:
             log.warning("%s", warning)
-    if converted or found.playbook or found.role:
+    named = config.load(cfg.root).playbook  # as tdi.yml names it now, written or kept
+    if named.is_file():
         print("next: commit these files, then run `tdi test`")
         return 0
-    # A collection without a converge playbook: tdi.yml names one init could not write.
     known = ", ".join(molecule.scenarios(cfg.root))
     other = (
         f", or run `tdi init --from-molecule NAME` instead (scenarios: {known})" if known else ""
     )
-    log.warning(
-        "no converge playbook: write %s, which tdi.yml names%s", scaffold.ROLE_PLAYBOOK, other
-    )
-    print(f"next: write {scaffold.ROLE_PLAYBOOK}, commit these files, then run `tdi test`")
+    log.warning("no converge playbook: write %s, which tdi.yml names%s", cfg.rel(named), other)
+    print(f"next: write {cfg.rel(named)}, commit these files, then run `tdi test`")
     return 0
 
 
